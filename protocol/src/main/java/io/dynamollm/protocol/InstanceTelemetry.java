@@ -1,0 +1,41 @@
+package io.dynamollm.protocol;
+
+import java.util.Objects;
+
+/**
+ * Instance manager → pool manager, every telemetry period (default 1 s).
+ *
+ * @param instanceId the instance
+ * @param pool its pool
+ * @param atMillis when measured
+ * @param state lifecycle state
+ * @param queued requests waiting for prefill
+ * @param running requests in the running batch
+ * @param tokensPerSecond output tokens generated per second over the last period
+ * @param ttftP99Ms windowed p99 time to first token (0 when no request completed in the window)
+ * @param tbtP99Ms windowed p99 time between tokens (0 when no request completed in the window)
+ * @param powerW sum of the instance's GPUs' power
+ * @param energyJ the instance's GPUs' energy counter, summed, since the instance started
+ * @param clockMhz the graphics clock applied to its GPUs
+ */
+public record InstanceTelemetry(
+    String instanceId,
+    String pool,
+    long atMillis,
+    InstanceState state,
+    int queued,
+    int running,
+    double tokensPerSecond,
+    double ttftP99Ms,
+    double tbtP99Ms,
+    double powerW,
+    double energyJ,
+    int clockMhz)
+    implements Telemetry {
+
+  public InstanceTelemetry {
+    Objects.requireNonNull(instanceId, "instanceId");
+    Objects.requireNonNull(pool, "pool");
+    Objects.requireNonNull(state, "state");
+  }
+}

@@ -1,0 +1,36 @@
+package io.dynamollm.protocol;
+
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Pool manager → cluster manager: the pool's load, attainment and energy.
+ *
+ * @param pool the pool
+ * @param atMillis when aggregated
+ * @param loadRps observed load per request type served, requests per second
+ * @param sloAttainment fraction of the requests completed in the window that met both their TTFT and TBT SLO
+ * @param powerW sum of the pool's instances' power
+ * @param energyJ energy of the pool's instances since the pool was created
+ * @param instances number of instances the pool holds
+ * @param gpus number of GPUs the pool holds
+ */
+public record PoolTelemetry(
+    String pool,
+    long atMillis,
+    Map<RequestType, Double> loadRps,
+    double sloAttainment,
+    double powerW,
+    double energyJ,
+    int instances,
+    int gpus)
+    implements Telemetry {
+
+  public PoolTelemetry {
+    Objects.requireNonNull(pool, "pool");
+    loadRps = Map.copyOf(loadRps);
+    if (sloAttainment < 0 || sloAttainment > 1 || Double.isNaN(sloAttainment)) {
+      throw new IllegalArgumentException("SLO attainment is a fraction in [0, 1], got " + sloAttainment);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+package io.dynamollm.protocol.profile;
+
+import io.dynamollm.protocol.TensorParallelism;
+
+/**
+ * Turns iteration times into steady-state latency, power and energy of one instance serving one request type:
+ * continuous batching with prefill-first scheduling as in vLLM without chunked prefill (the prompts waiting are
+ * prefilled together before the next decode step), Poisson arrivals. The approximations are stated in docs/profile.md ("From iterations to a load point").
+ */
+final class LoadModel {
+  /** z-score of the 99th percentile of a normal distribution. */
+  static final double Z99 = 2.326;
+
+  private LoadModel() {}
+
+  /** vLLM's max_num_batched_tokens without chunked prefill: the most prompt tokens one prefill iteration takes. */
+  static final int MAX_PREFILL_BATCH_TOKENS = 8192;
+
+  static LoadPoint estimate(Profile p, TypeShape s, TensorParallelism tp, int clockMhz, double rps) {
+    double lambdaPerMs = rps / 1000.0;
+    int n = s.meanInputTokens();
+    double context = s.meanDecodeContext();
+    int maxBatch = p.maxBatch(tp);
+    double kvBatchLimit = p.kvCacheTokens(tp) / (s.meanInputTokens() + (double) s.meanOutputTokens());
+    double batchLimit = Math.min(maxBatch, kvBatchLimit);
+    int maxPrompts = Math.max(1, MAX_PREFILL_BATCH_TOKENS / n);
+
+    // Fixed point over (prompts per prefill iteration k, decode batch B):
+    //  - a prefill iteration takes every prompt that arrived during the previous cycle (one prefill iteration and
+    //    one decode step): k = max(1, λ · cycle), at most MAX_PREFILL_BATCH_TOKENS tokens;
+    //  - Little's law on decode: B = λ · output tokens · time per token, where decode steps only run in the share
+    //    of time prefill leaves free.
+    double k = 1;
+    double batch = 1;
+    double stepMs = 0;
+    double prefillIterMs = 0;
+    double rhoPrefill = 0;
+    boolean converged = false;
+    for (int it = 0; it < 500; it++) {
+      prefillIterMs = p.prefillMs(tp, (int) Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round(k * n)), clockMhz);
+      rhoPrefill = lambdaPerMs * prefillIterMs / k;
+      if (rhoPrefill >= 1) {
+        return LoadPoint.unstable(rps);
+      }
+      stepMs = p.decodeStepMs(tp, Math.min(Math.max(batch, 1), maxBatch), context, clockMhz);
+      double nextBatch = lambdaPerMs * s.meanOutputTokens() * stepMs / (1 - rhoPrefill);
+      if (nextBatch > batchLimit) {
+        return LoadPoint.unstable(rps);
+      }
+      double decodeBusy = 1 - Math.exp(-nextBatch);
+      double nextK = Math.min(maxPrompts, Math.max(1, lambdaPerMs * (prefillIterMs + decodeBusy * stepMs)));
+      boolean settled = Math.abs(nextBatch - batch) < 1e-6 * Math.max(1, batch) && Math.abs(nextK - k) < 1e-6 * k;
+      batch = 0.5 * (batch + nextBatch);
+      k = 0.5 * (k + nextK);
+      if (settled) {
+        converged = true;
+        break;
+      }
+    }
+    if (!converged) {
+      return LoadPoint.unstable(rps);
+    }
+    double decodeBusy = 1 - Math.exp(-batch);
+    double tbtMean = stepMs / (1 - rhoPrefill);
+
+    // TBT p99 (of a request's mean time per token): the batch fluctuates (Poisson, batch + z·√batch), and the
+    // prefill iterations that run during a request's decode stall it (Poisson count at its 99th percentile).
+    double batch99 = Math.min(maxBatch, batch + Z99 * Math.sqrt(batch));
+    double step99 = p.decodeStepMs(tp, Math.max(1, batch99), context, clockMhz);
+    double stallsMean = lambdaPerMs / k * s.meanOutputTokens() * tbtMean;
+    double stalls99 = poissonQuantile(stallsMean, 0.99);
+    double tbtP99 = Math.max(tbtMean, step99 + stalls99 * prefillIterMs / s.meanOutputTokens());
+
+    // TTFT p99: M/G/1 wait for the prefill server (Pollaczek–Khinchine mean with per-prompt service
+    // prefillIter / k; P(wait > 0) = ρ with an exponential tail), then the prefill iteration that carries a p99-length
+    // prompt beside k − 1 mean ones, plus the decode step in flight on arrival when anything is decoding.
+    double service = prefillIterMs / k;
+    double waitMean = lambdaPerMs * service * service * (1 + s.inputCv2()) / (2 * (1 - rhoPrefill));
+    double wait99 = rhoPrefill > 0.01 ? waitMean / rhoPrefill * Math.log(rhoPrefill / 0.01) : 0;
+    int p99IterTokens = (int) Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round((k - 1) * n) + s.p99InputTokens());
+    double ttftP99 = wait99 + p.prefillMs(tp, p99IterTokens, clockMhz) + decodeBusy * stepMs;
+
+    // Power: prefill share at prefill power; the rest decoding while anything is in the batch (Poisson occupancy),
+    // idle otherwise.
+    double decodeShare = (1 - rhoPrefill) * decodeBusy;
+    double idleShare = (1 - rhoPrefill) * (1 - decodeBusy);
+    int prefillTokens = (int) Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round(k * n));
+    double power = rhoPrefill * p.prefillPowerW(tp, prefillTokens, clockMhz)
+        + decodeShare * p.decodePowerW(tp, Math.max(1, batch), clockMhz)
+        + idleShare * p.idlePowerW();
+    double energyWh = tp.degree() * power / rps / 3600.0;
+    return new LoadPoint(rps, true, ttftP99, tbtP99, power, energyWh, batch, rhoPrefill);
+  }
+
+  /** Smallest k with P(X ≤ k) ≥ q for X ~ Poisson(mean). */
+  static int poissonQuantile(double mean, double q) {
+    if (mean <= 0) {
+      return 0;
+    }
+    if (mean > 500) {
+      return (int) Math.ceil(mean + Z99 * Math.sqrt(mean));
+    }
+    double term = Math.exp(-mean);
+    double cdf = term;
+    int k = 0;
+    while (cdf < q) {
+      k++;
+      term *= mean / k;
+      cdf += term;
+    }
+    return k;
+  }
+}

@@ -1,0 +1,114 @@
+package io.dynamollm.protocol.profile;
+
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.TensorParallelism;
+import java.util.List;
+
+/**
+ * Energy-performance profile of one model on one kind of server: latency and power as functions of tensor
+ * parallelism, GPU clock and load, at two levels of detail.
+ *
+ * <ul>
+ *   <li>Iteration level, for the simulator and simulated engines: prefill time of a prompt, decode-step time of a
+ *       batch, GPU power in each phase.
+ *   <li>Load level, for the planners: p99 TTFT and TBT, power and energy per request of an instance serving one
+ *       request type at a steady load.
+ * </ul>
+ *
+ * <p>Implementations interpolate between measured points and throw {@link ProfileRangeException} rather than
+ * extrapolate. Times are milliseconds, power watts per GPU, clocks MHz.
+ */
+public interface Profile {
+
+  /** Model served, e.g. "Llama2-70B". */
+  String model();
+
+  /** Server the profile was built for, e.g. "DGX H100 (8× H100 80GB HBM3, NVLink)". */
+  String hardware();
+
+  /** The tensor-parallel degrees the profile covers, ascending. */
+  List<TensorParallelism> tensorParallelisms();
+
+  /** The clock levels planners choose from, ascending, each one the device supports. */
+  List<Integer> clockLevelsMhz();
+
+  /** The highest clock (the "max performance" setting). */
+  default int maxClockMhz() {
+    List<Integer> levels = clockLevelsMhz();
+    return levels.get(levels.size() - 1);
+  }
+
+  /** Time of one prefill iteration of a single prompt of {@code tokens} tokens. */
+  double prefillMs(TensorParallelism tp, int tokens, int clockMhz);
+
+  /** Time of one decode iteration of {@code batch} sequences whose mean context is {@code contextTokens}. */
+  double decodeStepMs(TensorParallelism tp, double batch, double contextTokens, int clockMhz);
+
+  /** Power of each GPU of the instance during a prefill of {@code tokens} tokens. */
+  double prefillPowerW(TensorParallelism tp, int tokens, int clockMhz);
+
+  /** Power of each GPU of the instance during a decode iteration of {@code batch} sequences. */
+  double decodePowerW(TensorParallelism tp, double batch, int clockMhz);
+
+  /** Power of a GPU holding weights but doing no work. */
+  double idlePowerW();
+
+  /** Largest decode batch an instance runs (the engine's max_num_seqs). */
+  int maxBatch(TensorParallelism tp);
+
+  /** Tokens of KV cache an instance of this TP can hold. */
+  long kvCacheTokens(TensorParallelism tp);
+
+  /** The lengths that stand for each request type. */
+  TypeShape shape(RequestType type);
+
+  /** What an instance serving only {@code type} at {@code loadRps} requests per second looks like. */
+  LoadPoint estimate(RequestType type, TensorParallelism tp, int clockMhz, double loadRps);
+
+  /** p99 TTFT and TBT of one request of the type running alone on TP8 at the maximum clock. */
+  Slo aloneLatency(RequestType type);
+
+  /** Default SLOs: {@code multiplier} × {@link #aloneLatency} per type (the paper uses 5). */
+  default SloTable defaultSlos(double multiplier) {
+    if (!(multiplier >= 1) || Double.isInfinite(multiplier)) {
+      throw new IllegalArgumentException("SLO multiplier must be a finite number >= 1, got " + multiplier);
+    }
+    java.util.EnumMap<RequestType, Slo> slos = new java.util.EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      Slo alone = aloneLatency(t);
+      slos.put(t, new Slo(alone.ttftP99Ms() * multiplier, alone.tbtP99Ms() * multiplier));
+    }
+    return new SloTable(slos);
+  }
+
+  /**
+   * The highest load, requests per second, that one instance can serve within {@code slo}; 0 when even a trickle
+   * misses it.
+   */
+  default double capacityRps(RequestType type, TensorParallelism tp, int clockMhz, Slo slo) {
+    double lo = 0;
+    double hi = 1e-3;
+    if (!estimate(type, tp, clockMhz, hi).meets(slo)) {
+      return 0;
+    }
+    while (estimate(type, tp, clockMhz, hi * 2).meets(slo)) {
+      hi *= 2;
+      if (hi > 1e6) {
+        throw new IllegalStateException("capacity of " + type + " on " + tp + " does not converge");
+      }
+    }
+    lo = hi;
+    hi = hi * 2;
+    for (int i = 0; i < 40 && hi - lo > 1e-6 * hi; i++) {
+      double mid = (lo + hi) / 2;
+      if (estimate(type, tp, clockMhz, mid).meets(slo)) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+}

@@ -1,0 +1,57 @@
+package io.dynamollm.protocol.profile;
+
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.TensorParallelism;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The profile laid out for a person or a planner: for each request type, every (TP, clock) at one load level with
+ * its feasibility and energy, and the energy-optimal feasible configuration.
+ *
+ * @param model the profile's model
+ * @param hardware the profile's hardware
+ * @param load the load level
+ * @param types one table per request type, all nine
+ */
+public record ProfileTable(String model, String hardware, LoadLevel load, Map<RequestType, TypeTable> types) {
+
+  public ProfileTable {
+    types = Map.copyOf(types);
+  }
+
+  /** Evaluates the whole grid of {@code profile} at {@code level} against {@code slos}. */
+  public static ProfileTable build(Profile profile, SloTable slos, LoadLevel level) {
+    EnumMap<RequestType, TypeTable> tables = new EnumMap<>(RequestType.class);
+    for (RequestType type : RequestType.values()) {
+      Slo slo = slos.of(type);
+      double reference = profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slo);
+      double load = reference * level.fractionOfTp8Capacity();
+      List<ConfigEstimate> configs = new ArrayList<>();
+      for (TensorParallelism tp : profile.tensorParallelisms()) {
+        for (int mhz : profile.clockLevelsMhz()) {
+          LoadPoint point = load > 0 ? profile.estimate(type, tp, mhz, load) : LoadPoint.unstable(0);
+          double capacity = profile.capacityRps(type, tp, mhz, slo);
+          double energyAtCapacity =
+              capacity > 0 ? profile.estimate(type, tp, mhz, capacity).energyPerRequestWh() : Double.NaN;
+          configs.add(new ConfigEstimate(tp, mhz, point.meets(slo), point, capacity, energyAtCapacity));
+        }
+      }
+      Optional<ConfigEstimate> optimum = configs.stream()
+          .filter(ConfigEstimate::feasible)
+          .min(Comparator.comparingDouble(ConfigEstimate::energyWh));
+      tables.put(type, new TypeTable(type, slo, load, configs, optimum));
+    }
+    return new ProfileTable(profile.model(), profile.hardware(), level, tables);
+  }
+
+  public TypeTable of(RequestType type) {
+    return types.get(type);
+  }
+}
