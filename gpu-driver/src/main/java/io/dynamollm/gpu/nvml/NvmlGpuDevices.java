@@ -48,7 +48,7 @@ public final class NvmlGpuDevices implements AutoCloseable {
     } catch (UnsatisfiedLinkError e) {
       return new NvmlGpuDevices(null, new GpuInventory.Unavailable(
           "NVML is not available here: cannot load " + libraryPath.orElse("libnvidia-ml.so.1") + " ("
-              + firstLine(e.getMessage()) + "); is the NVIDIA driver installed?"));
+              + firstLine(e.getMessage()).replaceAll(":\\s*$", "") + "); is the NVIDIA driver installed?"));
     }
     int rc = nvml.nvmlInit_v2();
     if (rc != NvmlCodes.SUCCESS) {

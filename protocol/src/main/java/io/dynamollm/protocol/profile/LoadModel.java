@@ -71,14 +71,20 @@ final class LoadModel {
     double stalls99 = poissonQuantile(stallsMean, 0.99);
     double tbtP99 = Math.max(tbtMean, step99 + stalls99 * prefillIterMs / s.meanOutputTokens());
 
-    // TTFT p99: M/G/1 wait for the prefill server (Pollaczek–Khinchine mean with per-prompt service
-    // prefillIter / k; P(wait > 0) = ρ with an exponential tail), then the prefill iteration that carries a p99-length
-    // prompt beside k − 1 mean ones, plus the decode step in flight on arrival when anything is decoding.
+    // TTFT p99 = wait for the prefill server + rest of the decode step in flight on arrival + the prefill iteration
+    // that carries the prompt. Wait: M/G/1 (Pollaczek–Khinchine mean with per-prompt service prefillIter / k;
+    // P(wait > 0) = ρ with an exponential tail). Residual step: uniform on [0, step] while anything decodes. Prefill:
+    // a p99-length prompt beside k − 1 mean ones. The three are independent; their p99s do not add up, so the p99 of
+    // the sum is taken as the sum of means plus the root-sum-square of each part's excess of p99 over mean.
     double service = prefillIterMs / k;
     double waitMean = lambdaPerMs * service * service * (1 + s.inputCv2()) / (2 * (1 - rhoPrefill));
     double wait99 = rhoPrefill > 0.01 ? waitMean / rhoPrefill * Math.log(rhoPrefill / 0.01) : 0;
+    double residualMean = decodeBusy * stepMs / 2;
+    double residual99 = decodeBusy > 0.01 ? 0.99 * stepMs : 0;
     int p99IterTokens = (int) Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round((k - 1) * n) + s.p99InputTokens());
-    double ttftP99 = wait99 + p.prefillMs(tp, p99IterTokens, clockMhz) + decodeBusy * stepMs;
+    double prefill99 = p.prefillMs(tp, p99IterTokens, clockMhz);
+    double ttftP99 = waitMean + residualMean + prefillIterMs
+        + Math.sqrt(square(wait99 - waitMean) + square(residual99 - residualMean) + square(prefill99 - prefillIterMs));
 
     // Power: prefill share at prefill power; the rest decoding while anything is in the batch (Poisson occupancy),
     // idle otherwise.
@@ -90,6 +96,10 @@ final class LoadModel {
         + idleShare * p.idlePowerW();
     double energyWh = tp.degree() * power / rps / 3600.0;
     return new LoadPoint(rps, true, ttftP99, tbtP99, power, energyWh, batch, rhoPrefill);
+  }
+
+  private static double square(double x) {
+    return x * x;
   }
 
   /** Smallest k with P(X ≤ k) ≥ q for X ~ Poisson(mean). */
