@@ -41,8 +41,9 @@ final class GpuCommand implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--backend", paramLabel = "auto|nvml|simulated",
-        description = "Which devices (default: dynamollm.gpu.backend, auto: NVML if present, else simulated).")
-    String backend;
+        description = "Which devices (default: dynamollm.gpu.backend, auto: NVML if present, else simulated).",
+        converter = BackendConverter.class)
+    GpuSettings.Backend backend;
 
     @Option(names = "--nvml-library", paramLabel = "PATH", description = "Path to libnvidia-ml.so.1.")
     String nvmlLibrary;
@@ -58,7 +59,7 @@ final class GpuCommand implements Runnable {
       Config cfg = ConfigFiles.load(Optional.ofNullable(config));
       GpuSettings s = GpuSettings.fromConfig(cfg);
       GpuSettings settings = new GpuSettings(
-          backend == null ? s.backend() : GpuSettings.Backend.parse(backend, "--backend"),
+          backend == null ? s.backend() : backend,
           nvmlLibrary == null ? s.nvmlLibrary() : Optional.of(nvmlLibrary),
           s.simulatedCount());
       try (GpuBackends.Opened opened = GpuBackends.open(settings, "localhost", new Llama2H100Profile(),
@@ -71,6 +72,17 @@ final class GpuCommand implements Runnable {
         spec.commandLine().getOut().flush();
       }
       return 0;
+    }
+  }
+
+  static final class BackendConverter implements CommandLine.ITypeConverter<GpuSettings.Backend> {
+    @Override
+    public GpuSettings.Backend convert(String value) {
+      try {
+        return GpuSettings.Backend.parse(value, "--backend");
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.TypeConversionException("expected auto, nvml or simulated, got '" + value + "'");
+      }
     }
   }
 }
