@@ -3,12 +3,15 @@ package io.dynamollm.control.cli;
 import com.typesafe.config.Config;
 import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.config.SloSettings;
+import io.dynamollm.control.report.ProfileChart;
 import io.dynamollm.control.report.ProfileReport;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.LoadLevel;
 import io.dynamollm.protocol.profile.Profile;
 import io.dynamollm.protocol.profile.ProfileTable;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -53,15 +56,37 @@ final class ProfileCommand implements Runnable {
     @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
     Path config;
 
+    @Option(names = "--svg", paramLabel = "FILE",
+        description = "Also write the table as a chart: energy per request vs clock, one panel per type.")
+    Path svg;
+
     @Override
     public Integer call() {
       Config cfg = ConfigFiles.load(Optional.ofNullable(config));
       Profile profile = new Llama2H100Profile();
       SloTable slos = SloSettings.fromConfig(cfg).resolve(profile);
       ProfileTable table = ProfileTable.build(profile, slos, load);
+      if (svg != null) {
+        writeChart(profile, table);
+      }
       spec.commandLine().getOut().print(json ? ProfileReport.json(profile, table) : ProfileReport.text(profile, table));
+      if (svg != null && !json) {
+        spec.commandLine().getOut().println("\nchart written to " + svg);
+      }
       spec.commandLine().getOut().flush();
       return 0;
+    }
+
+    private void writeChart(Profile profile, ProfileTable table) {
+      try {
+        Path parent = svg.toAbsolutePath().getParent();
+        if (parent != null) {
+          Files.createDirectories(parent);
+        }
+        Files.writeString(svg, ProfileChart.svg(profile, table));
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot write the chart to " + svg + ": " + e.getMessage(), e);
+      }
     }
   }
 

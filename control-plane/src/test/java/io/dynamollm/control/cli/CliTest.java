@@ -113,6 +113,24 @@ class CliTest {
   }
 
   @Test
+  void profileChartHasAPanelPerTypeAndRingsEachOptimum(@TempDir Path dir) throws IOException {
+    Path svg = dir.resolve("charts/profile.svg");
+    Result r = run("profile", "show", "--load", "low", "--svg", svg.toString());
+    assertThat(r.code()).isZero();
+    assertThat(r.out()).contains("chart written to " + svg);
+    String chart = Files.readString(svg);
+    assertThat(chart).startsWith("<svg").contains("low load");
+    for (String t : List.of("SS", "SM", "SL", "MS", "MM", "ML", "LS", "LM", "LL")) {
+      assertThat(chart).contains(">" + t + "</text>");
+    }
+    // one ring (r=7) per type that has an optimum
+    assertThat(chart.split("r=\"7\"", -1).length - 1).isEqualTo(9);
+    Result bad = run("profile", "show", "--svg", "/proc/forbidden/profile.svg");
+    assertThat(bad.code()).isEqualTo(1);
+    assertThat(bad.err()).startsWith("error: cannot write the chart to /proc/forbidden/profile.svg");
+  }
+
+  @Test
   void gpuListReadsSimulatedGpusAndSaysWhenNvmlIsMissing() throws IOException {
     Result sim = run("gpu", "list", "--backend", "simulated", "--json");
     assertThat(sim.code()).isZero();
