@@ -2,11 +2,11 @@ package io.dynamollm.control.cli;
 
 import com.typesafe.config.Config;
 import io.dynamollm.control.config.ConfigFiles;
+import io.dynamollm.control.config.ProfileSettings;
 import io.dynamollm.control.report.GpuReport;
 import io.dynamollm.gpu.GpuBackends;
 import io.dynamollm.gpu.GpuInventory;
 import io.dynamollm.gpu.GpuSettings;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -62,7 +62,7 @@ final class GpuCommand implements Runnable {
           backend == null ? s.backend() : backend,
           nvmlLibrary == null ? s.nvmlLibrary() : Optional.of(nvmlLibrary),
           s.simulatedCount());
-      try (GpuBackends.Opened opened = GpuBackends.open(settings, "localhost", new Llama2H100Profile(),
+      try (GpuBackends.Opened opened = GpuBackends.open(settings, "localhost", ProfileSettings.profile(cfg),
           System::nanoTime, Optional.ofNullable(System.getenv("CUDA_VISIBLE_DEVICES")))) {
         if (opened.inventory() instanceof GpuInventory.Unavailable u) {
           throw new DynamoLlmCli.UserError(u.reason());

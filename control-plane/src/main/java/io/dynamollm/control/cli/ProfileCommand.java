@@ -2,11 +2,11 @@ package io.dynamollm.control.cli;
 
 import com.typesafe.config.Config;
 import io.dynamollm.control.config.ConfigFiles;
+import io.dynamollm.control.config.ProfileSettings;
 import io.dynamollm.control.config.SloSettings;
 import io.dynamollm.control.report.ProfileChart;
 import io.dynamollm.control.report.ProfileReport;
 import io.dynamollm.protocol.SloTable;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.LoadLevel;
 import io.dynamollm.protocol.profile.Profile;
 import io.dynamollm.protocol.profile.ProfileTable;
@@ -63,7 +63,7 @@ final class ProfileCommand implements Runnable {
     @Override
     public Integer call() {
       Config cfg = ConfigFiles.load(Optional.ofNullable(config));
-      Profile profile = new Llama2H100Profile();
+      Profile profile = ProfileSettings.profile(cfg);
       SloTable slos = SloSettings.fromConfig(cfg).resolve(profile);
       ProfileTable table = ProfileTable.build(profile, slos, load);
       if (svg != null) {

@@ -60,6 +60,11 @@ class CliTest {
         "error: dynamollm.slo.overrides.SS: ttft_p99_ms must be a positive, finite number of milliseconds, got -5.0");
     Result missing = run("profile", "show", "--config", dir.resolve("nope.conf").toString());
     assertThat(missing.err()).startsWith("error: config file").doesNotContain("\tat ");
+    Path unknownProfile = dir.resolve("profile.conf");
+    Files.writeString(unknownProfile, "dynamollm.profile.name = gpt-5-on-abacus\n");
+    Result u = run("profile", "show", "--config", unknownProfile.toString());
+    assertThat(u.err().strip()).isEqualTo("error: dynamollm.profile.name: unknown profile 'gpt-5-on-abacus': "
+        + "known profiles are llama2-70b-dgx-h100");
     Path malformed = dir.resolve("malformed.conf");
     Files.writeString(malformed, "dynamollm.slo { multiplier = \n");
     Result m = run("profile", "show", "--config", malformed.toString());

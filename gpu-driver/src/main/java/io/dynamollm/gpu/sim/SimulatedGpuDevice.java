@@ -142,13 +142,9 @@ public final class SimulatedGpuDevice implements GpuDevice {
       throw GpuException.of(op, NvmlCodes.ERROR_INVALID_ARGUMENT, "Invalid Argument");
     }
     accumulate();
-    // The hardware picks supported clocks inside the range; a range between two steps snaps to the nearest.
+    // The hardware runs at supported clocks inside the range; a range between two steps snaps down to the step below.
     int top = highestSupportedAtMost(Math.min(maxMhz, highest));
     int bottom = Math.min(top, lowestSupportedAtLeast(Math.max(minMhz, lowest)));
-    if (top < 0) {
-      top = nearestSupportedClockMhz(maxMhz);
-      bottom = top;
-    }
     lockedMinMhz = bottom;
     lockedMaxMhz = top;
   }
