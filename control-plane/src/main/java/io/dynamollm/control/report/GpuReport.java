@@ -27,21 +27,28 @@ public final class GpuReport {
     for (GpuDevice g : inv.devices()) {
       List<Integer> clocks = g.supportedGraphicsClocksMhz();
       out.append(String.format(Locale.ROOT, "%nGPU %d  %s  %s%n", g.index(), g.name(), g.uuid()));
-      out.append("  power          ").append(read(() -> String.format(Locale.ROOT, "%.1f W", g.powerUsageMw() / 1000.0))).append('\n');
-      out.append("  energy counter ").append(read(() -> String.format(Locale.ROOT, "%.3f kJ", g.totalEnergyMj() / 1e6))).append('\n');
-      out.append("  SM clock       ").append(read(() -> g.smClockMhz() + " MHz")).append('\n');
-      out.append("  clocks         ").append(clocks.isEmpty() ? "n/a"
-          : String.format(Locale.ROOT, "%d supported, %d–%d MHz", clocks.size(), clocks.get(clocks.size() - 1), clocks.get(0))).append('\n');
-      out.append("  utilization    ").append(read(() -> g.utilization().gpuPercent() + " % GPU, " + g.utilization().memoryPercent() + " % memory")).append('\n');
-      out.append("  memory         ").append(read(() -> String.format(Locale.ROOT, "%.1f / %.1f GiB",
-          g.memory().usedBytes() / 1073741824.0, g.memory().totalBytes() / 1073741824.0))).append('\n');
-      out.append("  temperature    ").append(read(() -> g.temperatureC() + " °C")).append('\n');
-      out.append("  power limit    ").append(read(() -> String.format(Locale.ROOT, "%.0f W (settable %.0f–%.0f W)",
-          g.powerLimitMw() / 1000.0, g.powerLimitConstraints().minMw() / 1000.0, g.powerLimitConstraints().maxMw() / 1000.0))).append('\n');
-      out.append("  clock reasons  ").append(read(() -> {
+      row(out, "power", read(() -> fmt("%.1f W", g.powerUsageMw() / 1000.0)));
+      row(out, "energy counter", read(() -> fmt("%.3f kJ", g.totalEnergyMj() / 1e6)));
+      row(out, "SM clock", read(() -> g.smClockMhz() + " MHz"));
+      row(out, "clocks", clocks.isEmpty() ? "n/a"
+          : fmt("%d supported, %d–%d MHz", clocks.size(), clocks.get(clocks.size() - 1), clocks.get(0)));
+      row(out, "utilization", read(() -> {
+        var u = g.utilization();
+        return u.gpuPercent() + " % GPU, " + u.memoryPercent() + " % memory";
+      }));
+      row(out, "memory", read(() -> {
+        var m = g.memory();
+        return fmt("%.1f / %.1f GiB", m.usedBytes() / GIB, m.totalBytes() / GIB);
+      }));
+      row(out, "temperature", read(() -> g.temperatureC() + " °C"));
+      row(out, "power limit", read(() -> {
+        var c = g.powerLimitConstraints();
+        return fmt("%.0f W (settable %.0f–%.0f W)", g.powerLimitMw() / 1000.0, c.minMw() / 1000.0, c.maxMw() / 1000.0);
+      }));
+      row(out, "clock reasons", read(() -> {
         List<String> n = g.clockEventReasons().names();
         return n.isEmpty() ? "none" : String.join(", ", n);
-      })).append('\n');
+      }));
     }
     return out.toString();
   }
@@ -84,6 +91,16 @@ public final class GpuReport {
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException("cannot render GPU JSON", e);
     }
+  }
+
+  private static final double GIB = 1024.0 * 1024 * 1024;
+
+  private static void row(StringBuilder out, String label, String value) {
+    out.append(String.format(Locale.ROOT, "  %-15s%s%n", label, value));
+  }
+
+  private static String fmt(String format, Object... args) {
+    return String.format(Locale.ROOT, format, args);
   }
 
   private static String read(Supplier<String> s) {

@@ -5,16 +5,16 @@ import io.dynamollm.protocol.TensorParallelism;
 /**
  * Turns iteration times into steady-state latency, power and energy of one instance serving one request type:
  * continuous batching with prefill-first scheduling as in vLLM without chunked prefill (the prompts waiting are
- * prefilled together before the next decode step), Poisson arrivals. The approximations are stated in docs/profile.md ("From iterations to a load point").
+ * prefilled together before the next decode step), Poisson arrivals. The approximations are stated in
+ * docs/profile.md, "From iterations to a load point".
  */
 final class LoadModel {
   /** z-score of the 99th percentile of a normal distribution. */
   static final double Z99 = 2.326;
-
-  private LoadModel() {}
-
   /** vLLM's max_num_batched_tokens without chunked prefill: the most prompt tokens one prefill iteration takes. */
   static final int MAX_PREFILL_BATCH_TOKENS = 8192;
+
+  private LoadModel() {}
 
   static LoadPoint estimate(Profile p, TypeShape s, TensorParallelism tp, int clockMhz, double rps) {
     double lambdaPerMs = rps / 1000.0;
