@@ -89,6 +89,7 @@ public final class PoolPlanner {
    * @param allowedTps TPs allowed (one-knob policies restrict them)
    * @param current the plan running now, if any
    * @param remainingEpochSeconds how long the new plan would run
+   * @param useWholeBudget every budget GPU must be in an instance (a policy whose only knob is TP)
    */
   public record Request(
       String pool,
@@ -99,7 +100,8 @@ public final class PoolPlanner {
       FrequencyBounds bounds,
       List<TensorParallelism> allowedTps,
       Optional<PoolPlan> current,
-      double remainingEpochSeconds) {
+      double remainingEpochSeconds,
+      boolean useWholeBudget) {
     public Request {
       Objects.requireNonNull(pool, "pool");
       Objects.requireNonNull(type, "type");
@@ -281,7 +283,7 @@ public final class PoolPlanner {
         model.arithm(row[g - 1], "<=", row[g]).post();
       }
     }
-    model.sum(gpus, "<=", budget).post();
+    model.sum(gpus, req.useWholeBudget() ? "=" : "<=", budget).post();
     model.sum(served, ">=", demand).post();
     IntVar objective = model.intVar("power", Math.min(0, minPower) * maxInstances * groups,
         Math.max(0, maxPower) * maxInstances * groups);
@@ -357,7 +359,10 @@ public final class PoolPlanner {
         continue; // one row per configuration: the one at full capacity
       }
       int n = (int) Math.ceil(req.loadRps() / r.capacityRps() - 1e-9);
-      if (n < 1 || n * r.tp().degree() > req.gpuBudget()) {
+      if (req.useWholeBudget()) {
+        n = req.gpuBudget() / r.tp().degree();
+      }
+      if (n < 1 || n * r.tp().degree() > req.gpuBudget() || n * r.capacityRps() < req.loadRps()) {
         continue;
       }
       PoolPlan p = balanced(req, List.of(new PoolPlan.Group(r.tp(), r.clockMhz(), n, r.capacityRps(), 0)),

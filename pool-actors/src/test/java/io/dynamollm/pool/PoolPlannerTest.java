@@ -25,7 +25,7 @@ class PoolPlannerTest {
   final PoolPlanner planner = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000));
 
   static Request request(RequestType type, double rps, int gpus, List<TensorParallelism> tps, Optional<PoolPlan> current) {
-    return new Request(type.name(), type, SLOS.of(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300);
+    return new Request(type.name(), type, SLOS.of(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300, false);
   }
 
   @ParameterizedTest(name = "{0} at {1} req/s on {2} GPUs")
@@ -77,7 +77,7 @@ class PoolPlannerTest {
   @Test
   void restrictedTpsAndBoundsAreRespected() {
     var r = planner.plan(new Request("LL", RequestType.LL, SLOS.of(RequestType.LL), 20, 64, new FrequencyBounds(1980, 1980),
-        List.of(TensorParallelism.TP8), Optional.empty(), 300));
+        List.of(TensorParallelism.TP8), Optional.empty(), 300, false));
     assertThat(r.plan().groups()).allSatisfy(g -> {
       assertThat(g.tp()).isEqualTo(TensorParallelism.TP8);
       assertThat(g.clockMhz()).isEqualTo(1980);
@@ -115,6 +115,13 @@ class PoolPlannerTest {
     var again = planner.plan(request(RequestType.MM, 30, 32, TensorParallelism.PAPER_DEGREES, Optional.of(current.plan())));
     assertThat(again.reason()).startsWith("layout unchanged");
     assertThat(again.transitionEnergyJ()).isZero();
+  }
+
+  @Test
+  void aWholeBudgetPlanPutsEveryGpuToWork() {
+    var r = planner.plan(new Request("all", RequestType.LL, SLOS.of(RequestType.LL), 5, 32, new FrequencyBounds(1980, 1980),
+        TensorParallelism.PAPER_DEGREES, Optional.empty(), 300, true));
+    assertThat(r.plan().gpus()).isEqualTo(32);
   }
 
   @Test

@@ -45,8 +45,15 @@ public final class LoadForecaster {
     NO_DATA
   }
 
-  /** A type's forecast. */
-  public record Forecast(double peakRps, Basis basis, double correction) {}
+  /**
+   * A type's forecast.
+   *
+   * @param peakRps forecast peak, requests per second
+   * @param basis the rule used
+   * @param correction the online correction applied to a template (1 without one)
+   * @param partialHistory the recent-peak rule had less history than its window: the forecast may be low
+   */
+  public record Forecast(double peakRps, Basis basis, double correction, boolean partialHistory) {}
 
   private final Settings settings;
   private final Map<RequestType, Map<Long, Integer>> counts = new EnumMap<>(RequestType.class);
@@ -82,13 +89,13 @@ public final class LoadForecaster {
   public Forecast forecast(RequestType type, long startMs, long lengthMs) {
     Map<Long, Integer> c = counts.get(type);
     if (c == null || c.isEmpty() || firstMs == Long.MAX_VALUE) {
-      return new Forecast(0, Basis.NO_DATA, 1);
+      return new Forecast(0, Basis.NO_DATA, 1, true);
     }
     long history = startMs - firstMs;
     long shift = history >= WEEK_MS + lengthMs ? WEEK_MS : history >= DAY_MS + lengthMs ? DAY_MS : 0;
     if (shift == 0) {
       double recent = peak(c, startMs - settings.recentWindowMs(), startMs);
-      return new Forecast(recent * settings.headroom(), Basis.RECENT_PEAK, 1);
+      return new Forecast(recent * settings.headroom(), Basis.RECENT_PEAK, 1, history < settings.recentWindowMs());
     }
     double template = peak(c, startMs - shift, startMs - shift + lengthMs);
     long hour = Math.min(60 * 60_000L, settings.recentWindowMs() * 2);
@@ -99,7 +106,7 @@ public final class LoadForecaster {
     // never forecast below what is arriving right now
     double peak = Math.max(template * correction, recentPeak);
     return new Forecast(peak * settings.headroom(), shift == WEEK_MS ? Basis.WEEKLY_TEMPLATE : Basis.DAILY_TEMPLATE,
-        correction);
+        correction, false);
   }
 
   /** Highest smoothed rate (req/s) of any bucket in [from, to). */

@@ -23,13 +23,15 @@ import java.util.Set;
  * <ol>
  *   <li>Merge: a type whose forecast would not fill {@code fillShare} of its smallest instance (TP2 at the maximum
  *       clock) is served by the pool of the next larger type — one at least as large in both input and output class
- *       that keeps its own pool (LL takes everything). The merged pool is sized for its native (largest) type and holds
- *       the tightest SLO of the types it serves; loads of merged types count in native-equivalent requests (scaled by
- *       the ratio of TP8 max-clock capacities).
+ *       that keeps its own pool (LL takes everything). The merged pool is sized for its native (largest) type against
+ *       that type's SLO; loads of merged types count in native-equivalent requests (scaled by the ratio of TP8
+ *       max-clock capacities, each type within its own SLO). Every request is still judged against its own SLO.
  *   <li>Size: each pool gets the GPUs of the least-power single-configuration layout that carries its forecast
  *       (any TP and clock in the bounds), rounded up to whole instances — room for the pool planner to choose.
- *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout at the
- *       maximum clock; if even that does not fit, budgets shrink in proportion and the budget says it is short.
+ *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout; if even
+ *       that does not fit, the smallest pool is merged into a larger one, again and again (fewer, fuller pools waste
+ *       fewer GPUs), down to one LL pool; only if that does not fit either do budgets shrink in proportion, and the
+ *       allocation says it is short.
  *   <li>Start ahead: GPUs a pool gains start loading {@code startupMs} before the epoch, so they are ready at its start.
  * </ol>
  */
@@ -39,9 +41,10 @@ public final class PoolBudgeter {
    * @param fillShare share of a TP2 max-clock instance's capacity below which a type is merged
    * @param sloMargin capacity is computed against this share of the SLO
    * @param startupMs time a new instance needs before it serves
+   * @param headroom pools are sized for this multiple of their forecast
    */
-  public record Settings(double fillShare, double sloMargin, long startupMs) {
-    public static final Settings DEFAULT = new Settings(0.5, 0.9, 7 * 60_000);
+  public record Settings(double fillShare, double sloMargin, long startupMs, double headroom) {
+    public static final Settings DEFAULT = new Settings(0.5, 0.9, 7 * 60_000, 1.15);
   }
 
   /**
@@ -51,7 +54,7 @@ public final class PoolBudgeter {
    * @param nativeType the type its instances are sized for
    * @param types the types it serves
    * @param loadRps forecast load, native-equivalent requests per second
-   * @param slo the tightest SLO of its types
+   * @param slo the SLO its instances are sized for (its native type's)
    * @param gpus GPUs it may hold
    * @param gpusToStart GPUs more than it holds now, to start ahead
    * @param startAtMs when those start loading
@@ -92,42 +95,49 @@ public final class PoolBudgeter {
   public Allocation allocate(long epochStartMs, Map<RequestType, Double> forecastRps, SloTable slos, int totalGpus,
       FrequencyBounds bounds, Map<String, Integer> currentGpus) {
     Map<RequestType, RequestType> hostOf = merge(forecastRps, slos);
-    // group types by host
-    Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
-    hostOf.forEach((t, h) -> served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
-    List<PoolBudget> pools = new ArrayList<>();
-    int[] optimal = new int[RequestType.values().length];
-    int[] minimal = new int[RequestType.values().length];
-    List<RequestType> hosts = new ArrayList<>(served.keySet());
-    hosts.sort(Comparator.naturalOrder());
-    Map<RequestType, Double> poolLoad = new EnumMap<>(RequestType.class);
-    Map<RequestType, Slo> poolSlo = new EnumMap<>(RequestType.class);
-    for (RequestType host : hosts) {
-      Slo slo = tightest(served.get(host), slos);
-      double load = 0;
-      for (RequestType t : served.get(host)) {
-        load += forecastRps.getOrDefault(t, 0.0) * workRatio(t, host, slos);
-      }
-      poolLoad.put(host, load);
-      poolSlo.put(host, slo);
-      optimal[host.ordinal()] = gpusFor(host, load, slo, bounds, false);
-      minimal[host.ordinal()] = gpusFor(host, load, slo, bounds, true);
-    }
-    int wanted = hosts.stream().mapToInt(h -> optimal[h.ordinal()]).sum();
-    int[] chosen = optimal;
+    Sizing z = size(hostOf, forecastRps, slos, bounds);
+    int wanted = z.total(z.optimal);
+    int[] chosen = z.optimal;
     boolean shortOfGpus = false;
-    String reason = String.format(Locale.ROOT, "%d pools, %d of %d GPUs at least-power layouts", hosts.size(), wanted, totalGpus);
+    String reason = String.format(Locale.ROOT, "%d pools, %d of %d GPUs at least-power layouts", z.hosts.size(), wanted,
+        totalGpus);
     if (wanted > totalGpus) {
-      chosen = minimal;
-      int least = hosts.stream().mapToInt(h -> minimal[h.ordinal()]).sum();
-      reason = String.format(Locale.ROOT, "least-power layouts need %d GPUs > %d: fewest-GPU layouts (%d GPUs)", wanted,
-          totalGpus, least);
+      chosen = z.minimal;
+      reason = String.format(Locale.ROOT, "least-power layouts need %d GPUs > %d: fewest-GPU layouts", wanted, totalGpus);
+      int merges = 0;
+      while (z.total(z.minimal) > totalGpus && z.hosts.size() > 1) {
+        hostOf = mergeSmallest(hostOf, z.load);
+        z = size(hostOf, forecastRps, slos, bounds);
+        merges++;
+      }
+      chosen = z.minimal;
+      if (merges > 0) {
+        reason += String.format(Locale.ROOT, ", %d extra merges to fit", merges);
+      }
+      int least = z.total(z.minimal);
       if (least > totalGpus) {
         shortOfGpus = true;
-        chosen = scaleDown(hosts, minimal, least, totalGpus);
-        reason += String.format(Locale.ROOT, "; still short, scaled to %d GPUs", totalGpus);
+        chosen = scaleDown(z.hosts, z.minimal, least, totalGpus);
+        reason += String.format(Locale.ROOT, "; still short (%d GPUs), scaled to %d", least, totalGpus);
+      } else {
+        // spend what is left on the least-power layouts where it fits
+        int spare = totalGpus - least;
+        int[] mix = z.minimal.clone();
+        for (RequestType h : z.hosts) {
+          int extra = z.optimal[h.ordinal()] - z.minimal[h.ordinal()];
+          if (extra > 0 && extra <= spare) {
+            mix[h.ordinal()] = z.optimal[h.ordinal()];
+            spare -= extra;
+          }
+        }
+        chosen = mix;
       }
     }
+    List<RequestType> hosts = z.hosts;
+    Map<RequestType, Set<RequestType>> served = z.served;
+    Map<RequestType, Double> poolLoad = z.load;
+    Map<RequestType, Slo> poolSlo = z.slo;
+    List<PoolBudget> pools = new ArrayList<>();
     int used = 0;
     Map<RequestType, String> routing = new EnumMap<>(RequestType.class);
     for (RequestType host : hosts) {
@@ -143,8 +153,67 @@ public final class PoolBudgeter {
     return new Allocation(pools, used, shortOfGpus, routing, reason);
   }
 
-  /** Host pool of each type after merging small types upward. */
-  Map<RequestType, RequestType> merge(Map<RequestType, Double> forecastRps, SloTable slos) {
+  private final class Sizing {
+    final List<RequestType> hosts = new ArrayList<>();
+    final Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
+    final Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
+    final Map<RequestType, Slo> slo = new EnumMap<>(RequestType.class);
+    final int[] optimal = new int[RequestType.values().length];
+    final int[] minimal = new int[RequestType.values().length];
+
+    int total(int[] gpus) {
+      return hosts.stream().mapToInt(h -> gpus[h.ordinal()]).sum();
+    }
+  }
+
+  private Sizing size(Map<RequestType, RequestType> hostOf, Map<RequestType, Double> forecastRps, SloTable slos,
+      FrequencyBounds bounds) {
+    Sizing z = new Sizing();
+    hostOf.forEach((t, h) -> z.served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
+    z.hosts.addAll(z.served.keySet());
+    z.hosts.sort(Comparator.naturalOrder());
+    for (RequestType host : z.hosts) {
+      Slo slo = slos.of(host);
+      double load = 0;
+      for (RequestType t : z.served.get(host)) {
+        load += forecastRps.getOrDefault(t, 0.0) * workRatio(t, host, slos);
+      }
+      z.load.put(host, load);
+      z.slo.put(host, slo);
+      z.optimal[host.ordinal()] = gpusFor(host, load * settings.headroom(), slo, bounds, false);
+      z.minimal[host.ordinal()] = gpusFor(host, load * settings.headroom(), slo, bounds, true);
+    }
+    return z;
+  }
+
+  /** Merges the pool with the least load into the smallest larger pool that covers it (LL covers all). */
+  private Map<RequestType, RequestType> mergeSmallest(Map<RequestType, RequestType> hostOf, Map<RequestType, Double> load) {
+    List<RequestType> hosts = hostOf.values().stream().distinct().filter(h -> h != RequestType.LL)
+        .sorted(Comparator.comparingDouble(h -> load.getOrDefault(h, 0.0))).toList();
+    if (hosts.isEmpty()) {
+      return hostOf;
+    }
+    RequestType victim = hosts.get(0);
+    RequestType target = null;
+    for (RequestType u : hostOf.values().stream().distinct().toList()) {
+      if (u != victim && u.covers(victim) && (target == null || size(u) < size(target))) {
+        target = u;
+      }
+    }
+    if (target == null) {
+      target = RequestType.LL;
+    }
+    Map<RequestType, RequestType> out = new EnumMap<>(hostOf);
+    for (var e : hostOf.entrySet()) {
+      if (e.getValue() == victim) {
+        out.put(e.getKey(), target);
+      }
+    }
+    return out;
+  }
+
+  /** Host pool of each type after merging small types upward (every type maps to itself or a larger type). */
+  public Map<RequestType, RequestType> merge(Map<RequestType, Double> forecastRps, SloTable slos) {
     Map<RequestType, RequestType> host = new EnumMap<>(RequestType.class);
     List<RequestType> order = new ArrayList<>(List.of(RequestType.values()));
     order.sort(Comparator.comparingInt((RequestType t) -> t.input().ordinal() + t.output().ordinal())
@@ -220,9 +289,9 @@ public final class PoolBudgeter {
       }
     }
     if (bestGpus == Integer.MAX_VALUE) {
-      // nothing meets the SLO even lightly loaded: give it TP8 instances at full speed for its load
-      double cap = Math.max(1e-3, profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slo));
-      return 8 * (int) Math.ceil(load / cap);
+      // nothing meets the SLO with the margin: TP8 instances at full speed, as many as the plain SLO says, at least one
+      double cap = profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slo);
+      return cap > 0 ? 8 * (int) Math.ceil(load / cap - 1e-9) : 8;
     }
     return bestGpus;
   }
@@ -259,15 +328,5 @@ public final class PoolBudgeter {
 
   private Slo margin(Slo slo) {
     return new Slo(slo.ttftP99Ms() * settings.sloMargin(), slo.tbtP99Ms() * settings.sloMargin());
-  }
-
-  private static Slo tightest(Set<RequestType> types, SloTable slos) {
-    double ttft = Double.POSITIVE_INFINITY;
-    double tbt = Double.POSITIVE_INFINITY;
-    for (RequestType t : types) {
-      ttft = Math.min(ttft, slos.of(t).ttftP99Ms());
-      tbt = Math.min(tbt, slos.of(t).tbtP99Ms());
-    }
-    return new Slo(ttft, tbt);
   }
 }

@@ -135,9 +135,9 @@ class DecisionsTest {
     assertThat(mm.gpus()).isPositive();
     assertThat(mm.gpusToStart()).isEqualTo(mm.gpus());
     assertThat(mm.startAtMs()).isEqualTo(1_800_000 - 7 * 60_000);
-    // merged pools hold the tightest SLO of their types
+    // a merged pool is sized for its native type's SLO
     var host = a.pools().stream().filter(p -> p.types().contains(RequestType.SS)).findFirst().orElseThrow();
-    assertThat(host.slo().ttftP99Ms()).isLessThanOrEqualTo(SLOS.of(RequestType.SS).ttftP99Ms());
+    assertThat(host.slo()).isEqualTo(SLOS.of(host.nativeType()));
     // too few GPUs: fewest-GPU layouts, then proportional shrink, flagged
     var tight = b.allocate(0, load, SLOS, 16, FrequencyBounds.H100_DEFAULT, Map.of());
     assertThat(tight.gpusUsed()).isLessThanOrEqualTo(16);

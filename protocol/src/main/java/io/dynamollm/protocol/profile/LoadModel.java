@@ -63,13 +63,23 @@ final class LoadModel {
     double decodeBusy = 1 - Math.exp(-batch);
     double tbtMean = stepMs / (1 - rhoPrefill);
 
-    // TBT p99 (of a request's mean time per token): the batch fluctuates (Poisson, batch + z·√batch), and the
-    // prefill iterations that run during a request's decode stall it (Poisson count at its 99th percentile).
+    // TBT p99 (of a request's mean time per token): the batch fluctuates (Poisson, batch + z·√batch), and prefills
+    // stall the request's decode. With prefill first, a stall lasts a whole busy period of the prefill server (prompts
+    // arriving during a prefill are prefilled next): busy periods start at rate λ(1 − ρ) per unit of time, with mean
+    // S/(1 − ρ) and second moment E[S²]/(1 − ρ)³ (M/G/1), S being a prefill iteration whose spread follows the type's
+    // prompt lengths. The total stall over a request's decode is a compound Poisson sum; its p99 is mean + z·sd.
     double batch99 = Math.min(maxBatch, batch + Z99 * Math.sqrt(batch));
     double step99 = p.decodeStepMs(tp, Math.max(1, batch99), context, clockMhz);
-    double stallsMean = lambdaPerMs / k * s.meanOutputTokens() * tbtMean;
-    double stalls99 = poissonQuantile(stallsMean, 0.99);
-    double tbtP99 = Math.max(tbtMean, step99 + stalls99 * prefillIterMs / s.meanOutputTokens());
+    double decodeMs = s.meanOutputTokens() * tbtMean;
+    double busyPeriods = lambdaPerMs / k * (1 - rhoPrefill) * decodeMs;
+    double slope = s.p99InputTokens() > n
+        ? (p.prefillMs(tp, s.p99InputTokens(), clockMhz) - p.prefillMs(tp, n, clockMhz)) / (s.p99InputTokens() - n) : 0;
+    double sdIteration = slope * (s.p99InputTokens() - n) / Z99 * Math.sqrt(k);
+    double secondMoment = prefillIterMs * prefillIterMs + sdIteration * sdIteration;
+    double stallMean = busyPeriods * prefillIterMs / (1 - rhoPrefill);
+    double stallVar = busyPeriods * secondMoment / Math.pow(1 - rhoPrefill, 3);
+    double stall99 = stallMean + Z99 * Math.sqrt(stallVar);
+    double tbtP99 = Math.max(tbtMean, step99 + stall99 / s.meanOutputTokens());
 
     // TTFT p99 = wait for the prefill server + rest of the decode step in flight on arrival + the prefill iteration
     // that carries the prompt. Wait: M/G/1 (Pollaczek–Khinchine mean with per-prompt service prefillIter / k;
@@ -102,22 +112,4 @@ final class LoadModel {
     return x * x;
   }
 
-  /** Smallest k with P(X ≤ k) ≥ q for X ~ Poisson(mean). */
-  static int poissonQuantile(double mean, double q) {
-    if (mean <= 0) {
-      return 0;
-    }
-    if (mean > 500) {
-      return (int) Math.ceil(mean + Z99 * Math.sqrt(mean));
-    }
-    double term = Math.exp(-mean);
-    double cdf = term;
-    int k = 0;
-    while (cdf < q) {
-      k++;
-      term *= mean / k;
-      cdf += term;
-    }
-    return k;
-  }
 }

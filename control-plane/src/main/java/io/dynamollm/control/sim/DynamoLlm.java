@@ -1,0 +1,298 @@
+package io.dynamollm.control.sim;
+
+import io.dynamollm.control.decision.LoadForecaster;
+import io.dynamollm.control.decision.PoolBudgeter;
+import io.dynamollm.instance.EmergencyLadder;
+import io.dynamollm.instance.FrequencyGovernor;
+import io.dynamollm.pool.PoolPlan;
+import io.dynamollm.pool.PoolPlanner;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Profile;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * DynamoLLM: pools per predicted request type, merged when small (PoolBudgeter, each cluster epoch, instances started
+ * ahead of the epoch); per pool the instance count, TP and clock (PoolPlanner, each pool epoch, re-configuration
+ * weighed and staggered); per instance the clock (FrequencyGovernor, each instance epoch); the emergency ladder every
+ * second.
+ *
+ * <p>Start: like every policy it is provisioned from the same knowledge SinglePool is sized with — the workload's
+ * peak — so the first epoch's pools come from the per-type peaks; from then on it follows its own forecasts.
+ */
+final class DynamoLlm implements SimPolicy {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DynamoLlm.class);
+
+  private static String fmtTime(double ms) {
+    return String.format(java.util.Locale.ROOT, "t=%.0fs", ms / 1000);
+  }
+
+  private final WorkloadStats stats;
+  private final Map<RequestType, SimPool> routing = new EnumMap<>(RequestType.class);
+  private LoadForecaster clusterForecaster;
+  private PoolBudgeter budgeter;
+  private PoolPlanner planner;
+  private FrequencyGovernor governor;
+  private final EmergencyLadder ladder = new EmergencyLadder();
+  private final Map<String, Integer> budgets = new HashMap<>();
+
+  DynamoLlm(WorkloadStats stats) {
+    this.stats = stats;
+  }
+
+  @Override
+  public String name() {
+    return "dynamollm";
+  }
+
+  @Override
+  public boolean usesPrediction() {
+    return true;
+  }
+
+  @Override
+  public void start(Simulation sim, Workload workload) {
+    SimSettings s = sim.settings();
+    Profile p = s.profile();
+    clusterForecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
+    budgeter = new PoolBudgeter(p, new PoolBudgeter.Settings(0.5, 0.9, s.startupMs(), 1.15));
+    planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost()));
+    governor = new FrequencyGovernor(p, FrequencyGovernor.Settings.DEFAULT);
+
+    // first epoch: from the per-type peaks (the sizing knowledge every policy gets)
+    Map<RequestType, Double> peaks = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      peaks.put(t, stats.peak(t, 1));
+    }
+    allocate(sim, 0, peaks, true);
+
+    for (double t = s.clusterEpochMs(); t < workload.durationMs(); t += s.clusterEpochMs()) {
+      double epochStart = t;
+      sim.at(Math.max(0, t - s.startupMs()), now -> {
+        Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
+        clusterForecaster.forecast((long) epochStart, s.clusterEpochMs()).forEach((k, v) -> forecast.put(k, v.peakRps()));
+        allocate(sim, epochStart, forecast, false);
+      });
+    }
+    sim.every(s.poolEpochMs(), s.poolEpochMs(), now -> replanPools(sim, now));
+    sim.every(s.instanceEpochMs(), s.instanceEpochMs(), now -> Policies.governInstances(sim, governor, s.instanceEpochMs()));
+    sim.every(1000, 1000, now -> climbLadder(sim, now));
+  }
+
+  /** Cluster epoch: pools, their types and GPU budgets; start new GPUs now, switch at the epoch's start. */
+  private void allocate(Simulation sim, double epochStart, Map<RequestType, Double> forecast, boolean initial) {
+    SimSettings s = sim.settings();
+    var alloc = budgeter.allocate((long) epochStart, forecast, s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT,
+        budgets);
+    log.debug("{} cluster epoch at {}: {}; pools {}", fmtTime(sim.now()), fmtTime(epochStart), alloc.reason(),
+        alloc.pools().stream().map(pb -> pb.name() + pb.types() + "=" + pb.gpus() + " GPUs for "
+            + String.format(java.util.Locale.ROOT, "%.1f", pb.loadRps()) + " req/s").toList());
+    List<Runnable> atStart = new ArrayList<>();
+    Map<String, SimPool> keep = new HashMap<>();
+    // GPUs change hands between pools without reloading weights (every pool serves the same model): only a net
+    // growth of the cluster's GPUs starts cold, ahead of the epoch; the rest starts warm at the epoch's start
+    int held = 0;
+    for (SimPool p : sim.pools.values()) {
+      held += p.budgetGpus;
+    }
+    int[] cold = {Math.max(0, alloc.gpusUsed() - held)};
+    int[] warm = {0};
+    for (var pb : alloc.pools()) {
+      SimPool existing = sim.pools.get(pb.name());
+      int before = existing == null ? 0 : existing.budgetGpus;
+      warm[0] += Math.max(0, before - pb.gpus());
+    }
+    for (SimPool p : sim.pools.values()) {
+      if (alloc.pools().stream().noneMatch(pb -> pb.name().equals(p.name))) {
+        warm[0] += p.budgetGpus;
+      }
+    }
+    for (var pb : alloc.pools()) {
+      SimPool pool = sim.pool(pb.name(), pb.nativeType(), pb.slo(), pb.types());
+      pool.workRatio = Policies.workRatios(s.profile(), s.slos(), pb.nativeType());
+      keep.put(pb.name(), pool);
+      var r = planner.plan(new PoolPlanner.Request(pool.name, pb.nativeType(), pb.slo(), pb.loadRps(), pb.gpus(),
+          FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.empty(), s.clusterEpochMs() / 1000.0, false));
+      budgets.put(pb.name(), pb.gpus());
+      if (initial) {
+        Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), 0, true, false, 1.0);
+      } else {
+        int before = cold[0];
+        Policies.applyPlan(sim, pool, r.plan(), Math.max(pb.gpus(), pool.budgetGpus), s.startupMs(), false, true, 0.25,
+            new int[] {0}, cold[0]);
+        cold[0] = Math.max(0, before - (pool.gpusInInstances() - 0));
+        atStart.add(() -> {
+          int[] mine = {warm[0] + pool.parkedGpus};
+          int start = mine[0];
+          Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), s.startupMs(), false, false, 0.25, mine, Integer.MAX_VALUE);
+          warm[0] = Math.max(0, warm[0] - (start - mine[0]));
+        });
+      }
+    }
+    Runnable switchRouting = () -> {
+      routing.clear();
+      for (var e : alloc.routing().entrySet()) {
+        routing.put(e.getKey(), keep.get(e.getValue()));
+      }
+      for (SimPool pool : sim.pools.values()) {
+        if (!keep.containsKey(pool.name)) {
+          budgets.remove(pool.name);
+          for (SimInstance i : List.copyOf(pool.instances)) {
+            sim.removeInstance(i, true);
+          }
+          Policies.updateParked(sim, pool, 0);
+          while (!pool.backlog.isEmpty()) {
+            SimRequest r = pool.backlog.poll();
+            sim.route(poolFor(r.routedType), r);
+          }
+        }
+      }
+      atStart.forEach(Runnable::run);
+    };
+    if (initial) {
+      switchRouting.run();
+    } else {
+      sim.at(epochStart, now -> switchRouting.run());
+    }
+  }
+
+  /** Pool epoch: re-plan each pool within its budget for the next pool epoch's forecast. */
+  private void replanPools(Simulation sim, double now) {
+    SimSettings s = sim.settings();
+    Map<RequestType, LoadForecaster.Forecast> f = clusterForecaster.forecast((long) now, s.poolEpochMs());
+    for (SimPool pool : sim.pools.values()) {
+      if (pool.budgetGpus == 0 || !routing.containsValue(pool)) {
+        continue;
+      }
+      double load = 0;
+      boolean partial = false;
+      for (RequestType t : pool.types) {
+        load += f.get(t).peakRps() * pool.workRatio[t.ordinal()];
+        partial |= f.get(t).partialHistory();
+      }
+      if (partial) {
+        load = Math.max(load, pool.plan.plannedLoadRps()); // too little history to plan below the provisioned load
+      }
+      double remaining = s.clusterEpochMs() - (now % s.clusterEpochMs());
+      var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
+          FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
+      if (r.plan().capacityRps() < load) {
+        // the budget cannot carry the forecast: take GPUs no pool holds rather than wait for the next cluster epoch
+        int held = 0;
+        for (SimPool other : sim.pools.values()) {
+          held += other.budgetGpus;
+        }
+        int free = s.servers() * 8 - held;
+        if (free > 0) {
+          var wider = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load,
+              pool.budgetGpus + free, FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan),
+              remaining / 1000.0, false));
+          int budget = Math.max(pool.budgetGpus, wider.plan().gpus());
+          budgets.put(pool.name, budget);
+          pool.budgetGpus = budget;
+          r = wider;
+        }
+      }
+      if (r.changed()) {
+        log.debug("{} pool {}: load {} budget {}: {}", fmtTime(now), pool.name, String.format(java.util.Locale.ROOT, "%.2f", load), pool.budgetGpus, r.reason());
+      }
+      if (r.changed()) {
+        Policies.applyPlan(sim, pool, r.plan(), pool.budgetGpus, s.startupMs(), false, false, 0.25);
+      } else {
+        pool.plan = r.plan();
+      }
+    }
+  }
+
+  /** Requests threatening their TTFT: reorder, raise the clock, re-route, drop what is already late. */
+  private void climbLadder(Simulation sim, double now) {
+    Profile p = sim.profile();
+    int max = p.maxClockMhz();
+    for (SimPool pool : sim.pools.values()) {
+      for (SimInstance i : pool.instances) {
+        if (i.state != SimInstance.State.READY || i.waiting.isEmpty()) {
+          continue;
+        }
+        List<EmergencyLadder.Waiting> waiting = new ArrayList<>(i.waiting.size());
+        Map<Long, SimRequest> byId = new HashMap<>();
+        for (SimRequest r : i.waiting) {
+          Slo slo = sim.settings().slos().of(r.routedType);
+          int tokens = Math.max(1, Math.min(8192, r.prompt));
+          waiting.add(new EmergencyLadder.Waiting(r.id, r.arrivalMs + slo.ttftP99Ms(), p.prefillMs(i.tp, tokens, i.clockMhz),
+              p.prefillMs(i.tp, tokens, max)));
+          byId.put(r.id, r);
+        }
+        SimInstance alternative = alternativeFor(sim, i);
+        var a = ladder.evaluate(new EmergencyLadder.Snapshot(now, waiting, i.busyUntil(now), i.clockMhz == max,
+            alternative != null, 0));
+        if (!a.any()) {
+          continue;
+        }
+        i.waiting.clear();
+        for (long id : a.order()) {
+          i.waiting.add(byId.get(id));
+        }
+        if (a.reordered()) {
+          sim.metrics.reordered++;
+        }
+        if (a.raiseToMaxClock()) {
+          sim.metrics.maxClockRaises++;
+          i.setClock(now, max);
+          if (i.governorState instanceof FrequencyGovernor.State st) {
+            i.governorState = new FrequencyGovernor.State(max, (long) now, max);
+          } else {
+            i.governorState = new FrequencyGovernor.State(max, (long) now, max);
+          }
+        }
+        for (long id : a.reroute()) {
+          sim.metrics.rerouted++;
+          SimRequest r = byId.get(id);
+          r.reroutes++;
+          alternative.enqueue(now, r);
+        }
+        for (long id : a.reject()) {
+          sim.dropped(byId.get(id));
+        }
+        i.kick(now);
+      }
+    }
+  }
+
+  /** Another ready instance of the same pool or of a pool of a larger type, the least loaded. */
+  private static SimInstance alternativeFor(Simulation sim, SimInstance self) {
+    SimInstance best = null;
+    for (SimPool pool : sim.pools.values()) {
+      if (pool != self.pool && !pool.nativeType.covers(self.pool.nativeType)) {
+        continue;
+      }
+      for (SimInstance i : pool.instances) {
+        if (i != self && i.acceptsRequests() && i.waiting.isEmpty()
+            && (best == null || i.outstanding() < best.outstanding())) {
+          best = i;
+        }
+      }
+    }
+    return best;
+  }
+
+  @Override
+  public SimPool poolFor(RequestType type) {
+    SimPool p = routing.get(type);
+    if (p != null) {
+      return p;
+    }
+    return routing.values().iterator().next();
+  }
+
+  @Override
+  public void observeArrival(double nowMs, SimRequest r) {
+    clusterForecaster.observe((long) nowMs, r.routedType, 1);
+  }
+}

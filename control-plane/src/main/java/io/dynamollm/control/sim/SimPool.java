@@ -1,0 +1,83 @@
+package io.dynamollm.control.sim;
+
+import io.dynamollm.pool.PoolPlan;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.TensorParallelism;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+
+/** A pool inside the simulator: its instances, the types it serves, its GPU budget and a backlog. */
+final class SimPool {
+  final Simulation sim;
+  final String name;
+  RequestType nativeType;
+  Set<RequestType> types = EnumSet.noneOf(RequestType.class);
+  Slo slo;
+  final List<SimInstance> instances = new ArrayList<>();
+  final ArrayDeque<SimRequest> backlog = new ArrayDeque<>();
+  /** GPUs the pool holds beyond its instances' (idle, counted). */
+  int parkedGpus;
+  /** GPUs the pool may hold. */
+  int budgetGpus;
+  PoolPlan plan = PoolPlan.EMPTY;
+  /** Arrivals since the pool's last epoch, for the forecasters. */
+  int arrivals;
+  /** Native-equivalent work of one request of each type (1 for the native type). */
+  double[] workRatio = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+  double workOf(SimRequest r) {
+    return workRatio[r.routedType.ordinal()];
+  }
+
+  SimPool(Simulation sim, String name, RequestType nativeType, Slo slo) {
+    this.sim = sim;
+    this.name = name;
+    this.nativeType = nativeType;
+    this.slo = slo;
+  }
+
+  /** The ready instance with the least outstanding work per unit of capacity; null when none is ready. */
+  SimInstance pick() {
+    SimInstance best = null;
+    double bestScore = Double.POSITIVE_INFINITY;
+    for (SimInstance i : instances) {
+      if (!i.acceptsRequests()) {
+        continue;
+      }
+      double score = (i.outstanding() + 1) / Math.max(1e-6, i.capacityRps);
+      if (score < bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  List<SimInstance> live() {
+    return instances.stream().filter(i -> i.state != SimInstance.State.STOPPED).toList();
+  }
+
+  int gpusInInstances() {
+    int g = 0;
+    for (SimInstance i : instances) {
+      if (i.state != SimInstance.State.STOPPED) {
+        g += i.tp.degree();
+      }
+    }
+    return g;
+  }
+
+  int instancesOf(TensorParallelism tp) {
+    int n = 0;
+    for (SimInstance i : instances) {
+      if (i.state != SimInstance.State.STOPPED && i.state != SimInstance.State.DRAINING && i.tp.equals(tp)) {
+        n++;
+      }
+    }
+    return n;
+  }
+}
