@@ -5,7 +5,6 @@ import io.dynamollm.pool.PoolPlan;
 import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -50,34 +49,61 @@ final class Oracle implements SimPolicy {
         }
         load.put(t, sum / minutes);
       }
-      Map<RequestType, RequestType> host = budgeter.merge(load, s.slos());
-      Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
-      host.forEach((t, h) -> served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
+      // two layouts, each with the least-power plan per pool for this window's actual load: pools per type (small
+      // ones merged upward), or everything in one pool; the cheaper one wins
+      Map<RequestType, RequestType> perType = budgeter.merge(load, s.slos());
+      Map<RequestType, RequestType> single = new EnumMap<>(RequestType.class);
+      for (RequestType t : RequestType.values()) {
+        single.put(t, RequestType.LL);
+      }
+      Layout a = layout(sim, planner, perType, load);
+      Layout b = layout(sim, planner, single, load);
+      Layout best = b.power < a.power ? b : a;
       routing.clear();
       for (SimPool pool : sim.pools.values()) {
-        if (!served.containsKey(pool.nativeType) || !pool.name.equals(pool.nativeType.name())) {
+        if (!best.plans.containsKey(pool.nativeType) || !pool.name.equals(pool.nativeType.name())) {
           Policies.applyPlan(sim, pool, PoolPlan.EMPTY, 0, 0, true, false, 1.0);
         }
       }
-      for (var e : served.entrySet()) {
+      for (var e : best.served.entrySet()) {
         RequestType h = e.getKey();
-        Slo slo = s.slos().of(h);
-        SimPool pool = sim.pool(h.name(), h, slo, e.getValue());
+        SimPool pool = sim.pool(h.name(), h, s.slos().of(h), e.getValue());
         pool.workRatio = Policies.workRatios(s.profile(), s.slos(), h);
-        double poolLoad = 0;
-        for (RequestType t : e.getValue()) {
-          poolLoad += load.get(t) * pool.workRatio[t.ordinal()];
-        }
-        double quantized = poolLoad <= 0 ? 0 : Math.exp(Math.ceil(Math.log(poolLoad) / Math.log(1.01)) * Math.log(1.01));
-        String key = h + "|" + e.getValue() + "|" + quantized;
-        var r = memo.computeIfAbsent(key, k -> planner.plan(new PoolPlanner.Request(h.name(), h, slo, quantized,
-            s.servers() * 8, FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.empty(), 60, false)));
-        Policies.applyPlan(sim, pool, r.plan(), r.plan().gpus(), 0, true, false, 1.0);
+        PoolPlan plan = best.plans.get(h);
+        Policies.applyPlan(sim, pool, plan, plan.gpus(), 0, true, false, 1.0);
         for (RequestType t : e.getValue()) {
           routing.put(t, pool);
         }
       }
     });
+  }
+
+  private record Layout(Map<RequestType, Set<RequestType>> served, Map<RequestType, PoolPlan> plans, double power) {}
+
+  private Layout layout(Simulation sim, PoolPlanner planner, Map<RequestType, RequestType> host,
+      Map<RequestType, Double> load) {
+    SimSettings s = sim.settings();
+    Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
+    host.forEach((t, h) -> served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
+    Map<RequestType, PoolPlan> plans = new EnumMap<>(RequestType.class);
+    double power = 0;
+    int budget = s.servers() * 8;
+    for (var e : served.entrySet()) {
+      RequestType h = e.getKey();
+      double[] ratio = Policies.workRatios(s.profile(), s.slos(), h);
+      double poolLoad = 0;
+      for (RequestType t : e.getValue()) {
+        poolLoad += load.get(t) * ratio[t.ordinal()];
+      }
+      double quantized = poolLoad <= 0 ? 0 : Math.exp(Math.ceil(Math.log(poolLoad) / Math.log(1.01)) * Math.log(1.01));
+      String key = h + "|" + quantized;
+      var r = memo.computeIfAbsent(key, k -> planner.plan(new PoolPlanner.Request(h.name(), h, s.slos().of(h), quantized,
+          budget, FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.empty(), 60, false)));
+      plans.put(h, r.plan());
+      // the plan's power counts the budget's unused GPUs as parked; the oracle holds only the GPUs it uses
+      power += r.plan().predictedPowerW() - (budget - r.plan().gpus()) * s.profile().idlePowerW();
+    }
+    return new Layout(served, plans, power);
   }
 
   @Override

@@ -112,11 +112,13 @@ final class SimInstance {
     }
     boolean transitioning = activity == Activity.TRANSITION;
     state = State.DRAINING;
-    // requests not yet started go back to the pool's router
-    List<SimRequest> back = new ArrayList<>(waiting);
-    waiting.clear();
-    for (SimRequest r : back) {
-      sim().reroute(nowMs, r, pool);
+    // requests not yet started go back to the router when another instance can take them; else this one serves them
+    if (sim().anyReady()) {
+      List<SimRequest> back = new ArrayList<>(waiting);
+      waiting.clear();
+      for (SimRequest r : back) {
+        sim().reroute(nowMs, r, pool);
+      }
     }
     if (transitioning) {
       stop(nowMs);

@@ -165,12 +165,15 @@ public final class Simulation {
     route(pool, r);
   }
 
-  /** To the pool's best ready instance, else a larger pool's, else the pool's backlog. */
+  /**
+   * To the pool's best ready instance, else a larger pool's, else any pool's (every instance serves the same model;
+   * only efficiency differs), else the pool's backlog until an instance is ready.
+   */
   void route(SimPool pool, SimRequest r) {
     SimInstance target = pool.pick();
-    if (target == null) {
+    for (int pass = 0; pass < 2 && target == null; pass++) {
       for (SimPool other : pools.values()) {
-        if (other != pool && other.nativeType.covers(r.routedType)) {
+        if (other != pool && (pass == 1 || other.nativeType.covers(r.routedType))) {
           SimInstance i = other.pick();
           if (i != null && (target == null || i.outstanding() < target.outstanding())) {
             target = i;
@@ -183,6 +186,15 @@ public final class Simulation {
       return;
     }
     target.enqueue(now, r);
+  }
+
+  boolean anyReady() {
+    for (SimPool p : pools.values()) {
+      if (p.pick() != null) {
+        return true;
+      }
+    }
+    return false;
   }
 
   void reroute(double t, SimRequest r, SimPool pool) {
@@ -311,12 +323,10 @@ public final class Simulation {
   }
 
   void instanceReady(double t, SimInstance i) {
-    SimPool p = i.pool;
-    while (!p.backlog.isEmpty()) {
-      SimRequest r = p.backlog.poll();
-      route(p, r);
-      if (p.pick() == null) {
-        break;
+    for (SimPool p : pools.values()) {
+      int n = p.backlog.size();
+      for (int k = 0; k < n; k++) {
+        route(p, p.backlog.poll());
       }
     }
   }

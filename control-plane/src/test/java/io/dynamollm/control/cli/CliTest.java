@@ -136,6 +136,53 @@ class CliTest {
   }
 
   @Test
+  void simulateWritesJsonAndHtmlWithEveryRequestedPolicy(@TempDir Path dir) throws IOException {
+    // 20 minutes of a conversation-like trace at 2 req/s
+    StringBuilder csv = new StringBuilder("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+    double t = 0;
+    while (t < 1_200) {
+      t += -Math.log(1 - r.nextDouble()) / 2;
+      int s = (int) t;
+      csv.append(String.format(java.util.Locale.ROOT, "2023-11-16 18:%02d:%02d.%07d,%d,%d%n", 10 + s / 60, s % 60,
+          (int) ((t - s) * 1e7), 50 + r.nextInt(3000), 5 + r.nextInt(600)));
+    }
+    Path trace = dir.resolve("trace.csv");
+    Files.writeString(trace, csv);
+    Path json = dir.resolve("out/report.json");
+    Result res = run("simulate", "--trace", trace.toString(), "--policies", "singlepool,scalefreq,dynamollm,oracle",
+        "--report-json", json.toString(), "--report-html", dir.resolve("html").toString());
+    assertThat(res.code()).as(res.err()).isZero();
+    JsonNode report = JSON.readTree(Files.readString(json));
+    assertThat(report.get("servers").asInt()).isPositive();
+    assertThat(report.get("policies").size()).isEqualTo(4);
+    JsonNode dyn = report.get("policies").get("dynamollm");
+    for (String field : List.of("energy_kwh", "gpu_hours", "avg_servers", "requests", "rejected", "slo_attainment",
+        "ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "power_p50_w", "power_p99_w", "carbon_kg", "cost_usd")) {
+      assertThat(dyn.has(field)).as(field).isTrue();
+    }
+    assertThat(dyn.get("reconfigurations").has("frequency")).isTrue();
+    assertThat(report.get("oracle_check").asText()).isEqualTo("oracle used the least energy of all policies");
+    assertThat(Files.readString(dir.resolve("html/index.html"))).contains("<svg").contains("Cluster power over time");
+    assertThat(res.out()).contains("dynamollm").contains("JSON report: ");
+  }
+
+  @Test
+  void simulateSaysWhatIsWrongWithItsInput(@TempDir Path dir) throws IOException {
+    Path bad = dir.resolve("bad.csv");
+    Files.writeString(bad, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,10\n2023-11-16 18:15:47,x,3\n");
+    Result r = run("simulate", "--trace", bad.toString(), "--report-json", dir.resolve("r.json").toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("error: " + bad + ":3: ContextTokens 'x' is not a whole number").doesNotContain("\tat ");
+    Result both = run("simulate", "--trace", bad.toString(), "--workload", "coding", "--report-json", "x.json");
+    assertThat(both.code()).isEqualTo(2);
+    Result policy = run("simulate", "--workload", "coding", "--days", "0.01", "--policies", "greedy",
+        "--report-json", dir.resolve("p.json").toString());
+    assertThat(policy.code()).isEqualTo(1);
+    assertThat(policy.err()).contains("unknown policy 'greedy'");
+  }
+
+  @Test
   void gpuListReadsSimulatedGpusAndSaysWhenNvmlIsMissing() throws IOException {
     Result sim = run("gpu", "list", "--backend", "simulated", "--json");
     assertThat(sim.code()).isZero();
