@@ -147,7 +147,7 @@ final class SimulateCommand implements Callable<Integer> {
     }
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
         30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), 230,
-        predictors.get(), seed, carbon, serverHourUsd / 8, kwhUsd);
+        predictors.get(), seed, carbon, serverHourUsd / 8, kwhUsd, 1);
     err.println("workload: " + w.name());
     err.flush();
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {

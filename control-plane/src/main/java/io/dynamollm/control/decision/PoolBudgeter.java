@@ -28,10 +28,10 @@ import java.util.Set;
  *       max-clock capacities, each type within its own SLO). Every request is still judged against its own SLO.
  *   <li>Size: each pool gets the GPUs of the least-power single-configuration layout that carries its forecast
  *       (any TP and clock in the bounds), rounded up to whole instances — room for the pool planner to choose.
- *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout; if even
- *       that does not fit, the smallest pool is merged into a larger one, again and again (fewer, fuller pools waste
- *       fewer GPUs), down to one LL pool; only if that does not fit either do budgets shrink in proportion, and the
- *       allocation says it is short.
+ *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout; if that
+ *       needs more than {@code oversubscribe} times the cluster, the smallest pool is merged into a larger one, again
+ *       and again (fewer, fuller pools waste fewer GPUs), down to one LL pool; a remaining shortfall is shared by the
+ *       pools in proportion, and the allocation says it is short.
  *   <li>Start ahead: GPUs a pool gains start loading {@code startupMs} before the epoch, so they are ready at its start.
  * </ol>
  */
@@ -42,9 +42,11 @@ public final class PoolBudgeter {
    * @param sloMargin capacity is computed against this share of the SLO
    * @param startupMs time a new instance needs before it serves
    * @param headroom pools are sized for this multiple of their forecast
+   * @param oversubscribe pools whose fewest-GPU layouts need up to this multiple of the cluster's GPUs share the
+   *     shortfall (their peaks rarely coincide, and a loaded pool overflows into larger ones); beyond it they merge
    */
-  public record Settings(double fillShare, double sloMargin, long startupMs, double headroom) {
-    public static final Settings DEFAULT = new Settings(0.5, 0.9, 7 * 60_000, 1.15);
+  public record Settings(double fillShare, double sloMargin, long startupMs, double headroom, double oversubscribe) {
+    public static final Settings DEFAULT = new Settings(0.5, 0.9, 7 * 60_000, 1.15, 1.0);
   }
 
   /**
@@ -105,7 +107,8 @@ public final class PoolBudgeter {
       chosen = z.minimal;
       reason = String.format(Locale.ROOT, "least-power layouts need %d GPUs > %d: fewest-GPU layouts", wanted, totalGpus);
       int merges = 0;
-      while (z.total(z.minimal) > totalGpus && z.hosts.size() > 1) {
+      // a shortfall up to oversubscribe is shared by the pools (their peaks rarely coincide); beyond, merge
+      while (z.total(z.minimal) > totalGpus * settings.oversubscribe() && z.hosts.size() > 1) {
         hostOf = mergeSmallest(hostOf, z.load);
         z = size(hostOf, forecastRps, slos, bounds);
         merges++;
@@ -296,19 +299,25 @@ public final class PoolBudgeter {
     return bestGpus;
   }
 
+  /**
+   * Shrinks every pool's GPUs in proportion to fit {@code available}, in whole TP4 blocks where a pool needs at least
+   * four (TP2 blocks below); the pools with the most left give back first when rounding leaves too many.
+   */
   private static int[] scaleDown(List<RequestType> hosts, int[] need, int total, int available) {
     int[] out = need.clone();
     int used = 0;
     for (RequestType h : hosts) {
-      int g = need[h.ordinal()] == 0 ? 0 : Math.max(2, (int) Math.floor((double) need[h.ordinal()] * available / total / 2) * 2);
+      int n = need[h.ordinal()];
+      int block = n >= 4 ? 4 : 2;
+      int g = n == 0 ? 0 : Math.max(block, (int) Math.floor((double) n * available / total / block) * block);
       out[h.ordinal()] = g;
       used += g;
     }
-    // trim the largest until it fits
     while (used > available) {
       RequestType largest = hosts.stream().max(Comparator.comparingInt(h -> out[h.ordinal()])).orElseThrow();
-      out[largest.ordinal()] -= 2;
-      used -= 2;
+      int block = out[largest.ordinal()] > 4 ? 4 : 2;
+      out[largest.ordinal()] -= block;
+      used -= block;
     }
     return out;
   }

@@ -24,8 +24,9 @@ import java.util.Optional;
  * weighed and staggered); per instance the clock (FrequencyGovernor, each instance epoch); the emergency ladder every
  * second.
  *
- * <p>Start: like every policy it is provisioned from the same knowledge SinglePool is sized with — the workload's
- * peak — so the first epoch's pools come from the per-type peaks; from then on it follows its own forecasts.
+ * <p>Start: a trace of an hour carries no history to forecast its first epoch from, so the first epoch's pools come
+ * from that epoch's per-type peaks (standing in for a forecast from earlier days — SinglePool is likewise sized from
+ * the trace's peak); from then on it follows its own forecasts.
  */
 final class DynamoLlm implements SimPolicy {
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DynamoLlm.class);
@@ -62,14 +63,15 @@ final class DynamoLlm implements SimPolicy {
     SimSettings s = sim.settings();
     Profile p = s.profile();
     clusterForecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
-    budgeter = new PoolBudgeter(p, new PoolBudgeter.Settings(0.5, 0.9, s.startupMs(), 1.15));
+    budgeter = new PoolBudgeter(p, new PoolBudgeter.Settings(0.5, 0.9, s.startupMs(), 1.15, 1.0));
     planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost()));
     governor = new FrequencyGovernor(p, FrequencyGovernor.Settings.DEFAULT);
 
-    // first epoch: from the per-type peaks (the sizing knowledge every policy gets)
+    // first epoch: from that epoch's per-type peaks (see the class comment)
     Map<RequestType, Double> peaks = new EnumMap<>(RequestType.class);
+    int firstEpochMinutes = (int) (s.clusterEpochMs() / 60_000);
     for (RequestType t : RequestType.values()) {
-      peaks.put(t, stats.peak(t, 1));
+      peaks.put(t, stats.peak(t, 1, 0, firstEpochMinutes));
     }
     allocate(sim, 0, peaks, true);
 
@@ -116,7 +118,7 @@ final class DynamoLlm implements SimPolicy {
     }
     for (var pb : alloc.pools()) {
       SimPool pool = sim.pool(pb.name(), pb.nativeType(), pb.slo(), pb.types());
-      pool.workRatio = Policies.workRatios(s.profile(), s.slos(), pb.nativeType());
+      pool.workRatio = Policies.workRatios(s, pb.nativeType());
       keep.put(pb.name(), pool);
       var r = planner.plan(new PoolPlanner.Request(pool.name, pb.nativeType(), pb.slo(), pb.loadRps(), pb.gpus(),
           FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.empty(), s.clusterEpochMs() / 1000.0, false));

@@ -68,7 +68,7 @@ final class Oracle implements SimPolicy {
       for (var e : best.served.entrySet()) {
         RequestType h = e.getKey();
         SimPool pool = sim.pool(h.name(), h, s.slos().of(h), e.getValue());
-        pool.workRatio = Policies.workRatios(s.profile(), s.slos(), h);
+        pool.workRatio = Policies.workRatios(s, h);
         PoolPlan plan = best.plans.get(h);
         Policies.applyPlan(sim, pool, plan, plan.gpus(), 0, true, false, 1.0);
         for (RequestType t : e.getValue()) {
@@ -90,7 +90,7 @@ final class Oracle implements SimPolicy {
     int budget = s.servers() * 8;
     for (var e : served.entrySet()) {
       RequestType h = e.getKey();
-      double[] ratio = Policies.workRatios(s.profile(), s.slos(), h);
+      double[] ratio = Policies.workRatios(s, h);
       double poolLoad = 0;
       for (RequestType t : e.getValue()) {
         poolLoad += load.get(t) * ratio[t.ordinal()];

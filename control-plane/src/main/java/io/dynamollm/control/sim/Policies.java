@@ -64,13 +64,19 @@ final class Policies {
     return new Slo(slo.ttftP99Ms() * m, slo.tbtP99Ms() * m);
   }
 
-  /** Native-equivalent work of one request of {@code t} in a pool sized for {@code host}. */
-  static double[] workRatios(Profile p, SloTable slos, RequestType host) {
+  /**
+   * Native-equivalent work of one request of {@code t} in a pool sized for {@code host}: the ratio of their TP8
+   * max-clock capacities, times the settings' mix penalty for types other than the native one.
+   */
+  static double[] workRatios(SimSettings s, RequestType host) {
+    Profile p = s.profile();
+    SloTable slos = s.slos();
     double[] r = new double[9];
     double capHost = p.capacityRps(host, TensorParallelism.TP8, p.maxClockMhz(), slos.of(host));
     for (RequestType t : RequestType.values()) {
       double capT = p.capacityRps(t, TensorParallelism.TP8, p.maxClockMhz(), slos.of(t));
-      r[t.ordinal()] = capT > 0 && capHost > 0 ? capHost / capT : 1;
+      double ratio = capT > 0 && capHost > 0 ? capHost / capT : 1;
+      r[t.ordinal()] = t == host ? ratio : ratio * s.mixPenalty();
     }
     return r;
   }

@@ -89,6 +89,11 @@ final class SimInstance {
     return state == State.READY;
   }
 
+  /** Outstanding requests per req/s of planned capacity (seconds of queued work, roughly). */
+  double loadScore() {
+    return (outstanding() + 1) / Math.max(1e-6, capacityRps);
+  }
+
   int outstanding() {
     return waiting.size() + running.size() + prefillBatch.size();
   }

@@ -48,7 +48,7 @@ final class SimPool {
       if (!i.acceptsRequests()) {
         continue;
       }
-      double score = (i.outstanding() + 1) / Math.max(1e-6, i.capacityRps);
+      double score = i.loadScore();
       if (score < bestScore) {
         bestScore = score;
         best = i;

@@ -25,6 +25,8 @@ import io.dynamollm.protocol.profile.Profile;
  * @param gridCarbonGPerKwh grid intensity (constant; gCO2/kWh)
  * @param gpuHourUsd price of one GPU-hour (servers rented by the GPU)
  * @param kwhUsd price of one kWh
+ * @param mixPenalty how much more a request of a type other than a pool's native one costs than the profile's
+ *     capacity ratio says (queueing behind other types' prompts); calibrated by the runner's sizing step
  */
 public record SimSettings(
     Profile profile,
@@ -42,15 +44,22 @@ public record SimSettings(
     long seed,
     double gridCarbonGPerKwh,
     double gpuHourUsd,
-    double kwhUsd) {
+    double kwhUsd,
+    double mixPenalty) {
 
   public SimSettings withServers(int n) {
     return new SimSettings(profile, slos, thresholds, n, clusterEpochMs, poolEpochMs, instanceEpochMs, oracleWindowMs,
-        startupMs, reshardCost, transitionPowerW, predictor, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd);
+        startupMs, reshardCost, transitionPowerW, predictor, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd, mixPenalty);
+  }
+
+  public SimSettings withMixPenalty(double p) {
+    return new SimSettings(profile, slos, thresholds, servers, clusterEpochMs, poolEpochMs, instanceEpochMs,
+        oracleWindowMs, startupMs, reshardCost, transitionPowerW, predictor, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd, p);
   }
 
   public SimSettings withPredictor(OutputLengthPredictor p) {
     return new SimSettings(profile, slos, thresholds, servers, clusterEpochMs, poolEpochMs, instanceEpochMs,
-        oracleWindowMs, startupMs, reshardCost, transitionPowerW, p, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd);
+        oracleWindowMs, startupMs, reshardCost, transitionPowerW, p, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd,
+        mixPenalty);
   }
 }

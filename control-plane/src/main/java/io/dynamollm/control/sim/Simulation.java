@@ -22,6 +22,8 @@ import java.util.function.DoubleConsumer;
  */
 public final class Simulation {
   static final int MAX_PREFILL_TOKENS = 8192;
+  /** Outstanding requests per req/s of planned capacity above which a request may overflow to a larger pool. */
+  static final double OVERFLOW_SCORE = 4.0;
 
   private record Event(double time, long seq, SimInstance instance, int version, DoubleConsumer action) {}
 
@@ -171,6 +173,17 @@ public final class Simulation {
    */
   void route(SimPool pool, SimRequest r) {
     SimInstance target = pool.pick();
+    if (target != null && target.loadScore() > OVERFLOW_SCORE) {
+      // the pool is past its planned capacity: overflow into a larger pool with room
+      for (SimPool other : pools.values()) {
+        if (other != pool && other.nativeType.covers(r.routedType)) {
+          SimInstance i = other.pick();
+          if (i != null && i.loadScore() < target.loadScore() * 0.5) {
+            target = i;
+          }
+        }
+      }
+    }
     for (int pass = 0; pass < 2 && target == null; pass++) {
       for (SimPool other : pools.values()) {
         if (other != pool && (pass == 1 || other.nativeType.covers(r.routedType))) {

@@ -53,25 +53,39 @@ public final class SimulationRunner {
     WorkloadStats stats = new WorkloadStats(workload, base.thresholds());
     String sizing;
     int servers = base.servers();
-    if (servers <= 0) {
-      servers = serversForPeak(stats);
-      sizing = "the fewest 8-GPU servers whose TP8 instances at the maximum clock carry the peak within the SLOs";
-      if (workload.durationMs() <= 6 * 3_600_000.0) {
-        // confirm by simulating SinglePool; grow until it meets the SLOs
-        for (int tries = 0; tries < 6; tries++) {
-          PolicyResult r = runOne(workload, stats, "singlepool", servers);
-          if (r.sloAttainment() >= 0.99) {
-            break;
-          }
-          log.accept(String.format(Locale.ROOT, "sizing: %d servers give %.2f%% attainment, trying %d", servers,
-              100 * r.sloAttainment(), servers + 1));
-          servers++;
+    int analytic = serversForPeak(stats);
+    double mixPenalty = 1;
+    if (workload.durationMs() <= 6 * 3_600_000.0) {
+      // confirm by simulating SinglePool: grow until it meets the SLOs; how far the profile's mixed-pool estimate was
+      // off calibrates the cost of mixing types in one pool for every policy
+      int confirmed = analytic;
+      for (int tries = 0; tries < 8; tries++) {
+        PolicyResult r = runOne(workload, stats, "singlepool", confirmed, 1);
+        if (r.sloAttainment() >= 0.99) {
+          break;
         }
-        sizing += " (confirmed by simulating SinglePool at >= 99 % attainment)";
+        log.accept(String.format(Locale.ROOT, "sizing: %d servers give %.2f%% attainment, trying %d", confirmed,
+            100 * r.sloAttainment(), confirmed + 1));
+        confirmed++;
+      }
+      mixPenalty = Math.max(1, mixPenalty(stats, confirmed));
+      sizing = "the fewest 8-GPU servers on which SinglePool meets the SLOs for >= 99 % of requests (simulated)";
+      if (servers <= 0) {
+        servers = confirmed;
+      } else {
+        sizing = "given (--servers); SinglePool would need " + confirmed;
       }
     } else {
-      sizing = "given (--servers)";
+      sizing = "the fewest 8-GPU servers whose TP8 instances at the maximum clock carry the peak within the SLOs"
+          + " (profile estimate; too long a workload to confirm by simulation)";
+      if (servers <= 0) {
+        servers = analytic;
+      } else {
+        sizing = "given (--servers)";
+      }
     }
+    log.accept(String.format(Locale.ROOT, "servers: %d; mixed-pool penalty %.2f", servers, mixPenalty));
+    this.mixPenalty = mixPenalty;
     Map<String, PolicyResult> results = new LinkedHashMap<>();
     for (String name : policyNames) {
       long t0 = System.nanoTime();
@@ -99,8 +113,14 @@ public final class SimulationRunner {
         workload.durationMs(), results, check);
   }
 
+  private double mixPenalty = 1;
+
   private PolicyResult runOne(Workload workload, WorkloadStats stats, String name, int servers) {
-    SimSettings s = base.withServers(servers).withPredictor(predictors.get());
+    return runOne(workload, stats, name, servers, mixPenalty);
+  }
+
+  private PolicyResult runOne(Workload workload, WorkloadStats stats, String name, int servers, double penalty) {
+    SimSettings s = base.withServers(servers).withPredictor(predictors.get()).withMixPenalty(penalty);
     Simulation sim = new Simulation(s, Policies.create(name, stats));
     sim.onProgress((now, duration) -> {
       if (duration > 6 * 3_600_000.0) {
@@ -111,14 +131,44 @@ public final class SimulationRunner {
     return sim.run(workload);
   }
 
-  /** Servers whose TP8 max-clock instances carry the workload's peak (3-minute windows) within the SLOs. */
-  int serversForPeak(WorkloadStats stats) {
+  /**
+   * The mix penalty under which the profile's estimate for one LL pool of all types needs {@code servers} servers:
+   * non-LL requests count this much more than their capacity ratio says.
+   */
+  double mixPenalty(WorkloadStats stats, int servers) {
+    double lo = 1;
+    double hi = 4;
+    if (serversForPeakExact(stats, lo) >= servers - 0.5) {
+      return 1;
+    }
+    for (int i = 0; i < 40; i++) {
+      double mid = (lo + hi) / 2;
+      if (serversForPeakExact(stats, mid) < servers - 0.5) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    return hi;
+  }
+
+  private double serversForPeakExact(WorkloadStats stats, double penalty) {
     Profile p = base.profile();
-    double[] ratios = Policies.workRatios(p, base.slos(), RequestType.LL);
+    double[] ratios = Policies.workRatios(base.withMixPenalty(penalty), RequestType.LL);
     double peak = stats.peakWeighted(ratios, 1);
     double cap = p.capacityRps(RequestType.LL, TensorParallelism.TP8, p.maxClockMhz(), base.slos().of(RequestType.LL));
-    return Math.max(1, (int) Math.ceil(peak / cap - 1e-9));
+    return peak / cap;
   }
+
+  private int serversForPeak(WorkloadStats stats, double penalty) {
+    return Math.max(1, (int) Math.ceil(serversForPeakExact(stats, penalty) - 1e-9));
+  }
+
+  /** Servers whose TP8 max-clock instances carry the workload's peak (3-minute windows) within the SLOs. */
+  int serversForPeak(WorkloadStats stats) {
+    return serversForPeak(stats, 1);
+  }
+
 
   /** A fresh online predictor (for --predictor online). */
   public static Supplier<OutputLengthPredictor> online(io.dynamollm.protocol.ClassThresholds t) {

@@ -52,7 +52,7 @@ final class SinglePool implements SimPolicy {
     RequestType nativeType = RequestType.LL;
     Slo slo = s.slos().of(nativeType);
     pool = sim.pool("all", nativeType, slo, EnumSet.allOf(RequestType.class));
-    pool.workRatio = Policies.workRatios(p, s.slos(), nativeType);
+    pool.workRatio = Policies.workRatios(s, nativeType);
     int max = p.maxClockMhz();
     double cap = p.capacityRps(nativeType, TensorParallelism.TP8, max, Policies.margin(slo, 0.9));
     int n = s.servers();

@@ -45,6 +45,19 @@ final class WorkloadStats {
     return best;
   }
 
+  /** Highest rate of {@code t} over any window of {@code 2k+1} minutes centred in [fromMinute, toMinute). */
+  double peak(RequestType t, int k, int fromMinute, int toMinute) {
+    double best = 0;
+    for (int m = Math.max(0, fromMinute); m < Math.min(minutes, toMinute); m++) {
+      double s = 0;
+      for (int j = m - k; j <= m + k; j++) {
+        s += rate(t, j);
+      }
+      best = Math.max(best, s / (2 * k + 1));
+    }
+    return best;
+  }
+
   /** Highest native-equivalent rate (weights per type) over any window of {@code 2k+1} minutes. */
   double peakWeighted(double[] weights, int k) {
     double best = 0;
