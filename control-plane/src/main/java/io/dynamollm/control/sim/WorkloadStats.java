@@ -58,6 +58,30 @@ final class WorkloadStats {
     return best;
   }
 
+  /** First minute of the busiest hour (native-equivalent). */
+  int peakHourStart(double[] weights) {
+    double[] perMinute = new double[minutes];
+    for (int m = 0; m < minutes; m++) {
+      for (RequestType t : RequestType.values()) {
+        perMinute[m] += rate(t, m) * weights[t.ordinal()];
+      }
+    }
+    double window = 0;
+    for (int m = 0; m < Math.min(60, minutes); m++) {
+      window += perMinute[m];
+    }
+    double best = window;
+    int start = 0;
+    for (int m = 60; m < minutes; m++) {
+      window += perMinute[m] - perMinute[m - 60];
+      if (window > best) {
+        best = window;
+        start = m - 59;
+      }
+    }
+    return start;
+  }
+
   /** Highest native-equivalent rate (weights per type) over any window of {@code 2k+1} minutes. */
   double peakWeighted(double[] weights, int k) {
     double best = 0;
