@@ -4,7 +4,6 @@ import io.dynamollm.control.decision.LoadForecaster;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.EmergencyLadder;
 import io.dynamollm.instance.FrequencyGovernor;
-import io.dynamollm.pool.PoolPlan;
 import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;

@@ -1,11 +1,7 @@
 package io.dynamollm.control.sim;
 
-import io.dynamollm.control.decision.LoadForecaster;
-import io.dynamollm.control.decision.PoolBudgeter;
-import io.dynamollm.instance.EmergencyLadder;
 import io.dynamollm.instance.FrequencyGovernor;
 import io.dynamollm.pool.PoolPlan;
-import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
@@ -13,12 +9,7 @@ import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
-import java.util.EnumMap;
-import java.util.EnumSet;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 
@@ -81,15 +72,6 @@ final class Policies {
     return r;
   }
 
-  static Slo tightest(java.util.Collection<RequestType> types, SloTable slos) {
-    double a = Double.POSITIVE_INFINITY;
-    double b = Double.POSITIVE_INFINITY;
-    for (RequestType t : types) {
-      a = Math.min(a, slos.of(t).ttftP99Ms());
-      b = Math.min(b, slos.of(t).tbtP99Ms());
-    }
-    return new Slo(a, b);
-  }
 
   // ================================================================== shared machinery
 

@@ -2,7 +2,6 @@ package io.dynamollm.control.sim;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dynamollm.protocol.RequestType;
 import java.io.IOException;

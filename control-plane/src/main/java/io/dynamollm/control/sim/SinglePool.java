@@ -11,7 +11,6 @@ import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.EnumSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 /**
