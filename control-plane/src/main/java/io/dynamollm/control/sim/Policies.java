@@ -145,7 +145,8 @@ final class Policies {
         SimInstance n = sim.addInstance(pool, g.tp(), g.clockMhz(), instant ? 0 : startupMs, true);
         n.capacityRps = g.capacityRps();
       }
-      updateParked(sim, pool, budgetGpus);
+      // the new budget takes effect at the epoch's start: until then the pool parks nothing beyond its old budget
+      updateParked(sim, pool, pool.budgetGpus + (coldLimit - cold));
       return;
     }
     // re-shard surplus instances into deficit instances, GPU for GPU, staggered
