@@ -7,6 +7,7 @@ import io.dynamollm.control.config.SloSettings;
 import io.dynamollm.control.decision.OnlineOutputPredictor;
 import io.dynamollm.control.decision.OutputLengthPredictor;
 import io.dynamollm.control.sim.AzureTraceWorkload;
+import io.dynamollm.control.sim.GridIntensity;
 import io.dynamollm.control.sim.ReportWriter;
 import io.dynamollm.control.sim.SimSettings;
 import io.dynamollm.control.sim.SimulationRunner;
@@ -101,6 +102,10 @@ final class SimulateCommand implements Callable<Integer> {
       description = "Grid carbon intensity, gCO2/kWh (default ${DEFAULT-VALUE}).")
   double carbon;
 
+  @Option(names = "--carbon-csv", paramLabel = "FILE",
+      description = "Grid intensity over time instead: CSV rows hour,g_per_kwh (hours from the workload's start).")
+  Path carbonCsv;
+
   @Option(names = "--server-hour-usd", paramLabel = "P", defaultValue = "20",
       description = "Price of one 8-GPU server-hour (default ${DEFAULT-VALUE}).")
   double serverHourUsd;
@@ -147,7 +152,8 @@ final class SimulateCommand implements Callable<Integer> {
     }
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
         30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), 230,
-        predictors.get(), seed, carbon, serverHourUsd / 8, kwhUsd, 1);
+        predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
+        serverHourUsd / 8, kwhUsd, 1);
     err.println("workload: " + w.name());
     err.flush();
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {

@@ -23,7 +23,7 @@ import java.util.Map;
  * @param scaleChanges instances started or stopped by a controller
  * @param reshards TP changes
  * @param frequencyChanges clock changes
- * @param carbonKg operational CO2 of the energy
+ * @param carbonKg operational CO2 of the energy, minute by minute at the grid's intensity
  * @param costUsd GPU-hours × price + energy × price
  * @param powerSeriesW cluster power per minute
  * @param poolSeries per pool, per minute: {minute, instances, GPUs, mean TP, mean clock}
@@ -66,7 +66,7 @@ public record PolicyResult(
     double attainment = judged == 0 ? Double.NaN : (double) m.met / judged;
     return new PolicyResult(name, kwh, gpuHours, gpuHours / 8 / hours, m.served, m.rejected, m.dropped, attainment,
         m.percentile(true, 0.5), m.percentile(true, 0.99), m.percentile(false, 0.5), m.percentile(false, 0.99), p50, p99,
-        m.scaleChanges, m.reshards, m.frequencyChanges, kwh * s.gridCarbonGPerKwh() / 1000,
+        m.scaleChanges, m.reshards, m.frequencyChanges, s.grid().carbonKg(power),
         gpuHours * s.gpuHourUsd() + kwh * s.kwhUsd(), power, Map.copyOf(m.poolSeries),
         new long[][] {m.servedByType.clone(), m.metByType.clone(), m.ttftMissByType.clone(), m.tbtMissByType.clone()});
   }

@@ -22,7 +22,7 @@ import io.dynamollm.protocol.profile.Profile;
  * @param transitionPowerW power per GPU while an instance starts or re-shards
  * @param predictor output-length predictor for the policies that route by type
  * @param seed random seed (workload, predictor noise)
- * @param gridCarbonGPerKwh grid intensity (constant; gCO2/kWh)
+ * @param grid grid carbon intensity over time
  * @param gpuHourUsd price of one GPU-hour (servers rented by the GPU)
  * @param kwhUsd price of one kWh
  * @param mixPenalty how much more a request of a type other than a pool's native one costs than the profile's
@@ -42,24 +42,24 @@ public record SimSettings(
     double transitionPowerW,
     OutputLengthPredictor predictor,
     long seed,
-    double gridCarbonGPerKwh,
+    GridIntensity grid,
     double gpuHourUsd,
     double kwhUsd,
     double mixPenalty) {
 
   public SimSettings withServers(int n) {
     return new SimSettings(profile, slos, thresholds, n, clusterEpochMs, poolEpochMs, instanceEpochMs, oracleWindowMs,
-        startupMs, reshardCost, transitionPowerW, predictor, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd, mixPenalty);
+        startupMs, reshardCost, transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, mixPenalty);
   }
 
   public SimSettings withMixPenalty(double p) {
     return new SimSettings(profile, slos, thresholds, servers, clusterEpochMs, poolEpochMs, instanceEpochMs,
-        oracleWindowMs, startupMs, reshardCost, transitionPowerW, predictor, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd, p);
+        oracleWindowMs, startupMs, reshardCost, transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, p);
   }
 
   public SimSettings withPredictor(OutputLengthPredictor p) {
     return new SimSettings(profile, slos, thresholds, servers, clusterEpochMs, poolEpochMs, instanceEpochMs,
-        oracleWindowMs, startupMs, reshardCost, transitionPowerW, p, seed, gridCarbonGPerKwh, gpuHourUsd, kwhUsd,
+        oracleWindowMs, startupMs, reshardCost, transitionPowerW, p, seed, grid, gpuHourUsd, kwhUsd,
         mixPenalty);
   }
 }

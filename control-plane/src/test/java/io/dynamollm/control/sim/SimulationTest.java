@@ -25,7 +25,7 @@ class SimulationTest {
 
   static SimSettings settings(int servers) {
     return new SimSettings(PROFILE, SLOS, T, servers, 1_800_000, 300_000, 5_000, 60_000, 420_000,
-        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(T), 1, 400, 2.5, 0.1, 1);
+        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(T), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
   }
 
   static Workload of(List<TraceRequest> reqs, double durationMs) {

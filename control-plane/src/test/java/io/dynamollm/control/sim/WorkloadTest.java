@@ -75,6 +75,24 @@ class WorkloadTest {
   }
 
   @Test
+  void gridIntensityFollowsItsHourlyRows() throws IOException {
+    Path f = dir.resolve("grid.csv");
+    Files.writeString(f, "hour,g_per_kwh\n0,100\n1,300\n");
+    GridIntensity g = GridIntensity.csv(f);
+    assertThat(g.at(0.5)).isEqualTo(100);
+    assertThat(g.at(1.0)).isEqualTo(300);
+    assertThat(g.at(7)).isEqualTo(300);
+    // two hours at 6 kW: 6 kWh at 100 g + 6 kWh at 300 g = 2.4 kg
+    double[] power = new double[120];
+    java.util.Arrays.fill(power, 6000);
+    assertThat(g.carbonKg(power)).isCloseTo(2.4, within(1e-9));
+    Path bad = dir.resolve("bad.csv");
+    Files.writeString(bad, "0,100\n0,200\n");
+    assertThatThrownBy(() -> GridIntensity.csv(bad)).hasMessageContaining("bad.csv:2: hours must increase");
+    assertThatThrownBy(() -> GridIntensity.constant(-1)).hasMessageContaining(">= 0");
+  }
+
+  @Test
   void syntheticShapesMatchThePublishedRatios() {
     for (var kind : SyntheticWorkload.Kind.values()) {
       SyntheticWorkload w = new SyntheticWorkload(kind, 7, 10, 1);
