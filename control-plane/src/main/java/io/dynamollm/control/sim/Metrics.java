@@ -102,12 +102,23 @@ final class Metrics {
     }
   }
 
+  private float[] sortedTtft;
+  private float[] sortedTbt;
+
   double percentile(boolean ofTtft, double q) {
     if (served == 0) {
       return Double.NaN;
     }
-    float[] v = Arrays.copyOf(ofTtft ? ttft : tbt, served);
-    Arrays.sort(v);
+    float[] v = ofTtft ? sortedTtft : sortedTbt;
+    if (v == null || v.length != served) {
+      v = Arrays.copyOf(ofTtft ? ttft : tbt, served);
+      Arrays.sort(v);
+      if (ofTtft) {
+        sortedTtft = v;
+      } else {
+        sortedTbt = v;
+      }
+    }
     int idx = (int) Math.min(served - 1, Math.max(0, Math.ceil(q * served) - 1));
     return v[idx];
   }

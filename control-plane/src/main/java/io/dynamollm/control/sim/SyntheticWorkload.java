@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
 /**
  * Generated week-long workloads shaped like the 2023 Azure LLM inference traces (labelled synthetic wherever shown).
  *
- * <p>Arrivals are Poisson with a rate that follows a daily curve — valley at 03:00, peak at 15:00,
+ * <p>Arrivals are Poisson with a rate (constant within each minute) that follows a daily curve — valley at 03:00, peak at 15:00,
  * {@code r(h) = valley + (1 − valley) · ((1 − cos(2π(h − 3)/24)) / 2)^k} with {@code k} solved so that a weekday's peak
  * is the published multiple of its average — and a lower weekend level. Lengths are log-normal around the published
  * medians.
@@ -148,27 +148,33 @@ public final class SyntheticWorkload implements Workload {
 
   @Override
   public Iterator<TraceRequest> iterator() {
+    // Poisson arrivals at a rate held constant within each minute (the curve changes slowly): exponential gaps at
+    // that minute's rate; a gap that crosses into the next minute is redrawn there (memoryless)
     return new Iterator<>() {
       final SplittableRandom random = new SplittableRandom(seed);
       final double end = durationMs();
-      // thinning against the curve's maximum
-      final double maxRate = weekdayScale * 1.0;
       double t;
       long id;
       TraceRequest next = advance();
 
       private TraceRequest advance() {
-        while (true) {
-          t += -Math.log(1 - random.nextDouble()) / maxRate * 1000.0;
+        while (t < end) {
+          double minuteEnd = (Math.floor(t / 60_000.0) + 1) * 60_000.0;
+          double rate = rateAt(minuteEnd - 30_000.0) / 1000.0; // per ms, at the middle of the minute
+          double gap = rate > 0 ? -Math.log(1 - random.nextDouble()) / rate : Double.POSITIVE_INFINITY;
+          if (t + gap >= minuteEnd) {
+            t = minuteEnd;
+            continue;
+          }
+          t += gap;
           if (t >= end) {
-            return null;
+            break;
           }
-          if (random.nextDouble() * maxRate <= rateAt(t)) {
-            int p = lognormal(kind.promptMedian, kind.promptSigma, 1, 7600);
-            int o = lognormal(kind.outputMedian, kind.outputSigma, 1, 2000);
-            return new TraceRequest(id++, t, p, o);
-          }
+          int p = lognormal(kind.promptMedian, kind.promptSigma, 1, 7600);
+          int o = lognormal(kind.outputMedian, kind.outputSigma, 1, 2000);
+          return new TraceRequest(id++, t, p, o);
         }
+        return null;
       }
 
       private int lognormal(double median, double sigma, int min, int max) {
