@@ -174,11 +174,11 @@ final class SimulateCommand implements Callable<Integer> {
     Files.writeString(reportJson, ReportWriter.json(report));
     PrintWriter out = spec.commandLine().getOut();
     out.printf("%d servers (%s)%n", report.servers(), report.sizing());
+    var base = report.policies().get("singlepool");
     report.policies().values().forEach(p -> out.printf(java.util.Locale.ROOT,
-        "%-10s %9.2f kWh  %+6.1f %% vs singlepool  attainment %6.2f %%  avg servers %5.2f%n", p.name(), p.energyKwh(),
-        report.policies().containsKey("singlepool")
-            ? 100 * (p.energyKwh() / report.policies().get("singlepool").energyKwh() - 1) : Double.NaN,
-        100 * p.sloAttainment(), p.avgServers()));
+        "%-10s %9.2f kWh  %s  attainment %6.2f %%  avg servers %5.2f%n", p.name(), p.energyKwh(),
+        base != null ? String.format(java.util.Locale.ROOT, "%+6.1f %% vs singlepool", 100 * (p.energyKwh() / base.energyKwh() - 1))
+            : "", 100 * p.sloAttainment(), p.avgServers()));
     out.println(report.oracleCheck());
     out.println("JSON report: " + reportJson);
     if (reportHtml != null) {

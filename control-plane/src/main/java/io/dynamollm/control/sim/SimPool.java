@@ -26,6 +26,12 @@ final class SimPool {
   PoolPlan plan = PoolPlan.EMPTY;
   /** Arrivals since the pool's last epoch, for the forecasters. */
   int arrivals;
+  /** Requests of this pool completed, and those that missed their SLO, since the pool's last epoch. */
+  long epochCompleted;
+  long epochMissed;
+  /** Online correction of the profile's capacity for this pool: the planner plans for load × correction. */
+  double capacityCorrection = 1;
+
   /** Native-equivalent work of one request of each type (1 for the native type). */
   double[] workRatio = {1, 1, 1, 1, 1, 1, 1, 1, 1};
 

@@ -221,6 +221,12 @@ public final class Simulation {
     boolean ttftOk = r.ttftMs() <= slo.ttftP99Ms();
     boolean tbtOk = r.tbtMs() <= slo.tbtP99Ms();
     metrics.completed(r.ttftMs(), r.tbtMs(), ttftOk && tbtOk);
+    if (r.instance != null) {
+      r.instance.pool.epochCompleted++;
+      if (!(ttftOk && tbtOk)) {
+        r.instance.pool.epochMissed++;
+      }
+    }
     metrics.completedType(r.trueType.ordinal(), ttftOk, tbtOk);
   }
 
