@@ -15,6 +15,8 @@ import java.util.Map;
 /** Writes a comparison as JSON (for programs) and as an HTML page of charts (for people). */
 public final class ReportWriter {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  /** Points per line at most; longer series are thinned so a week's report stays small. */
+  private static final int MAX_POINTS = 1200;
   private static final String[] COLORS = {"#444444", "#a6761d", "#e6ab02", "#7570b3", "#1b9e77", "#d95f02", "#e7298a"};
 
   private ReportWriter() {}
@@ -165,12 +167,19 @@ public final class ReportWriter {
     max = Math.max(1e-9, niceCeil(max));
     StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "<svg width=\"%d\" height=\"%d\" font-size=\"11\">", w, h));
     axes(s, l, t, pw, ph, max, "kW", n, "minute");
+    int step = Math.max(1, (int) Math.ceil(n / (double) MAX_POINTS)); // long runs: average over several minutes
     for (int i = 0; i < ps.size(); i++) {
       double[] v = ps.get(i).powerSeriesW();
       StringBuilder d = new StringBuilder();
-      for (int k = 0; k < v.length; k++) {
-        double x = l + pw * (k + 0.5) / n;
-        double y = t + ph - ph * (v[k] / 1000) / max;
+      for (int k = 0; k < v.length; k += step) {
+        double sum = 0;
+        int cnt = 0;
+        for (int j = k; j < Math.min(v.length, k + step); j++) {
+          sum += v[j];
+          cnt++;
+        }
+        double x = l + pw * (k + cnt / 2.0) / n;
+        double y = t + ph - ph * (sum / cnt / 1000) / max;
         d.append(k == 0 ? "M" : "L").append(String.format(Locale.ROOT, "%.1f %.1f ", x, y));
       }
       s.append(String.format(Locale.ROOT, "<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"/>", d, COLORS[i % COLORS.length]));
@@ -203,7 +212,12 @@ public final class ReportWriter {
     for (Map.Entry<String, List<double[]>> e : p.poolSeries().entrySet()) {
       StringBuilder d = new StringBuilder();
       boolean first = true;
+      int every = Math.max(1, (int) Math.ceil(e.getValue().size() / (double) MAX_POINTS));
+      int idx = 0;
       for (double[] row : e.getValue()) {
+        if (idx++ % every != 0) {
+          continue; // long runs: one sample in every few minutes
+        }
         double x = l + pw * row[0] / n;
         double y = t + ph - ph * row[column] / max;
         d.append(first ? "M" : "L").append(String.format(Locale.ROOT, "%.1f %.1f ", x, y));
