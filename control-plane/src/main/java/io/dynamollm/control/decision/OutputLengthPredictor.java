@@ -24,27 +24,10 @@ public interface OutputLengthPredictor {
 
   /** The true class (needs the known output length). */
   static OutputLengthPredictor oracle(ClassThresholds thresholds) {
-    return new OutputLengthPredictor() {
-      private final PredictionStats stats = new PredictionStats(thresholds);
-
+    return new Scored(thresholds, "oracle") {
       @Override
       public SizeClass predict(RequestFeatures f) {
         return thresholds.outputClass(known(f));
-      }
-
-      @Override
-      public void observe(RequestFeatures f, SizeClass predicted, int actual) {
-        stats.record(predicted, actual);
-      }
-
-      @Override
-      public PredictionStats stats() {
-        return stats;
-      }
-
-      @Override
-      public String describe() {
-        return "oracle";
       }
     };
   }
@@ -58,9 +41,9 @@ public interface OutputLengthPredictor {
     if (!(accuracy >= 0 && accuracy <= 1)) {
       throw new IllegalArgumentException("predictor accuracy must be within 0..1, got " + accuracy);
     }
-    return new OutputLengthPredictor() {
-      private final PredictionStats stats = new PredictionStats(thresholds);
-
+    String name = String.format(Locale.ROOT, "noisy oracle (accuracy %.2f, %s errors)", accuracy,
+        confusion.name().toLowerCase(Locale.ROOT));
+    return new Scored(thresholds, name) {
       @Override
       public SizeClass predict(RequestFeatures f) {
         SizeClass truth = thresholds.outputClass(known(f));
@@ -83,22 +66,6 @@ public interface OutputLengthPredictor {
         };
         return others[up ? 1 : 0];
       }
-
-      @Override
-      public void observe(RequestFeatures f, SizeClass predicted, int actual) {
-        stats.record(predicted, actual);
-      }
-
-      @Override
-      public PredictionStats stats() {
-        return stats;
-      }
-
-      @Override
-      public String describe() {
-        return String.format(Locale.ROOT, "noisy oracle (accuracy %.2f, %s errors)", accuracy,
-            confusion.name().toLowerCase(Locale.ROOT));
-      }
     };
   }
 
@@ -106,6 +73,32 @@ public interface OutputLengthPredictor {
   enum Confusion {
     ADJACENT,
     UNIFORM
+  }
+
+  /** A predictor that scores itself on the completions it is told about. */
+  abstract class Scored implements OutputLengthPredictor {
+    private final PredictionStats stats;
+    private final String name;
+
+    Scored(ClassThresholds thresholds, String name) {
+      this.stats = new PredictionStats(thresholds);
+      this.name = name;
+    }
+
+    @Override
+    public void observe(RequestFeatures f, SizeClass predicted, int actualOutputTokens) {
+      stats.record(predicted, actualOutputTokens);
+    }
+
+    @Override
+    public PredictionStats stats() {
+      return stats;
+    }
+
+    @Override
+    public String describe() {
+      return name;
+    }
   }
 
   private static int known(RequestFeatures f) {
