@@ -143,6 +143,8 @@ public final class PoolPlanner {
   private record Row(TensorParallelism tp, int clockMhz, double capacityRps, double loadRps, double powerW) {}
 
   private static final int LOAD_SCALE = 1000; // milli-requests per second
+  /** A layout change that is not needed for capacity must save at least this share of the current plan's power. */
+  static final double MIN_RELATIVE_SAVING = 0.05;
   private static final int POWER_SCALE = 10; // deciwatts
 
   private final Profile profile;
@@ -423,14 +425,18 @@ public final class PoolPlanner {
           candidate.describe()), saving, transitionJ);
     }
     double gainJ = saving * req.remainingEpochSeconds();
-    if (gainJ > transitionJ * settings.switchThreshold()) {
+    // hysteresis: a near-free in-place re-shard must still save a noticeable share of the pool's power, or pools
+    // flip between layouts the profile ranks almost alike
+    boolean worthIt = saving > MIN_RELATIVE_SAVING * current.predictedPowerW();
+    if (worthIt && gainJ > transitionJ * settings.switchThreshold()) {
       return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
           "saves %.0f W over %.0f s (%.0f kJ) for a %.1f kJ transition: %s -> %s", saving, req.remainingEpochSeconds(),
           gainJ / 1e3, transitionJ / 1e3, current.describe(), candidate.describe()), saving, transitionJ);
     }
     return new Result(current, Outcome.KEPT, outcome, false, String.format(Locale.ROOT,
-        "kept %s: %s would save %.0f W, %.0f kJ over the epoch, not worth a %.1f kJ transition", current.describe(),
-        candidate.describe(), saving, gainJ / 1e3, transitionJ / 1e3), 0, 0);
+        "kept %s: %s would save %.0f W (%.1f %%), %.0f kJ over the epoch, not worth a %.1f kJ transition",
+        current.describe(), candidate.describe(), saving, 100 * saving / Math.max(1e-9, current.predictedPowerW()),
+        gainJ / 1e3, transitionJ / 1e3), 0, 0);
   }
 
   /** The current layout re-evaluated at the new load. */
