@@ -264,18 +264,20 @@ public final class PoolPlanner {
     int maxLoad = java.util.Arrays.stream(loadOf).max().orElse(0);
     int minPower = java.util.Arrays.stream(powerOf).min().orElse(0);
     int maxPower = java.util.Arrays.stream(powerOf).max().orElse(0);
+    // bounded domains for the derived quantities: their propagation only ever moves bounds
     for (int g = 0; g < groups; g++) {
       row[g] = model.intVar("row" + g, 0, n - 1);
       count[g] = model.intVar("count" + g, 0, maxInstances);
-      IntVar tp = model.intVar("tp" + g, minTp, 8);
-      IntVar load = model.intVar("load" + g, 0, maxLoad);
-      IntVar pw = model.intVar("pw" + g, Math.min(0, minPower), Math.max(0, maxPower));
+      IntVar tp = model.intVar("tp" + g, minTp, 8, true);
+      IntVar load = model.intVar("load" + g, 0, maxLoad, true);
+      IntVar pw = model.intVar("pw" + g, Math.min(0, minPower), Math.max(0, maxPower), true);
       model.element(tp, tpOf, row[g]).post();
       model.element(load, loadOf, row[g]).post();
       model.element(pw, powerOf, row[g]).post();
-      gpus[g] = model.intVar("gpus" + g, 0, budget);
-      served[g] = model.intVar("served" + g, 0, maxLoad * maxInstances);
-      power[g] = model.intVar("power" + g, Math.min(0, minPower) * maxInstances, Math.max(0, maxPower) * maxInstances);
+      gpus[g] = model.intVar("gpus" + g, 0, budget, true);
+      served[g] = model.intVar("served" + g, 0, maxLoad * maxInstances, true);
+      power[g] = model.intVar("power" + g, Math.min(0, minPower) * maxInstances, Math.max(0, maxPower) * maxInstances,
+          true);
       model.times(count[g], tp, gpus[g]).post();
       model.times(count[g], load, served[g]).post();
       model.times(count[g], pw, power[g]).post();
@@ -288,7 +290,7 @@ public final class PoolPlanner {
     model.sum(gpus, req.useWholeBudget() ? "=" : "<=", budget).post();
     model.sum(served, ">=", demand).post();
     IntVar objective = model.intVar("power", Math.min(0, minPower) * maxInstances * groups,
-        Math.max(0, maxPower) * maxInstances * groups);
+        Math.max(0, maxPower) * maxInstances * groups, true);
     model.sum(power, "=", objective).post();
     model.setObjective(Model.MINIMIZE, objective);
 
