@@ -259,11 +259,8 @@ final class DynamoLlm implements SimPolicy {
         if (a.raiseToMaxClock()) {
           sim.metrics.maxClockRaises++;
           i.setClock(now, max);
-          if (i.governorState instanceof FrequencyGovernor.State st) {
-            i.governorState = new FrequencyGovernor.State(max, (long) now, max);
-          } else {
-            i.governorState = new FrequencyGovernor.State(max, (long) now, max);
-          }
+          // hold the raised clock against the governor until the observations release it
+          i.governorState = new FrequencyGovernor.State(max, (long) now, max);
         }
         for (long id : a.reroute()) {
           sim.metrics.rerouted++;

@@ -40,10 +40,10 @@ final class Policies {
 
   static SimPolicy create(String name, WorkloadStats stats) {
     return switch (name) {
-      case "singlepool" -> new SinglePool(stats, false, false, false);
-      case "scaleinst" -> new SinglePool(stats, true, false, false);
-      case "scaleshard" -> new SinglePool(stats, false, true, false);
-      case "scalefreq" -> new SinglePool(stats, false, false, true);
+      case "singlepool" -> new SinglePool(false, false, false);
+      case "scaleinst" -> new SinglePool(true, false, false);
+      case "scaleshard" -> new SinglePool(false, true, false);
+      case "scalefreq" -> new SinglePool(false, false, true);
       case "multipool" -> new MultiPool(stats);
       case "dynamollm" -> new DynamoLlm(stats);
       case "oracle" -> new Oracle(stats);

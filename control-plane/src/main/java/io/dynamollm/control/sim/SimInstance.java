@@ -67,7 +67,6 @@ final class SimInstance {
   double arrivalsInWindow;
   /** {time, TTFT / SLO, TBT / SLO} of recent completions. */
   final ArrayDeque<double[]> completions = new ArrayDeque<>();
-  long startedAtMs;
 
   SimInstance(int id, SimPool pool, TensorParallelism tp, int clockMhz, State state, double nowMs, double transitionEndMs) {
     this.id = id;
@@ -77,7 +76,6 @@ final class SimInstance {
     this.state = state;
     this.transitionEndMs = transitionEndMs;
     this.accountedMs = nowMs;
-    this.startedAtMs = (long) nowMs;
     this.activity = state == State.READY ? Activity.IDLE : Activity.OFF;
   }
 
@@ -340,14 +338,6 @@ final class SimInstance {
       sim().addEnergy(accountedMs, nowMs, powerW);
       accountedMs = nowMs;
     }
-  }
-
-  double powerW() {
-    return powerW;
-  }
-
-  boolean busyWithTransition() {
-    return activity == Activity.TRANSITION;
   }
 
   /** When the iteration in progress ends (now when idle). */

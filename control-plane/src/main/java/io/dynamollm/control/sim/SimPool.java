@@ -3,7 +3,6 @@ package io.dynamollm.control.sim;
 import io.dynamollm.pool.PoolPlan;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
-import io.dynamollm.protocol.TensorParallelism;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -24,8 +23,6 @@ final class SimPool {
   /** GPUs the pool may hold. */
   int budgetGpus;
   PoolPlan plan = PoolPlan.EMPTY;
-  /** Arrivals since the pool's last epoch, for the forecasters. */
-  int arrivals;
   /** Requests of this pool completed, and those that missed their SLO, since the pool's last epoch. */
   long epochCompleted;
   long epochMissed;
@@ -63,10 +60,6 @@ final class SimPool {
     return best;
   }
 
-  List<SimInstance> live() {
-    return instances.stream().filter(i -> i.state != SimInstance.State.STOPPED).toList();
-  }
-
   int gpusInInstances() {
     int g = 0;
     for (SimInstance i : instances) {
@@ -75,15 +68,5 @@ final class SimPool {
       }
     }
     return g;
-  }
-
-  int instancesOf(TensorParallelism tp) {
-    int n = 0;
-    for (SimInstance i : instances) {
-      if (i.state != SimInstance.State.STOPPED && i.state != SimInstance.State.DRAINING && i.tp.equals(tp)) {
-        n++;
-      }
-    }
-    return n;
   }
 }

@@ -163,7 +163,6 @@ public final class Simulation {
     inFlight++;
     policy.observeArrival(now, r);
     SimPool pool = policy.poolFor(routed);
-    pool.arrivals++;
     route(pool, r);
   }
 

@@ -25,15 +25,13 @@ final class SinglePool implements SimPolicy {
     return String.format(java.util.Locale.ROOT, "t=%.0fs", ms / 1000);
   }
 
-  private final WorkloadStats stats;
   private final boolean scaleInst;
   private final boolean scaleShard;
   private final boolean scaleFreq;
   private SimPool pool;
   private LoadForecaster forecaster;
 
-  SinglePool(WorkloadStats stats, boolean scaleInst, boolean scaleShard, boolean scaleFreq) {
-    this.stats = stats;
+  SinglePool(boolean scaleInst, boolean scaleShard, boolean scaleFreq) {
     this.scaleInst = scaleInst;
     this.scaleShard = scaleShard;
     this.scaleFreq = scaleFreq;

@@ -126,9 +126,6 @@ public final class SyntheticWorkload implements Workload {
     return Math.sqrt(lo * hi);
   }
 
-  public double shapeExponent() {
-    return shapeExponent;
-  }
 
   @Override
   public String name() {

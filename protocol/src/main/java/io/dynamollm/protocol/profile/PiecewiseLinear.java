@@ -40,13 +40,6 @@ final class PiecewiseLinear {
     return ys[lo] + w * (ys[hi] - ys[lo]);
   }
 
-  double minX() {
-    return xs[0];
-  }
-
-  double maxX() {
-    return xs[xs.length - 1];
-  }
 
   private static String fmt(double v) {
     return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
