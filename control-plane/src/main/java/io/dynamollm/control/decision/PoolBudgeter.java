@@ -28,10 +28,11 @@ import java.util.Set;
  *       max-clock capacities, each type within its own SLO). Every request is still judged against its own SLO.
  *   <li>Size: each pool gets the GPUs of the least-power single-configuration layout that carries its forecast
  *       (any TP and clock in the bounds), rounded up to whole instances — room for the pool planner to choose.
- *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout; if that
- *       needs more than {@code oversubscribe} times the cluster, the smallest pool is merged into a larger one, again
- *       and again (fewer, fuller pools waste fewer GPUs), down to one LL pool; a remaining shortfall is shared by the
- *       pools in proportion, and the allocation says it is short.
+ *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout, first
+ *       with the headroom, then without it; if that still needs more than {@code oversubscribe} times the cluster,
+ *       the smallest pool is merged into a larger one, again and again (fewer, fuller pools waste fewer GPUs), down
+ *       to one LL pool; a remaining shortfall is shared by the pools in proportion, and the allocation says it is
+ *       short.
  *   <li>Start ahead: GPUs a pool gains start loading {@code startupMs} before the epoch, so they are ready at its start.
  * </ol>
  */
@@ -97,7 +98,7 @@ public final class PoolBudgeter {
   public Allocation allocate(long epochStartMs, Map<RequestType, Double> forecastRps, SloTable slos, int totalGpus,
       FrequencyBounds bounds, Map<String, Integer> currentGpus) {
     Map<RequestType, RequestType> hostOf = merge(forecastRps, slos);
-    Sizing z = size(hostOf, forecastRps, slos, bounds);
+    Sizing z = size(hostOf, forecastRps, slos, bounds, settings.headroom());
     int wanted = z.total(z.optimal);
     int[] chosen = z.optimal;
     boolean shortOfGpus = false;
@@ -107,10 +108,18 @@ public final class PoolBudgeter {
       chosen = z.minimal;
       reason = String.format(Locale.ROOT, "least-power layouts need %d GPUs > %d: fewest-GPU layouts", wanted, totalGpus);
       int merges = 0;
+      if (z.total(z.minimal) > totalGpus * settings.oversubscribe() && settings.headroom() > 1) {
+        // headroom is a luxury: give it up before giving up pools
+        Sizing bare = size(hostOf, forecastRps, slos, bounds, 1.0);
+        if (bare.total(bare.minimal) < z.total(z.minimal)) {
+          z = bare;
+          reason += " without headroom";
+        }
+      }
       // a shortfall up to oversubscribe is shared by the pools (their peaks rarely coincide); beyond, merge
       while (z.total(z.minimal) > totalGpus * settings.oversubscribe() && z.hosts.size() > 1) {
         hostOf = mergeSmallest(hostOf, z.load);
-        z = size(hostOf, forecastRps, slos, bounds);
+        z = size(hostOf, forecastRps, slos, bounds, z.headroom);
         merges++;
       }
       chosen = z.minimal;
@@ -157,6 +166,7 @@ public final class PoolBudgeter {
   }
 
   private final class Sizing {
+    final double headroom;
     final List<RequestType> hosts = new ArrayList<>();
     final Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
     final Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
@@ -164,14 +174,18 @@ public final class PoolBudgeter {
     final int[] optimal = new int[RequestType.values().length];
     final int[] minimal = new int[RequestType.values().length];
 
+    Sizing(double headroom) {
+      this.headroom = headroom;
+    }
+
     int total(int[] gpus) {
       return hosts.stream().mapToInt(h -> gpus[h.ordinal()]).sum();
     }
   }
 
   private Sizing size(Map<RequestType, RequestType> hostOf, Map<RequestType, Double> forecastRps, SloTable slos,
-      FrequencyBounds bounds) {
-    Sizing z = new Sizing();
+      FrequencyBounds bounds, double headroom) {
+    Sizing z = new Sizing(headroom);
     hostOf.forEach((t, h) -> z.served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
     z.hosts.addAll(z.served.keySet());
     z.hosts.sort(Comparator.naturalOrder());
@@ -183,8 +197,8 @@ public final class PoolBudgeter {
       }
       z.load.put(host, load);
       z.slo.put(host, slo);
-      z.optimal[host.ordinal()] = gpusFor(host, load * settings.headroom(), slo, bounds, false);
-      z.minimal[host.ordinal()] = gpusFor(host, load * settings.headroom(), slo, bounds, true);
+      z.optimal[host.ordinal()] = gpusFor(host, load * headroom, slo, bounds, false);
+      z.minimal[host.ordinal()] = gpusFor(host, load * headroom, slo, bounds, true);
     }
     return z;
   }

@@ -125,14 +125,12 @@ final class DynamoLlm implements SimPolicy {
       if (initial) {
         Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), 0, true, false, 1.0);
       } else {
-        int before = cold[0];
         Policies.applyPlan(sim, pool, r.plan(), Math.max(pb.gpus(), pool.budgetGpus), s.startupMs(), false, true, 0.25,
-            new int[] {0}, cold[0]);
-        cold[0] = Math.max(0, before - (pool.gpusInInstances() - 0));
+            new int[] {0}, cold);
         atStart.add(() -> {
           int[] mine = {warm[0] + pool.parkedGpus};
           int start = mine[0];
-          Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), s.startupMs(), false, false, 0.25, mine, Integer.MAX_VALUE);
+          Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), s.startupMs(), false, false, 0.25, mine, new int[] {Integer.MAX_VALUE});
           warm[0] = Math.max(0, warm[0] - (start - mine[0]));
         });
       }

@@ -83,16 +83,16 @@ final class Policies {
    */
   static void applyPlan(Simulation sim, SimPool pool, PoolPlan plan, int budgetGpus, double startupMs, boolean instant,
       boolean addOnly, double maxLossShare) {
-    applyPlan(sim, pool, plan, budgetGpus, startupMs, instant, addOnly, maxLossShare, new int[] {pool.parkedGpus}, Integer.MAX_VALUE);
+    applyPlan(sim, pool, plan, budgetGpus, startupMs, instant, addOnly, maxLossShare, new int[] {pool.parkedGpus}, new int[] {Integer.MAX_VALUE});
   }
 
   /**
    * As above, with {@code warmGpus[0]} GPUs that may start warm (weights already on them: parked in this pool or
-   * handed over by a pool that shrinks — every pool serves the same model) and at most {@code coldLimit} GPUs started
-   * cold.
+   * handed over by a pool that shrinks — every pool serves the same model) and at most {@code coldGpus[0]} GPUs
+   * started cold; both counters are decremented by what this call uses, so one allowance can be shared by pools.
    */
   static void applyPlan(Simulation sim, SimPool pool, PoolPlan plan, int budgetGpus, double startupMs, boolean instant,
-      boolean addOnly, double maxLossShare, int[] warmGpus, int coldLimit) {
+      boolean addOnly, double maxLossShare, int[] warmGpus, int[] coldGpus) {
     double now = sim.now();
     Map<TensorParallelism, List<PoolPlan.Group>> wanted = new java.util.TreeMap<>();
     for (PoolPlan.Group g : plan.groups()) {
@@ -132,7 +132,8 @@ final class Policies {
     if (addOnly) {
       // start cold, ahead of the epoch, what the coming epoch needs beyond what exists (up to coldLimit GPUs)
       int freeGpus = surplus.stream().mapToInt(i -> i.tp.degree()).sum();
-      int cold = coldLimit;
+      int cold = coldGpus[0];
+      int coldBefore = cold;
       for (PoolPlan.Group g : deficit) {
         if (freeGpus >= g.tp().degree()) {
           freeGpus -= g.tp().degree();
@@ -146,7 +147,8 @@ final class Policies {
         n.capacityRps = g.capacityRps();
       }
       // the new budget takes effect at the epoch's start: until then the pool parks nothing beyond its old budget
-      updateParked(sim, pool, pool.budgetGpus + (coldLimit - cold));
+      coldGpus[0] = cold;
+      updateParked(sim, pool, pool.budgetGpus + (coldBefore - cold));
       return;
     }
     // re-shard surplus instances into deficit instances, GPU for GPU, staggered

@@ -143,4 +143,24 @@ class DecisionsTest {
     assertThat(tight.gpusUsed()).isLessThanOrEqualTo(16);
     assertThat(tight.shortOfGpus()).isTrue();
   }
+  @Test
+  void budgeterGivesUpHeadroomBeforeMergingPools() {
+    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      load.put(t, 3.0);
+    }
+    var bare = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 0, 1.0, 1.0))
+        .allocate(0, load, SLOS, 4096, FrequencyBounds.H100_DEFAULT, Map.of());
+    int fits = bare.gpusUsed(); // every pool at its least-power layout for the bare forecast
+    var roomy = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 0, 2.0, 1.0));
+    var wide = roomy.allocate(0, load, SLOS, 4096, FrequencyBounds.H100_DEFAULT, Map.of());
+    assertThat(wide.gpusUsed()).isGreaterThan(fits);
+    // a cluster that carries the forecast but not twice it keeps every pool, without the headroom
+    var a = roomy.allocate(0, load, SLOS, fits, FrequencyBounds.H100_DEFAULT, Map.of());
+    assertThat(a.reason()).contains("without headroom").doesNotContain("merges");
+    assertThat(a.pools()).extracting(PoolBudgeter.PoolBudget::name)
+        .containsExactlyElementsOf(wide.pools().stream().map(PoolBudgeter.PoolBudget::name).toList());
+    assertThat(a.gpusUsed()).isLessThanOrEqualTo(fits);
+    assertThat(a.shortOfGpus()).isFalse();
+  }
 }

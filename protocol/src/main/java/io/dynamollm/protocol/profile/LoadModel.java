@@ -67,20 +67,20 @@ final class LoadModel {
     // stall the request's decode. With prefill first, a stall lasts a whole busy period of the prefill server (prompts
     // arriving during a prefill are prefilled next): busy periods start at rate λ(1 − ρ) per unit of time, with mean
     // S/(1 − ρ) and second moment E[S²]/(1 − ρ)³ (M/G/1), S being a prefill iteration whose spread follows the type's
-    // prompt lengths. The total stall over a request's decode is a compound Poisson sum; its p99 is mean + z·sd.
+    // prompt lengths. The total stall over a request's decode is a compound Poisson sum, fitted by a gamma
+    // distribution (it is skewed when a decode sees only a few busy periods), and spread over the request's own
+    // output tokens: short outputs see fewer stalls but each weighs more per token, so the p99 is taken over the
+    // type's output lengths (normal from mean and p99, cut at the 1st percentile).
     double batch99 = Math.min(maxBatch, batch + Z99 * Math.sqrt(batch));
     double step99 = p.decodeStepMs(tp, Math.max(1, batch99), context, clockMhz);
-    double decodeMs = s.meanOutputTokens() * tbtMean;
-    double busyPeriods = lambdaPerMs / k * (1 - rhoPrefill) * decodeMs;
     double slope = s.p99InputTokens() > n
         ? (p.prefillMs(tp, s.p99InputTokens(), clockMhz) - p.prefillMs(tp, n, clockMhz)) / (s.p99InputTokens() - n) : 0;
     double sdIteration = slope * (s.p99InputTokens() - n) / Z99 * Math.sqrt(k);
     double secondMoment = prefillIterMs * prefillIterMs + sdIteration * sdIteration;
-    double stallMean = busyPeriods * prefillIterMs / (1 - rhoPrefill);
-    double stallVar = busyPeriods * secondMoment / Math.pow(1 - rhoPrefill, 3);
-    double stall99 = stallMean + Z99 * Math.sqrt(stallVar);
-    double tbtP99 = Math.max(tbtMean, step99 + stall99 / s.meanOutputTokens());
-
+    double busyMean = prefillIterMs / (1 - rhoPrefill);
+    double busySecond = secondMoment / Math.pow(1 - rhoPrefill, 3);
+    double busyRatePerMs = lambdaPerMs / k * (1 - rhoPrefill);
+    double tbtP99 = Math.max(tbtMean, step99 + stallPerToken99(s, busyRatePerMs * tbtMean, busyMean, busySecond));
     // TTFT p99 = wait for the prefill server + rest of the decode step in flight on arrival + the prefill iteration
     // that carries the prompt. Wait: M/G/1 (Pollaczek–Khinchine mean with per-prompt service prefillIter / k;
     // P(wait > 0) = ρ with an exponential tail). Residual step: uniform on [0, step] while anything decodes. Prefill:
@@ -106,6 +106,71 @@ final class LoadModel {
         + idleShare * p.idlePowerW();
     double energyWh = tp.degree() * power / rps / 3600.0;
     return new LoadPoint(rps, true, ttftP99, tbtP99, power, energyWh, batch, rhoPrefill);
+  }
+
+  /** Output lengths standing for a type: 16 equal-weight quantiles of a normal fitted to mean and p99. */
+  private static final double[] OUTPUT_QUANTILE_Z = new double[16];
+
+  static {
+    for (int i = 0; i < OUTPUT_QUANTILE_Z.length; i++) {
+      OUTPUT_QUANTILE_Z[i] = inverseNormal(0.01 + 0.98 * (i + 0.5) / OUTPUT_QUANTILE_Z.length);
+    }
+  }
+
+  /**
+   * The 99th percentile over requests of stall time per output token, where a request of o tokens sees busy periods
+   * at {@code periodsPerToken}·o, each of mean {@code busyMean} and second moment {@code busySecond}.
+   */
+  static double stallPerToken99(TypeShape s, double periodsPerToken, double busyMean, double busySecond) {
+    if (periodsPerToken <= 0 || busyMean <= 0) {
+      return 0;
+    }
+    double sd = (s.p99OutputTokens() - s.meanOutputTokens()) / Z99;
+    double[] tokens = new double[OUTPUT_QUANTILE_Z.length];
+    double hi = 0;
+    for (int i = 0; i < tokens.length; i++) {
+      tokens[i] = Math.max(1, s.meanOutputTokens() + OUTPUT_QUANTILE_Z[i] * sd);
+      double m = periodsPerToken * tokens[i];
+      hi = Math.max(hi, (m * busyMean + 12 * Math.sqrt(m * busySecond) + busyMean) / tokens[i]);
+    }
+    double lo = 0;
+    for (int it = 0; it < 50; it++) {
+      double x = 0.5 * (lo + hi);
+      double tail = 0;
+      for (double o : tokens) {
+        double m = periodsPerToken * o;
+        tail += GammaTail.exceeds(m * busyMean, m * busySecond, x * o);
+      }
+      if (tail / tokens.length > 0.01) {
+        lo = x;
+      } else {
+        hi = x;
+      }
+    }
+    return hi;
+  }
+
+  /** Quantile of the standard normal (Acklam's rational approximation, relative error below 1.2e-9). */
+  static double inverseNormal(double p) {
+    double[] a = {-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690, -30.66479806614716,
+        2.506628277459239};
+    double[] b = {-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572};
+    double[] c = {-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
+        4.374664141464968, 2.938163982698783};
+    double[] d = {0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416};
+    double q;
+    if (p < 0.02425) {
+      q = Math.sqrt(-2 * Math.log(p));
+      return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+          / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    if (p > 1 - 0.02425) {
+      return -inverseNormal(1 - p);
+    }
+    q = p - 0.5;
+    double r = q * q;
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
   }
 
   private static double square(double x) {
