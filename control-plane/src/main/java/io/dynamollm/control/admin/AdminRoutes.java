@@ -1,0 +1,215 @@
+package io.dynamollm.control.admin;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.profile.Profile;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.server.AllDirectives;
+import org.apache.pekko.http.javadsl.server.ExceptionHandler;
+import org.apache.pekko.http.javadsl.server.PathMatchers;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+
+/**
+ * The admin API (JSON over HTTP, on control nodes). Reads are open; mutating calls need
+ * {@code Authorization: Bearer <token>} (401 without it, 403 with a wrong one). Every error body is
+ * {@code {"status": …, "message": "…"}}.
+ *
+ * <ul>
+ *   <li>{@code GET /api/v1/cluster}: members, their roles, status and reachability, the leader;
+ *   <li>{@code GET /api/v1/slos}: every type's SLO;
+ *   <li>{@code PUT /api/v1/slos/{type}} {@code {"ttft_p99_ms": …, "tbt_p99_ms": …}}: validated
+ *       ({@link SloUpdate}), 200 only after a majority of the cluster stored it.
+ * </ul>
+ */
+public final class AdminRoutes extends AllDirectives {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final ActorSystem<?> system;
+  private final ActorRef<SloStore.Command> slos;
+  private final SloUpdate validator;
+  private final byte[] token;
+  private final Duration askTimeout;
+
+  /**
+   * @param token the bearer token mutating calls must present
+   * @param askTimeout how long a request waits for the actors before 503
+   */
+  public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, Profile profile, String token,
+      Duration askTimeout) {
+    if (token == null || token.isBlank()) {
+      throw new IllegalArgumentException("the admin token must not be empty");
+    }
+    this.system = system;
+    this.slos = slos;
+    this.validator = new SloUpdate(profile);
+    this.token = token.getBytes(StandardCharsets.UTF_8);
+    this.askTimeout = askTimeout;
+  }
+
+  public Route route() {
+    return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+        path(PathMatchers.segment("api").slash("v1").slash("cluster"), () -> methods(List.of("GET"),
+            get(() -> json(200, clusterView())))),
+        path(PathMatchers.segment("api").slash("v1").slash("slos"), () -> methods(List.of("GET"),
+            get(this::getSlos))),
+        path(PathMatchers.segment("api").slash("v1").slash("slos").slash(PathMatchers.segment()), type ->
+            methods(List.of("PUT"), put(() -> authorized(() -> putSlo(type))))),
+        extractUnmatchedPath(p -> error(404, "no such resource: " + p + " (see GET /api/v1/cluster, /api/v1/slos)")))));
+  }
+
+  // ------------------------------------------------------------------------------------------------ routes
+
+  private Route getSlos() {
+    CompletionStage<SloTable> table = AskPattern.ask(slos, SloStore.Get::new, askTimeout, system.scheduler());
+    return onSuccess(table, t -> json(200, slosJson(t)));
+  }
+
+  private Route putSlo(String typeName) {
+    return entity(Unmarshaller.entityToString(), body -> {
+      SloUpdate.Result r = validator.validate(typeName, body);
+      if (r instanceof SloUpdate.Rejected rej) {
+        return error(rej.status(), rej.message());
+      }
+      SloUpdate.Accepted ok = (SloUpdate.Accepted) r;
+      CompletionStage<SloStore.PutResult> stored = AskPattern.ask(slos,
+          (ActorRef<SloStore.PutResult> reply) -> new SloStore.Put(ok.type(), ok.slo(), reply), askTimeout,
+          system.scheduler());
+      return onSuccess(stored, res -> {
+        if (res instanceof SloStore.Stored s) {
+          Map<String, Object> body2 = new LinkedHashMap<>();
+          body2.put("type", s.type().name());
+          body2.putAll(sloJson(s.slo()));
+          body2.put("acknowledged", "majority");
+          return json(200, body2);
+        }
+        SloStore.NotStored n = (SloStore.NotStored) res;
+        return error(503, "SLO of " + n.type() + " not acknowledged: " + n.reason() + "; retry");
+      });
+    });
+  }
+
+  private Map<String, Object> clusterView() {
+    Cluster cluster = Cluster.get(system);
+    var state = cluster.state();
+    List<Map<String, Object>> members = new ArrayList<>();
+    for (Member m : state.getMembers()) {
+      Map<String, Object> o = new LinkedHashMap<>();
+      o.put("address", m.address().toString());
+      o.put("status", m.status().toString().toLowerCase(java.util.Locale.ROOT));
+      o.put("roles", m.getRoles().stream().filter(r -> !r.startsWith("dc-")).sorted().toList());
+      o.put("reachable", !state.getUnreachable().contains(m));
+      members.add(o);
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("self", cluster.selfMember().address().toString());
+    out.put("leader", Optional.ofNullable(state.getLeader()).map(Object::toString).orElse(null));
+    out.put("members", members);
+    out.put("unreachable", state.getUnreachable().stream().map(m -> m.address().toString()).sorted().toList());
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------------ helpers
+
+  /** Runs {@code inner} only for a request carrying the right bearer token. */
+  private Route authorized(java.util.function.Supplier<Route> inner) {
+    return optionalHeaderValueByName("Authorization", header -> {
+      if (header.isEmpty() || !header.get().regionMatches(true, 0, "Bearer ", 0, 7)) {
+        return respondWithHeader(org.apache.pekko.http.javadsl.model.HttpHeader.parse("WWW-Authenticate", "Bearer"),
+            () -> error(401, "this call changes the cluster: send 'Authorization: Bearer <admin token>'"));
+      }
+      byte[] given = header.get().substring(7).trim().getBytes(StandardCharsets.UTF_8);
+      if (!MessageDigest.isEqual(given, token)) {
+        return error(403, "the admin token is wrong");
+      }
+      return inner.get();
+    });
+  }
+
+  private Route methods(List<String> allowed, Route inner) {
+    return concat(inner, extractMethod(m -> error(405, m.name() + " is not supported here; use " + String.join(" or ", allowed))));
+  }
+
+  static Map<String, Object> slosJson(SloTable t) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (RequestType type : RequestType.values()) {
+      out.put(type.name(), sloJson(t.of(type)));
+    }
+    return out;
+  }
+
+  private static Map<String, Object> sloJson(Slo s) {
+    Map<String, Object> o = new LinkedHashMap<>();
+    o.put(SloUpdate.TTFT, Math.round(s.ttftP99Ms() * 100) / 100.0);
+    o.put(SloUpdate.TBT, Math.round(s.tbtP99Ms() * 100) / 100.0);
+    return o;
+  }
+
+  private Route json(int status, Object body) {
+    try {
+      return complete(HttpResponse.create().withStatus(status)
+          .withEntity(ContentTypes.APPLICATION_JSON, JSON.writeValueAsBytes(body)));
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot write JSON", e);
+    }
+  }
+
+  private Route error(int status, String message) {
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("status", status);
+    body.put("message", message);
+    return json(status, body);
+  }
+
+  private ExceptionHandler exceptions() {
+    return ExceptionHandler.newBuilder()
+        .match(java.util.concurrent.TimeoutException.class,
+            e -> error(503, "the control plane did not answer in time; retry"))
+        .match(org.apache.pekko.pattern.AskTimeoutException.class,
+            e -> error(503, "the control plane did not answer in time; retry"))
+        .matchAny(e -> {
+          system.log().error("admin API: internal error", e);
+          return error(500, "internal error: " + e.getClass().getSimpleName() + " (logged on the node)");
+        })
+        .build();
+  }
+
+  private RejectionHandler rejections() {
+    return RejectionHandler.defaultHandler().mapRejectionResponse(response -> {
+      if (response.entity().getContentType().equals(ContentTypes.APPLICATION_JSON)) {
+        return response;
+      }
+      String text = response.entity() instanceof org.apache.pekko.http.javadsl.model.HttpEntity.Strict s
+          ? s.getData().utf8String() : response.status().reason();
+      Map<String, Object> body = new LinkedHashMap<>();
+      body.put("status", response.status().intValue());
+      body.put("message", text);
+      try {
+        return response.withEntity(ContentTypes.APPLICATION_JSON, JSON.writeValueAsBytes(body));
+      } catch (JsonProcessingException e) {
+        return response;
+      }
+    });
+  }
+
+}

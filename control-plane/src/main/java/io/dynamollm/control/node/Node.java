@@ -1,0 +1,136 @@
+package io.dynamollm.control.node;
+
+import com.typesafe.config.Config;
+import io.dynamollm.control.admin.AdminRoutes;
+import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.profile.Profile;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+
+/**
+ * One dynamollm node: a Pekko cluster member with the SLO store and, on control nodes, the admin HTTP endpoint.
+ * {@link #start} returns once the HTTP endpoint is bound; {@link #stop} leaves the cluster (coordinated shutdown).
+ */
+public final class Node implements AutoCloseable {
+  private final ActorSystem<Void> system;
+  private final NodeSettings settings;
+  private final Optional<ServerBinding> http;
+  private final String adminToken;
+  private final ActorRef<SloStore.Command> slos;
+
+  private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http, String adminToken,
+      ActorRef<SloStore.Command> slos) {
+    this.system = system;
+    this.settings = settings;
+    this.http = http;
+    this.adminToken = adminToken;
+    this.slos = slos;
+  }
+
+  /**
+   * Starts a node: joins the seeds (or starts a cluster of its own when there are none), starts the SLO store and,
+   * on a control node, binds the admin endpoint.
+   *
+   * @param root the configuration (application.conf, a user file, reference.conf) the settings came from
+   * @param profile the profile admin requests are validated against
+   * @param defaults the SLOs of types never changed through the API
+   */
+  public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults) {
+    Config config = settings.pekkoConfig(root);
+    var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
+    Behavior<Void> guardian = Behaviors.setup(ctx -> {
+      Cluster cluster = Cluster.get(ctx.getSystem());
+      if (settings.seeds().isEmpty()) {
+        cluster.manager().tell(new Join(cluster.selfMember().address()));
+      }
+      storeRef.complete(ctx.spawn(SloStore.create(defaults, settings.majorityTimeout()), "slos"));
+      return Behaviors.empty();
+    });
+    ActorSystem<Void> system = ActorSystem.create(guardian, settings.clusterName(), config);
+    try {
+      ActorRef<SloStore.Command> store = storeRef.get(30, TimeUnit.SECONDS);
+      String token = settings.adminToken().orElseGet(Node::randomToken);
+      Optional<ServerBinding> binding = Optional.empty();
+      if (settings.isControl()) {
+        var routes = new AdminRoutes(system, store, profile, token, settings.askTimeout());
+        ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
+            .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+        binding = Optional.of(b);
+      }
+      return new Node(system, settings, binding, token, store);
+    } catch (Exception e) {
+      system.terminate();
+      Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
+      throw new IllegalArgumentException("cannot start the node: " + cause.getMessage(), cause);
+    }
+  }
+
+  public ActorSystem<Void> system() {
+    return system;
+  }
+
+  public NodeSettings settings() {
+    return settings;
+  }
+
+  /** Where the admin endpoint listens (control nodes only). */
+  public Optional<InetSocketAddress> adminAddress() {
+    return http.map(ServerBinding::localAddress);
+  }
+
+  /** The bearer token mutating admin calls need (generated when none was configured). */
+  public String adminToken() {
+    return adminToken;
+  }
+
+  public ActorRef<SloStore.Command> slos() {
+    return slos;
+  }
+
+  /** Leaves the cluster and stops (coordinated shutdown); waits up to {@code timeout}. */
+  public void stop(Duration timeout) {
+    try {
+      CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason())
+          .toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+      system.getWhenTerminated().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Exception e) {
+      system.terminate();
+    }
+  }
+
+  /** Waits until the actor system has terminated (after {@link #stop} or when the cluster downed this node). */
+  public Done awaitTermination() throws Exception {
+    system.getWhenTerminated().toCompletableFuture().get();
+    return Done.getInstance();
+  }
+
+  @Override
+  public void close() {
+    stop(Duration.ofSeconds(30));
+  }
+
+  private static String randomToken() {
+    byte[] b = new byte[18];
+    new SecureRandom().nextBytes(b);
+    return HexFormat.of().formatHex(b);
+  }
+}
