@@ -6,6 +6,8 @@ import io.dynamollm.control.config.ProfileSettings;
 import io.dynamollm.control.config.SloSettings;
 import io.dynamollm.control.node.Node;
 import io.dynamollm.control.node.NodeSettings;
+import io.dynamollm.instance.HostAgent;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import io.dynamollm.protocol.profile.Profile;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -88,6 +90,12 @@ final class NodeCommand implements Callable<Integer> {
       if (settings.adminToken().isEmpty()) {
         out.printf("admin token (generated; set DYNAMOLLM_ADMIN_TOKEN to choose one): %s%n", node.adminToken());
       }
+    });
+    node.hostAgent().ifPresent(agent -> {
+      HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent,
+          HostAgent.GetInventory::new, Duration.ofSeconds(10), node.system().scheduler()).toCompletableFuture().join();
+      out.printf("gpu-host: %d GPUs, clocks reset%s%n", inv.gpus().size(),
+          inv.excluded().isEmpty() ? "" : "; kept out (clock reset failed): " + inv.excluded());
     });
     out.println("Ctrl-C to leave the cluster and stop.");
     out.flush();

@@ -53,11 +53,11 @@ public final class SloStore {
   public record NotStored(RequestType type, String reason) implements PutResult {}
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded
-      permits Loaded, Changed, Updated {}
+      permits Loaded, ReadForGet, Updated {}
 
   private record Loaded(Replicator.GetResponse<LWWMap<String, Slo>> response) implements Internal {}
 
-  private record Changed(Replicator.SubscribeResponse<LWWMap<String, Slo>> response) implements Internal {}
+  private record ReadForGet(Replicator.GetResponse<LWWMap<String, Slo>> response, Get get) implements Internal {}
 
   private record Updated(Replicator.UpdateResponse<LWWMap<String, Slo>> response, Put put) implements Internal {}
 
@@ -94,23 +94,30 @@ public final class SloStore {
     }
 
     Behavior<Command> start() {
-      replicator.subscribe(KEY, Changed::new);
       replicator.askGet(reply -> new Replicator.Get<>(KEY, new Replicator.ReadMajority(timeout), reply), Loaded::new);
       return Behaviors.receive(Command.class)
           .onMessage(Get.class, this::onGet)
           .onMessage(Put.class, this::onPut)
           .onMessage(Loaded.class, this::onLoaded)
-          .onMessage(Changed.class, this::onChanged)
+          .onMessage(ReadForGet.class, this::onReadForGet)
           .onMessage(Updated.class, this::onUpdated)
           .build();
     }
 
     private Behavior<Command> onGet(Get get) {
       if (loaded) {
-        get.replyTo().tell(table());
+        replicator.askGet(reply -> new Replicator.Get<>(KEY, Replicator.readLocal(), reply), r -> new ReadForGet(r, get));
       } else {
         early.add(get);
       }
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> onReadForGet(ReadForGet msg) {
+      if (msg.response() instanceof Replicator.GetSuccess<LWWMap<String, Slo>> ok) {
+        absorb(ok.get(KEY));
+      }
+      msg.get().replyTo().tell(table());
       return Behaviors.same();
     }
 
@@ -134,13 +141,6 @@ public final class SloStore {
       loaded = true;
       early.forEach(g -> g.replyTo().tell(table()));
       early.clear();
-      return Behaviors.same();
-    }
-
-    private Behavior<Command> onChanged(Changed msg) {
-      if (msg.response() instanceof Replicator.Changed<LWWMap<String, Slo>> changed) {
-        absorb(changed.get(KEY));
-      }
       return Behaviors.same();
     }
 

@@ -3,6 +3,10 @@ package io.dynamollm.control.node;
 import com.typesafe.config.Config;
 import io.dynamollm.control.admin.AdminRoutes;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.gpu.GpuBackends;
+import io.dynamollm.gpu.GpuInventory;
+import io.dynamollm.gpu.GpuSettings;
+import io.dynamollm.instance.HostAgent;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Profile;
 import java.net.InetSocketAddress;
@@ -33,19 +37,22 @@ public final class Node implements AutoCloseable {
   private final Optional<ServerBinding> http;
   private final String adminToken;
   private final ActorRef<SloStore.Command> slos;
+  private final Optional<ActorRef<HostAgent.Command>> hostAgent;
 
   private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http, String adminToken,
-      ActorRef<SloStore.Command> slos) {
+      ActorRef<SloStore.Command> slos, Optional<ActorRef<HostAgent.Command>> hostAgent) {
     this.system = system;
     this.settings = settings;
     this.http = http;
     this.adminToken = adminToken;
     this.slos = slos;
+    this.hostAgent = hostAgent;
   }
 
   /**
-   * Starts a node: joins the seeds (or starts a cluster of its own when there are none), starts the SLO store and,
-   * on a control node, binds the admin endpoint.
+   * Starts a node: joins the seeds (or starts a cluster of its own when there are none), starts the SLO store; on a
+   * gpu-host node the host agent over this host's GPUs ({@code dynamollm.gpu}: NVML when present, else simulated),
+   * which resets their clocks; on a control node, binds the admin endpoint.
    *
    * @param root the configuration (application.conf, a user file, reference.conf) the settings came from
    * @param profile the profile admin requests are validated against
@@ -53,18 +60,35 @@ public final class Node implements AutoCloseable {
    */
   public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults) {
     Config config = settings.pekkoConfig(root);
+    Optional<GpuBackends.Opened> gpus = Optional.empty();
+    if (settings.roles().contains(NodeSettings.GPU_HOST)) {
+      GpuBackends.Opened opened = GpuBackends.open(GpuSettings.fromConfig(root), settings.host() + ":" + settings.port(),
+          profile, System::nanoTime, Optional.ofNullable(System.getenv("CUDA_VISIBLE_DEVICES")));
+      if (opened.inventory() instanceof GpuInventory.Unavailable u) {
+        closeQuietly(opened);
+        throw new IllegalArgumentException("this node has the gpu-host role but no GPUs: " + u.reason());
+      }
+      gpus = Optional.of(opened);
+    }
+    Optional<GpuBackends.Opened> host = gpus;
     var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
+    var agentRef = new CompletableFuture<Optional<ActorRef<HostAgent.Command>>>();
     Behavior<Void> guardian = Behaviors.setup(ctx -> {
       Cluster cluster = Cluster.get(ctx.getSystem());
       if (settings.seeds().isEmpty()) {
         cluster.manager().tell(new Join(cluster.selfMember().address()));
       }
       storeRef.complete(ctx.spawn(SloStore.create(defaults, settings.majorityTimeout()), "slos"));
+      agentRef.complete(host.map(h -> ctx.spawn(
+          HostAgent.create(((GpuInventory.Available) h.inventory()).devices()), "host-agent")));
       return Behaviors.empty();
     });
     ActorSystem<Void> system = ActorSystem.create(guardian, settings.clusterName(), config);
+    // NVML is released after the actors (the host agent resets clocks when it stops)
+    system.getWhenTerminated().thenRun(() -> host.ifPresent(Node::closeQuietly));
     try {
       ActorRef<SloStore.Command> store = storeRef.get(30, TimeUnit.SECONDS);
+      Optional<ActorRef<HostAgent.Command>> agent = agentRef.get(30, TimeUnit.SECONDS);
       String token = settings.adminToken().orElseGet(Node::randomToken);
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
@@ -74,7 +98,7 @@ public final class Node implements AutoCloseable {
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);
       }
-      return new Node(system, settings, binding, token, store);
+      return new Node(system, settings, binding, token, store, agent);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
@@ -102,6 +126,19 @@ public final class Node implements AutoCloseable {
 
   public ActorRef<SloStore.Command> slos() {
     return slos;
+  }
+
+  /** The host agent (gpu-host nodes only). */
+  public Optional<ActorRef<HostAgent.Command>> hostAgent() {
+    return hostAgent;
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    try {
+      c.close();
+    } catch (Exception e) {
+      org.slf4j.LoggerFactory.getLogger(Node.class).warn("releasing the GPU driver failed: {}", e.toString());
+    }
   }
 
   /** Leaves the cluster and stops (coordinated shutdown); waits up to {@code timeout}. */

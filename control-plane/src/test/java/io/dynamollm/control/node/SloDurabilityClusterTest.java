@@ -107,9 +107,10 @@ class SloDurabilityClusterTest {
 
     var put = call(a, "PUT", "/api/v1/slos/MM", "{\"ttft_p99_ms\": 400, \"tbt_p99_ms\": 55}");
     assertThat(put.statusCode()).as(put.body()).isEqualTo(200);
-    // acknowledged means a majority holds it: the others serve it without waiting
-    assertThat(ttftOf(b, "MM")).isEqualTo(400.0);
-    assertThat(ttftOf(c, "MM")).isEqualTo(400.0);
+    // acknowledged means a majority (2 of 3) holds it: at least one other node serves it at once, both soon after
+    assertThat(ttftOf(b, "MM") == 400.0 || ttftOf(c, "MM") == 400.0).isTrue();
+    awaitTtft(b, "MM", 400.0);
+    awaitTtft(c, "MM", 400.0);
 
     // the oldest node (where the singleton runs) leaves and comes back on the same address and durable folder
     a.stop(Duration.ofSeconds(20));
@@ -122,10 +123,14 @@ class SloDurabilityClusterTest {
     // a brand-new node with an empty durable folder reads it from the majority
     Node d = start("d", freePort(), List.of(pb, pc));
     awaitUp(b, 4);
+    awaitTtft(d, "MM", 400.0);
+  }
+
+  private void awaitTtft(Node n, String type, double expected) throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-    while (ttftOf(d, "MM") != 400.0 && System.nanoTime() < deadline) {
+    while (ttftOf(n, type) != expected && System.nanoTime() < deadline) {
       Thread.sleep(100);
     }
-    assertThat(ttftOf(d, "MM")).isEqualTo(400.0);
+    assertThat(ttftOf(n, type)).isEqualTo(expected);
   }
 }
