@@ -1,0 +1,181 @@
+package io.dynamollm.instance;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dynamollm.gpu.sim.SimulatedGpuDevice;
+import io.dynamollm.instance.engine.Engine;
+import io.dynamollm.instance.engine.ModelClock;
+import io.dynamollm.instance.engine.SimulatedEngine;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.time.Duration;
+import java.util.List;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+class InstanceManagerTest {
+  private static final ActorTestKit KIT = ActorTestKit.create();
+  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final InstanceManager.Settings SETTINGS = new InstanceManager.Settings(Duration.ofSeconds(5),
+      Duration.ofSeconds(40), Duration.ofSeconds(5), Duration.ofSeconds(30));
+
+  private final ModelClock clock = new ModelClock(50);
+  private final List<SimulatedGpuDevice> gpus = SimulatedGpuDevice.host("h", 8, P, clock::nanoTime);
+  private final ActorRef<HostAgent.Command> agent = KIT.spawn(HostAgent.create(gpus));
+  private final TestProbe<InstanceTelemetry> telemetry = KIT.createTestProbe();
+
+  @AfterAll
+  static void shutdown() {
+    KIT.shutdownTestKit();
+  }
+
+  private ActorRef<InstanceManager.Command> instance(String id) {
+    InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
+        () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
+    var ref = KIT.spawn(InstanceManager.create(id, agent, engines,
+        new FrequencyGovernor(P, FrequencyGovernor.Settings.DEFAULT), clock, SETTINGS));
+    ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
+        P.defaultSlos(5).of(RequestType.MS), telemetry.getRef()));
+    return ref;
+  }
+
+  private InstanceManager.Status status(ActorRef<InstanceManager.Command> i) {
+    TestProbe<InstanceManager.Status> p = KIT.createTestProbe();
+    i.tell(new InstanceManager.GetStatus(p.getRef()));
+    return p.receiveMessage();
+  }
+
+  private InstanceTelemetry awaitState(InstanceState s) {
+    return telemetry.fishForMessage(Duration.ofSeconds(10), t -> t.state() == s
+        ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+        : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
+  }
+
+  @Test
+  void servesOnItsGpusAndLowersTheClockAtLowLoadThenReleasesThemOnStop() {
+    var i = instance("i-1");
+    InstanceTelemetry ready = awaitState(InstanceState.READY);
+    assertThat(ready.clockMhz()).isEqualTo(1980);
+    var st = status(i);
+    assertThat(st.gpus()).hasSize(4);
+
+    TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
+    for (int k = 0; k < 30; k++) {
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 400, 40), served.getRef()));
+    }
+    for (int k = 0; k < 30; k++) {
+      var s = served.receiveMessage(Duration.ofSeconds(10));
+      assertThat(s.completion()).as(s.error().orElse("")).isPresent();
+    }
+    // a few idle instance epochs later the governor has lowered the clock, and the GPUs run at it
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (status(i).clockMhz() >= 1980 && System.nanoTime() < deadline) {
+      i.tell(new InstanceManager.Retarget(FrequencyBounds.H100_DEFAULT, P.defaultSlos(5).of(RequestType.MS)));
+      sleep(100);
+    }
+    int lowered = status(i).clockMhz();
+    assertThat(lowered).isLessThan(1980).isGreaterThanOrEqualTo(800);
+    for (String uuid : status(i).gpus()) {
+      SimulatedGpuDevice g = gpus.stream().filter(d -> d.uuid().equals(uuid)).findFirst().orElseThrow();
+      assertThat(g.appliedClockMhz()).isEqualTo(lowered);
+    }
+    InstanceTelemetry t = telemetry.receiveMessage(Duration.ofSeconds(2));
+    assertThat(t.energyJ()).isPositive();
+    assertThat(t.powerW()).isPositive();
+
+    List<String> held = status(i).gpus();
+    i.tell(new InstanceManager.Stop());
+    telemetry.fishForMessage(Duration.ofSeconds(5), x -> x.state() == InstanceState.STOPPED
+        ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+        : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore());
+    TestProbe<HostAgent.Inventory> inv = KIT.createTestProbe();
+    deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    HostAgent.Inventory after;
+    do {
+      agent.tell(new HostAgent.GetInventory(inv.getRef()));
+      after = inv.receiveMessage();
+    } while (!after.holders().isEmpty() && System.nanoTime() < deadline);
+    assertThat(after.holders()).isEmpty();
+    for (String uuid : held) {
+      assertThat(gpus.stream().filter(d -> d.uuid().equals(uuid)).findFirst().orElseThrow().lockedRangeMhz()).isEmpty();
+    }
+  }
+
+  @Test
+  void returnsToTheMaximumClockWhenThePoolFallsSilent() {
+    var i = instance("i-2");
+    awaitState(InstanceState.READY);
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (status(i).clockMhz() >= 1980 && System.nanoTime() < deadline) {
+      sleep(50); // the governor lowers the idle instance's clock first
+    }
+    assertThat(status(i).clockMhz()).isLessThan(1980);
+    // no Retarget for 40 model seconds (0.8 s wall): back to the maximum
+    deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (status(i).clockMhz() < 1980 && System.nanoTime() < deadline) {
+      sleep(50);
+    }
+    assertThat(status(i).clockMhz()).isEqualTo(1980);
+    assertThat(status(i).lastDecision()).contains("pool silent");
+    i.tell(new InstanceManager.Stop());
+  }
+
+  @Test
+  void drainFinishesWhatIsInFlightThenStops() {
+    var i = instance("i-3");
+    awaitState(InstanceState.READY);
+    TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
+    for (int k = 0; k < 5; k++) {
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), served.getRef()));
+    }
+    i.tell(new InstanceManager.Drain());
+    i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), served.getRef()));
+    int ok = 0;
+    int refused = 0;
+    for (int k = 0; k < 6; k++) {
+      var s = served.receiveMessage(Duration.ofSeconds(10));
+      if (s.completion().isPresent()) {
+        ok++;
+      } else {
+        refused++;
+        assertThat(s.id()).isEqualTo(99);
+        assertThat(s.error().orElseThrow()).contains("DRAINING");
+      }
+    }
+    assertThat(ok).isEqualTo(5);
+    assertThat(refused).isEqualTo(1);
+    TestProbe<Object> watch = KIT.createTestProbe();
+    watch.expectTerminated(i, Duration.ofSeconds(5));
+  }
+
+  @Test
+  void failsAndSaysSoWhenTheHostHasNoGpusLeft() {
+    var a = instance("big-1");
+    var b = instance("big-2");
+    awaitState(InstanceState.READY);
+    var c = instance("big-3"); // 4 + 4 of 8 GPUs are taken
+    InstanceTelemetry failed = awaitState(InstanceState.FAILED);
+    assertThat(failed.instanceId()).isEqualTo("big-3");
+    a.tell(new InstanceManager.Stop());
+    b.tell(new InstanceManager.Stop());
+    TestProbe<Object> watch = KIT.createTestProbe();
+    watch.expectTerminated(c, Duration.ofSeconds(5));
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
