@@ -2,6 +2,8 @@ package io.dynamollm.instance;
 
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
+import io.dynamollm.protocol.CborSerializable;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,17 +24,22 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 public final class HostAgent {
 
-  /** Messages of the agent; all local to the node (device handles never cross nodes). */
-  public sealed interface Command extends NoSerializationVerificationNeeded
-      permits Reserve, Release, GetInventory {}
+  /** Messages of the agent. Reservations are local to the node (device handles never cross nodes). */
+  public sealed interface Command permits Reserve, Release, GetInventory {}
 
-  /** Asks for {@code count} free GPUs for {@code instance}. */
-  public record Reserve(String instance, int count, ActorRef<Reservation> replyTo) implements Command {}
+  /** Asks for {@code count} free GPUs for {@code instance} (local: the reply carries device handles). */
+  public record Reserve(String instance, int count, ActorRef<Reservation> replyTo)
+      implements Command, NoSerializationVerificationNeeded {}
 
   /** Gives back what {@code instance} holds; its GPUs' clocks are reset first. */
-  public record Release(String instance, ActorRef<Released> replyTo) implements Command {}
+  public record Release(String instance, ActorRef<Released> replyTo)
+      implements Command, NoSerializationVerificationNeeded {}
 
-  public record GetInventory(ActorRef<Inventory> replyTo) implements Command {}
+  /** Asks what the host holds; may come from another node (the placement of a new instance). */
+  public record GetInventory(ActorRef<Inventory> replyTo) implements Command, CborSerializable {}
+
+  /** Where agents register with the receptionist. */
+  public static final ServiceKey<Command> KEY = ServiceKey.create(Command.class, "host-agent");
 
   /** The answer to a {@link Reserve}. */
   public sealed interface Reservation extends NoSerializationVerificationNeeded permits Granted, Refused {}
@@ -51,7 +58,11 @@ public final class HostAgent {
    * ({@code excluded}: UUID → why).
    */
   public record Inventory(List<String> gpus, Map<String, String> holders, Map<String, String> excluded)
-      implements NoSerializationVerificationNeeded {}
+      implements CborSerializable {
+    public int free() {
+      return gpus.size() - holders.size();
+    }
+  }
 
   private HostAgent() {}
 

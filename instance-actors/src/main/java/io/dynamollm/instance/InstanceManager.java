@@ -4,6 +4,8 @@ import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.instance.engine.Engine;
 import io.dynamollm.instance.engine.ModelClock;
+import io.dynamollm.protocol.CborSerializable;
+import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
@@ -42,30 +44,29 @@ public final class InstanceManager {
    * Start serving {@code nativeType}'s pool at {@code tp}, clock bounds and SLO; telemetry goes to {@code telemetryTo}.
    */
   public record Start(String pool, RequestType nativeType, TensorParallelism tp, FrequencyBounds bounds, Slo slo,
-      ActorRef<InstanceTelemetry> telemetryTo) implements Command, NoSerializationVerificationNeeded {}
+      ActorRef<InstanceTelemetry> telemetryTo, ActorRef<Decision> decisionsTo) implements Command, CborSerializable {}
 
   /** New bounds or SLO from the pool manager (also its keep-alive). */
-  public record Retarget(FrequencyBounds bounds, Slo slo) implements Command, NoSerializationVerificationNeeded {}
+  public record Retarget(FrequencyBounds bounds, Slo slo) implements Command, CborSerializable {}
 
   /** A request to serve; the reply comes when it finished or failed. */
-  public record Submit(Engine.EngineRequest request, ActorRef<Served> replyTo)
-      implements Command, NoSerializationVerificationNeeded {}
+  public record Submit(Engine.EngineRequest request, ActorRef<Served> replyTo) implements Command, CborSerializable {}
 
   /** The answer to a {@link Submit}: {@code completion} present when served, else {@code error}. */
   public record Served(long id, Optional<Engine.Completion> completion, Optional<String> error)
-      implements NoSerializationVerificationNeeded {}
+      implements CborSerializable {}
 
   /** Stop taking requests; stop once the ones in flight finished. */
-  public record Drain() implements Command, NoSerializationVerificationNeeded {}
+  public record Drain(String reason) implements Command, CborSerializable {}
 
   /** Stop now: fail what is in flight, release the GPUs. */
-  public record Stop() implements Command, NoSerializationVerificationNeeded {}
+  public record Stop(String reason) implements Command, CborSerializable {}
 
-  public record GetStatus(ActorRef<Status> replyTo) implements Command, NoSerializationVerificationNeeded {}
+  public record GetStatus(ActorRef<Status> replyTo) implements Command, CborSerializable {}
 
   /** A snapshot: state, GPUs (UUIDs), the clock they are locked at, why. */
   public record Status(String instanceId, InstanceState state, List<String> gpus, int clockMhz, String lastDecision)
-      implements NoSerializationVerificationNeeded {}
+      implements CborSerializable {}
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
 
@@ -157,7 +158,7 @@ public final class InstanceManager {
           .onMessage(Finished.class, this::onFinished)
           .onMessage(Drain.class, this::onDrain)
           .onMessage(Drained.class, d -> stopNow("drained"))
-          .onMessage(Stop.class, s -> stopNow("stopped by the pool"))
+          .onMessage(Stop.class, s -> stopNow("stopped: " + s.reason()))
           .onMessage(Released.class, this::onReleased)
           .onMessage(GetStatus.class, this::onStatus)
           .onMessageEquals(Tick.GOVERN, () -> onGovern(Tick.GOVERN))
@@ -348,6 +349,10 @@ public final class InstanceManager {
       }
       if (mhz != clockMhz) {
         ctx.getLog().info("instance {}: clock {} -> {} MHz ({})", id, clockMhz, mhz, why);
+        if (start != null && start.decisionsTo() != null) {
+          start.decisionsTo().tell(new Decision((long) clock.nowMs(), "instance", id,
+              (clockMhz < 0 ? "clock" : "clock " + clockMhz + " ->") + " " + mhz + " MHz", why, 0));
+        }
       }
       clockMhz = mhz;
       lastClockChangeMs = (long) clock.nowMs();

@@ -32,6 +32,7 @@ class InstanceManagerTest {
   private final List<SimulatedGpuDevice> gpus = SimulatedGpuDevice.host("h", 8, P, clock::nanoTime);
   private final ActorRef<HostAgent.Command> agent = KIT.spawn(HostAgent.create(gpus));
   private final TestProbe<InstanceTelemetry> telemetry = KIT.createTestProbe();
+  private final TestProbe<io.dynamollm.protocol.Decision> decisions = KIT.createTestProbe();
 
   @AfterAll
   static void shutdown() {
@@ -44,7 +45,7 @@ class InstanceManagerTest {
     var ref = KIT.spawn(InstanceManager.create(id, agent, engines,
         new FrequencyGovernor(P, FrequencyGovernor.Settings.DEFAULT), clock, SETTINGS));
     ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
-        P.defaultSlos(5).of(RequestType.MS), telemetry.getRef()));
+        P.defaultSlos(5).of(RequestType.MS), telemetry.getRef(), decisions.getRef()));
     return ref;
   }
 
@@ -93,7 +94,7 @@ class InstanceManagerTest {
     assertThat(t.powerW()).isPositive();
 
     List<String> held = status(i).gpus();
-    i.tell(new InstanceManager.Stop());
+    i.tell(new InstanceManager.Stop("test"));
     telemetry.fishForMessage(Duration.ofSeconds(5), x -> x.state() == InstanceState.STOPPED
         ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
         : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore());
@@ -126,7 +127,7 @@ class InstanceManagerTest {
     }
     assertThat(status(i).clockMhz()).isEqualTo(1980);
     assertThat(status(i).lastDecision()).contains("pool silent");
-    i.tell(new InstanceManager.Stop());
+    i.tell(new InstanceManager.Stop("test"));
   }
 
   @Test
@@ -137,7 +138,7 @@ class InstanceManagerTest {
     for (int k = 0; k < 5; k++) {
       i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), served.getRef()));
     }
-    i.tell(new InstanceManager.Drain());
+    i.tell(new InstanceManager.Drain("test"));
     i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), served.getRef()));
     int ok = 0;
     int refused = 0;
@@ -165,8 +166,8 @@ class InstanceManagerTest {
     var c = instance("big-3"); // 4 + 4 of 8 GPUs are taken
     InstanceTelemetry failed = awaitState(InstanceState.FAILED);
     assertThat(failed.instanceId()).isEqualTo("big-3");
-    a.tell(new InstanceManager.Stop());
-    b.tell(new InstanceManager.Stop());
+    a.tell(new InstanceManager.Stop("test"));
+    b.tell(new InstanceManager.Stop("test"));
     TestProbe<Object> watch = KIT.createTestProbe();
     watch.expectTerminated(c, Duration.ofSeconds(5));
   }

@@ -1,0 +1,338 @@
+package io.dynamollm.pool;
+
+import io.dynamollm.instance.InstanceManager;
+import io.dynamollm.protocol.CborSerializable;
+import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.TensorParallelism;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+
+/**
+ * One pool: each pool epoch it runs the {@link PoolPlanner} (on the blocking dispatcher; the result is piped back)
+ * for the pool's budget and forecast, reconciles its instances with the plan ({@link PoolReconciler}: start what is
+ * missing through the placement, drain what is extra once replacements serve), keeps its instances' bounds and SLO
+ * current (which is also their keep-alive), publishes its ready instances to the routers, and sums its instances'
+ * telemetry. It never blocks the request path.
+ */
+public final class PoolManager {
+
+  /** Messages of a pool manager. */
+  public sealed interface Command permits Assign, GetView, Internal {}
+
+  /**
+   * The cluster manager's budget for the coming cluster epoch.
+   *
+   * @param nativeType the type the pool's instances are sized for
+   * @param nativeLoadRps the forecast load in native-equivalent requests per second
+   */
+  public record Assign(PoolBudget budget, RequestType nativeType, double nativeLoadRps)
+      implements Command, CborSerializable {}
+
+  public record GetView(ActorRef<PoolView> replyTo) implements Command, CborSerializable {}
+
+  /** What the pool looks like (for {@code GET /api/v1/pools}). */
+  public record PoolView(String pool, List<RequestType> types, int budgetGpus, String plan,
+      List<InstanceView> instances) implements CborSerializable {}
+
+  /** One instance as the pool manager last heard of it. */
+  public record InstanceView(String id, int tp, int freqMhz, InstanceState state, int queued, int running,
+      double powerW, double energyJ) implements CborSerializable {}
+
+  /** Where to start an instance: the placement picks a host with free GPUs and names the instance. */
+  public record Place(String pool, TensorParallelism tp, ActorRef<Placement> replyTo)
+      implements CborSerializable {}
+
+  /** The placement's answer: an instance id, or why there is no room. */
+  public record Placement(Optional<String> instanceId, String reason) implements CborSerializable {}
+
+  /** The pool's ready instances, for the routers. */
+  public record Routes(String pool, RequestType nativeType, List<RequestType> types, List<String> readyInstances)
+      implements CborSerializable {}
+
+  /** Sends a command to an instance manager wherever it lives (sharding in a cluster, a local map in tests). */
+  public interface Instances {
+    void tell(String instanceId, InstanceManager.Command command);
+  }
+
+  sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
+
+  private enum Tick implements Internal { REPLAN, KEEPALIVE }
+
+  private record Planned(PoolPlanner.Result result, double loadRps) implements Internal {}
+
+  private record Placed(TensorParallelism tp, int clockMhz, Placement placement) implements Internal {}
+
+  private record Reported(InstanceTelemetry telemetry) implements Internal {}
+
+  /**
+   * @param poolEpoch how often the planner runs (model time)
+   * @param speedup model time runs this many times faster than the wall clock
+   */
+  public record Settings(Duration poolEpoch, Duration keepAlive, double speedup) {}
+
+  private PoolManager() {}
+
+  public static Behavior<Command> create(String pool, PoolPlanner planner, Instances instances,
+      ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions, Settings settings,
+      java.util.function.DoubleSupplier modelNowMs) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
+        new Running(pool, ctx, timers, planner, instances, placement, routes, decisions, settings, modelNowMs)
+            .behavior()));
+  }
+
+  private static final class Live {
+    final String id;
+    final TensorParallelism tp;
+    int clockTargetMhz;
+    InstanceTelemetry last;
+
+    Live(String id, TensorParallelism tp, int clockTargetMhz) {
+      this.id = id;
+      this.tp = tp;
+      this.clockTargetMhz = clockTargetMhz;
+    }
+
+    InstanceState state() {
+      return last == null ? InstanceState.STARTING : last.state();
+    }
+  }
+
+  private static final class Running {
+    private final String pool;
+    private final ActorContext<Command> ctx;
+    private final TimerScheduler<Command> timers;
+    private final PoolPlanner planner;
+    private final Instances instances;
+    private final ActorRef<Place> placement;
+    private final ActorRef<Routes> routes;
+    private final ActorRef<Decision> decisions;
+    private final Settings settings;
+    private final java.util.function.DoubleSupplier now;
+    private final Executor blocking;
+    private final ActorRef<InstanceTelemetry> telemetryAdapter;
+    private final Map<String, Live> live = new LinkedHashMap<>();
+    private Assign assign;
+    private PoolPlan plan = PoolPlan.EMPTY;
+    private boolean planning;
+    private int pendingPlacements;
+
+    Running(String pool, ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolPlanner planner,
+        Instances instances, ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions,
+        Settings settings, java.util.function.DoubleSupplier now) {
+      this.pool = pool;
+      this.ctx = ctx;
+      this.timers = timers;
+      this.planner = planner;
+      this.instances = instances;
+      this.placement = placement;
+      this.routes = routes;
+      this.decisions = decisions;
+      this.settings = settings;
+      this.now = now;
+      this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
+      this.telemetryAdapter = ctx.messageAdapter(InstanceTelemetry.class, Reported::new);
+    }
+
+    private Duration wall(Duration model) {
+      return Duration.ofNanos(Math.max(1_000_000, (long) (model.toNanos() / settings.speedup())));
+    }
+
+    Behavior<Command> behavior() {
+      return Behaviors.receive(Command.class)
+          .onMessage(Assign.class, this::onAssign)
+          .onMessage(GetView.class, this::onView)
+          .onMessage(Planned.class, this::onPlanned)
+          .onMessage(Placed.class, this::onPlaced)
+          .onMessage(Reported.class, this::onReported)
+          .onMessageEquals(Tick.REPLAN, () -> {
+            replan("pool epoch");
+            return Behaviors.same();
+          })
+          .onMessageEquals(Tick.KEEPALIVE, () -> {
+            keepAlive();
+            return Behaviors.same();
+          })
+          .build();
+    }
+
+    private Behavior<Command> onAssign(Assign a) {
+      boolean first = assign == null;
+      assign = a;
+      decide("pool", "budget " + a.budget().gpus() + " GPUs for " + fmt(a.nativeLoadRps()) + " req/s",
+          "cluster epoch " + a.budget().epoch() + ": serves " + a.budget().types(), 0);
+      if (first) {
+        timers.startTimerWithFixedDelay(Tick.REPLAN, wall(settings.poolEpoch()));
+        timers.startTimerWithFixedDelay(Tick.KEEPALIVE, wall(settings.keepAlive()));
+      }
+      replan("new budget");
+      keepAlive();
+      return Behaviors.same();
+    }
+
+    private void replan(String why) {
+      if (assign == null || planning) {
+        return;
+      }
+      planning = true;
+      RequestType type = assign.nativeType();
+      Slo slo = assign.budget().slos().get(type);
+      double load = assign.nativeLoadRps();
+      var req = new PoolPlanner.Request(pool, type, slo, load, assign.budget().gpus(),
+          assign.budget().frequencyBounds(), TensorParallelism.PAPER_DEGREES,
+          plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpoch().toSeconds(), false);
+      ctx.pipeToSelf(CompletableFuture.supplyAsync(() -> planner.plan(req), blocking),
+          (r, err) -> {
+            if (err != null) {
+              ctx.getLog().error("pool {}: planner failed ({}): keeping the current plan", pool, why, err);
+              return new Planned(null, load);
+            }
+            return new Planned(r, load);
+          });
+    }
+
+    private Behavior<Command> onPlanned(Planned p) {
+      planning = false;
+      if (p.result() != null) {
+        if (p.result().changed() || plan.groups().isEmpty()) {
+          decide("pool", p.result().plan().describe(), p.result().outcome() + ": " + p.result().reason(),
+              p.result().predictedSavingW());
+        }
+        plan = p.result().plan();
+      }
+      reconcile();
+      return Behaviors.same();
+    }
+
+    private void reconcile() {
+      List<PoolReconciler.Live> current = new ArrayList<>();
+      for (Live l : live.values()) {
+        current.add(new PoolReconciler.Live(l.id, l.tp, l.clockTargetMhz, l.state()));
+      }
+      if (pendingPlacements > 0) {
+        return; // wait for the placements under way before counting again
+      }
+      var actions = PoolReconciler.reconcile(plan, current);
+      for (PoolPlan.Group g : actions.start()) {
+        pendingPlacements++;
+        ctx.ask(Placement.class, placement, Duration.ofSeconds(10), reply -> new Place(pool, g.tp(), reply),
+            (res, err) -> new Placed(g.tp(), g.clockMhz(),
+                res != null ? res : new Placement(Optional.empty(), "placement did not answer: " + err)));
+      }
+      for (String id : actions.drain()) {
+        instances.tell(id, new InstanceManager.Drain("pool " + pool + " no longer needs it"));
+        decide("pool", "drain " + id, "not in the plan " + plan.describe(), 0);
+        Live l = live.get(id);
+        if (l != null && l.last != null) {
+          l.last = withState(l.last, InstanceState.DRAINING);
+        }
+      }
+      actions.clockTargets().forEach((id, mhz) -> live.get(id).clockTargetMhz = mhz);
+      publishRoutes();
+    }
+
+    private Behavior<Command> onPlaced(Placed p) {
+      pendingPlacements--;
+      if (p.placement().instanceId().isEmpty()) {
+        ctx.getLog().warn("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
+        decide("pool", "cannot start " + p.tp(), p.placement().reason(), 0);
+        return Behaviors.same();
+      }
+      String id = p.placement().instanceId().get();
+      live.put(id, new Live(id, p.tp(), p.clockMhz()));
+      FrequencyBounds bounds = assign.budget().frequencyBounds();
+      instances.tell(id, new InstanceManager.Start(pool, assign.nativeType(), p.tp(), bounds,
+          assign.budget().slos().get(assign.nativeType()), telemetryAdapter, decisions));
+      decide("pool", "start " + id + " (" + p.tp() + ")", "the plan " + plan.describe() + " needs it", 0);
+      if (pendingPlacements == 0) {
+        reconcile();
+      }
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> onReported(Reported r) {
+      InstanceTelemetry t = r.telemetry();
+      Live l = live.get(t.instanceId());
+      if (l == null) {
+        return Behaviors.same();
+      }
+      InstanceState before = l.state();
+      l.last = t;
+      if (t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED) {
+        live.remove(t.instanceId());
+      }
+      if (before != t.state()) {
+        reconcile(); // a new instance serves (drain the old ones now) or one went away
+      }
+      return Behaviors.same();
+    }
+
+    private void keepAlive() {
+      if (assign == null) {
+        return;
+      }
+      var retarget = new InstanceManager.Retarget(assign.budget().frequencyBounds(),
+          assign.budget().slos().get(assign.nativeType()));
+      for (Live l : live.values()) {
+        if (l.state() != InstanceState.STOPPED) {
+          instances.tell(l.id, retarget);
+        }
+      }
+      publishRoutes();
+    }
+
+    private void publishRoutes() {
+      if (assign == null) {
+        return;
+      }
+      List<String> ready = live.values().stream().filter(l -> l.state() == InstanceState.READY).map(l -> l.id).toList();
+      routes.tell(new Routes(pool, assign.nativeType(), List.copyOf(assign.budget().types()), ready));
+    }
+
+    private Behavior<Command> onView(GetView g) {
+      List<InstanceView> views = new ArrayList<>();
+      for (Live l : live.values()) {
+        InstanceTelemetry t = l.last;
+        views.add(new InstanceView(l.id, l.tp.degree(), t == null ? 0 : t.clockMhz(), l.state(),
+            t == null ? 0 : t.queued(), t == null ? 0 : t.running(), t == null ? 0 : t.powerW(),
+            t == null ? 0 : t.energyJ()));
+      }
+      List<RequestType> types = assign == null ? List.of()
+          : assign.budget().types().stream().sorted().toList();
+      g.replyTo().tell(new PoolView(pool, types, assign == null ? 0 : assign.budget().gpus(), plan.describe(), views));
+      return Behaviors.same();
+    }
+
+    private void decide(String level, String action, String reason, double savingW) {
+      decisions.tell(new Decision((long) now.getAsDouble(), level, pool, action, reason, savingW));
+    }
+
+    private static InstanceTelemetry withState(InstanceTelemetry t, InstanceState s) {
+      return new InstanceTelemetry(t.instanceId(), t.pool(), t.atMillis(), s, t.queued(), t.running(),
+          t.tokensPerSecond(), t.ttftP99Ms(), t.tbtP99Ms(), t.powerW(), t.energyJ(), t.clockMhz());
+    }
+
+    private static String fmt(double v) {
+      return String.format(Locale.ROOT, "%.2f", v);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+package io.dynamollm.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dynamollm.gpu.sim.SimulatedGpuDevice;
+import io.dynamollm.instance.FrequencyGovernor;
+import io.dynamollm.instance.HostAgent;
+import io.dynamollm.instance.InstanceManager;
+import io.dynamollm.instance.engine.ModelClock;
+import io.dynamollm.instance.engine.SimulatedEngine;
+import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/** A pool manager with real instance managers, simulated engines and GPUs on one host, in one actor system. */
+class PoolManagerTest {
+  private static final ActorTestKit KIT = ActorTestKit.create();
+  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+
+  @AfterAll
+  static void shutdown() {
+    KIT.shutdownTestKit();
+  }
+
+  private final ModelClock clock = new ModelClock(50);
+  private final ActorRef<HostAgent.Command> agent =
+      KIT.spawn(HostAgent.create(SimulatedGpuDevice.host("h", 8, P, clock::nanoTime)));
+  private final Map<String, ActorRef<InstanceManager.Command>> spawned = new ConcurrentHashMap<>();
+  private final AtomicInteger seq = new AtomicInteger();
+  private final TestProbe<PoolManager.Routes> routes = KIT.createTestProbe();
+  private final TestProbe<Decision> decisions = KIT.createTestProbe();
+
+  /** Places every instance on the one host, spawning its manager here. */
+  private ActorRef<PoolManager.Place> placement() {
+    return KIT.spawn(Behaviors.receive(PoolManager.Place.class).onMessage(PoolManager.Place.class, p -> {
+      String id = "h~" + p.pool() + "-" + seq.incrementAndGet();
+      InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
+          () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
+      spawned.put(id, KIT.spawn(InstanceManager.create(id, agent, engines,
+          new FrequencyGovernor(P, FrequencyGovernor.Settings.DEFAULT), clock, InstanceManager.Settings.DEFAULT)));
+      p.replyTo().tell(new PoolManager.Placement(Optional.of(id), "on h"));
+      return Behaviors.same();
+    }).build());
+  }
+
+  private static PoolBudget budget(int gpus, double rps) {
+    return new PoolBudget("MS", 1, gpus, Set.of(RequestType.MS, RequestType.SS), Map.of(RequestType.MS, rps),
+        Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS), RequestType.SS, P.defaultSlos(5).of(RequestType.SS)),
+        FrequencyBounds.H100_DEFAULT);
+  }
+
+  @Test
+  void plansStartsInstancesPublishesRoutesAndDrainsWhenTheBudgetGoes() {
+    var pm = KIT.spawn(PoolManager.create("MS", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT),
+        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(),
+        new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50), clock::nowMs));
+    pm.tell(new PoolManager.Assign(budget(8, 8.0), RequestType.MS, 8.0));
+
+    // the budget and the plan are logged as decisions
+    decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("budget 8 GPUs")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    // the planned instances start and serve: the routers hear of them
+    PoolManager.Routes r = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.readyInstances().isEmpty()
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(r.types()).containsExactlyInAnyOrder(RequestType.MS, RequestType.SS);
+    assertThat(r.nativeType()).isEqualTo(RequestType.MS);
+
+    TestProbe<PoolManager.PoolView> view = KIT.createTestProbe();
+    pm.tell(new PoolManager.GetView(view.getRef()));
+    PoolManager.PoolView v = view.receiveMessage();
+    assertThat(v.budgetGpus()).isEqualTo(8);
+    assertThat(v.instances()).isNotEmpty();
+    assertThat(v.instances().stream().mapToInt(PoolManager.InstanceView::tp).sum()).isLessThanOrEqualTo(8);
+
+    // the pool loses its budget: every instance drains and stops, the routes empty
+    pm.tell(new PoolManager.Assign(budget(0, 0), RequestType.MS, 0));
+    routes.fishForMessage(Duration.ofSeconds(15), x -> x.readyInstances().isEmpty()
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    do {
+      pm.tell(new PoolManager.GetView(view.getRef()));
+      v = view.receiveMessage();
+    } while (!v.instances().isEmpty() && System.nanoTime() < deadline);
+    assertThat(v.instances()).isEmpty();
+  }
+}
