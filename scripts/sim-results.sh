@@ -34,6 +34,9 @@ for name in "${ORDER[@]}"; do
   echo "== $name: ./dynamollm simulate $args"
   start=$(date +%s)
   # shellcheck disable=SC2086
-  "$JAVA" -jar "$JAR" simulate $args 2>&1 | tee "docs/results/$name.txt"
+  "$JAVA" -jar "$JAR" simulate $args 2>&1 | tee "docs/results/$name.txt.full"
+  # keep the summary, not the progress lines
+  grep -vE '^\s+\w+: [0-9]+% \(' "docs/results/$name.txt.full" > "docs/results/$name.txt" || true
+  rm -f "docs/results/$name.txt.full"
   echo "wall: $(( $(date +%s) - start )) s" | tee -a "docs/results/$name.txt"
 done
