@@ -37,7 +37,7 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 public final class PoolManager {
 
   /** Messages of a pool manager. */
-  public sealed interface Command permits Assign, GetView, Internal {}
+  public sealed interface Command permits Assign, Forecast, GetView, Internal {}
 
   /**
    * The cluster manager's budget for the coming cluster epoch.
@@ -47,6 +47,9 @@ public final class PoolManager {
    */
   public record Assign(PoolBudget budget, RequestType nativeType, double nativeLoadRps)
       implements Command, CborSerializable {}
+
+  /** The forecast for the next pool epoch (native-equivalent requests per second), each pool epoch. */
+  public record Forecast(double nativeLoadRps) implements Command, CborSerializable {}
 
   public record GetView(ActorRef<PoolView> replyTo) implements Command, CborSerializable {}
 
@@ -65,9 +68,12 @@ public final class PoolManager {
   /** The placement's answer: an instance id, or why there is no room. */
   public record Placement(Optional<String> instanceId, String reason) implements CborSerializable {}
 
-  /** The pool's ready instances, for the routers. */
-  public record Routes(String pool, RequestType nativeType, List<RequestType> types, List<String> readyInstances)
-      implements CborSerializable {}
+  /**
+   * The pool's ready instances, for the routers, with each one's planned capacity (req/s; routers share load in
+   * proportion).
+   */
+  public record Routes(String pool, RequestType nativeType, List<RequestType> types, List<String> readyInstances,
+      List<Double> capacities) implements CborSerializable {}
 
   /** Sends a command to an instance manager wherever it lives (sharding in a cluster, a local map in tests). */
   public interface Instances {
@@ -132,6 +138,8 @@ public final class PoolManager {
     private final ActorRef<InstanceTelemetry> telemetryAdapter;
     private final Map<String, Live> live = new LinkedHashMap<>();
     private Assign assign;
+    /** The load to plan for: the budget's, then each pool epoch's forecast. */
+    private double load;
     private PoolPlan plan = PoolPlan.EMPTY;
     private boolean planning;
     private int pendingPlacements;
@@ -161,6 +169,10 @@ public final class PoolManager {
       return Behaviors.receive(Command.class)
           .onMessage(Assign.class, this::onAssign)
           .onMessage(GetView.class, this::onView)
+          .onMessage(Forecast.class, f -> {
+            load = f.nativeLoadRps();
+            return Behaviors.same();
+          })
           .onMessage(Planned.class, this::onPlanned)
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, this::onReported)
@@ -178,6 +190,7 @@ public final class PoolManager {
     private Behavior<Command> onAssign(Assign a) {
       boolean first = assign == null;
       assign = a;
+      load = a.nativeLoadRps();
       decide("pool", "budget " + a.budget().gpus() + " GPUs for " + fmt(a.nativeLoadRps()) + " req/s",
           "cluster epoch " + a.budget().epoch() + ": serves " + a.budget().types(), 0);
       if (first) {
@@ -196,7 +209,7 @@ public final class PoolManager {
       planning = true;
       RequestType type = assign.nativeType();
       Slo slo = assign.budget().slos().get(type);
-      double load = assign.nativeLoadRps();
+      double load = this.load;
       var req = new PoolPlanner.Request(pool, type, slo, load, assign.budget().gpus(),
           assign.budget().frequencyBounds(), TensorParallelism.PAPER_DEGREES,
           plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpoch().toSeconds(), false);
@@ -304,8 +317,20 @@ public final class PoolManager {
       if (assign == null) {
         return;
       }
-      List<String> ready = live.values().stream().filter(l -> l.state() == InstanceState.READY).map(l -> l.id).toList();
-      routes.tell(new Routes(pool, assign.nativeType(), List.copyOf(assign.budget().types()), ready));
+      List<Live> ready = live.values().stream().filter(l -> l.state() == InstanceState.READY).toList();
+      List<Double> capacities = new ArrayList<>();
+      for (Live l : ready) {
+        double cap = l.tp.degree(); // without a plan group of its TP: in proportion to its GPUs
+        for (PoolPlan.Group g : plan.groups()) {
+          if (g.tp().equals(l.tp) && g.capacityRps() > 0) {
+            cap = g.capacityRps();
+            break;
+          }
+        }
+        capacities.add(cap);
+      }
+      routes.tell(new Routes(pool, assign.nativeType(), List.copyOf(assign.budget().types()),
+          ready.stream().map(l -> l.id).toList(), capacities));
     }
 
     private Behavior<Command> onView(GetView g) {

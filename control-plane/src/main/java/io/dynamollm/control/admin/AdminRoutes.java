@@ -3,6 +3,12 @@ package io.dynamollm.control.admin;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.live.ClusterManager;
+import io.dynamollm.control.live.DecisionLog;
+import io.dynamollm.control.live.LiveControlPlane;
+import io.dynamollm.control.live.Router;
+import io.dynamollm.pool.PoolManager;
+import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
@@ -50,13 +56,14 @@ public final class AdminRoutes extends AllDirectives {
   private final SloUpdate validator;
   private final byte[] token;
   private final Duration askTimeout;
+  private final Optional<LiveControlPlane> live;
 
   /**
    * @param token the bearer token mutating calls must present
    * @param askTimeout how long a request waits for the actors before 503
    */
   public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, Profile profile, String token,
-      Duration askTimeout) {
+      Duration askTimeout, Optional<LiveControlPlane> live) {
     if (token == null || token.isBlank()) {
       throw new IllegalArgumentException("the admin token must not be empty");
     }
@@ -65,6 +72,7 @@ public final class AdminRoutes extends AllDirectives {
     this.validator = new SloUpdate(profile);
     this.token = token.getBytes(StandardCharsets.UTF_8);
     this.askTimeout = askTimeout;
+    this.live = live.filter(l -> l.router().isPresent());
   }
 
   public Route route() {
@@ -75,7 +83,14 @@ public final class AdminRoutes extends AllDirectives {
             get(this::getSlos))),
         path(PathMatchers.segment("api").slash("v1").slash("slos").slash(PathMatchers.segment()), type ->
             methods(List.of("PUT"), put(() -> authorized(() -> putSlo(type))))),
-        extractUnmatchedPath(p -> error(404, "no such resource: " + p + " (see GET /api/v1/cluster, /api/v1/slos)")))));
+        path(PathMatchers.segment("api").slash("v1").slash("pools"), () -> methods(List.of("GET"),
+            get(() -> livePart(l -> onSuccess(pools(l), p -> json(200, p)))))),
+        path(PathMatchers.segment("api").slash("v1").slash("instances"), () -> methods(List.of("GET"),
+            get(() -> livePart(l -> onSuccess(pools(l), p -> json(200, instances(p))))))),
+        path(PathMatchers.segment("api").slash("v1").slash("decisions"), () -> methods(List.of("GET"),
+            get(() -> parameterOptional("limit", limit -> livePart(l -> decisions(l, limit)))))),
+        extractUnmatchedPath(p -> error(404, "no such resource: " + p
+            + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/pools, /api/v1/instances, /api/v1/decisions)")))));
   }
 
   // ------------------------------------------------------------------------------------------------ routes
@@ -127,6 +142,101 @@ public final class AdminRoutes extends AllDirectives {
     out.put("members", members);
     out.put("unreachable", state.getUnreachable().stream().map(m -> m.address().toString()).sorted().toList());
     return out;
+  }
+
+  // ------------------------------------------------------------------------------------------------ live views
+
+  private Route livePart(java.util.function.Function<LiveControlPlane, Route> inner) {
+    return live.map(inner).orElseGet(() -> error(404, "this node has no control role: ask a control node"));
+  }
+
+  /** Every pool of the current epoch with its instances, each with its recent load and the pool's attainment. */
+  private CompletionStage<List<Map<String, Object>>> pools(LiveControlPlane l) {
+    CompletionStage<ClusterManager.Pools> names = AskPattern.ask(l.clusterManager().orElseThrow(),
+        ClusterManager.GetPools::new, askTimeout, system.scheduler());
+    CompletionStage<Router.Stats> stats = AskPattern.ask(l.router().orElseThrow(), Router.GetStats::new, askTimeout,
+        system.scheduler());
+    return names.thenCompose(n -> {
+      List<java.util.concurrent.CompletableFuture<PoolManager.PoolView>> views = new ArrayList<>();
+      for (String pool : n.names()) {
+        views.add(l.pool(pool).<PoolManager.PoolView>ask(PoolManager.GetView::new, askTimeout).toCompletableFuture());
+      }
+      return java.util.concurrent.CompletableFuture.allOf(views.toArray(new java.util.concurrent.CompletableFuture[0]))
+          .thenCombine(stats, (x, st) -> {
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (var f : views) {
+              PoolManager.PoolView v = f.join();
+              Map<String, Object> p = new LinkedHashMap<>();
+              p.put("pool", v.pool());
+              p.put("types", v.types().stream().map(Enum::name).toList());
+              p.put("budget_gpus", v.budgetGpus());
+              p.put("plan", v.plan());
+              List<Map<String, Object>> inst = new ArrayList<>();
+              for (PoolManager.InstanceView i : v.instances()) {
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("id", i.id());
+                o.put("host", i.id().contains("~") ? i.id().substring(0, i.id().indexOf('~')) : "");
+                o.put("gpus", i.tp());
+                o.put("tp", i.tp());
+                o.put("freq_mhz", i.freqMhz());
+                o.put("state", i.state().name().toLowerCase(java.util.Locale.ROOT));
+                o.put("load_rps", Math.round(st.loadRps().getOrDefault(i.id(), 0.0) * 1000) / 1000.0);
+                o.put("power_w", Math.round(i.powerW() * 10) / 10.0);
+                o.put("energy_j", Math.round(i.energyJ()));
+                inst.add(o);
+              }
+              p.put("instances", inst);
+              p.put("attainment", Math.round(st.attainment(v.types()) * 10000) / 10000.0);
+              out.add(p);
+            }
+            return out;
+          });
+    });
+  }
+
+  @SuppressWarnings("unchecked")
+  private static List<Map<String, Object>> instances(List<Map<String, Object>> pools) {
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (Map<String, Object> p : pools) {
+      for (Map<String, Object> i : (List<Map<String, Object>>) p.get("instances")) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("pool", p.get("pool"));
+        o.putAll(i);
+        out.add(o);
+      }
+    }
+    return out;
+  }
+
+  private Route decisions(LiveControlPlane l, Optional<String> limitText) {
+    int limit = 100;
+    if (limitText.isPresent()) {
+      try {
+        limit = Integer.parseInt(limitText.get());
+      } catch (NumberFormatException e) {
+        return error(400, "limit must be a whole number 1-500, got '" + limitText.get() + "'");
+      }
+      if (limit < 1 || limit > 500) {
+        return error(400, "limit must be a whole number 1-500, got " + limit);
+      }
+    }
+    int n = limit;
+    CompletionStage<List<Decision>> recent = AskPattern.ask(l.decisionLog().orElseThrow(),
+        (ActorRef<List<Decision>> reply) -> new DecisionLog.Recent(n, reply), askTimeout, system.scheduler());
+    return onSuccess(recent, ds -> {
+      List<Map<String, Object>> out = new ArrayList<>();
+      for (Decision d : ds) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("at", d.atMillis());
+        o.put("level", d.level());
+        o.put("target", d.target());
+        o.put("action", d.action());
+        o.put("reason", d.reason());
+        o.put("predicted_saving_w", Math.round(d.predictedSavingW() * 10) / 10.0);
+        out.add(o);
+      }
+      return json(200, out);
+    });
   }
 
   // ------------------------------------------------------------------------------------------------ helpers

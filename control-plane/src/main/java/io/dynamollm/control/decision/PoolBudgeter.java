@@ -336,6 +336,19 @@ public final class PoolBudgeter {
     return out;
   }
 
+  /**
+   * The load of {@code types} served by a pool sized for {@code host}, in native-equivalent requests per second (as
+   * {@link #allocate} sizes pools): each type's forecast scaled by the ratio of TP8 max-clock capacities.
+   */
+  public double nativeLoad(RequestType host, Set<RequestType> types, Map<RequestType, Double> forecastRps,
+      SloTable slos) {
+    double load = 0;
+    for (RequestType t : types) {
+      load += forecastRps.getOrDefault(t, 0.0) * workRatio(t, host, slos);
+    }
+    return load;
+  }
+
   private double workRatio(RequestType t, RequestType host, SloTable slos) {
     if (t == host) {
       return 1;

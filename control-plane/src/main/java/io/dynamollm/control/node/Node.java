@@ -6,7 +6,10 @@ import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.gpu.GpuBackends;
 import io.dynamollm.gpu.GpuInventory;
 import io.dynamollm.gpu.GpuSettings;
+import io.dynamollm.control.live.LiveControlPlane;
+import io.dynamollm.control.live.LiveSettings;
 import io.dynamollm.instance.HostAgent;
+import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Profile;
 import java.net.InetSocketAddress;
@@ -38,9 +41,14 @@ public final class Node implements AutoCloseable {
   private final String adminToken;
   private final ActorRef<SloStore.Command> slos;
   private final Optional<ActorRef<HostAgent.Command>> hostAgent;
+  private final LiveControlPlane live;
+  private final ModelClock clock;
 
   private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http, String adminToken,
-      ActorRef<SloStore.Command> slos, Optional<ActorRef<HostAgent.Command>> hostAgent) {
+      ActorRef<SloStore.Command> slos, Optional<ActorRef<HostAgent.Command>> hostAgent, LiveControlPlane live,
+      ModelClock clock) {
+    this.live = live;
+    this.clock = clock;
     this.system = system;
     this.settings = settings;
     this.http = http;
@@ -59,11 +67,22 @@ public final class Node implements AutoCloseable {
    * @param defaults the SLOs of types never changed through the API
    */
   public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults) {
+    LiveSettings live = LiveSettings.fromConfig(root);
+    return start(settings, root, profile, defaults, live, new ModelClock(live.speedup()));
+  }
+
+  /**
+   * As above, with the live control plane's time scales and the model clock every node of this JVM shares (so that
+   * simulated hosts of one demo agree on the time).
+   */
+  public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults, LiveSettings live,
+      ModelClock clock) {
     Config config = settings.pekkoConfig(root);
     Optional<GpuBackends.Opened> gpus = Optional.empty();
     if (settings.roles().contains(NodeSettings.GPU_HOST)) {
-      GpuBackends.Opened opened = GpuBackends.open(GpuSettings.fromConfig(root), settings.host() + ":" + settings.port(),
-          profile, System::nanoTime, Optional.ofNullable(System.getenv("CUDA_VISIBLE_DEVICES")));
+      GpuBackends.Opened opened = GpuBackends.open(GpuSettings.fromConfig(root),
+          settings.host() + ":" + settings.port() + "/" + System.nanoTime(), profile, clock::nanoTime,
+          Optional.ofNullable(System.getenv("CUDA_VISIBLE_DEVICES")));
       if (opened.inventory() instanceof GpuInventory.Unavailable u) {
         closeQuietly(opened);
         throw new IllegalArgumentException("this node has the gpu-host role but no GPUs: " + u.reason());
@@ -73,14 +92,23 @@ public final class Node implements AutoCloseable {
     Optional<GpuBackends.Opened> host = gpus;
     var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
     var agentRef = new CompletableFuture<Optional<ActorRef<HostAgent.Command>>>();
+    var liveRef = new CompletableFuture<LiveControlPlane>();
     Behavior<Void> guardian = Behaviors.setup(ctx -> {
       Cluster cluster = Cluster.get(ctx.getSystem());
       if (settings.seeds().isEmpty()) {
         cluster.manager().tell(new Join(cluster.selfMember().address()));
       }
-      storeRef.complete(ctx.spawn(SloStore.create(defaults, settings.majorityTimeout()), "slos"));
-      agentRef.complete(host.map(h -> ctx.spawn(
-          HostAgent.create(((GpuInventory.Available) h.inventory()).devices()), "host-agent")));
+      var store = ctx.spawn(SloStore.create(defaults, settings.majorityTimeout()), "slos");
+      storeRef.complete(store);
+      Optional<ActorRef<HostAgent.Command>> agent = host.map(h -> ctx.spawn(
+          HostAgent.create(((GpuInventory.Available) h.inventory()).devices()), "host-agent"));
+      agentRef.complete(agent);
+      try {
+        liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, defaults, profile, live, clock));
+      } catch (RuntimeException e) {
+        liveRef.completeExceptionally(e);
+        throw e;
+      }
       return Behaviors.empty();
     });
     ActorSystem<Void> system = ActorSystem.create(guardian, settings.clusterName(), config);
@@ -89,16 +117,17 @@ public final class Node implements AutoCloseable {
     try {
       ActorRef<SloStore.Command> store = storeRef.get(30, TimeUnit.SECONDS);
       Optional<ActorRef<HostAgent.Command>> agent = agentRef.get(30, TimeUnit.SECONDS);
+      LiveControlPlane livePlane = liveRef.get(30, TimeUnit.SECONDS);
       String token = settings.adminToken().orElseGet(Node::randomToken);
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
-        var routes = new AdminRoutes(system, store, profile, token, settings.askTimeout());
+        var routes = new AdminRoutes(system, store, profile, token, settings.askTimeout(), Optional.of(livePlane));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);
       }
-      return new Node(system, settings, binding, token, store, agent);
+      return new Node(system, settings, binding, token, store, agent, livePlane, clock);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
@@ -126,6 +155,15 @@ public final class Node implements AutoCloseable {
 
   public ActorRef<SloStore.Command> slos() {
     return slos;
+  }
+
+  /** The live control plane's parts on this node. */
+  public LiveControlPlane live() {
+    return live;
+  }
+
+  public ModelClock clock() {
+    return clock;
   }
 
   /** The host agent (gpu-host nodes only). */

@@ -1,0 +1,281 @@
+package io.dynamollm.control.live;
+
+import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.decision.LoadForecaster;
+import io.dynamollm.control.decision.PoolBudgeter;
+import io.dynamollm.instance.HostAgent;
+import io.dynamollm.pool.PoolManager;
+import io.dynamollm.protocol.CborSerializable;
+import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+
+/**
+ * The cluster level (a Cluster Singleton on control nodes). Every cluster epoch: forecast each type's peak from the
+ * arrivals the routers report ({@link LoadForecaster}), size and merge pools within the cluster's GPUs
+ * ({@link PoolBudgeter}, with the SLOs read from the SLO store that epoch), and send each pool manager its budget —
+ * a pool that is no longer needed gets a budget of zero and drains. The first epoch comes early (after
+ * {@code warmup}); until the routers have seen traffic, one pool of type LL on every GPU serves everything.
+ */
+public final class ClusterManager {
+
+  public sealed interface Command permits Observed, GetPools, Stop, Internal {}
+
+  /** Arrivals per type a router saw since its last report. */
+  public record Observed(long atMillis, Map<RequestType, Integer> arrivals) implements Command, CborSerializable {}
+
+  /** The pools of the current epoch (names). */
+  public record GetPools(ActorRef<Pools> replyTo) implements Command, CborSerializable {}
+
+  public record Pools(List<String> names) implements CborSerializable {}
+
+  /** Hand-over message for the singleton. */
+  public record Stop() implements Command, CborSerializable {}
+
+  sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
+
+  private enum Tick implements Internal { EPOCH, POOL_EPOCH }
+
+  private record HostsListing(Receptionist.Listing listing) implements Internal {}
+
+  private record Budgeting(SloTable slos, int gpus) implements Internal {}
+
+  /** Sends a command to a pool manager wherever it lives (sharding in a cluster). */
+  public interface PoolRefs {
+    void tell(String pool, PoolManager.Command command);
+  }
+
+  /**
+   * @param clusterEpoch how often pools are re-budgeted (model time)
+   * @param warmup when the first budget comes (model time)
+   */
+  public record Settings(Duration clusterEpoch, Duration poolEpoch, Duration warmup, double speedup,
+      FrequencyBounds bounds) {}
+
+  private ClusterManager() {}
+
+  /**
+   * @param capacityPerTp8 the capacity of one TP8 max-clock LL instance within an SLO (sizes the first pool before
+   *     any traffic was seen)
+   */
+  public static Behavior<Command> create(PoolBudgeter budgeter, PoolRefs pools, ActorRef<SloStore.Command> slos,
+      ActorRef<Decision> decisions, Settings settings, java.util.function.DoubleSupplier modelNowMs,
+      java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
+        new Running(ctx, timers, budgeter, pools, slos, decisions, settings, modelNowMs, capacityPerTp8).behavior()));
+  }
+
+  private static final class Running {
+    private final ActorContext<Command> ctx;
+    private final TimerScheduler<Command> timers;
+    private final PoolBudgeter budgeter;
+    private final PoolRefs pools;
+    private final ActorRef<SloStore.Command> slos;
+    private final ActorRef<Decision> decisions;
+    private final Settings settings;
+    private final java.util.function.DoubleSupplier now;
+    private final java.util.function.ToDoubleFunction<Slo> capacityPerTp8;
+    private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
+    private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
+    private List<String> current = List.of();
+    /** Each current pool's native type and the types it serves. */
+    private final Map<String, PoolManager.Assign> assigned = new HashMap<>();
+    private SloTable lastSlos;
+    private final Map<String, Integer> currentGpus = new HashMap<>();
+    private long epoch;
+    private boolean seenTraffic;
+
+    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolBudgeter budgeter, PoolRefs pools,
+        ActorRef<SloStore.Command> slos, ActorRef<Decision> decisions, Settings settings,
+        java.util.function.DoubleSupplier now, java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
+      this.capacityPerTp8 = capacityPerTp8;
+      this.ctx = ctx;
+      this.timers = timers;
+      this.budgeter = budgeter;
+      this.pools = pools;
+      this.slos = slos;
+      this.decisions = decisions;
+      this.settings = settings;
+      this.now = now;
+      ctx.getSystem().receptionist().tell(Receptionist.subscribe(HostAgent.KEY,
+          ctx.messageAdapter(Receptionist.Listing.class, HostsListing::new)));
+      timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
+      timers.startTimerWithFixedDelay(Tick.POOL_EPOCH, wall(settings.poolEpoch()));
+    }
+
+    private Duration wall(Duration model) {
+      return Duration.ofNanos(Math.max(1_000_000, (long) (model.toNanos() / settings.speedup())));
+    }
+
+    Behavior<Command> behavior() {
+      return Behaviors.receive(Command.class)
+          .onMessage(Observed.class, o -> {
+            o.arrivals().forEach((t, n) -> forecaster.observe(o.atMillis(), t, n));
+            seenTraffic = true;
+            return Behaviors.same();
+          })
+          .onMessage(HostsListing.class, l -> {
+            hosts = l.listing().getServiceInstances(HostAgent.KEY);
+            return Behaviors.same();
+          })
+          .onMessage(GetPools.class, g -> {
+            g.replyTo().tell(new Pools(current));
+            return Behaviors.same();
+          })
+          .onMessageEquals(Tick.EPOCH, this::onEpoch)
+          .onMessageEquals(Tick.POOL_EPOCH, this::onPoolEpoch)
+          .onMessage(Budgeting.class, this::onBudgeting)
+          .onMessage(Stop.class, s -> Behaviors.stopped())
+          .build();
+    }
+
+    private Behavior<Command> onEpoch() {
+      timers.startSingleTimer(Tick.EPOCH, wall(settings.clusterEpoch()));
+      // the SLOs of this epoch and the GPUs the hosts have: gathered, then budgeted
+      List<ActorRef<HostAgent.Command>> agents = new ArrayList<>(hosts);
+      var inventories = new java.util.concurrent.ConcurrentHashMap<ActorRef<HostAgent.Command>, Integer>();
+      var all = new ArrayList<java.util.concurrent.CompletableFuture<?>>();
+      for (var a : agents) {
+        all.add(org.apache.pekko.actor.typed.javadsl.AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(a,
+            HostAgent.GetInventory::new, Duration.ofSeconds(5), ctx.getSystem().scheduler())
+            .thenAccept(inv -> inventories.put(a, inv.gpus().size())).toCompletableFuture()
+            .exceptionally(e -> null));
+      }
+      var slosF = org.apache.pekko.actor.typed.javadsl.AskPattern.<SloStore.Command, SloTable>ask(slos,
+          SloStore.Get::new, Duration.ofSeconds(10), ctx.getSystem().scheduler()).toCompletableFuture();
+      var done = java.util.concurrent.CompletableFuture.allOf(all.toArray(new java.util.concurrent.CompletableFuture[0]))
+          .thenCombine(slosF, (x, s) -> s);
+      ctx.pipeToSelf(done, (s, err) -> {
+        if (err != null) {
+          ctx.getLog().warn("cluster epoch: could not read the SLOs ({}); budgets unchanged", err.toString());
+          return new Budgeting(null, 0);
+        }
+        return new Budgeting(s, inventories.values().stream().mapToInt(Integer::intValue).sum());
+      });
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> onBudgeting(Budgeting b) {
+      if (b.slos() == null) {
+        return Behaviors.same();
+      }
+      if (b.gpus() == 0) {
+        ctx.getLog().info("cluster epoch: no GPU host has joined yet; trying again in {}", settings.warmup());
+        decide("cluster", "no budget", "no GPU host in the cluster yet", 0);
+        timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
+        return Behaviors.same();
+      }
+      epoch++;
+      long epochStart = (long) now.getAsDouble();
+      Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
+      boolean partial = !seenTraffic;
+      if (seenTraffic) {
+        for (var e : forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()).entrySet()) {
+          forecast.put(e.getKey(), e.getValue().peakRps());
+          partial |= e.getValue().partialHistory();
+        }
+      }
+      // too little history to trust a forecast (it would read low): keep every GPU in one pool until there is
+      double total = partial ? 0 : forecast.values().stream().mapToDouble(Double::doubleValue).sum();
+      List<PoolManager.Assign> assigns = new ArrayList<>();
+      String reason;
+      if (total <= 0) {
+        // no traffic seen yet: one pool on every GPU serves everything (the SinglePool layout)
+        Map<RequestType, Slo> all = new EnumMap<>(RequestType.class);
+        for (RequestType t : RequestType.values()) {
+          all.put(t, b.slos().of(t));
+        }
+        double nominal = 0.5 * (b.gpus() / 8.0) * capacityPerTp8.applyAsDouble(b.slos().of(RequestType.LL));
+        assigns.add(new PoolManager.Assign(new PoolBudget("LL", epoch, b.gpus(), Set.of(RequestType.values()),
+            Map.of(RequestType.LL, nominal), all, settings.bounds()), RequestType.LL, nominal));
+        reason = (seenTraffic ? "less history than one forecast window" : "no traffic seen yet")
+            + ": one LL pool on all " + b.gpus() + " GPUs";
+        if (seenTraffic) {
+          timers.startSingleTimer(Tick.EPOCH, wall(settings.poolEpoch())); // look again soon
+        }
+      } else {
+        var alloc = budgeter.allocate(epochStart, forecast, b.slos(), b.gpus(), settings.bounds(), currentGpus);
+        for (var pb : alloc.pools()) {
+          Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
+          Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
+          for (RequestType t : pb.types()) {
+            f.put(t, forecast.getOrDefault(t, 0.0));
+            s.put(t, b.slos().of(t));
+          }
+          assigns.add(new PoolManager.Assign(new PoolBudget(pb.name(), epoch, pb.gpus(), pb.types(), f, s,
+              settings.bounds()), pb.nativeType(), pb.loadRps()));
+        }
+        reason = alloc.reason();
+      }
+      Set<String> next = new HashSet<>();
+      for (var a : assigns) {
+        next.add(a.budget().pool());
+      }
+      // pools no longer needed drain first, so their GPUs are free for the others
+      for (String old : current) {
+        if (!next.contains(old)) {
+          pools.tell(old, new PoolManager.Assign(new PoolBudget(old, epoch, 0, Set.of(), Map.of(),
+              Map.of(RequestType.LL, b.slos().of(RequestType.LL)), settings.bounds()), RequestType.LL, 0));
+          currentGpus.remove(old);
+        }
+      }
+      assigned.clear();
+      lastSlos = b.slos();
+      for (var a : assigns) {
+        pools.tell(a.budget().pool(), a);
+        currentGpus.put(a.budget().pool(), a.budget().gpus());
+        assigned.put(a.budget().pool(), a);
+      }
+      current = assigns.stream().map(a -> a.budget().pool()).toList();
+      decide("cluster", "epoch " + epoch + ": " + assigns.stream()
+          .map(a -> String.format(Locale.ROOT, "%s=%d GPUs", a.budget().pool(), a.budget().gpus())).toList(), reason, 0);
+      return Behaviors.same();
+    }
+
+    /** Each pool epoch: every pool's forecast for the next pool epoch, so its planner follows the load. */
+    private Behavior<Command> onPoolEpoch() {
+      if (lastSlos == null || !seenTraffic) {
+        return Behaviors.same();
+      }
+      long t = (long) now.getAsDouble();
+      Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
+      for (var e : forecaster.forecast(t, settings.poolEpoch().toMillis()).entrySet()) {
+        if (e.getValue().partialHistory()) {
+          return Behaviors.same(); // would read low: the pools keep their budgets' loads
+        }
+        forecast.put(e.getKey(), e.getValue().peakRps());
+      }
+      for (var e : assigned.entrySet()) {
+        PoolManager.Assign a = e.getValue();
+        if (a.budget().gpus() > 0) {
+          pools.tell(e.getKey(), new PoolManager.Forecast(
+              budgeter.nativeLoad(a.nativeType(), a.budget().types(), forecast, lastSlos)));
+        }
+      }
+      return Behaviors.same();
+    }
+
+    private void decide(String level, String action, String reason, double saving) {
+      decisions.tell(new Decision((long) now.getAsDouble(), level, "cluster", action, reason, saving));
+    }
+  }
+}
