@@ -191,7 +191,8 @@ public final class ClusterManager {
       if (seenTraffic) {
         for (var e : forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()).entrySet()) {
           forecast.put(e.getKey(), e.getValue().peakRps());
-          partial |= e.getValue().partialHistory();
+          // a type never seen has no history at all, which is no reason to distrust the others
+          partial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
         }
       }
       // too little history to trust a forecast (it would read low): keep every GPU in one pool until there is
@@ -259,7 +260,7 @@ public final class ClusterManager {
       long t = (long) now.getAsDouble();
       Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
       for (var e : forecaster.forecast(t, settings.poolEpoch().toMillis()).entrySet()) {
-        if (e.getValue().partialHistory()) {
+        if (e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA) {
           return Behaviors.same(); // would read low: the pools keep their budgets' loads
         }
         forecast.put(e.getKey(), e.getValue().peakRps());

@@ -149,6 +149,10 @@ public final class Router {
     Behavior<Command> behavior() {
       return Behaviors.receive(Command.class)
           .onMessage(GotRoutes.class, g -> {
+            if (ctx.getLog().isDebugEnabled() && !g.routes().equals(routes.get(g.routes().pool()))) {
+              ctx.getLog().debug("routes of pool {}: {} with capacities {}", g.routes().pool(),
+                  g.routes().readyInstances(), g.routes().capacities());
+            }
             routes.put(g.routes().pool(), g.routes());
             g.routes().readyInstances().forEach(i -> poolOf.put(i, g.routes().pool()));
             releaseHeld();
@@ -310,6 +314,9 @@ public final class Router {
       double t = now.getAsDouble();
       if (!held.isEmpty()) {
         releaseHeld();
+      }
+      if (ctx.getLog().isDebugEnabled()) {
+        ctx.getLog().debug("outstanding per instance: {}; held {}", outstanding, held.size());
       }
       double dt = Math.max(1e-3, (t - lastReportMs) / 1000.0);
       lastReportMs = t;
