@@ -215,14 +215,36 @@ public final class ClusterManager {
         }
       } else {
         var alloc = budgeter.allocate(epochStart, forecast, b.slos(), b.gpus(), settings.bounds(), currentGpus);
+        // a pool forecast to get no GPUs (its types were barely seen) would strand requests of those types: they
+        // join the smallest pool with GPUs that covers them (else the largest pool)
+        List<PoolBudgeter.PoolBudget> funded = alloc.pools().stream().filter(pb -> pb.gpus() > 0).toList();
+        Map<String, Set<RequestType>> extra = new HashMap<>();
         for (var pb : alloc.pools()) {
+          if (pb.gpus() > 0 || funded.isEmpty()) {
+            continue;
+          }
+          PoolBudgeter.PoolBudget host = null;
+          for (var f : funded) {
+            if (f.nativeType().covers(pb.nativeType())
+                && (host == null || size(f.nativeType()) < size(host.nativeType()))) {
+              host = f;
+            }
+          }
+          if (host == null) {
+            host = funded.stream().max(java.util.Comparator.comparingInt(f -> size(f.nativeType()))).orElseThrow();
+          }
+          extra.computeIfAbsent(host.name(), k -> new HashSet<>()).addAll(pb.types());
+        }
+        for (var pb : funded.isEmpty() ? alloc.pools() : funded) {
+          Set<RequestType> types = new HashSet<>(pb.types());
+          types.addAll(extra.getOrDefault(pb.name(), Set.of()));
           Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
           Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
-          for (RequestType t : pb.types()) {
+          for (RequestType t : types) {
             f.put(t, forecast.getOrDefault(t, 0.0));
             s.put(t, b.slos().of(t));
           }
-          assigns.add(new PoolManager.Assign(new PoolBudget(pb.name(), epoch, pb.gpus(), pb.types(), f, s,
+          assigns.add(new PoolManager.Assign(new PoolBudget(pb.name(), epoch, pb.gpus(), types, f, s,
               settings.bounds()), pb.nativeType(), pb.loadRps()));
         }
         reason = alloc.reason();
@@ -273,6 +295,10 @@ public final class ClusterManager {
         }
       }
       return Behaviors.same();
+    }
+
+    private static int size(RequestType t) {
+      return t.input().ordinal() + t.output().ordinal();
     }
 
     private void decide(String level, String action, String reason, double saving) {

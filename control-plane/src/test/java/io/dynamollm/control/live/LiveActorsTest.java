@@ -1,0 +1,276 @@
+package io.dynamollm.control.live;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.decision.PoolBudgeter;
+import io.dynamollm.gpu.sim.SimulatedGpuDevice;
+import io.dynamollm.instance.HostAgent;
+import io.dynamollm.instance.InstanceManager;
+import io.dynamollm.instance.engine.Engine;
+import io.dynamollm.pool.PoolManager;
+import io.dynamollm.protocol.ClassThresholds;
+import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/** The control node's actors one by one, in a local actor system, with stand-ins for their neighbours. */
+class LiveActorsTest {
+  private static final ActorTestKit KIT = ActorTestKit.create();
+  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final SloTable SLOS = P.defaultSlos(5);
+
+  @AfterAll
+  static void shutdown() {
+    KIT.shutdownTestKit();
+  }
+
+  /** A stand-in SLO store that answers every Get with {@code SLOS}. */
+  private static ActorRef<SloStore.Command> sloStore() {
+    return KIT.spawn(Behaviors.receive(SloStore.Command.class).onMessage(SloStore.Get.class, g -> {
+      g.replyTo().tell(SLOS);
+      return Behaviors.same();
+    }).build());
+  }
+
+  /** A host agent registered with the receptionist of {@code kit} (each test that counts hosts has its own kit). */
+  private static ActorRef<HostAgent.Command> host(ActorTestKit kit, int gpus) {
+    var agent = kit.spawn(HostAgent.create(SimulatedGpuDevice.host("h" + System.nanoTime(), gpus, P, System::nanoTime)));
+    kit.system().receptionist().tell(Receptionist.register(HostAgent.KEY, agent));
+    return agent;
+  }
+
+  private record Sent(String pool, PoolManager.Command command) {}
+
+  @Test
+  void decisionLogKeepsTheNewestFirstUpToItsCapacity() {
+    ActorRef<Topic.Command<Decision>> topic = KIT.spawn(Topic.create(Decision.class, "decisions-test"));
+    var log = KIT.spawn(DecisionLog.create(topic, 3));
+    var publish = KIT.spawn(DecisionLog.publisher(topic));
+    TestProbe<List<Decision>> recent = KIT.createTestProbe();
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    List<Decision> got;
+    int k = 0;
+    do {
+      publish.tell(new Decision(k++, "pool", "LL", "plan " + k, "test", 0));
+      log.tell(new DecisionLog.Recent(10, recent.getRef()));
+      got = recent.receiveMessage();
+    } while (got.size() < 3 && System.nanoTime() < deadline); // the subscription takes a moment
+    assertThat(got).hasSize(3);
+    assertThat(got.get(0).atMillis()).isGreaterThan(got.get(1).atMillis());
+    log.tell(new DecisionLog.Recent(1, recent.getRef()));
+    assertThat(recent.receiveMessage()).hasSize(1);
+  }
+
+  @Test
+  void placementPacksInstancesAndSaysWhenNoHostHasRoom() {
+    ActorTestKit kit = ActorTestKit.create();
+    try {
+      placementPacks(kit);
+    } finally {
+      kit.shutdownTestKit();
+    }
+  }
+
+  private void placementPacks(ActorTestKit kit) {
+    var a = host(kit, 8);
+    var b = host(kit, 8);
+    // b has 4 GPUs taken: a TP4 instance goes there (packing), keeping a whole for a TP8
+    TestProbe<HostAgent.Reservation> r = kit.createTestProbe();
+    b.tell(new HostAgent.Reserve("other", 4, r.getRef()));
+    r.receiveMessage();
+    Map<ActorRef<HostAgent.Command>, String> names = Map.of(a, "host-a", b, "host-b");
+    var placement = kit.spawn(Placement.create(agent -> names.getOrDefault(agent, "?")));
+    var front = kit.spawn(Placement.front(placement));
+    TestProbe<PoolManager.Placement> reply = kit.createTestProbe();
+    PoolManager.Placement p = null;
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    do { // until the placement has seen both agents
+      front.tell(new PoolManager.Place("LM", TensorParallelism.TP4, reply.getRef()));
+      p = reply.receiveMessage();
+    } while ((p.instanceId().isEmpty() || !p.instanceId().get().startsWith("host-b")) && System.nanoTime() < deadline);
+    assertThat(p.instanceId()).hasValueSatisfying(id -> assertThat(id).startsWith("host-b~LM-"));
+    front.tell(new PoolManager.Place("LL", TensorParallelism.TP8, reply.getRef()));
+    assertThat(reply.receiveMessage().instanceId()).hasValueSatisfying(id -> assertThat(id).startsWith("host-a~LL-"));
+    // a is promised to the TP8 instance, b to the TP4: no room for another TP8
+    front.tell(new PoolManager.Place("LL", TensorParallelism.TP8, reply.getRef()));
+    PoolManager.Placement none = reply.receiveMessage();
+    assertThat(none.instanceId()).isEmpty();
+    assertThat(none.reason()).contains("no GPU host has 8 free GPUs");
+  }
+
+  @Test
+  void clusterManagerStartsWithOnePoolThenSplitsByTypeFromTheForecast() {
+    ActorTestKit kit = ActorTestKit.create();
+    try {
+      clusterManagerSplits(kit);
+    } finally {
+      kit.shutdownTestKit();
+    }
+  }
+
+  private void clusterManagerSplits(ActorTestKit kit) {
+    host(kit, 8);
+    host(kit, 8);
+    List<Sent> sent = new CopyOnWriteArrayList<>();
+    TestProbe<Decision> decisions = kit.createTestProbe();
+    AtomicReference<Double> now = new AtomicReference<>(0.0);
+    var cm = kit.spawn(ClusterManager.create(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT),
+        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), decisions.getRef(),
+        new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
+            FrequencyBounds.H100_DEFAULT), now::get,
+        slo -> P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), slo)));
+    // no traffic yet: every GPU in one LL pool serving every type
+    decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    assertThat(sent).hasSize(1);
+    PoolManager.Assign first = (PoolManager.Assign) sent.get(0).command();
+    assertThat(first.budget().pool()).isEqualTo("LL");
+    assertThat(first.budget().gpus()).isEqualTo(16);
+    assertThat(first.budget().types()).isEqualTo(EnumSet.allOf(RequestType.class));
+
+    // forty minutes of traffic, mostly short prompts: pools per type from the next epoch on
+    for (int m = 0; m < 40; m++) {
+      cm.tell(new ClusterManager.Observed(m * 60_000L, Map.of(RequestType.MS, 300, RequestType.MM, 200,
+          RequestType.LL, 60, RequestType.SS, 5)));
+    }
+    now.set(40 * 60_000.0);
+    sent.clear();
+    Decision split = decisions.fishForMessage(Duration.ofSeconds(15), d -> d.level().equals("cluster")
+        && d.action().startsWith("epoch") && !d.reason().contains("one LL pool")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(split.reason()).contains("pools");
+    Map<String, PoolManager.Assign> byPool = new HashMap<>();
+    for (Sent s : sent) {
+      if (s.command() instanceof PoolManager.Assign a && a.budget().epoch() == epochOf(split)) {
+        byPool.put(s.pool(), a);
+      }
+    }
+    assertThat(byPool.size()).isGreaterThan(1);
+    assertThat(byPool.values().stream().mapToInt(a -> a.budget().gpus()).sum()).isLessThanOrEqualTo(16);
+    // every type seen is served by exactly one funded pool
+    for (RequestType t : List.of(RequestType.MS, RequestType.MM, RequestType.LL, RequestType.SS)) {
+      assertThat(byPool.values().stream().filter(a -> a.budget().gpus() > 0 && a.budget().types().contains(t)).count())
+          .as(t.name()).isEqualTo(1);
+    }
+    // each pool epoch brings every funded pool a fresh forecast
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (sent.stream().noneMatch(s -> s.command() instanceof PoolManager.Forecast) && System.nanoTime() < deadline) {
+      sleep(50);
+    }
+    assertThat(sent.stream().filter(s -> s.command() instanceof PoolManager.Forecast)
+        .allMatch(s -> ((PoolManager.Forecast) s.command()).nativeLoadRps() > 0)).isTrue();
+    assertThat(sent.stream().anyMatch(s -> s.command() instanceof PoolManager.Forecast)).isTrue();
+  }
+
+  private static long epochOf(Decision d) {
+    return Long.parseLong(d.action().split("[ :]")[1]);
+  }
+
+  /** A stand-in instance that answers only when told to, so that requests stay outstanding. */
+  private static final class FakeInstance {
+    final List<InstanceManager.Submit> pending = new CopyOnWriteArrayList<>();
+    final ActorRef<InstanceManager.Command> ref = KIT.spawn(Behaviors.receive(InstanceManager.Command.class)
+        .onMessage(InstanceManager.Submit.class, s -> {
+          pending.add(s);
+          return Behaviors.same();
+        }).build());
+
+    void completeAll() {
+      for (InstanceManager.Submit s : List.copyOf(pending)) {
+        pending.remove(s);
+        s.replyTo().tell(new InstanceManager.Served(s.request().id(),
+            Optional.of(new Engine.Completion(s.request().id(), 50, 20, s.request().outputTokens())), Optional.empty()));
+      }
+    }
+  }
+
+  @Test
+  void routerHoldsUntilAPoolServesThenSharesByCapacityAndReportsArrivals() {
+    ActorRef<Topic.Command<PoolManager.Routes>> topic = KIT.spawn(Topic.create(PoolManager.Routes.class, "routes-test"));
+    Map<String, FakeInstance> instances = new ConcurrentHashMap<>();
+    instances.put("small", new FakeInstance());
+    instances.put("big", new FakeInstance());
+    instances.put("draining", new FakeInstance());
+    TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
+    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, (id, cmd) -> instances.get(id).ref.tell(cmd), topic,
+        observed.getRef(), sloStore(), SLOS, Duration.ofSeconds(1), 1, () -> System.nanoTime() / 1e6));
+    TestProbe<Router.Response> responses = KIT.createTestProbe();
+    // no pool yet: the requests wait
+    for (int i = 0; i < 4; i++) {
+      router.tell(new Router.Request(i, 100, 0, 20, responses.getRef()));
+    }
+    responses.expectNoMessage(Duration.ofMillis(300));
+    // the pool appears (the draining instance is not among the ready ones); capacities 1 and 3
+    List<RequestType> all = List.of(RequestType.values());
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (instances.get("small").pending.size() + instances.get("big").pending.size() < 4
+        && System.nanoTime() < deadline) {
+      topic.tell(Topic.publish(new PoolManager.Routes("LL", RequestType.LL, all, List.of("small", "big"),
+          List.of(1.0, 3.0))));
+      sleep(100);
+    }
+    for (int i = 4; i < 40; i++) {
+      router.tell(new Router.Request(i, 100, 0, 20, responses.getRef()));
+    }
+    deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (instances.get("small").pending.size() + instances.get("big").pending.size() < 40
+        && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    int small = instances.get("small").pending.size();
+    int big = instances.get("big").pending.size();
+    assertThat(small + big).isEqualTo(40);
+    assertThat(big).isBetween(27, 33); // three to one
+    assertThat(instances.get("draining").pending).isEmpty();
+    instances.values().forEach(FakeInstance::completeAll);
+    List<Router.Response> done = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      done.add(responses.receiveMessage(Duration.ofSeconds(5)));
+    }
+    assertThat(done).allSatisfy(r -> {
+      assertThat(r.completion()).isPresent();
+      assertThat(r.pool()).contains("LL");
+      assertThat(r.metSlo()).isTrue(); // 50 ms TTFT, 20 ms TBT: within every SLO
+    });
+    // the arrivals per (predicted) type went to the cluster manager
+    ClusterManager.Observed o = (ClusterManager.Observed) observed.fishForMessage(Duration.ofSeconds(5),
+        m -> m instanceof ClusterManager.Observed ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore())
+        .get(0);
+    assertThat(o.arrivals().values().stream().mapToInt(Integer::intValue).sum()).isPositive();
+    assertThat(Set.of(RequestType.values())).containsAll(o.arrivals().keySet());
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
