@@ -73,7 +73,8 @@ public final class LiveControlPlane {
    * @param slos this node's SLO store
    */
   public static LiveControlPlane start(ActorContext<?> ctx, Set<String> roles, Optional<ActorRef<HostAgent.Command>> hostAgent,
-      ActorRef<SloStore.Command> slos, SloTable defaultSlos, Profile profile, LiveSettings live, ModelClock clock) {
+      ActorRef<SloStore.Command> slos, SloTable defaultSlos, Profile profile, LiveSettings live, ModelClock clock,
+      EngineConfig engineConfig) {
     var system = ctx.getSystem();
     Address self = Cluster.get(system).selfMember().address();
     String selfHost = hostId(self);
@@ -111,9 +112,11 @@ public final class LiveControlPlane {
               return Behaviors.stopped();
             });
           }
-          InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(profile, tp, devices,
-              () -> devices.get(0) instanceof SimulatedGpuDevice s ? s.appliedClockMhz() : devices.get(0).smClockMhz(),
-              clock, startupMs);
+          InstanceManager.EngineFactory engines = engineConfig.process()
+              ? (tp, devices) -> engineConfig.httpEngine(id, tp, devices, live.speedup())
+              : (tp, devices) -> new SimulatedEngine(profile, tp, devices,
+                  () -> devices.get(0) instanceof SimulatedGpuDevice s ? s.appliedClockMhz() : devices.get(0).smClockMhz(),
+                  clock, startupMs);
           return InstanceManager.create(id, hostAgent.get(), engines, governor, clock, instanceSettings);
         })
         .withRole("gpu-host")

@@ -6,6 +6,7 @@ import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.gpu.GpuBackends;
 import io.dynamollm.gpu.GpuInventory;
 import io.dynamollm.gpu.GpuSettings;
+import io.dynamollm.control.live.EngineConfig;
 import io.dynamollm.control.live.LiveControlPlane;
 import io.dynamollm.control.live.LiveSettings;
 import io.dynamollm.instance.HostAgent;
@@ -78,6 +79,7 @@ public final class Node implements AutoCloseable {
   public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults, LiveSettings live,
       ModelClock clock) {
     Config config = settings.pekkoConfig(root);
+    EngineConfig engines = EngineConfig.fromConfig(root);
     Optional<GpuBackends.Opened> gpus = Optional.empty();
     if (settings.roles().contains(NodeSettings.GPU_HOST)) {
       GpuBackends.Opened opened = GpuBackends.open(GpuSettings.fromConfig(root),
@@ -104,7 +106,8 @@ public final class Node implements AutoCloseable {
           HostAgent.create(((GpuInventory.Available) h.inventory()).devices()), "host-agent"));
       agentRef.complete(agent);
       try {
-        liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, defaults, profile, live, clock));
+        liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, defaults, profile, live, clock,
+            engines));
       } catch (RuntimeException e) {
         liveRef.completeExceptionally(e);
         throw e;

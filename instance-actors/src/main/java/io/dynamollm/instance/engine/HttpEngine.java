@@ -1,0 +1,333 @@
+package io.dynamollm.instance.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * An OpenAI-compatible inference server such as vLLM as an {@link Engine}: started from a command template on the
+ * instance's GPUs ({@code CUDA_VISIBLE_DEVICES} set to them), health-checked on {@code /health} until it serves, its
+ * load read from {@code /metrics} (vLLM's {@code vllm:num_requests_running}, {@code vllm:num_requests_waiting},
+ * {@code vllm:generation_tokens_total}, {@code vllm:request_success_total}) every second in the background, requests
+ * sent to {@code /v1/completions} with {@code max_tokens} and {@code ignore_eos} so that a replayed request generates
+ * its recorded length. TTFT and TBT come from streaming (first and last token of the server-sent events) or, when the
+ * server reports them itself (dynamollm's {@code engine-sim} adds a {@code "dynamollm"} object), from the response.
+ * Drained before stop: no new requests, then the process is stopped once those in flight finished.
+ */
+public final class HttpEngine implements Engine {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * @param command the command, each argument a template: {@code {port}}, {@code {tp}}, {@code {gpus}} (the indices,
+   *     comma-separated), {@code {model}} are replaced
+   * @param model the model name sent with each request
+   * @param streaming whether to ask for server-sent events (to measure TTFT at the client); off for engine-sim
+   * @param startTimeout how long the server may take to answer 200 on /health
+   * @param log where the server's output goes
+   * @param speedup latencies measured at the client are multiplied by this (model time), as the server runs faster
+   */
+  public record Settings(List<String> command, String model, boolean streaming, Duration startTimeout, Path log,
+      double speedup) {
+    public Settings {
+      command = List.copyOf(command);
+      if (command.isEmpty()) {
+        throw new IllegalArgumentException("the engine command must not be empty");
+      }
+      Objects.requireNonNull(model, "model");
+    }
+  }
+
+  private final Settings settings;
+  private final int port;
+  private final int tp;
+  private final List<Integer> gpuIndices;
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "http-engine-poller");
+    t.setDaemon(true);
+    return t;
+  });
+  private final AtomicReference<EngineLoad> load = new AtomicReference<>(new EngineLoad(0, 0, 0, 0));
+  private final AtomicInteger inFlight = new AtomicInteger();
+  private final CompletableFuture<Void> started = new CompletableFuture<>();
+  private final CompletableFuture<Void> drained = new CompletableFuture<>();
+  private volatile boolean serving;
+  private volatile boolean draining;
+  private volatile boolean healthy;
+  private Process process;
+
+  public HttpEngine(Settings settings, int port, int tp, List<Integer> gpuIndices) {
+    this.settings = settings;
+    this.port = port;
+    this.tp = tp;
+    this.gpuIndices = List.copyOf(gpuIndices);
+    if (gpuIndices.size() != tp) {
+      throw new IllegalArgumentException("TP" + tp + " needs " + tp + " GPUs, got " + gpuIndices);
+    }
+  }
+
+  /** The command with its placeholders filled in. */
+  List<String> command() {
+    String gpus = String.join(",", gpuIndices.stream().map(String::valueOf).toList());
+    List<String> out = new ArrayList<>();
+    for (String a : settings.command()) {
+      out.add(a.replace("{port}", Integer.toString(port)).replace("{tp}", Integer.toString(tp))
+          .replace("{gpus}", gpus).replace("{model}", settings.model()));
+    }
+    return out;
+  }
+
+  private URI uri(String path) {
+    return URI.create("http://127.0.0.1:" + port + path);
+  }
+
+  @Override
+  public synchronized CompletionStage<Void> start() {
+    if (process != null) {
+      return started;
+    }
+    ProcessBuilder pb = new ProcessBuilder(command());
+    Map<String, String> env = pb.environment();
+    env.put("CUDA_VISIBLE_DEVICES", String.join(",", gpuIndices.stream().map(String::valueOf).toList()));
+    pb.redirectErrorStream(true);
+    pb.redirectOutput(settings.log() == null ? ProcessBuilder.Redirect.DISCARD
+        : ProcessBuilder.Redirect.appendTo(settings.log().toFile()));
+    try {
+      process = pb.start();
+    } catch (IOException e) {
+      started.completeExceptionally(new EngineUnavailable("cannot start " + command().get(0) + ": " + e.getMessage()));
+      return started;
+    }
+    long deadline = System.nanoTime() + settings.startTimeout().toNanos();
+    poller.scheduleWithFixedDelay(() -> {
+      if (!started.isDone()) {
+        if (!process.isAlive()) {
+          started.completeExceptionally(new EngineUnavailable("the engine exited with " + process.exitValue()
+              + " before it served" + (settings.log() == null ? "" : "; see " + settings.log())));
+          return;
+        }
+        if (System.nanoTime() > deadline) {
+          started.completeExceptionally(new EngineUnavailable("the engine did not answer 200 on /health within "
+              + settings.startTimeout().toSeconds() + " s"));
+          process.destroy();
+          return;
+        }
+        if (get("/health").map(r -> r.statusCode() == 200).orElse(false)) {
+          serving = true;
+          healthy = true;
+          started.complete(null);
+        }
+        return;
+      }
+      pollMetrics();
+    }, 0, 500, TimeUnit.MILLISECONDS);
+    return started;
+  }
+
+  private java.util.Optional<HttpResponse<String>> get(String path) {
+    try {
+      return java.util.Optional.of(http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(2)).GET().build(),
+          HttpResponse.BodyHandlers.ofString()));
+    } catch (IOException e) {
+      return java.util.Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return java.util.Optional.empty();
+    }
+  }
+
+  private void pollMetrics() {
+    var r = get("/metrics");
+    healthy = r.map(x -> x.statusCode() == 200).orElse(false) && process.isAlive();
+    r.filter(x -> x.statusCode() == 200).ifPresent(x -> load.set(parseMetrics(x.body())));
+  }
+
+  /** Reads vLLM's gauges and counters from Prometheus text (labels ignored, series summed). */
+  static EngineLoad parseMetrics(String text) {
+    double running = 0;
+    double waiting = 0;
+    double tokens = 0;
+    double done = 0;
+    for (String line : text.split("\n")) {
+      if (line.startsWith("#") || line.isBlank()) {
+        continue;
+      }
+      int sp = line.lastIndexOf(' ');
+      if (sp < 0) {
+        continue;
+      }
+      String name = line.substring(0, sp);
+      int brace = name.indexOf('{');
+      if (brace >= 0) {
+        name = name.substring(0, brace);
+      }
+      double v;
+      try {
+        v = Double.parseDouble(line.substring(sp + 1).trim());
+      } catch (NumberFormatException e) {
+        continue;
+      }
+      switch (name.trim()) {
+        case "vllm:num_requests_running" -> running += v;
+        case "vllm:num_requests_waiting" -> waiting += v;
+        case "vllm:generation_tokens_total" -> tokens += v;
+        case "vllm:request_success_total" -> done += v;
+        default -> { }
+      }
+    }
+    return new EngineLoad((int) running, (int) waiting, (long) tokens, (long) done);
+  }
+
+  @Override
+  public CompletionStage<Completion> submit(EngineRequest request) {
+    if (!serving || draining) {
+      return CompletableFuture.failedFuture(new EngineUnavailable(draining ? "engine is draining" : "engine is not serving"));
+    }
+    ObjectNode body = JSON.createObjectNode();
+    body.put("model", settings.model());
+    ArrayNode prompt = body.putArray("prompt");
+    for (int i = 0; i < request.promptTokens(); i++) {
+      prompt.add(1);
+    }
+    body.put("max_tokens", request.outputTokens());
+    body.put("ignore_eos", true);
+    body.put("stream", settings.streaming());
+    HttpRequest req = HttpRequest.newBuilder(uri("/v1/completions")).header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
+    inFlight.incrementAndGet();
+    long t0 = System.nanoTime();
+    CompletableFuture<Completion> result;
+    if (settings.streaming()) {
+      result = http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream())
+          .thenApply(r -> readStream(request, r, t0));
+    } else {
+      result = http.sendAsync(req, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
+        if (r.statusCode() != 200) {
+          throw new EngineUnavailable("engine answered " + r.statusCode() + ": " + r.body());
+        }
+        return fromBody(request, r.body(), (System.nanoTime() - t0) / 1e6 * settings.speedup());
+      });
+    }
+    return result.whenComplete((c, e) -> {
+      if (inFlight.decrementAndGet() == 0 && draining) {
+        drained.complete(null);
+      }
+    });
+  }
+
+  private Completion fromBody(EngineRequest request, String body, double totalMs) {
+    try {
+      JsonNode n = JSON.readTree(body);
+      int out = n.path("usage").path("completion_tokens").asInt(request.outputTokens());
+      JsonNode ext = n.get("dynamollm");
+      if (ext != null) {
+        return new Completion(request.id(), ext.path("ttft_ms").asDouble(), ext.path("tbt_ms").asDouble(), out);
+      }
+      // without streaming a client sees only the total: count it all as time to first token
+      return new Completion(request.id(), totalMs, 0, out);
+    } catch (IOException e) {
+      throw new EngineUnavailable("the engine's answer is not JSON: " + e.getMessage());
+    }
+  }
+
+  /** Server-sent events: TTFT at the first data event, TBT over the rest, until [DONE]. */
+  private Completion readStream(EngineRequest request, HttpResponse<java.io.InputStream> r, long t0) {
+    if (r.statusCode() != 200) {
+      throw new EngineUnavailable("engine answered " + r.statusCode());
+    }
+    double first = -1;
+    double last = -1;
+    int events = 0;
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (!line.startsWith("data:")) {
+          continue;
+        }
+        String data = line.substring(5).trim();
+        if (data.equals("[DONE]")) {
+          break;
+        }
+        double t = (System.nanoTime() - t0) / 1e6 * settings.speedup();
+        if (first < 0) {
+          first = t;
+        }
+        last = t;
+        events++;
+      }
+    } catch (IOException e) {
+      throw new EngineUnavailable("the engine's stream broke: " + e.getMessage());
+    }
+    if (first < 0) {
+      throw new EngineUnavailable("the engine's stream carried no tokens");
+    }
+    double tbt = events > 1 ? (last - first) / (events - 1) : 0;
+    return new Completion(request.id(), first, tbt, Math.max(events, 1));
+  }
+
+  @Override
+  public CompletionStage<Void> drain() {
+    draining = true;
+    if (inFlight.get() == 0) {
+      drained.complete(null);
+    }
+    return drained;
+  }
+
+  @Override
+  public EngineLoad load() {
+    return load.get();
+  }
+
+  @Override
+  public boolean healthy() {
+    return healthy;
+  }
+
+  @Override
+  public synchronized void close() {
+    serving = false;
+    healthy = false;
+    poller.shutdownNow();
+    started.completeExceptionally(new EngineUnavailable("engine stopped"));
+    if (process != null && process.isAlive()) {
+      process.destroy(); // SIGTERM: the server drains what it still has
+      try {
+        if (!process.waitFor(15, TimeUnit.SECONDS)) {
+          process.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        process.destroyForcibly();
+      }
+    }
+  }
+
+  /** The server process's exit code, once it has exited. */
+  public java.util.OptionalInt exitCode() {
+    return process != null && !process.isAlive() ? java.util.OptionalInt.of(process.exitValue())
+        : java.util.OptionalInt.empty();
+  }
+}
