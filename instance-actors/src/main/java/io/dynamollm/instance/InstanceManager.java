@@ -38,13 +38,20 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 public final class InstanceManager {
 
   /** Messages of an instance manager. */
-  public sealed interface Command permits Start, Retarget, Submit, Drain, Stop, GetStatus, Internal {}
+  public sealed interface Command permits Start, Adopt, Retarget, Submit, Drain, Stop, GetStatus, Internal {}
 
   /**
    * Start serving {@code nativeType}'s pool at {@code tp}, clock bounds and SLO; telemetry goes to {@code telemetryTo}.
    */
   public record Start(String pool, RequestType nativeType, TensorParallelism tp, FrequencyBounds bounds, Slo slo,
       ActorRef<InstanceTelemetry> telemetryTo, ActorRef<Decision> decisionsTo) implements Command, CborSerializable {}
+
+  /**
+   * A restarted pool manager takes this running instance over: telemetry and decisions go to it from now on (it found
+   * the instance in its host's GPU ledger).
+   */
+  public record Adopt(String pool, ActorRef<InstanceTelemetry> telemetryTo, ActorRef<Decision> decisionsTo)
+      implements Command, CborSerializable {}
 
   /** New bounds or SLO from the pool manager (also its keep-alive). */
   public record Retarget(FrequencyBounds bounds, Slo slo) implements Command, CborSerializable {}
@@ -115,6 +122,8 @@ public final class InstanceManager {
     private final Settings settings;
 
     private Start start;
+    private ActorRef<InstanceTelemetry> telemetryTo;
+    private ActorRef<Decision> decisionsTo;
     private FrequencyBounds bounds;
     private Slo slo;
     private InstanceState state = InstanceState.STOPPED;
@@ -154,6 +163,16 @@ public final class InstanceManager {
           .onMessage(GotGpus.class, this::onGotGpus)
           .onMessage(EngineReady.class, this::onEngineReady)
           .onMessage(Retarget.class, this::onRetarget)
+          .onMessage(Adopt.class, a -> {
+            if (start != null && start.pool().equals(a.pool())) {
+              telemetryTo = a.telemetryTo();
+              decisionsTo = a.decisionsTo();
+              lastHeardFromPoolMs = clock.nowMs();
+              ctx.getLog().info("instance {}: adopted by a new manager of pool {}", id, a.pool());
+              report();
+            }
+            return Behaviors.same();
+          })
           .onMessage(Submit.class, this::onSubmit)
           .onMessage(Finished.class, this::onFinished)
           .onMessage(Drain.class, this::onDrain)
@@ -176,6 +195,8 @@ public final class InstanceManager {
         return Behaviors.same();
       }
       start = s;
+      telemetryTo = s.telemetryTo();
+      decisionsTo = s.decisionsTo();
       bounds = s.bounds();
       slo = s.slo();
       state = InstanceState.STARTING;
@@ -349,8 +370,8 @@ public final class InstanceManager {
       }
       if (mhz != clockMhz) {
         ctx.getLog().info("instance {}: clock {} -> {} MHz ({})", id, clockMhz, mhz, why);
-        if (start != null && start.decisionsTo() != null) {
-          start.decisionsTo().tell(new Decision((long) clock.nowMs(), "instance", id,
+        if (decisionsTo != null) {
+          decisionsTo.tell(new Decision((long) clock.nowMs(), "instance", id,
               (clockMhz < 0 ? "clock" : "clock " + clockMhz + " ->") + " " + mhz + " MHz", why, 0));
         }
       }
@@ -385,8 +406,8 @@ public final class InstanceManager {
       lastEnergyAtMs = now;
       double ttft = completions.isEmpty() ? 0 : p99(completions.stream().mapToDouble(c -> c[1]).toArray());
       double tbt = completions.isEmpty() ? 0 : p99(completions.stream().mapToDouble(c -> c[2]).toArray());
-      start.telemetryTo().tell(new InstanceTelemetry(id, start.pool(), (long) now, state, load.waiting(), load.running(),
-          tokensPerS, ttft, tbt, powerW, energyJ, Math.max(0, clockMhz)));
+      telemetryTo.tell(new InstanceTelemetry(id, start.pool(), (long) now, state, load.waiting(), load.running(),
+          tokensPerS, ttft, tbt, powerW, energyJ, Math.max(0, clockMhz), gpus.stream().map(GpuDevice::uuid).toList()));
     }
 
     private static double p99(double[] v) {

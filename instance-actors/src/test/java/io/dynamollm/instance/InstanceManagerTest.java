@@ -112,6 +112,22 @@ class InstanceManagerTest {
   }
 
   @Test
+  void aNewPoolManagerAdoptsARunningInstance() {
+    var i = instance("i-adopt");
+    awaitState(InstanceState.READY);
+    TestProbe<InstanceTelemetry> next = KIT.createTestProbe();
+    i.tell(new InstanceManager.Adopt("MS", next.getRef(), decisions.getRef()));
+    InstanceTelemetry t = next.receiveMessage(Duration.ofSeconds(5));
+    assertThat(t.instanceId()).isEqualTo("i-adopt");
+    assertThat(t.gpus()).hasSize(4);
+    // another pool's manager cannot take it
+    TestProbe<InstanceTelemetry> stranger = KIT.createTestProbe();
+    i.tell(new InstanceManager.Adopt("LL", stranger.getRef(), decisions.getRef()));
+    stranger.expectNoMessage(Duration.ofMillis(300));
+    i.tell(new InstanceManager.Stop("test"));
+  }
+
+  @Test
   void returnsToTheMaximumClockWhenThePoolFallsSilent() {
     var i = instance("i-2");
     awaitState(InstanceState.READY);

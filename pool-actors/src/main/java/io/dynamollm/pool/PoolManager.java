@@ -58,8 +58,8 @@ public final class PoolManager {
       List<InstanceView> instances) implements CborSerializable {}
 
   /** One instance as the pool manager last heard of it. */
-  public record InstanceView(String id, int tp, int freqMhz, InstanceState state, int queued, int running,
-      double powerW, double energyJ) implements CborSerializable {}
+  public record InstanceView(String id, int tp, List<String> gpus, int freqMhz, InstanceState state, int queued,
+      int running, double powerW, double energyJ) implements CborSerializable {}
 
   /** Where to start an instance: the placement picks a host with free GPUs and names the instance. */
   public record Place(String pool, TensorParallelism tp, ActorRef<Placement> replyTo)
@@ -89,6 +89,11 @@ public final class PoolManager {
   private record Placed(TensorParallelism tp, int clockMhz, Placement placement) implements Internal {}
 
   private record Reported(InstanceTelemetry telemetry) implements Internal {}
+
+  private record Hosts(org.apache.pekko.actor.typed.receptionist.Receptionist.Listing listing) implements Internal {}
+
+  /** Instances of this pool found in the hosts' ledgers (id → GPUs held); empty when none or no answer. */
+  private record Found(Map<String, Integer> instances) implements Internal {}
 
   /**
    * @param poolEpoch how often the planner runs (model time)
@@ -143,6 +148,10 @@ public final class PoolManager {
     private PoolPlan plan = PoolPlan.EMPTY;
     private boolean planning;
     private int pendingPlacements;
+    /** Until the hosts' ledgers answered: instances this pool already runs (a restart) are adopted, not duplicated. */
+    private boolean adopting = true;
+    /** Whether a plan was made for the current budget (nothing is reconciled against an empty placeholder). */
+    private boolean hasPlan;
 
     Running(String pool, ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolPlanner planner,
         Instances instances, ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions,
@@ -159,6 +168,44 @@ public final class PoolManager {
       this.now = now;
       this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
       this.telemetryAdapter = ctx.messageAdapter(InstanceTelemetry.class, Reported::new);
+      ctx.getSystem().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.find(
+          io.dynamollm.instance.HostAgent.KEY,
+          ctx.messageAdapter(org.apache.pekko.actor.typed.receptionist.Receptionist.Listing.class, Hosts::new)));
+    }
+
+    /** Asks every host agent which GPUs instances of this pool hold. */
+    private Behavior<Command> onHosts(Hosts h) {
+      var agents = h.listing().getServiceInstances(io.dynamollm.instance.HostAgent.KEY);
+      Map<String, Integer> found = new java.util.concurrent.ConcurrentHashMap<>();
+      List<CompletableFuture<?>> asks = new ArrayList<>();
+      String marker = "~" + pool + "-";
+      for (var a : agents) {
+        asks.add(org.apache.pekko.actor.typed.javadsl.AskPattern.<io.dynamollm.instance.HostAgent.Command,
+                io.dynamollm.instance.HostAgent.Inventory>ask(a, io.dynamollm.instance.HostAgent.GetInventory::new,
+                Duration.ofSeconds(3), ctx.getSystem().scheduler())
+            .thenAccept(inv -> inv.holders().values().stream().filter(i -> i.contains(marker))
+                .forEach(i -> found.merge(i, 1, Integer::sum)))
+            .toCompletableFuture().exceptionally(e -> null));
+      }
+      ctx.pipeToSelf(CompletableFuture.allOf(asks.toArray(new CompletableFuture[0])), (ok, err) -> new Found(found));
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> onFound(Found f) {
+      adopting = false;
+      f.instances().forEach((id, gpus) -> {
+        if (live.containsKey(id)) {
+          return;
+        }
+        TensorParallelism tp = TensorParallelism.of(gpus);
+        live.put(id, new Live(id, tp, 0));
+        instances.tell(id, new InstanceManager.Adopt(pool, telemetryAdapter, decisions));
+        decide("pool", "adopt " + id + " (" + tp + ")", "it still runs on its host (found in the GPU ledger)", 0);
+      });
+      if (hasPlan) {
+        reconcile();
+      }
+      return Behaviors.same();
     }
 
     private Duration wall(Duration model) {
@@ -176,6 +223,8 @@ public final class PoolManager {
           .onMessage(Planned.class, this::onPlanned)
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, this::onReported)
+          .onMessage(Hosts.class, this::onHosts)
+          .onMessage(Found.class, this::onFound)
           .onMessageEquals(Tick.REPLAN, () -> {
             replan("pool epoch");
             return Behaviors.same();
@@ -217,6 +266,7 @@ public final class PoolManager {
           (r, err) -> {
             if (err != null) {
               ctx.getLog().error("pool {}: planner failed ({}): keeping the current plan", pool, why, err);
+              decide("pool", "planner failed", err + "; the current plan stays", 0);
               return new Planned(null, load);
             }
             return new Planned(r, load);
@@ -225,6 +275,10 @@ public final class PoolManager {
 
     private Behavior<Command> onPlanned(Planned p) {
       planning = false;
+      if (p.result() == null && !hasPlan) {
+        return Behaviors.same(); // no plan yet at all: nothing to reconcile against; the next pool epoch tries again
+      }
+      hasPlan = true;
       if (p.result() != null) {
         if (p.result().changed() || plan.groups().isEmpty()) {
           decide("pool", p.result().plan().describe(), p.result().outcome() + ": " + p.result().reason(),
@@ -241,8 +295,10 @@ public final class PoolManager {
       for (Live l : live.values()) {
         current.add(new PoolReconciler.Live(l.id, l.tp, l.clockTargetMhz, l.state()));
       }
-      if (pendingPlacements > 0) {
-        return; // wait for the placements under way before counting again
+      if (pendingPlacements > 0 || adopting || !hasPlan) {
+        // wait for the placements under way, the ledgers' answer, or a first plan before counting again
+        publishRoutes();
+        return;
       }
       var actions = PoolReconciler.reconcile(plan, current);
       for (PoolPlan.Group g : actions.start()) {
@@ -337,7 +393,8 @@ public final class PoolManager {
       List<InstanceView> views = new ArrayList<>();
       for (Live l : live.values()) {
         InstanceTelemetry t = l.last;
-        views.add(new InstanceView(l.id, l.tp.degree(), t == null ? 0 : t.clockMhz(), l.state(),
+        views.add(new InstanceView(l.id, l.tp.degree(), t == null ? List.of() : t.gpus(),
+            t == null ? 0 : t.clockMhz(), l.state(),
             t == null ? 0 : t.queued(), t == null ? 0 : t.running(), t == null ? 0 : t.powerW(),
             t == null ? 0 : t.energyJ()));
       }
@@ -353,7 +410,7 @@ public final class PoolManager {
 
     private static InstanceTelemetry withState(InstanceTelemetry t, InstanceState s) {
       return new InstanceTelemetry(t.instanceId(), t.pool(), t.atMillis(), s, t.queued(), t.running(),
-          t.tokensPerSecond(), t.ttftP99Ms(), t.tbtP99Ms(), t.powerW(), t.energyJ(), t.clockMhz());
+          t.tokensPerSecond(), t.ttftP99Ms(), t.tbtP99Ms(), t.powerW(), t.energyJ(), t.clockMhz(), t.gpus());
     }
 
     private static String fmt(double v) {

@@ -60,9 +60,44 @@ class PoolManagerTest {
     }).build());
   }
 
+  @Test
+  void aRestartedPoolManagerAdoptsTheInstancesItsHostsStillRun() {
+    // this host is registered with the receptionist, so other tests' pool managers would see it: its pool is "MM"
+    KIT.system().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.register(
+        HostAgent.KEY, agent));
+    var placement = placement();
+    var settings = new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50);
+    PoolManager.Instances gateway = (id, cmd) -> spawned.get(id).tell(cmd);
+    var pm = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway, placement,
+        routes.getRef(), decisions.getRef(), settings, clock::nowMs));
+    pm.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
+    PoolManager.Routes before = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.readyInstances().isEmpty()
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    int started = spawned.size();
+
+    KIT.stop(pm); // the pool manager crashes (its node went away); its instances keep running
+    var again = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway,
+        placement, routes.getRef(), decisions.getRef(), settings, clock::nowMs));
+    again.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
+    decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("adopt " + before.readyInstances().get(0))
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    PoolManager.Routes after = routes.fishForMessage(Duration.ofSeconds(15),
+        x -> x.readyInstances().containsAll(before.readyInstances())
+            ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(after.readyInstances()).containsAll(before.readyInstances());
+    assertThat(spawned.size()).as("no instance was started twice").isEqualTo(started);
+    again.tell(new PoolManager.Assign(budget("MM", 0, 0), RequestType.MM, 0));
+  }
+
   private static PoolBudget budget(int gpus, double rps) {
     return new PoolBudget("MS", 1, gpus, Set.of(RequestType.MS, RequestType.SS), Map.of(RequestType.MS, rps),
         Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS), RequestType.SS, P.defaultSlos(5).of(RequestType.SS)),
+        FrequencyBounds.H100_DEFAULT);
+  }
+
+  private static PoolBudget budget(String pool, int gpus, double rps) {
+    RequestType t = RequestType.valueOf(pool);
+    return new PoolBudget(pool, 1, gpus, Set.of(t), Map.of(t, rps), Map.of(t, P.defaultSlos(5).of(t)),
         FrequencyBounds.H100_DEFAULT);
   }
 

@@ -1,5 +1,6 @@
 package io.dynamollm.protocol;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -17,6 +18,7 @@ import java.util.Objects;
  * @param powerW sum of the instance's GPUs' power
  * @param energyJ the instance's GPUs' energy counter, summed, since the instance started
  * @param clockMhz the graphics clock applied to its GPUs
+ * @param gpus UUIDs of the GPUs the instance holds (empty before it has them)
  */
 public record InstanceTelemetry(
     String instanceId,
@@ -30,12 +32,14 @@ public record InstanceTelemetry(
     double tbtP99Ms,
     double powerW,
     double energyJ,
-    int clockMhz)
+    int clockMhz,
+    List<String> gpus)
     implements Telemetry {
 
   public InstanceTelemetry {
     Objects.requireNonNull(instanceId, "instanceId");
     Objects.requireNonNull(pool, "pool");
     Objects.requireNonNull(state, "state");
+    gpus = gpus == null ? List.of() : List.copyOf(gpus);
   }
 }

@@ -176,7 +176,7 @@ public final class AdminRoutes extends AllDirectives {
                 Map<String, Object> o = new LinkedHashMap<>();
                 o.put("id", i.id());
                 o.put("host", i.id().contains("~") ? i.id().substring(0, i.id().indexOf('~')) : "");
-                o.put("gpus", i.tp());
+                o.put("gpus", i.gpus());
                 o.put("tp", i.tp());
                 o.put("freq_mhz", i.freqMhz());
                 o.put("state", i.state().name().toLowerCase(java.util.Locale.ROOT));
