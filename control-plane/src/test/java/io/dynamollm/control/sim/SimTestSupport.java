@@ -1,0 +1,66 @@
+package io.dynamollm.control.sim;
+
+import io.dynamollm.control.decision.OutputLengthPredictor;
+import io.dynamollm.pool.ReshardCost;
+import io.dynamollm.protocol.ClassThresholds;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Profile;
+import java.util.EnumSet;
+import java.util.Iterator;
+import java.util.List;
+
+/** Runs the simulator on a fixed layout for tests outside this package. */
+public final class SimTestSupport {
+  private SimTestSupport() {}
+
+  /** What one fixed instance did in the simulator. */
+  public record Outcome(double energyKwh, double ttftP50Ms, double tbtP50Ms, long served) {}
+
+  /** One instance of {@code tp} at {@code mhz}, serving every request, for {@code durationMs}. */
+  public static Outcome fixedInstance(Profile p, RequestType type, TensorParallelism tp, int mhz, List<TraceRequest> reqs,
+      double durationMs) {
+    SloTable slos = p.defaultSlos(5);
+    Slo slo = slos.of(type);
+    ClassThresholds t = ClassThresholds.DEFAULT;
+    Workload w = new Workload() {
+      public String name() {
+        return "fixed";
+      }
+
+      public boolean synthetic() {
+        return true;
+      }
+
+      public double durationMs() {
+        return durationMs;
+      }
+
+      public Iterator<TraceRequest> iterator() {
+        return reqs.iterator();
+      }
+    };
+    SimSettings s = new SimSettings(p, slos, t, 1, 1_800_000, 300_000, 5_000, 60_000, 420_000,
+        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
+    SimPolicy fixed = new SimPolicy() {
+      SimPool pool;
+
+      public String name() {
+        return "fixed";
+      }
+
+      public void start(Simulation sim, Workload wl) {
+        pool = sim.pool("x", type, slo, EnumSet.allOf(RequestType.class));
+        sim.addInstance(pool, tp, mhz, 0, false);
+      }
+
+      public SimPool poolFor(RequestType ty) {
+        return pool;
+      }
+    };
+    PolicyResult r = new Simulation(s, fixed).run(w);
+    return new Outcome(r.energyKwh(), r.ttftP50Ms(), r.tbtP50Ms(), r.requests());
+  }
+}
