@@ -135,6 +135,7 @@ public final class InstanceManager {
     private String lastDecision = "not started";
     private double lastHeardFromPoolMs;
     private int arrivalsInEpoch;
+    private double smoothedLoad = -1;
     private final ArrayDeque<double[]> completions = new ArrayDeque<>(); // {atMs, ttft, tbt}
     private long lastEnergyMj = -1;
     private double lastEnergyAtMs;
@@ -302,8 +303,15 @@ public final class InstanceManager {
         ttft = Optional.of(p99(completions.stream().mapToDouble(c -> c[1]).toArray()));
         tbt = Optional.of(p99(completions.stream().mapToDouble(c -> c[2]).toArray()));
       }
-      double load = arrivalsInEpoch / (settings.governEpoch().toMillis() / 1000.0);
+      // the load the governor plans for: the arrival rate smoothed over the latency window (an exponential average
+      // with that time constant), so that an epoch without arrivals does not drop the clock to the floor just
+      // before the next burst
+      double epochS = settings.governEpoch().toMillis() / 1000.0;
+      double instant = arrivalsInEpoch / epochS;
       arrivalsInEpoch = 0;
+      double alpha = 1 - Math.exp(-epochS / Math.max(epochS, settings.window().toMillis() / 1000.0));
+      smoothedLoad = smoothedLoad < 0 ? instant : smoothedLoad + alpha * (instant - smoothedLoad);
+      double load = Math.max(instant, smoothedLoad);
       var d = governor.decide(governorState, new FrequencyGovernor.Input((long) now, start.nativeType(), start.tp(),
           load, slo, bounds, ttft, tbt));
       governorState = d.state();
