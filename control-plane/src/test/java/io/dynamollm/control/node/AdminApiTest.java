@@ -126,6 +126,9 @@ class AdminApiTest {
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": 1e999, \"tbt_p99_ms\": 65} | Bearer s3cret-token | 422 | positive, finite",
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": 10, \"tbt_p99_ms\": 65} | Bearer s3cret-token | 422 | below what any configuration reaches",
       "GET | /api/v1/nothing | '' | none | 404 | no such resource",
+      "GET | /api/v1/decisions?limit=lots | '' | none | 400 | limit must be a whole number 1-500, got 'lots'",
+      "GET | /api/v1/decisions?limit=0 | '' | none | 400 | limit must be a whole number 1-500, got 0",
+      "PUT | /api/v1/pools | {} | Bearer s3cret-token | 405 | PUT is not supported",
       "DELETE | /api/v1/slos | '' | none | 405 | DELETE is not supported",
       "POST | /api/v1/slos/LS | {} | Bearer s3cret-token | 405 | POST is not supported",
   })
