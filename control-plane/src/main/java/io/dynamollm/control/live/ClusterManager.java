@@ -1,5 +1,6 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.LoadForecaster;
 import io.dynamollm.control.decision.PoolBudgeter;
@@ -20,6 +21,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -59,6 +61,10 @@ public final class ClusterManager {
 
   private record Budgeting(SloTable slos, int gpus) implements Internal {}
 
+  private record Resumed(Optional<LayoutStore.Layout> layout) implements Internal {}
+
+  private record Stored(long epoch, boolean ok) implements Internal {}
+
   /** Sends a command to a pool manager wherever it lives (sharding in a cluster). */
   public interface PoolRefs {
     void tell(String pool, PoolManager.Command command);
@@ -78,10 +84,10 @@ public final class ClusterManager {
    *     any traffic was seen)
    */
   public static Behavior<Command> create(PoolBudgeter budgeter, PoolRefs pools, ActorRef<SloStore.Command> slos,
-      ActorRef<Decision> decisions, Settings settings, java.util.function.DoubleSupplier modelNowMs,
-      java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-        new Running(ctx, timers, budgeter, pools, slos, decisions, settings, modelNowMs, capacityPerTp8).behavior()));
+      ActorRef<LayoutStore.Command> layouts, ActorRef<Decision> decisions, Settings settings,
+      java.util.function.DoubleSupplier modelNowMs, java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, budgeter, pools, slos,
+        layouts, decisions, settings, modelNowMs, capacityPerTp8).behavior()));
   }
 
   private static final class Running {
@@ -94,6 +100,7 @@ public final class ClusterManager {
     private final Settings settings;
     private final java.util.function.DoubleSupplier now;
     private final java.util.function.ToDoubleFunction<Slo> capacityPerTp8;
+    private final ActorRef<LayoutStore.Command> layouts;
     private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
     private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
     private List<String> current = List.of();
@@ -105,9 +112,14 @@ public final class ClusterManager {
     private boolean seenTraffic;
 
     Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolBudgeter budgeter, PoolRefs pools,
-        ActorRef<SloStore.Command> slos, ActorRef<Decision> decisions, Settings settings,
+        ActorRef<SloStore.Command> slos, ActorRef<LayoutStore.Command> layouts, ActorRef<Decision> decisions,
+        Settings settings,
         java.util.function.DoubleSupplier now, java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
       this.capacityPerTp8 = capacityPerTp8;
+      this.layouts = layouts;
+      // a cluster manager that took over from another node resumes the last epoch's pools
+      ctx.ask(Optional.class, layouts, Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
+          (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
       this.ctx = ctx;
       this.timers = timers;
       this.budgeter = budgeter;
@@ -144,6 +156,14 @@ public final class ClusterManager {
           .onMessageEquals(Tick.EPOCH, this::onEpoch)
           .onMessageEquals(Tick.POOL_EPOCH, this::onPoolEpoch)
           .onMessage(Budgeting.class, this::onBudgeting)
+          .onMessage(Resumed.class, this::onResumed)
+          .onMessage(Stored.class, st -> {
+            if (!st.ok()) {
+              ctx.getLog().warn("cluster epoch {}: the pool layout was not stored on a majority (it still applies)",
+                  st.epoch());
+            }
+            return Behaviors.same();
+          })
           .onMessage(Stop.class, s -> Behaviors.stopped())
           .build();
     }
@@ -269,9 +289,42 @@ public final class ClusterManager {
         assigned.put(a.budget().pool(), a);
       }
       current = assigns.stream().map(a -> a.budget().pool()).toList();
+      long stored = epoch;
+      ctx.ask(Boolean.class, layouts, Duration.ofSeconds(15),
+          reply -> new LayoutStore.Save(new LayoutStore.Layout(stored, assigns), reply),
+          (ok, err) -> new Stored(stored, ok != null && ok));
       decide("cluster", "epoch " + epoch + ": " + assigns.stream()
           .map(a -> String.format(Locale.ROOT, "%s=%d GPUs", a.budget().pool(), a.budget().gpus())).toList(), reason, 0);
       return Behaviors.same();
+    }
+
+    private Behavior<Command> onResumed(Resumed r) {
+      if (r.layout().isEmpty() || epoch > 0) {
+        return Behaviors.same(); // nothing stored, or this manager already budgeted an epoch of its own
+      }
+      LayoutStore.Layout l = r.layout().get();
+      epoch = l.epoch();
+      List<String> names = new ArrayList<>();
+      for (PoolManager.Assign a : l.pools()) {
+        pools.tell(a.budget().pool(), a);
+        currentGpus.put(a.budget().pool(), a.budget().gpus());
+        assigned.put(a.budget().pool(), a);
+        names.add(a.budget().pool());
+      }
+      current = names;
+      decide("cluster", "resumed epoch " + epoch + ": " + names, "the pool layout read back from durable distributed data",
+          0);
+      return Behaviors.same();
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static ActorRef<Optional<LayoutStore.Layout>> castReply(ActorRef reply) {
+      return (ActorRef<Optional<LayoutStore.Layout>>) reply;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Optional<LayoutStore.Layout> castLayout(Optional<?> o) {
+      return (Optional<LayoutStore.Layout>) o;
     }
 
     /** Each pool epoch: every pool's forecast for the next pool epoch, so its planner follows the load. */

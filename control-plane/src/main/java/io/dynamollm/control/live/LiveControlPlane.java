@@ -1,5 +1,6 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.FrequencyGovernor;
@@ -153,8 +154,9 @@ public final class LiveControlPlane {
     PoolBudgeter budgeter = new PoolBudgeter(profile,
         new PoolBudgeter.Settings(0.5, 0.9, live.engineStartup().toMillis(), 1.15, 1.0));
     ClusterManager.PoolRefs pools = (pool, cmd) -> sharding.entityRefFor(POOL, pool).tell(cmd);
+    ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");
     ActorRef<ClusterManager.Command> cm = ClusterSingleton.get(system).init(SingletonActor.of(
-            Behaviors.supervise(ClusterManager.create(budgeter, pools, slos, publish,
+            Behaviors.supervise(ClusterManager.create(budgeter, pools, slos, layouts, publish,
                 new ClusterManager.Settings(live.clusterEpoch(), live.poolEpoch(), live.warmup(), live.speedup(),
                     FrequencyBounds.H100_DEFAULT), clock::nowMs,
                 slo -> profile.capacityRps(io.dynamollm.protocol.RequestType.LL,

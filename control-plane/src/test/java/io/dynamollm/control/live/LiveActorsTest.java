@@ -2,6 +2,7 @@ package io.dynamollm.control.live;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
@@ -59,6 +60,20 @@ class LiveActorsTest {
   }
 
   /** A host agent registered with the receptionist of {@code kit} (each test that counts hosts has its own kit). */
+  /** An in-memory stand-in for the durable layout store. */
+  private static ActorRef<LayoutStore.Command> layouts(ActorTestKit kit, AtomicReference<LayoutStore.Layout> held) {
+    return kit.spawn(Behaviors.receive(LayoutStore.Command.class)
+        .onMessage(LayoutStore.Save.class, s -> {
+          held.set(s.layout());
+          s.replyTo().tell(true);
+          return Behaviors.same();
+        })
+        .onMessage(LayoutStore.Load.class, l -> {
+          l.replyTo().tell(Optional.ofNullable(held.get()));
+          return Behaviors.same();
+        }).build());
+  }
+
   private static ActorRef<HostAgent.Command> host(ActorTestKit kit, int gpus) {
     var agent = kit.spawn(HostAgent.create(SimulatedGpuDevice.host("h" + System.nanoTime(), gpus, P, System::nanoTime)));
     kit.system().receptionist().tell(Receptionist.register(HostAgent.KEY, agent));
@@ -140,8 +155,9 @@ class LiveActorsTest {
     List<Sent> sent = new CopyOnWriteArrayList<>();
     TestProbe<Decision> decisions = kit.createTestProbe();
     AtomicReference<Double> now = new AtomicReference<>(0.0);
+    AtomicReference<LayoutStore.Layout> stored = new AtomicReference<>();
     var cm = kit.spawn(ClusterManager.create(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT),
-        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), decisions.getRef(),
+        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
         new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
             FrequencyBounds.H100_DEFAULT), now::get,
         slo -> P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), slo)));
@@ -186,6 +202,22 @@ class LiveActorsTest {
     assertThat(sent.stream().filter(s -> s.command() instanceof PoolManager.Forecast)
         .allMatch(s -> ((PoolManager.Forecast) s.command()).nativeLoadRps() > 0)).isTrue();
     assertThat(sent.stream().anyMatch(s -> s.command() instanceof PoolManager.Forecast)).isTrue();
+
+    // the layout of every epoch was stored; a cluster manager that takes over resumes it at once
+    assertThat(stored.get()).isNotNull();
+    assertThat(stored.get().epoch()).isEqualTo(epochOf(split));
+    kit.stop(cm);
+    List<Sent> resumed = new CopyOnWriteArrayList<>();
+    kit.spawn(ClusterManager.create(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT),
+        (pool, cmd) -> resumed.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
+        new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofMinutes(30), 1,
+            FrequencyBounds.H100_DEFAULT), now::get,
+        slo -> P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), slo)));
+    Decision resume = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("resumed epoch")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(resume.action()).startsWith("resumed epoch " + epochOf(split));
+    assertThat(resumed.stream().map(Sent::pool).toList()).containsExactlyInAnyOrderElementsOf(
+        stored.get().pools().stream().map(a -> a.budget().pool()).toList());
   }
 
   private static long epochOf(Decision d) {
