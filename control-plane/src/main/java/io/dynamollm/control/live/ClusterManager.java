@@ -36,7 +36,8 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * arrivals the routers report ({@link LoadForecaster}), size and merge pools within the cluster's GPUs
  * ({@link PoolBudgeter}, with the SLOs read from the SLO store that epoch), and send each pool manager its budget —
  * a pool that is no longer needed gets a budget of zero and drains. The first epoch comes early (after
- * {@code warmup}); until the routers have seen traffic, one pool of type LL on every GPU serves everything.
+ * {@code warmup}); until the forecaster has a forecast window of history, one pool of type LL on every GPU at the
+ * maximum clock serves everything (the SinglePool baseline).
  */
 public final class ClusterManager {
 
@@ -225,9 +226,12 @@ public final class ClusterManager {
         for (RequestType t : RequestType.values()) {
           all.put(t, b.slos().of(t));
         }
-        double nominal = 0.5 * (b.gpus() / 8.0) * capacityPerTp8.applyAsDouble(b.slos().of(RequestType.LL));
+        // the SinglePool baseline: every GPU, planned for its full capacity, clocks held at the maximum (a mixed pool
+        // judged by LL's SLO would otherwise lower clocks that short prompts' tight TTFT cannot afford)
+        double nominal = 0.9 * (b.gpus() / 8.0) * capacityPerTp8.applyAsDouble(b.slos().of(RequestType.LL));
+        FrequencyBounds atMax = new FrequencyBounds(settings.bounds().maxMhz(), settings.bounds().maxMhz());
         assigns.add(new PoolManager.Assign(new PoolBudget("LL", epoch, b.gpus(), Set.of(RequestType.values()),
-            Map.of(RequestType.LL, nominal), all, settings.bounds()), RequestType.LL, nominal));
+            Map.of(RequestType.LL, nominal), all, atMax), RequestType.LL, nominal));
         reason = (seenTraffic ? "less history than one forecast window" : "no traffic seen yet")
             + ": one LL pool on all " + b.gpus() + " GPUs";
         if (seenTraffic) {
