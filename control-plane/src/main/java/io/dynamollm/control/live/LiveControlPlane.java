@@ -166,7 +166,8 @@ public final class LiveControlPlane {
             "cluster-manager")
         .withStopMessage(new ClusterManager.Stop())
         .withSettings(org.apache.pekko.cluster.typed.ClusterSingletonSettings.create(system).withRole("control")));
-    ActorRef<Router.Command> router = ctx.spawn(Router.create(ClassThresholds.DEFAULT, instances::tell, routesTopic, cm,
+    ActorRef<Router.Command> router = ctx.spawn(Router.create(ClassThresholds.DEFAULT,
+        id -> sharding.entityRefFor(INSTANCE, id), routesTopic, cm,
         slos, defaultSlos, live.reportEvery(), live.speedup(), clock::nowMs), "router");
     return new LiveControlPlane(router, log, cm, sharding);
   }

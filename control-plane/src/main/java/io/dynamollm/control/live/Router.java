@@ -83,10 +83,16 @@ public final class Router {
 
   private enum Tick implements Internal { REPORT }
 
-  /** Sends a command to an instance wherever it lives. */
+  /** Where an instance lives (an entity reference in a cluster). */
   public interface Instances {
-    void tell(String instanceId, InstanceManager.Command command);
+    org.apache.pekko.actor.typed.RecipientRef<InstanceManager.Command> ref(String instanceId);
   }
+
+  /**
+   * How long (model time) a request may go unanswered by its instance — a node that crashed or froze — before the
+   * router gives up on that instance and tries another once.
+   */
+  static final Duration ANSWER_TIMEOUT = Duration.ofMinutes(5);
 
   private Router() {}
 
@@ -125,7 +131,7 @@ public final class Router {
     private final java.util.ArrayDeque<Object[]> held = new java.util.ArrayDeque<>();
     static final int MAX_HELD = 20_000;
     static final double HOLD_MS = 60_000;
-    private final ActorRef<InstanceManager.Served> ignore;
+    private final Duration answerTimeout;
 
     Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClassThresholds thresholds, Instances instances,
         ActorRef<Topic.Command<PoolManager.Routes>> routesTopic, ActorRef<ClusterManager.Command> observed,
@@ -140,7 +146,7 @@ public final class Router {
       this.slos = initialSlos;
       this.now = now;
       this.lastReportMs = now.getAsDouble();
-      this.ignore = ctx.getSystem().ignoreRef();
+      this.answerTimeout = Duration.ofNanos(Math.max(1_000_000, (long) (ANSWER_TIMEOUT.toNanos() / speedup)));
       routesTopic.tell(Topic.subscribe(ctx.messageAdapter(PoolManager.Routes.class, GotRoutes::new)));
       timers.startTimerWithFixedDelay(Tick.REPORT,
           Duration.ofNanos(Math.max(1_000_000, (long) (reportEvery.toNanos() / speedup))));
@@ -271,10 +277,12 @@ public final class Router {
       String instance = target.get()[1];
       outstanding.merge(instance, 1, Integer::sum);
       arrivalsSinceReport.merge(instance, 1, Integer::sum);
-      ActorRef<InstanceManager.Served> reply = ctx.messageAdapter(InstanceManager.Served.class,
-          s -> new Done(r, type, pool, instance, s, predicted, retried));
-      instances.tell(instance, new InstanceManager.Submit(
-          new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens())), reply));
+      var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()));
+      ctx.ask(InstanceManager.Served.class, instances.ref(instance), answerTimeout,
+          reply -> new InstanceManager.Submit(request, reply),
+          (served, err) -> new Done(r, type, pool, instance, served != null ? served
+              : new InstanceManager.Served(r.id(), Optional.empty(), Optional.of("no answer from " + instance
+                  + " within " + ANSWER_TIMEOUT.toMinutes() + " min: " + err)), predicted, retried));
     }
 
     private Behavior<Command> onDone(Done d) {

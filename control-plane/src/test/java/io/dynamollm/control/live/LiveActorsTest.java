@@ -250,7 +250,7 @@ class LiveActorsTest {
     instances.put("big", new FakeInstance());
     instances.put("draining", new FakeInstance());
     TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
-    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, (id, cmd) -> instances.get(id).ref.tell(cmd), topic,
+    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
         observed.getRef(), sloStore(), SLOS, Duration.ofSeconds(1), 1, () -> System.nanoTime() / 1e6));
     TestProbe<Router.Response> responses = KIT.createTestProbe();
     // no pool yet: the requests wait
@@ -296,6 +296,38 @@ class LiveActorsTest {
         .get(0);
     assertThat(o.arrivals().values().stream().mapToInt(Integer::intValue).sum()).isPositive();
     assertThat(Set.of(RequestType.values())).containsAll(o.arrivals().keySet());
+  }
+
+  @Test
+  void aRequestToAnInstanceThatNeverAnswersIsRetriedOnAnother() {
+    ActorRef<Topic.Command<PoolManager.Routes>> topic = KIT.spawn(Topic.create(PoolManager.Routes.class, "routes-dead"));
+    FakeInstance dead = new FakeInstance(); // its node froze: it never answers
+    FakeInstance alive = new FakeInstance();
+    Map<String, FakeInstance> instances = Map.of("dead", dead, "alive", alive);
+    TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
+    // 3000x: the five-minute answer timeout is 100 ms of wall time
+    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
+        observed.getRef(), sloStore(), SLOS, Duration.ofSeconds(10), 3000, () -> System.nanoTime() / 1e6 * 3000));
+    TestProbe<Router.Response> responses = KIT.createTestProbe();
+    for (int k = 0; k < 5; k++) { // the topic subscription takes a moment
+      topic.tell(Topic.publish(new PoolManager.Routes("LL", RequestType.LL, List.of(RequestType.values()),
+          List.of("dead", "alive"), List.of(3.0, 1.0))));
+      sleep(100);
+    }
+    router.tell(new Router.Request(1, 100, 0, 10, responses.getRef()));
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (dead.pending.isEmpty() && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    assertThat(dead.pending).isNotEmpty(); // the larger one was tried first
+    deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (alive.pending.isEmpty() && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    alive.completeAll();
+    Router.Response r = responses.receiveMessage(Duration.ofSeconds(5));
+    assertThat(r.completion()).as(r.error().orElse("")).isPresent();
+    assertThat(r.id()).isEqualTo(1);
   }
 
   private static void sleep(long ms) {
