@@ -9,7 +9,6 @@ import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.EnumSet;
-import java.util.Iterator;
 import java.util.List;
 
 /** Runs the simulator on a fixed layout for tests outside this package. */
@@ -25,23 +24,7 @@ public final class SimTestSupport {
     SloTable slos = p.defaultSlos(5);
     Slo slo = slos.of(type);
     ClassThresholds t = ClassThresholds.DEFAULT;
-    Workload w = new Workload() {
-      public String name() {
-        return "fixed";
-      }
-
-      public boolean synthetic() {
-        return true;
-      }
-
-      public double durationMs() {
-        return durationMs;
-      }
-
-      public Iterator<TraceRequest> iterator() {
-        return reqs.iterator();
-      }
-    };
+    Workload w = SimulationTest.of(reqs, durationMs);
     SimSettings s = new SimSettings(p, slos, t, 1, 1_800_000, 300_000, 5_000, 60_000, 420_000,
         ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
     SimPolicy fixed = new SimPolicy() {
