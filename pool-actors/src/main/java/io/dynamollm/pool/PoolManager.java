@@ -7,6 +7,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
@@ -37,7 +38,7 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 public final class PoolManager {
 
   /** Messages of a pool manager. */
-  public sealed interface Command permits Assign, Forecast, GetView, Internal {}
+  public sealed interface Command permits Assign, Forecast, Outcomes, GetView, Internal {}
 
   /**
    * The cluster manager's budget for the coming cluster epoch.
@@ -51,11 +52,18 @@ public final class PoolManager {
   /** The forecast for the next pool epoch (native-equivalent requests per second), each pool epoch. */
   public record Forecast(double nativeLoadRps) implements Command, CborSerializable {}
 
+  /**
+   * A router's count of this pool's requests since its last report: completed ones, those that missed their own
+   * type's SLO, and the requests routed here per type. The planner learns its capacity correction from them.
+   */
+  public record Outcomes(long completed, long missed, Map<RequestType, Integer> routed)
+      implements Command, CborSerializable {}
+
   public record GetView(ActorRef<PoolView> replyTo) implements Command, CborSerializable {}
 
   /** What the pool looks like (for {@code GET /api/v1/pools}). */
   public record PoolView(String pool, List<RequestType> types, int budgetGpus, String plan,
-      List<InstanceView> instances) implements CborSerializable {}
+      List<InstanceView> instances, double capacityCorrection) implements CborSerializable {}
 
   /** One instance as the pool manager last heard of it. */
   public record InstanceView(String id, int tp, List<String> gpus, int freqMhz, InstanceState state, int queued,
@@ -99,16 +107,24 @@ public final class PoolManager {
    * @param poolEpoch how often the planner runs (model time)
    * @param speedup model time runs this many times faster than the wall clock
    */
-  public record Settings(Duration poolEpoch, Duration keepAlive, double speedup) {}
+  public record Settings(Duration poolEpoch, Duration keepAlive, double speedup,
+      CapacityCorrection.Settings correction) {
+    public Settings(Duration poolEpoch, Duration keepAlive, double speedup) {
+      this(poolEpoch, keepAlive, speedup, CapacityCorrection.Settings.DEFAULT);
+    }
+  }
 
   private PoolManager() {}
 
+  /**
+   * @param telemetry where the pool's aggregated telemetry goes every keep-alive (the cluster manager)
+   */
   public static Behavior<Command> create(String pool, PoolPlanner planner, Instances instances,
-      ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions, Settings settings,
-      java.util.function.DoubleSupplier modelNowMs) {
+      ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions,
+      ActorRef<PoolTelemetry> telemetry, Settings settings, java.util.function.DoubleSupplier modelNowMs) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-        new Running(pool, ctx, timers, planner, instances, placement, routes, decisions, settings, modelNowMs)
-            .behavior()));
+        new Running(pool, ctx, timers, planner, instances, placement, routes, decisions, telemetry, settings,
+            modelNowMs).behavior()));
   }
 
   private static final class Live {
@@ -137,6 +153,7 @@ public final class PoolManager {
     private final ActorRef<Place> placement;
     private final ActorRef<Routes> routes;
     private final ActorRef<Decision> decisions;
+    private final ActorRef<PoolTelemetry> upward;
     private final Settings settings;
     private final java.util.function.DoubleSupplier now;
     private final Executor blocking;
@@ -152,10 +169,21 @@ public final class PoolManager {
     private boolean adopting = true;
     /** Whether a plan was made for the current budget (nothing is reconciled against an empty placeholder). */
     private boolean hasPlan;
+    /** The routers' outcomes since the last plan (for the correction) and since the last telemetry (attainment). */
+    private long epochCompleted;
+    private long epochMissed;
+    private long windowCompleted;
+    private long windowMissed;
+    private final Map<RequestType, Integer> windowRouted = new java.util.EnumMap<>(RequestType.class);
+    private double windowStartMs;
+    private CapacityCorrection correction = CapacityCorrection.NONE;
+    /** Energy of this pool's instances that have stopped. */
+    private double retiredEnergyJ;
 
     Running(String pool, ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolPlanner planner,
         Instances instances, ActorRef<Place> placement, ActorRef<Routes> routes, ActorRef<Decision> decisions,
-        Settings settings, java.util.function.DoubleSupplier now) {
+        ActorRef<PoolTelemetry> upward, Settings settings, java.util.function.DoubleSupplier now) {
+      this.upward = upward;
       this.pool = pool;
       this.ctx = ctx;
       this.timers = timers;
@@ -166,6 +194,7 @@ public final class PoolManager {
       this.decisions = decisions;
       this.settings = settings;
       this.now = now;
+      this.windowStartMs = now.getAsDouble();
       this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
       this.telemetryAdapter = ctx.messageAdapter(InstanceTelemetry.class, Reported::new);
       ctx.getSystem().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.find(
@@ -220,6 +249,7 @@ public final class PoolManager {
             load = f.nativeLoadRps();
             return Behaviors.same();
           })
+          .onMessage(Outcomes.class, this::onOutcomes)
           .onMessage(Planned.class, this::onPlanned)
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, this::onReported)
@@ -258,7 +288,17 @@ public final class PoolManager {
       planning = true;
       RequestType type = assign.nativeType();
       Slo slo = assign.budget().slos().get(type);
-      double load = this.load;
+      // the routers' outcomes refine the profile's capacity (the rule the simulator's DynamoLLM uses)
+      CapacityCorrection before = correction;
+      correction = correction.next(epochCompleted, epochMissed, settings.correction());
+      if (correction.factor() != before.factor()) {
+        decide("pool", "capacity correction " + before + " -> " + correction,
+            String.format(Locale.ROOT, "%d of %d requests missed their SLO last pool epoch", epochMissed,
+                epochCompleted), 0);
+      }
+      epochCompleted = 0;
+      epochMissed = 0;
+      double load = correction.apply(this.load);
       var req = new PoolPlanner.Request(pool, type, slo, load, assign.budget().gpus(),
           assign.budget().frequencyBounds(), TensorParallelism.PAPER_DEGREES,
           plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpoch().toSeconds(), false);
@@ -338,6 +378,15 @@ public final class PoolManager {
       return Behaviors.same();
     }
 
+    private Behavior<Command> onOutcomes(Outcomes o) {
+      epochCompleted += o.completed();
+      epochMissed += o.missed();
+      windowCompleted += o.completed();
+      windowMissed += o.missed();
+      o.routed().forEach((t, n) -> windowRouted.merge(t, n, Integer::sum));
+      return Behaviors.same();
+    }
+
     private Behavior<Command> onReported(Reported r) {
       InstanceTelemetry t = r.telemetry();
       Live l = live.get(t.instanceId());
@@ -348,6 +397,7 @@ public final class PoolManager {
       l.last = t;
       if (t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED) {
         live.remove(t.instanceId());
+        retiredEnergyJ += t.energyJ();
       }
       if (before != t.state()) {
         reconcile(); // a new instance serves (drain the old ones now) or one went away
@@ -367,6 +417,33 @@ public final class PoolManager {
         }
       }
       publishRoutes();
+      reportUpward();
+    }
+
+    /** The pool's telemetry to the cluster manager: load per type, attainment, power, energy, correction. */
+    private void reportUpward() {
+      double t = now.getAsDouble();
+      double seconds = Math.max(1e-3, (t - windowStartMs) / 1000.0);
+      Map<RequestType, Double> rates = new java.util.EnumMap<>(RequestType.class);
+      windowRouted.forEach((type, n) -> rates.put(type, n / seconds));
+      double power = 0;
+      double energy = retiredEnergyJ;
+      int gpus = 0;
+      for (Live l : live.values()) {
+        if (l.last != null) {
+          power += l.last.powerW();
+          energy += l.last.energyJ();
+        }
+        gpus += l.tp.degree();
+      }
+      double attainment = windowCompleted == 0 ? 1.0
+          : (double) (windowCompleted - Math.min(windowMissed, windowCompleted)) / windowCompleted;
+      upward.tell(new PoolTelemetry(pool, (long) t, rates, attainment, power, energy, live.size(), gpus,
+          correction.factor()));
+      windowStartMs = t;
+      windowCompleted = 0;
+      windowMissed = 0;
+      windowRouted.clear();
     }
 
     private void publishRoutes() {
@@ -400,7 +477,8 @@ public final class PoolManager {
       }
       List<RequestType> types = assign == null ? List.of()
           : assign.budget().types().stream().sorted().toList();
-      g.replyTo().tell(new PoolView(pool, types, assign == null ? 0 : assign.budget().gpus(), plan.describe(), views));
+      g.replyTo().tell(new PoolView(pool, types, assign == null ? 0 : assign.budget().gpus(), plan.describe(), views,
+          correction.factor()));
       return Behaviors.same();
     }
 

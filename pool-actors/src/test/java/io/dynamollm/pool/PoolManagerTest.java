@@ -46,6 +46,7 @@ class PoolManagerTest {
   private final AtomicInteger seq = new AtomicInteger();
   private final TestProbe<PoolManager.Routes> routes = KIT.createTestProbe();
   private final TestProbe<Decision> decisions = KIT.createTestProbe();
+  private final TestProbe<io.dynamollm.protocol.PoolTelemetry> telemetry = KIT.createTestProbe();
 
   /** Places every instance on the one host, spawning its manager here. */
   private ActorRef<PoolManager.Place> placement() {
@@ -69,7 +70,7 @@ class PoolManagerTest {
     var settings = new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50);
     PoolManager.Instances gateway = (id, cmd) -> spawned.get(id).tell(cmd);
     var pm = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway, placement,
-        routes.getRef(), decisions.getRef(), settings, clock::nowMs));
+        routes.getRef(), decisions.getRef(), telemetry.getRef(), settings, clock::nowMs));
     pm.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
     PoolManager.Routes before = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.readyInstances().isEmpty()
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
@@ -77,7 +78,7 @@ class PoolManagerTest {
 
     KIT.stop(pm); // the pool manager crashes (its node went away); its instances keep running
     var again = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway,
-        placement, routes.getRef(), decisions.getRef(), settings, clock::nowMs));
+        placement, routes.getRef(), decisions.getRef(), telemetry.getRef(), settings, clock::nowMs));
     again.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
     decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("adopt " + before.readyInstances().get(0))
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
@@ -104,7 +105,7 @@ class PoolManagerTest {
   @Test
   void plansStartsInstancesPublishesRoutesAndDrainsWhenTheBudgetGoes() {
     var pm = KIT.spawn(PoolManager.create("MS", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT),
-        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(),
+        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(), telemetry.getRef(),
         new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50), clock::nowMs));
     pm.tell(new PoolManager.Assign(budget(8, 8.0), RequestType.MS, 8.0));
 
@@ -134,5 +135,32 @@ class PoolManagerTest {
       v = view.receiveMessage();
     } while (!v.instances().isEmpty() && System.nanoTime() < deadline);
     assertThat(v.instances()).isEmpty();
+  }
+
+  @Test
+  void missedSlosRaiseTheCapacityCorrectionWhichTheTelemetryCarriesUpward() {
+    var pm = KIT.spawn(PoolManager.create("LS", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT),
+        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(), telemetry.getRef(),
+        new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50), clock::nowMs));
+    pm.tell(new PoolManager.Assign(budget("LS", 8, 1.0), RequestType.LS, 1.0));
+    var first = telemetry.fishForMessage(Duration.ofSeconds(10), t -> t.pool().equals("LS")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(first.capacityCorrection()).isEqualTo(1.0);
+
+    // two routers report: 10 of 200 requests missed (5 %): the next plan is for 1 + 10 x 5 % = 1.5 times the load
+    pm.tell(new PoolManager.Outcomes(120, 6, Map.of(RequestType.LS, 130)));
+    pm.tell(new PoolManager.Outcomes(80, 4, Map.of(RequestType.LS, 85)));
+    pm.tell(new PoolManager.Assign(budget("LS", 8, 1.0), RequestType.LS, 1.0));
+    Decision d = decisions.fishForMessage(Duration.ofSeconds(10), x -> x.action().startsWith("capacity correction")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(d.action()).isEqualTo("capacity correction x1.00 -> x1.50");
+    assertThat(d.reason()).contains("10 of 200 requests");
+    var after = telemetry.fishForMessage(Duration.ofSeconds(10), t -> t.capacityCorrection() > 1
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(after.capacityCorrection()).isEqualTo(1.5);
+    TestProbe<PoolManager.PoolView> view = KIT.createTestProbe();
+    pm.tell(new PoolManager.GetView(view.getRef()));
+    assertThat(view.receiveMessage().capacityCorrection()).isEqualTo(1.5);
+    pm.tell(new PoolManager.Assign(budget("LS", 0, 0), RequestType.LS, 0));
   }
 }

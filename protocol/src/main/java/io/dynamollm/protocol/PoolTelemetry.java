@@ -14,6 +14,8 @@ import java.util.Objects;
  * @param energyJ energy of the pool's instances since the pool was created
  * @param instances number of instances the pool holds
  * @param gpus number of GPUs the pool holds
+ * @param capacityCorrection the multiple of its forecast the pool plans for, learned from its SLO misses (1 = the
+ *     profile's capacity holds)
  */
 public record PoolTelemetry(
     String pool,
@@ -23,7 +25,8 @@ public record PoolTelemetry(
     double powerW,
     double energyJ,
     int instances,
-    int gpus)
+    int gpus,
+    double capacityCorrection)
     implements Telemetry {
 
   public PoolTelemetry {
@@ -31,6 +34,9 @@ public record PoolTelemetry(
     loadRps = Map.copyOf(loadRps);
     if (sloAttainment < 0 || sloAttainment > 1 || Double.isNaN(sloAttainment)) {
       throw new IllegalArgumentException("SLO attainment is a fraction in [0, 1], got " + sloAttainment);
+    }
+    if (!(capacityCorrection >= 1) || Double.isInfinite(capacityCorrection)) {
+      throw new IllegalArgumentException("a capacity correction is a finite factor >= 1, got " + capacityCorrection);
     }
   }
 }

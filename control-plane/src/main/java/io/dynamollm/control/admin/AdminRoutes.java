@@ -187,6 +187,7 @@ public final class AdminRoutes extends AllDirectives {
               }
               p.put("instances", inst);
               p.put("attainment", Math.round(st.attainment(v.types()) * 10000) / 10000.0);
+              p.put("capacity_correction", Math.round(v.capacityCorrection() * 1000) / 1000.0);
               out.add(p);
             }
             return out;

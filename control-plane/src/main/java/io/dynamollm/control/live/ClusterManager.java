@@ -2,14 +2,15 @@ package io.dynamollm.control.live;
 
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.LoadForecaster;
-import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.protocol.CborSerializable;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
@@ -33,18 +34,22 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 
 /**
  * The cluster level (a Cluster Singleton on control nodes). Every cluster epoch: forecast each type's peak from the
- * arrivals the routers report ({@link LoadForecaster}), size and merge pools within the cluster's GPUs
- * ({@link PoolBudgeter}, with the SLOs read from the SLO store that epoch), and send each pool manager its budget —
- * a pool that is no longer needed gets a budget of zero and drains. The first epoch comes early (after
- * {@code warmup}); until the forecaster has a forecast window of history, one pool of type LL on every GPU at the
- * maximum clock serves everything (the SinglePool baseline).
+ * arrivals the routers report ({@link LoadForecaster}), decide the pools ({@link ClusterLayout}: the budgeter within
+ * the cluster's GPUs, with the SLOs read from the SLO store that epoch and the capacity corrections the pools'
+ * telemetry reports), and send each pool manager its budget — a pool that is no longer needed gets a budget of zero
+ * and drains. The first epoch comes early (after {@code warmup}); until the forecaster has a forecast window of
+ * history, one pool of type LL on every GPU at the maximum clock serves everything (the SinglePool baseline), and the
+ * manager looks again every pool epoch.
  */
 public final class ClusterManager {
 
-  public sealed interface Command permits Observed, GetPools, Stop, Internal {}
+  public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
 
   /** Arrivals per type a router saw since its last report. */
   public record Observed(long atMillis, Map<RequestType, Integer> arrivals) implements Command, CborSerializable {}
+
+  /** A pool manager's telemetry (every keep-alive). */
+  public record PoolReport(PoolTelemetry telemetry) implements Command, CborSerializable {}
 
   /** The pools of the current epoch (names). */
   public record GetPools(ActorRef<Pools> replyTo) implements Command, CborSerializable {}
@@ -81,27 +86,28 @@ public final class ClusterManager {
   private ClusterManager() {}
 
   /**
-   * @param capacityPerTp8 the capacity of one TP8 max-clock LL instance within an SLO (sizes the first pool before
-   *     any traffic was seen)
+   * @param layouts the epoch's decision (pure; the simulator's {@code dynamollm-live} policy runs the same)
+   * @param layoutStore where each epoch's layout is kept (durable), and read back by a manager that takes over
    */
-  public static Behavior<Command> create(PoolBudgeter budgeter, PoolRefs pools, ActorRef<SloStore.Command> slos,
-      ActorRef<LayoutStore.Command> layouts, ActorRef<Decision> decisions, Settings settings,
-      java.util.function.DoubleSupplier modelNowMs, java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, budgeter, pools, slos,
-        layouts, decisions, settings, modelNowMs, capacityPerTp8).behavior()));
+  public static Behavior<Command> create(ClusterLayout layouts, PoolRefs pools, ActorRef<SloStore.Command> slos,
+      ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions, Settings settings,
+      java.util.function.DoubleSupplier modelNowMs) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, layouts, pools, slos,
+        layoutStore, decisions, settings, modelNowMs).behavior()));
   }
 
   private static final class Running {
     private final ActorContext<Command> ctx;
     private final TimerScheduler<Command> timers;
-    private final PoolBudgeter budgeter;
     private final PoolRefs pools;
     private final ActorRef<SloStore.Command> slos;
     private final ActorRef<Decision> decisions;
     private final Settings settings;
     private final java.util.function.DoubleSupplier now;
-    private final java.util.function.ToDoubleFunction<Slo> capacityPerTp8;
-    private final ActorRef<LayoutStore.Command> layouts;
+    private final ActorRef<LayoutStore.Command> layoutStore;
+    private final ClusterLayout layouts;
+    /** Each pool's latest telemetry. */
+    private final Map<String, PoolTelemetry> poolTelemetry = new HashMap<>();
     private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
     private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
     private List<String> current = List.of();
@@ -112,18 +118,16 @@ public final class ClusterManager {
     private long epoch;
     private boolean seenTraffic;
 
-    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, PoolBudgeter budgeter, PoolRefs pools,
-        ActorRef<SloStore.Command> slos, ActorRef<LayoutStore.Command> layouts, ActorRef<Decision> decisions,
-        Settings settings,
-        java.util.function.DoubleSupplier now, java.util.function.ToDoubleFunction<Slo> capacityPerTp8) {
-      this.capacityPerTp8 = capacityPerTp8;
+    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClusterLayout layouts, PoolRefs pools,
+        ActorRef<SloStore.Command> slos, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
+        Settings settings, java.util.function.DoubleSupplier now) {
       this.layouts = layouts;
+      this.layoutStore = layoutStore;
       // a cluster manager that took over from another node resumes the last epoch's pools
-      ctx.ask(Optional.class, layouts, Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
+      ctx.ask(Optional.class, layoutStore, Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
           (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
       this.ctx = ctx;
       this.timers = timers;
-      this.budgeter = budgeter;
       this.pools = pools;
       this.slos = slos;
       this.decisions = decisions;
@@ -144,6 +148,10 @@ public final class ClusterManager {
           .onMessage(Observed.class, o -> {
             o.arrivals().forEach((t, n) -> forecaster.observe(o.atMillis(), t, n));
             seenTraffic = true;
+            return Behaviors.same();
+          })
+          .onMessage(PoolReport.class, r -> {
+            poolTelemetry.put(r.telemetry().pool(), r.telemetry());
             return Behaviors.same();
           })
           .onMessage(HostsListing.class, l -> {
@@ -207,71 +215,30 @@ public final class ClusterManager {
       }
       epoch++;
       long epochStart = (long) now.getAsDouble();
-      Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
-      boolean partial = !seenTraffic;
-      if (seenTraffic) {
-        for (var e : forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()).entrySet()) {
-          forecast.put(e.getKey(), e.getValue().peakRps());
-          // a type never seen has no history at all, which is no reason to distrust the others
-          partial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
+      Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
+          ? forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()) : Map.of();
+      // each type's capacity correction: that of the pool that served it (its telemetry)
+      Map<RequestType, Double> corrections = new EnumMap<>(RequestType.class);
+      assigned.forEach((pool, a) -> {
+        PoolTelemetry t = poolTelemetry.get(pool);
+        if (t != null && t.capacityCorrection() > 1) {
+          a.budget().types().forEach(type -> corrections.merge(type, t.capacityCorrection(), Math::max));
         }
-      }
-      // too little history to trust a forecast (it would read low): keep every GPU in one pool until there is
-      double total = partial ? 0 : forecast.values().stream().mapToDouble(Double::doubleValue).sum();
+      });
+      ClusterLayout.Layout layout = layouts.decide(epochStart, forecast, b.slos(), b.gpus(), settings.bounds(),
+          currentGpus, corrections);
       List<PoolManager.Assign> assigns = new ArrayList<>();
-      String reason;
-      if (total <= 0) {
-        // no traffic seen yet: one pool on every GPU serves everything (the SinglePool layout)
-        Map<RequestType, Slo> all = new EnumMap<>(RequestType.class);
-        for (RequestType t : RequestType.values()) {
-          all.put(t, b.slos().of(t));
+      for (ClusterLayout.Pool p : layout.pools()) {
+        Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
+        for (RequestType t : p.types()) {
+          s.put(t, b.slos().of(t));
         }
-        // the SinglePool baseline: every GPU, planned for its full capacity, clocks held at the maximum (a mixed pool
-        // judged by LL's SLO would otherwise lower clocks that short prompts' tight TTFT cannot afford)
-        double nominal = 0.9 * (b.gpus() / 8.0) * capacityPerTp8.applyAsDouble(b.slos().of(RequestType.LL));
-        FrequencyBounds atMax = new FrequencyBounds(settings.bounds().maxMhz(), settings.bounds().maxMhz());
-        assigns.add(new PoolManager.Assign(new PoolBudget("LL", epoch, b.gpus(), Set.of(RequestType.values()),
-            Map.of(RequestType.LL, nominal), all, atMax), RequestType.LL, nominal));
-        reason = (seenTraffic ? "less history than one forecast window" : "no traffic seen yet")
-            + ": one LL pool on all " + b.gpus() + " GPUs";
-        if (seenTraffic) {
-          timers.startSingleTimer(Tick.EPOCH, wall(settings.poolEpoch())); // look again soon
-        }
-      } else {
-        var alloc = budgeter.allocate(epochStart, forecast, b.slos(), b.gpus(), settings.bounds(), currentGpus);
-        // a pool forecast to get no GPUs (its types were barely seen) would strand requests of those types: they
-        // join the smallest pool with GPUs that covers them (else the largest pool)
-        List<PoolBudgeter.PoolBudget> funded = alloc.pools().stream().filter(pb -> pb.gpus() > 0).toList();
-        Map<String, Set<RequestType>> extra = new HashMap<>();
-        for (var pb : alloc.pools()) {
-          if (pb.gpus() > 0 || funded.isEmpty()) {
-            continue;
-          }
-          PoolBudgeter.PoolBudget host = null;
-          for (var f : funded) {
-            if (f.nativeType().covers(pb.nativeType())
-                && (host == null || size(f.nativeType()) < size(host.nativeType()))) {
-              host = f;
-            }
-          }
-          if (host == null) {
-            host = funded.stream().max(java.util.Comparator.comparingInt(f -> size(f.nativeType()))).orElseThrow();
-          }
-          extra.computeIfAbsent(host.name(), k -> new HashSet<>()).addAll(pb.types());
-        }
-        for (var pb : funded.isEmpty() ? alloc.pools() : funded) {
-          Set<RequestType> types = new HashSet<>(pb.types());
-          types.addAll(extra.getOrDefault(pb.name(), Set.of()));
-          Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
-          Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
-          for (RequestType t : types) {
-            f.put(t, forecast.getOrDefault(t, 0.0));
-            s.put(t, b.slos().of(t));
-          }
-          assigns.add(new PoolManager.Assign(new PoolBudget(pb.name(), epoch, pb.gpus(), types, f, s,
-              settings.bounds()), pb.nativeType(), pb.loadRps()));
-        }
-        reason = alloc.reason();
+        assigns.add(new PoolManager.Assign(new PoolBudget(p.name(), epoch, p.gpus(), p.types(), p.forecastRps(), s,
+            p.bounds()), p.nativeType(), p.loadRps()));
+      }
+      String reason = layout.reason();
+      if (layout.bootstrap() && seenTraffic) {
+        timers.startSingleTimer(Tick.EPOCH, wall(settings.poolEpoch())); // look again soon
       }
       Set<String> next = new HashSet<>();
       for (var a : assigns) {
@@ -294,7 +261,7 @@ public final class ClusterManager {
       }
       current = assigns.stream().map(a -> a.budget().pool()).toList();
       long stored = epoch;
-      ctx.ask(Boolean.class, layouts, Duration.ofSeconds(15),
+      ctx.ask(Boolean.class, layoutStore, Duration.ofSeconds(15),
           reply -> new LayoutStore.Save(new LayoutStore.Layout(stored, assigns), reply),
           (ok, err) -> new Stored(stored, ok != null && ok));
       decide("cluster", "epoch " + epoch + ": " + assigns.stream()
@@ -348,14 +315,10 @@ public final class ClusterManager {
         PoolManager.Assign a = e.getValue();
         if (a.budget().gpus() > 0) {
           pools.tell(e.getKey(), new PoolManager.Forecast(
-              budgeter.nativeLoad(a.nativeType(), a.budget().types(), forecast, lastSlos)));
+              layouts.nativeLoad(a.nativeType(), a.budget().types(), forecast, lastSlos)));
         }
       }
       return Behaviors.same();
-    }
-
-    private static int size(RequestType t) {
-      return t.input().ordinal() + t.output().ordinal();
     }
 
     private void decide(String level, String action, String reason, double saving) {

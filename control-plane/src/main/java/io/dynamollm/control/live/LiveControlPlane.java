@@ -2,6 +2,7 @@ package io.dynamollm.control.live;
 
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.FrequencyGovernor;
 import io.dynamollm.instance.HostAgent;
@@ -14,6 +15,7 @@ import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Profile;
 import java.time.Duration;
@@ -145,29 +147,34 @@ public final class LiveControlPlane {
     var placement = ctx.spawn(Placement.create(agent -> agent.path().address().hasGlobalScope()
         ? hostId(agent.path().address()) : selfHost), "placement");
     ActorRef<PoolManager.Place> placementFront = ctx.spawn(Placement.front(placement), "placement-front");
-    PoolPlanner planner = new PoolPlanner(profile, PoolPlanner.Settings.DEFAULT);
-    PoolManager.Instances instances = (id, cmd) -> sharding.entityRefFor(INSTANCE, id).tell(cmd);
-    var poolSettings = new PoolManager.Settings(live.poolEpoch(), live.keepAlive(), live.speedup());
-    sharding.init(Entity.of(POOL, ec -> PoolManager.create(ec.getEntityId(), planner, instances, placementFront,
-        publishRoutes, publish, poolSettings, clock::nowMs)).withRole("control"));
-
-    PoolBudgeter budgeter = new PoolBudgeter(profile,
-        new PoolBudgeter.Settings(0.5, 0.9, live.engineStartup().toMillis(), 1.15, 1.0));
     ClusterManager.PoolRefs pools = (pool, cmd) -> sharding.entityRefFor(POOL, pool).tell(cmd);
+    ClusterLayout clusterLayout = new ClusterLayout(new PoolBudgeter(profile,
+        new PoolBudgeter.Settings(0.5, 0.9, live.engineStartup().toMillis(), 1.15, 1.0)), profile, 0.9);
     ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");
     ActorRef<ClusterManager.Command> cm = ClusterSingleton.get(system).init(SingletonActor.of(
-            Behaviors.supervise(ClusterManager.create(budgeter, pools, slos, layouts, publish,
+            Behaviors.supervise(ClusterManager.create(clusterLayout, pools, slos, layouts, publish,
                 new ClusterManager.Settings(live.clusterEpoch(), live.poolEpoch(), live.warmup(), live.speedup(),
-                    FrequencyBounds.H100_DEFAULT), clock::nowMs,
-                slo -> profile.capacityRps(io.dynamollm.protocol.RequestType.LL,
-                    io.dynamollm.protocol.TensorParallelism.TP8, profile.maxClockMhz(), slo)))
+                    FrequencyBounds.H100_DEFAULT), clock::nowMs))
                 .onFailure(org.apache.pekko.actor.typed.SupervisorStrategy.restartWithBackoff(
                     Duration.ofSeconds(1), Duration.ofSeconds(30), 0.2)),
             "cluster-manager")
         .withStopMessage(new ClusterManager.Stop())
         .withSettings(org.apache.pekko.cluster.typed.ClusterSingletonSettings.create(system).withRole("control")));
+    // pool managers' telemetry goes up to the cluster manager, wherever the singleton runs
+    ActorRef<PoolTelemetry> poolTelemetry = ctx.spawn(Behaviors.receive(PoolTelemetry.class)
+        .onMessage(PoolTelemetry.class, t -> {
+          cm.tell(new ClusterManager.PoolReport(t));
+          return Behaviors.same();
+        }).build(), "pool-telemetry");
+
+    PoolPlanner planner = new PoolPlanner(profile, PoolPlanner.Settings.DEFAULT);
+    PoolManager.Instances instances = (id, cmd) -> sharding.entityRefFor(INSTANCE, id).tell(cmd);
+    var poolSettings = new PoolManager.Settings(live.poolEpoch(), live.keepAlive(), live.speedup());
+    sharding.init(Entity.of(POOL, ec -> PoolManager.create(ec.getEntityId(), planner, instances, placementFront,
+        publishRoutes, publish, poolTelemetry, poolSettings, clock::nowMs)).withRole("control"));
+
     ActorRef<Router.Command> router = ctx.spawn(Router.create(ClassThresholds.DEFAULT,
-        id -> sharding.entityRefFor(INSTANCE, id), routesTopic, cm,
+        id -> sharding.entityRefFor(INSTANCE, id), routesTopic, cm, pools,
         slos, defaultSlos, live.reportEvery(), live.speedup(), clock::nowMs), "router");
     return new LiveControlPlane(router, log, cm, sharding);
   }

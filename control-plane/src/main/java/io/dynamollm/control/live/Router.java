@@ -14,6 +14,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,7 +33,8 @@ import org.apache.pekko.actor.typed.pubsub.Topic;
  * the pool (the type's own, else one of a larger type), pick the instance (least outstanding among the ready ones the
  * pool published, in proportion to their planned capacity — never a draining, stopped or unreachable one), submit, and on completion feed the predictor and the
  * per-type attainment. It never waits for a controller: routes arrive on the topic {@value #ROUTES_TOPIC}. Every few
- * seconds it sends the arrivals per type to the cluster manager (the forecaster's input). A request that finds no
+ * seconds it sends the arrivals per type to the cluster manager (the forecaster's input) and each pool's outcomes
+ * (completed, missed, routed per type) to its pool manager (the capacity correction's input). A request that finds no
  * ready instance (while the cluster starts or a pool re-forms) waits, up to a minute and 20,000 requests, instead of
  * failing at once.
  */
@@ -98,14 +101,15 @@ public final class Router {
 
   /**
    * @param observed where arrival counts go (the cluster manager), every {@code reportEvery} of model time
+   * @param pools where each pool's outcomes go (its pool manager learns its capacity correction from them), as often
    * @param slos the SLO store (asked every report, so SLO changes count at once)
    */
   public static Behavior<Command> create(ClassThresholds thresholds, Instances instances,
       ActorRef<Topic.Command<PoolManager.Routes>> routesTopic, ActorRef<ClusterManager.Command> observed,
-      ActorRef<io.dynamollm.control.cluster.SloStore.Command> slos, SloTable initialSlos, Duration reportEvery,
-      double speedup, java.util.function.DoubleSupplier modelNowMs) {
+      ClusterManager.PoolRefs pools, ActorRef<io.dynamollm.control.cluster.SloStore.Command> slos,
+      SloTable initialSlos, Duration reportEvery, double speedup, java.util.function.DoubleSupplier modelNowMs) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, thresholds, instances,
-        routesTopic, observed, slos, initialSlos, reportEvery, speedup, modelNowMs).behavior()));
+        routesTopic, observed, pools, slos, initialSlos, reportEvery, speedup, modelNowMs).behavior()));
   }
 
   private static final class Running {
@@ -114,6 +118,10 @@ public final class Router {
     private final OnlineOutputPredictor predictor;
     private final Instances instances;
     private final ActorRef<ClusterManager.Command> observed;
+    private final ClusterManager.PoolRefs pools;
+    /** Per pool since the last report: completed requests, those that missed, requests routed per type. */
+    private final Map<String, long[]> poolOutcomes = new HashMap<>();
+    private final Map<String, Map<RequestType, Integer>> poolRouted = new HashMap<>();
     private final ActorRef<io.dynamollm.control.cluster.SloStore.Command> sloStore;
     private final java.util.function.DoubleSupplier now;
     private final Map<String, PoolManager.Routes> routes = new HashMap<>();
@@ -135,8 +143,9 @@ public final class Router {
 
     Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClassThresholds thresholds, Instances instances,
         ActorRef<Topic.Command<PoolManager.Routes>> routesTopic, ActorRef<ClusterManager.Command> observed,
-        ActorRef<io.dynamollm.control.cluster.SloStore.Command> sloStore, SloTable initialSlos, Duration reportEvery,
-        double speedup, java.util.function.DoubleSupplier now) {
+        ClusterManager.PoolRefs pools, ActorRef<io.dynamollm.control.cluster.SloStore.Command> sloStore,
+        SloTable initialSlos, Duration reportEvery, double speedup, java.util.function.DoubleSupplier now) {
+      this.pools = pools;
       this.ctx = ctx;
       this.classifier = new RequestClassifier(thresholds);
       this.predictor = new OnlineOutputPredictor(thresholds);
@@ -277,6 +286,9 @@ public final class Router {
       String instance = target.get()[1];
       outstanding.merge(instance, 1, Integer::sum);
       arrivalsSinceReport.merge(instance, 1, Integer::sum);
+      if (!retried) {
+        poolRouted.computeIfAbsent(pool, k -> new EnumMap<>(RequestType.class)).merge(type, 1, Integer::sum);
+      }
       var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()));
       ctx.ask(InstanceManager.Served.class, instances.ref(instance), answerTimeout,
           reply -> new InstanceManager.Submit(request, reply),
@@ -305,6 +317,11 @@ public final class Router {
       RequestType truth = classifier.thresholds().typeOf(d.request().promptTokens(), c.outputTokens());
       boolean ok = slos.of(truth).isMetBy(c.ttftMs(), c.tbtMs());
       served.merge(truth, 1L, Long::sum);
+      long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
+      o[0]++;
+      if (!ok) {
+        o[1]++;
+      }
       if (!ok && ctx.getLog().isDebugEnabled()) {
         ctx.getLog().debug("request {} ({}, served by {} in pool {}) missed its SLO: TTFT {} ms / {}, TBT {} ms / {}",
             d.request().id(), truth, d.instance(), d.pool(), Math.round(c.ttftMs()), Math.round(slos.of(truth).ttftP99Ms()),
@@ -335,6 +352,14 @@ public final class Router {
       }
       arrivalsSinceReport.forEach((i, n) -> rate.merge(i, n / dt, (old, fresh) -> 0.5 * old + 0.5 * fresh));
       arrivalsSinceReport.clear();
+      Set<String> reported = new HashSet<>(poolOutcomes.keySet());
+      reported.addAll(poolRouted.keySet());
+      for (String pool : reported) {
+        long[] o = poolOutcomes.getOrDefault(pool, new long[2]);
+        pools.tell(pool, new PoolManager.Outcomes(o[0], o[1], poolRouted.getOrDefault(pool, Map.of())));
+      }
+      poolOutcomes.clear();
+      poolRouted.clear();
       if (!typeArrivals.isEmpty()) {
         observed.tell(new ClusterManager.Observed((long) t, new EnumMap<>(typeArrivals)));
         typeArrivals.clear();

@@ -4,6 +4,7 @@ import io.dynamollm.control.decision.LoadForecaster;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.EmergencyLadder;
 import io.dynamollm.instance.FrequencyGovernor;
+import io.dynamollm.pool.CapacityCorrection;
 import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
@@ -179,19 +180,12 @@ final class DynamoLlm implements SimPolicy {
       if (partial) {
         load = Math.max(load, pool.plan.plannedLoadRps()); // too little history to plan below the provisioned load
       }
-      // telemetry refines the profile online: a pool that missed its SLO for more than 1 % of its requests last epoch
-      // plans for more load than the profile says, one that met it comfortably relaxes back towards the profile
-      if (pool.epochCompleted >= 50) {
-        double missRate = (double) pool.epochMissed / pool.epochCompleted;
-        if (missRate > 0.01) {
-          pool.capacityCorrection = Math.min(2.5, pool.capacityCorrection * (1 + Math.min(0.5, 10 * missRate)));
-        } else if (missRate < 0.003) {
-          pool.capacityCorrection = Math.max(1.0, pool.capacityCorrection * 0.97);
-        }
-      }
+      // telemetry refines the profile online (the rule the live pool managers use)
+      pool.capacityCorrection = pool.capacityCorrection.next(pool.epochCompleted, pool.epochMissed,
+          CapacityCorrection.Settings.DEFAULT);
       pool.epochCompleted = 0;
       pool.epochMissed = 0;
-      load *= pool.capacityCorrection;
+      load = pool.capacityCorrection.apply(load);
       double remaining = s.clusterEpochMs() - (now % s.clusterEpochMs());
       var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
           FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));

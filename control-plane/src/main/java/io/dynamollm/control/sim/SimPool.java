@@ -27,7 +27,7 @@ final class SimPool {
   long epochCompleted;
   long epochMissed;
   /** Online correction of the profile's capacity for this pool: the planner plans for load × correction. */
-  double capacityCorrection = 1;
+  io.dynamollm.pool.CapacityCorrection capacityCorrection = io.dynamollm.pool.CapacityCorrection.NONE;
 
   /** Native-equivalent work of one request of each type (1 for the native type). */
   double[] workRatio = {1, 1, 1, 1, 1, 1, 1, 1, 1};

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.instance.HostAgent;
@@ -72,6 +73,10 @@ class LiveActorsTest {
           l.replyTo().tell(Optional.ofNullable(held.get()));
           return Behaviors.same();
         }).build());
+  }
+
+  private static ClusterLayout layouts() {
+    return new ClusterLayout(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT), P, 0.9);
   }
 
   private static ActorRef<HostAgent.Command> host(ActorTestKit kit, int gpus) {
@@ -156,11 +161,10 @@ class LiveActorsTest {
     TestProbe<Decision> decisions = kit.createTestProbe();
     AtomicReference<Double> now = new AtomicReference<>(0.0);
     AtomicReference<LayoutStore.Layout> stored = new AtomicReference<>();
-    var cm = kit.spawn(ClusterManager.create(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT),
+    var cm = kit.spawn(ClusterManager.create(layouts(),
         (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
         new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
-            FrequencyBounds.H100_DEFAULT), now::get,
-        slo -> P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), slo)));
+            FrequencyBounds.H100_DEFAULT), now::get));
     // no traffic yet: every GPU in one LL pool serving every type
     decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
@@ -208,11 +212,10 @@ class LiveActorsTest {
     assertThat(stored.get().epoch()).isEqualTo(epochOf(split));
     kit.stop(cm);
     List<Sent> resumed = new CopyOnWriteArrayList<>();
-    kit.spawn(ClusterManager.create(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT),
+    kit.spawn(ClusterManager.create(layouts(),
         (pool, cmd) -> resumed.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
         new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofMinutes(30), 1,
-            FrequencyBounds.H100_DEFAULT), now::get,
-        slo -> P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), slo)));
+            FrequencyBounds.H100_DEFAULT), now::get));
     Decision resume = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("resumed epoch")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(resume.action()).startsWith("resumed epoch " + epochOf(split));
@@ -250,8 +253,9 @@ class LiveActorsTest {
     instances.put("big", new FakeInstance());
     instances.put("draining", new FakeInstance());
     TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
+    List<PoolManager.Command> outcomes = new CopyOnWriteArrayList<>();
     var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
-        observed.getRef(), sloStore(), SLOS, Duration.ofSeconds(1), 1, () -> System.nanoTime() / 1e6));
+        observed.getRef(), (pool, cmd) -> outcomes.add(cmd), sloStore(), SLOS, Duration.ofSeconds(1), 1, () -> System.nanoTime() / 1e6));
     TestProbe<Router.Response> responses = KIT.createTestProbe();
     // no pool yet: the requests wait
     for (int i = 0; i < 4; i++) {
@@ -296,6 +300,16 @@ class LiveActorsTest {
         .get(0);
     assertThat(o.arrivals().values().stream().mapToInt(Integer::intValue).sum()).isPositive();
     assertThat(Set.of(RequestType.values())).containsAll(o.arrivals().keySet());
+    // and the pool's outcomes to its pool manager: 40 completed, none missed, 40 routed
+    deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (outcomes.stream().mapToLong(c -> ((PoolManager.Outcomes) c).completed()).sum() < 40
+        && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    assertThat(outcomes.stream().mapToLong(c -> ((PoolManager.Outcomes) c).completed()).sum()).isEqualTo(40);
+    assertThat(outcomes.stream().mapToLong(c -> ((PoolManager.Outcomes) c).missed()).sum()).isZero();
+    assertThat(outcomes.stream().mapToInt(c -> ((PoolManager.Outcomes) c).routed().values().stream()
+        .mapToInt(Integer::intValue).sum()).sum()).isEqualTo(40);
   }
 
   @Test
@@ -305,9 +319,10 @@ class LiveActorsTest {
     FakeInstance alive = new FakeInstance();
     Map<String, FakeInstance> instances = Map.of("dead", dead, "alive", alive);
     TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
+    List<PoolManager.Command> outcomes = new CopyOnWriteArrayList<>();
     // 3000x: the five-minute answer timeout is 100 ms of wall time
     var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
-        observed.getRef(), sloStore(), SLOS, Duration.ofSeconds(10), 3000, () -> System.nanoTime() / 1e6 * 3000));
+        observed.getRef(), (pool, cmd) -> outcomes.add(cmd), sloStore(), SLOS, Duration.ofSeconds(10), 3000, () -> System.nanoTime() / 1e6 * 3000));
     TestProbe<Router.Response> responses = KIT.createTestProbe();
     for (int k = 0; k < 5; k++) { // the topic subscription takes a moment
       topic.tell(Topic.publish(new PoolManager.Routes("LL", RequestType.LL, List.of(RequestType.values()),
