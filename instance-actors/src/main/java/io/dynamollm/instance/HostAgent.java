@@ -54,13 +54,24 @@ public final class HostAgent {
       implements NoSerializationVerificationNeeded {}
 
   /**
-   * The host's GPUs: who holds each ({@code holders}: UUID → instance, free ones absent) and which are kept out
-   * ({@code excluded}: UUID → why).
+   * The host's GPUs: who holds each ({@code holders}: UUID → instance, free ones absent), which are kept out
+   * ({@code excluded}: UUID → why), and every GPU's energy counter (mJ since the driver loaded) and power draw (mW)
+   * as read now — held, free or kept out, they all draw power.
    */
-  public record Inventory(List<String> gpus, Map<String, String> holders, Map<String, String> excluded)
-      implements CborSerializable {
+  public record Inventory(List<String> gpus, Map<String, String> holders, Map<String, String> excluded,
+      Map<String, Long> energyMj, Map<String, Integer> powerMw) implements CborSerializable {
     public int free() {
       return gpus.size() - holders.size();
+    }
+
+    /** The sum of every GPU's energy counter, mJ. */
+    public long totalEnergyMj() {
+      return energyMj.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /** The sum of every GPU's power draw, W. */
+    public double powerW() {
+      return powerMw.values().stream().mapToInt(Integer::intValue).sum() / 1000.0;
     }
   }
 
@@ -130,7 +141,17 @@ public final class HostAgent {
       for (String u : ledger.gpus()) {
         ledger.holderOf(u).ifPresent(i -> holders.put(u, i));
       }
-      g.replyTo().tell(new Inventory(ledger.gpus(), holders, Map.copyOf(excluded)));
+      Map<String, Long> energy = new LinkedHashMap<>();
+      Map<String, Integer> power = new LinkedHashMap<>();
+      byUuid.forEach((u, d) -> {
+        try {
+          energy.put(u, d.totalEnergyMj());
+          power.put(u, d.powerUsageMw());
+        } catch (GpuException e) {
+          ctx.getLog().warn("GPU {}: energy and power unreadable: {}", u, e.getMessage());
+        }
+      });
+      g.replyTo().tell(new Inventory(ledger.gpus(), holders, Map.copyOf(excluded), energy, power));
       return Behaviors.same();
     }
 

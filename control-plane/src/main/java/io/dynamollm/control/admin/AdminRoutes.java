@@ -78,7 +78,12 @@ public final class AdminRoutes extends AllDirectives {
   public Route route() {
     return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
         path(PathMatchers.segment("api").slash("v1").slash("cluster"), () -> methods(List.of("GET"),
-            get(() -> json(200, clusterView())))),
+            get(() -> onSuccess(hosts(), h -> {
+              Map<String, Object> view = clusterView();
+              view.put("hosts", h);
+              view.put("power_w", Math.round(h.stream().mapToDouble(x -> (double) x.get("power_w")).sum() * 10) / 10.0);
+              return json(200, view);
+            })))),
         path(PathMatchers.segment("api").slash("v1").slash("slos"), () -> methods(List.of("GET"),
             get(this::getSlos))),
         path(PathMatchers.segment("api").slash("v1").slash("slos").slash(PathMatchers.segment()), type ->
@@ -142,6 +147,38 @@ public final class AdminRoutes extends AllDirectives {
     out.put("members", members);
     out.put("unreachable", state.getUnreachable().stream().map(m -> m.address().toString()).sorted().toList());
     return out;
+  }
+
+  /** Every GPU host's GPUs, how many are held, their power now and their energy counters' sum. */
+  private CompletionStage<List<Map<String, Object>>> hosts() {
+    CompletionStage<org.apache.pekko.actor.typed.receptionist.Receptionist.Listing> listing = AskPattern.ask(
+        system.receptionist(),
+        (ActorRef<org.apache.pekko.actor.typed.receptionist.Receptionist.Listing> reply) ->
+            org.apache.pekko.actor.typed.receptionist.Receptionist.find(io.dynamollm.instance.HostAgent.KEY, reply),
+        askTimeout, system.scheduler());
+    return listing.thenCompose(l -> {
+      List<java.util.concurrent.CompletableFuture<Map<String, Object>>> each = new ArrayList<>();
+      for (var agent : l.getServiceInstances(io.dynamollm.instance.HostAgent.KEY)) {
+        String host = agent.path().address().hasGlobalScope()
+            ? LiveControlPlane.hostId(agent.path().address())
+            : LiveControlPlane.hostId(org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().address());
+        each.add(AskPattern.<io.dynamollm.instance.HostAgent.Command, io.dynamollm.instance.HostAgent.Inventory>ask(
+                agent, io.dynamollm.instance.HostAgent.GetInventory::new, askTimeout, system.scheduler())
+            .toCompletableFuture().thenApply(inv -> {
+              Map<String, Object> o = new LinkedHashMap<>();
+              o.put("host", host);
+              o.put("gpus", inv.gpus().size());
+              o.put("held", inv.holders().size());
+              o.put("excluded", inv.excluded().size());
+              o.put("power_w", Math.round(inv.powerW() * 10) / 10.0);
+              o.put("energy_kwh", Math.round(inv.totalEnergyMj() / 3.6e9 * 10_000) / 10_000.0);
+              return o;
+            }));
+      }
+      return java.util.concurrent.CompletableFuture.allOf(each.toArray(new java.util.concurrent.CompletableFuture[0]))
+          .thenApply(x -> each.stream().map(java.util.concurrent.CompletableFuture::join)
+              .sorted(java.util.Comparator.comparing(o -> (String) o.get("host"))).toList());
+    });
   }
 
   // ------------------------------------------------------------------------------------------------ live views

@@ -66,7 +66,7 @@ final class SimulateCommand implements Callable<Integer> {
 
   @Option(names = "--policies", paramLabel = "LIST", split = ",",
       defaultValue = "singlepool,multipool,scaleinst,scaleshard,scalefreq,dynamollm,oracle",
-      description = "Comma-separated policies (default: all seven).")
+      description = "Comma-separated policies (default: all seven; also dynamollm-live, DynamoLLM as the live cluster manager runs it from a cold start).")
   List<String> policies;
 
   @Option(names = "--servers", paramLabel = "N", defaultValue = "0",
@@ -151,7 +151,7 @@ final class SimulateCommand implements Callable<Integer> {
       w = new SyntheticWorkload(kind, days, avg, seed);
     }
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
-        30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), 230,
+        30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
         predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
         serverHourUsd / 8, kwhUsd, 1);
     err.println("workload: " + w.name());
@@ -176,7 +176,7 @@ final class SimulateCommand implements Callable<Integer> {
     out.printf("%d servers (%s)%n", report.servers(), report.sizing());
     var base = report.policies().get("singlepool");
     report.policies().values().forEach(p -> out.printf(java.util.Locale.ROOT,
-        "%-10s %9.2f kWh  %s  attainment %6.2f %%  avg servers %5.2f%n", p.name(), p.energyKwh(),
+        "%-14s %9.2f kWh  %s  attainment %6.2f %%  avg servers %5.2f%n", p.name(), p.energyKwh(),
         base != null ? String.format(java.util.Locale.ROOT, "%+6.1f %% vs singlepool", 100 * (p.energyKwh() / base.energyKwh() - 1))
             : "", 100 * p.sloAttainment(), p.avgServers()));
     out.println(report.oracleCheck());

@@ -54,7 +54,8 @@ public final class ClusterManager {
   /** The pools of the current epoch (names). */
   public record GetPools(ActorRef<Pools> replyTo) implements Command, CborSerializable {}
 
-  public record Pools(List<String> names) implements CborSerializable {}
+  /** The current epoch's pools, and the latest telemetry each pool manager sent up (absent until it reports). */
+  public record Pools(List<String> names, Map<String, PoolTelemetry> telemetry) implements CborSerializable {}
 
   /** Hand-over message for the singleton. */
   public record Stop() implements Command, CborSerializable {}
@@ -159,7 +160,13 @@ public final class ClusterManager {
             return Behaviors.same();
           })
           .onMessage(GetPools.class, g -> {
-            g.replyTo().tell(new Pools(current));
+            Map<String, PoolTelemetry> latest = new HashMap<>();
+            for (String pool : current) {
+              if (poolTelemetry.containsKey(pool)) {
+                latest.put(pool, poolTelemetry.get(pool));
+              }
+            }
+            g.replyTo().tell(new Pools(current, latest));
             return Behaviors.same();
           })
           .onMessageEquals(Tick.EPOCH, this::onEpoch)

@@ -1,5 +1,6 @@
 package io.dynamollm.control.sim;
 
+import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.LoadForecaster;
 import io.dynamollm.control.decision.PoolBudgeter;
 import io.dynamollm.instance.EmergencyLadder;
@@ -27,6 +28,12 @@ import java.util.Optional;
  * <p>Start: a trace of an hour carries no history to forecast its first epoch from, so the first epoch's pools come
  * from that epoch's per-type peaks (standing in for a forecast from earlier days — SinglePool is likewise sized from
  * the trace's peak); from then on it follows its own forecasts.
+ *
+ * <p>{@code dynamollm-live} is the same policy as the live cluster manager runs it, for comparing the live control
+ * plane with the simulator: no history at the start ({@link ClusterLayout}'s bootstrap — one LL pool on every GPU at
+ * the maximum clock until a forecast window of arrivals exists, looked at again every pool epoch), then cluster epochs
+ * that take effect when they are decided (no start ahead), the pools' capacity corrections in the budgets, loads
+ * without the calibrated mix penalty, and no GPUs taken mid-epoch beyond a pool's budget.
  */
 final class DynamoLlm implements SimPolicy {
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DynamoLlm.class);
@@ -36,6 +43,11 @@ final class DynamoLlm implements SimPolicy {
   }
 
   private final WorkloadStats stats;
+  private final boolean live;
+  private ClusterLayout layouts;
+  private boolean bootstrap;
+  private boolean seenTraffic;
+  private double nextEpochMs;
   private final Map<RequestType, SimPool> routing = new EnumMap<>(RequestType.class);
   private LoadForecaster clusterForecaster;
   private PoolBudgeter budgeter;
@@ -44,13 +56,14 @@ final class DynamoLlm implements SimPolicy {
   private final EmergencyLadder ladder = new EmergencyLadder();
   private final Map<String, Integer> budgets = new HashMap<>();
 
-  DynamoLlm(WorkloadStats stats) {
+  DynamoLlm(WorkloadStats stats, boolean live) {
     this.stats = stats;
+    this.live = live;
   }
 
   @Override
   public String name() {
-    return "dynamollm";
+    return live ? "dynamollm-live" : "dynamollm";
   }
 
   @Override
@@ -66,6 +79,20 @@ final class DynamoLlm implements SimPolicy {
     budgeter = new PoolBudgeter(p, new PoolBudgeter.Settings(0.5, 0.9, s.startupMs(), 1.15, 1.0));
     planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost()));
     governor = new FrequencyGovernor(p, FrequencyGovernor.Settings.DEFAULT);
+    if (live) {
+      layouts = new ClusterLayout(budgeter, p, 0.9);
+      applyLayout(sim, layouts.decide(0, Map.of(), s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT, budgets,
+          Map.of()), true);
+      sim.every(s.poolEpochMs(), s.poolEpochMs(), now -> {
+        if (bootstrap || now >= nextEpochMs) {
+          liveEpoch(sim, now);
+        }
+        replanPools(sim, now);
+      });
+      sim.every(s.instanceEpochMs(), s.instanceEpochMs(), now -> Policies.governInstances(sim, governor, s.instanceEpochMs()));
+      sim.every(1000, 1000, now -> climbLadder(sim, now));
+      return;
+    }
 
     // first epoch: from that epoch's per-type peaks (see the class comment)
     Map<RequestType, Double> peaks = new EnumMap<>(RequestType.class);
@@ -163,6 +190,63 @@ final class DynamoLlm implements SimPolicy {
     }
   }
 
+  /** The live cluster manager's epoch: {@link ClusterLayout} on the forecasts and the pools' corrections. */
+  private void liveEpoch(Simulation sim, double now) {
+    SimSettings s = sim.settings();
+    Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
+        ? clusterForecaster.forecast((long) now, s.clusterEpochMs()) : Map.of();
+    Map<RequestType, Double> corrections = new EnumMap<>(RequestType.class);
+    for (SimPool pool : sim.pools.values()) {
+      if (pool.budgetGpus > 0 && pool.capacityCorrection.factor() > 1) {
+        pool.types.forEach(t -> corrections.merge(t, pool.capacityCorrection.factor(), Math::max));
+      }
+    }
+    ClusterLayout.Layout layout = layouts.decide((long) now, forecast, s.slos(), s.servers() * 8,
+        FrequencyBounds.H100_DEFAULT, budgets, corrections);
+    if (layout.bootstrap() && bootstrap) {
+      return; // still too little history: the bootstrap pool stays
+    }
+    log.debug("{} live cluster epoch: {}", fmtTime(now), layout.reason());
+    applyLayout(sim, layout, false);
+  }
+
+  /** Pools of a layout as the live pool managers form them: planned at once, new instances cold, the rest drained. */
+  private void applyLayout(Simulation sim, ClusterLayout.Layout layout, boolean initial) {
+    SimSettings s = sim.settings();
+    bootstrap = layout.bootstrap();
+    nextEpochMs = sim.now() + s.clusterEpochMs();
+    Map<String, SimPool> keep = new HashMap<>();
+    for (ClusterLayout.Pool pb : layout.pools()) {
+      Slo slo = s.slos().of(pb.nativeType());
+      SimPool pool = sim.pool(pb.name(), pb.nativeType(), slo, pb.types());
+      pool.workRatio = Policies.workRatios(s, pb.nativeType());
+      pool.bounds = pb.bounds();
+      pool.assignedLoadRps = pb.loadRps();
+      keep.put(pb.name(), pool);
+      var r = planner.plan(new PoolPlanner.Request(pool.name, pb.nativeType(), slo,
+          pool.capacityCorrection.apply(pb.loadRps()), pb.gpus(), pb.bounds(), TensorParallelism.PAPER_DEGREES,
+          pool.plan.groups().isEmpty() ? Optional.empty() : Optional.of(pool.plan), s.poolEpochMs() / 1000.0, false));
+      budgets.put(pb.name(), pb.gpus());
+      Policies.applyPlan(sim, pool, r.plan(), pb.gpus(), initial ? 0 : s.startupMs(), initial, false, 0.25);
+    }
+    routing.clear();
+    layout.routing().forEach((t, name) -> routing.put(t, keep.get(name)));
+    for (SimPool pool : sim.pools.values()) {
+      if (!keep.containsKey(pool.name) && pool.budgetGpus > 0) {
+        budgets.remove(pool.name);
+        pool.budgetGpus = 0;
+        for (SimInstance i : List.copyOf(pool.instances)) {
+          sim.removeInstance(i, true);
+        }
+        Policies.updateParked(sim, pool, 0);
+        while (!pool.backlog.isEmpty()) {
+          SimRequest r = pool.backlog.poll();
+          sim.route(poolFor(r.routedType), r);
+        }
+      }
+    }
+  }
+
   /** Pool epoch: re-plan each pool within its budget for the next pool epoch's forecast. */
   private void replanPools(Simulation sim, double now) {
     SimSettings s = sim.settings();
@@ -177,7 +261,17 @@ final class DynamoLlm implements SimPolicy {
         load += f.get(t).peakRps() * pool.workRatio[t.ordinal()];
         partial |= f.get(t).partialHistory();
       }
-      if (partial) {
+      if (live) {
+        // as the live cluster manager: no forecast while any seen type's history is partial (the pool keeps its
+        // budget's load), loads without the mix penalty
+        boolean livePartial = !seenTraffic;
+        Map<RequestType, Double> peaks = new EnumMap<>(RequestType.class);
+        for (var e : f.entrySet()) {
+          livePartial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
+          peaks.put(e.getKey(), e.getValue().peakRps());
+        }
+        load = livePartial ? pool.assignedLoadRps : layouts.nativeLoad(pool.nativeType, pool.types, peaks, s.slos());
+      } else if (partial) {
         load = Math.max(load, pool.plan.plannedLoadRps()); // too little history to plan below the provisioned load
       }
       // telemetry refines the profile online (the rule the live pool managers use)
@@ -186,10 +280,10 @@ final class DynamoLlm implements SimPolicy {
       pool.epochCompleted = 0;
       pool.epochMissed = 0;
       load = pool.capacityCorrection.apply(load);
-      double remaining = s.clusterEpochMs() - (now % s.clusterEpochMs());
+      double remaining = live ? s.poolEpochMs() : s.clusterEpochMs() - (now % s.clusterEpochMs());
       var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
-          FrequencyBounds.H100_DEFAULT, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
-      if (r.plan().capacityRps() < load) {
+          pool.bounds, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
+      if (r.plan().capacityRps() < load && !live) {
         // the budget cannot carry the forecast: take GPUs no pool holds rather than wait for the next cluster epoch
         int held = 0;
         for (SimPool other : sim.pools.values()) {
@@ -296,6 +390,7 @@ final class DynamoLlm implements SimPolicy {
 
   @Override
   public void observeArrival(double nowMs, SimRequest r) {
+    seenTraffic = true;
     clusterForecaster.observe((long) nowMs, r.routedType, 1);
   }
 }

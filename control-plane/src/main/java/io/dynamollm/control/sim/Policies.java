@@ -35,6 +35,12 @@ import java.util.Optional;
 final class Policies {
   static final List<String> ALL = List.of("singlepool", "multipool", "scaleinst", "scaleshard", "scalefreq", "dynamollm",
       "oracle");
+  /** Policies run only when named: {@code dynamollm-live} is DynamoLLM as the live cluster manager runs it. */
+  static final List<String> EXTRA = List.of("dynamollm-live");
+
+  static boolean known(String name) {
+    return ALL.contains(name) || EXTRA.contains(name);
+  }
 
   private Policies() {}
 
@@ -45,9 +51,11 @@ final class Policies {
       case "scaleshard" -> new SinglePool(false, true, false);
       case "scalefreq" -> new SinglePool(false, false, true);
       case "multipool" -> new MultiPool(stats);
-      case "dynamollm" -> new DynamoLlm(stats);
+      case "dynamollm" -> new DynamoLlm(stats, false);
+      case "dynamollm-live" -> new DynamoLlm(stats, true);
       case "oracle" -> new Oracle(stats);
-      default -> throw new IllegalArgumentException("unknown policy '" + name + "': expected one of " + String.join(", ", ALL));
+      default -> throw new IllegalArgumentException("unknown policy '" + name + "': expected one of "
+          + String.join(", ", ALL) + ", " + String.join(", ", EXTRA));
     };
   }
 
@@ -281,7 +289,7 @@ final class Policies {
         FrequencyGovernor.State st = i.governorState instanceof FrequencyGovernor.State s ? s
             : FrequencyGovernor.State.initial(i.clockMhz);
         var d = governor.decide(st, new FrequencyGovernor.Input((long) now, pool.nativeType, i.tp, load, pool.slo,
-            FrequencyBounds.H100_DEFAULT, ttft, tbt));
+            pool.bounds, ttft, tbt));
         i.governorState = d.state();
         i.setClock(now, d.state().clockMhz());
       }

@@ -29,6 +29,11 @@ final class SimPool {
   /** Online correction of the profile's capacity for this pool: the planner plans for load × correction. */
   io.dynamollm.pool.CapacityCorrection capacityCorrection = io.dynamollm.pool.CapacityCorrection.NONE;
 
+  /** The clock range its instances may use (the live bootstrap pool holds the maximum). */
+  io.dynamollm.protocol.FrequencyBounds bounds = io.dynamollm.protocol.FrequencyBounds.H100_DEFAULT;
+  /** The load its cluster epoch assigned (native-equivalent req/s), what it plans for without a fresh forecast. */
+  double assignedLoadRps;
+
   /** Native-equivalent work of one request of each type (1 for the native type). */
   double[] workRatio = {1, 1, 1, 1, 1, 1, 1, 1, 1};
 

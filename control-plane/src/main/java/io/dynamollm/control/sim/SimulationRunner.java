@@ -46,8 +46,9 @@ public final class SimulationRunner {
 
   public Report run(Workload workload, List<String> policyNames) {
     for (String p : policyNames) {
-      if (!Policies.ALL.contains(p)) {
-        throw new IllegalArgumentException("unknown policy '" + p + "': expected some of " + String.join(",", Policies.ALL));
+      if (!Policies.known(p)) {
+        throw new IllegalArgumentException("unknown policy '" + p + "': expected some of " + String.join(",", Policies.ALL)
+            + " (or " + String.join(",", Policies.EXTRA) + ")");
       }
     }
     WorkloadStats stats = new WorkloadStats(workload, base.thresholds());
@@ -89,7 +90,7 @@ public final class SimulationRunner {
       long t0 = System.nanoTime();
       PolicyResult r = runOne(workload, stats, name, servers);
       results.put(name, r);
-      log.accept(String.format(Locale.ROOT, "%-10s %8.1f kWh  attainment %6.2f%%  avg servers %5.2f  (%.1f s)", name,
+      log.accept(String.format(Locale.ROOT, "%-14s %8.1f kWh  attainment %6.2f%%  avg servers %5.2f  (%.1f s)", name,
           r.energyKwh(), 100 * r.sloAttainment(), r.avgServers(), (System.nanoTime() - t0) / 1e9));
     }
     String check = "oracle not run";

@@ -46,4 +46,30 @@ public final class SimTestSupport {
     PolicyResult r = new Simulation(s, fixed).run(w);
     return new Outcome(r.energyKwh(), r.ttftP50Ms(), r.tbtP50Ms(), r.requests());
   }
+
+  /**
+   * What a policy did in the simulator, with the energy of every GPU of the cluster: the simulator counts only the
+   * GPUs a policy holds, so the others are added at idle power (a live cluster's GPUs all draw power).
+   */
+  public record ClusterOutcome(double energyKwh, double allGpusEnergyKwh, double attainment, long served,
+      long scaleChanges, long reshards, long frequencyChanges) {}
+
+  /**
+   * {@code policy} on {@code servers} 8-GPU servers with the live control plane's epochs (30 min cluster, 5 min pool,
+   * 5 s instance), engine start-up {@code startupMs}, re-shards as restarts, the online predictor, no mix penalty.
+   */
+  public static ClusterOutcome runLikeLive(Profile p, String policy, int servers, List<TraceRequest> reqs,
+      double durationMs, long startupMs) {
+    SloTable slos = p.defaultSlos(5);
+    ClassThresholds t = ClassThresholds.DEFAULT;
+    Workload w = SimulationTest.of(reqs, durationMs);
+    SimSettings s = new SimSettings(p, slos, t, servers, 1_800_000, 300_000, 5_000, 60_000, startupMs,
+        ReshardCost.preset("restart"), p.loadingPowerW(), new io.dynamollm.control.decision.OnlineOutputPredictor(t), 1,
+        GridIntensity.constant(400), 2.5, 0.1, 1);
+    PolicyResult r = new Simulation(s, Policies.create(policy, new WorkloadStats(w, t))).run(w);
+    double hours = durationMs / 3.6e6;
+    double unheldGpuHours = Math.max(0, servers * 8 * hours - r.gpuHours());
+    return new ClusterOutcome(r.energyKwh(), r.energyKwh() + unheldGpuHours * p.idlePowerW() / 1000, r.sloAttainment(),
+        r.requests(), r.scaleChanges(), r.reshards(), r.frequencyChanges());
+  }
 }

@@ -14,5 +14,9 @@ public sealed interface GpuActivity {
   /** Running a decode step of {@code batch} sequences as one shard of a TP instance. */
   record Decode(TensorParallelism tp, double batch) implements GpuActivity {}
 
+  /** Loading weights or re-sharding: no model kernels, the profile's loading power. */
+  record Loading() implements GpuActivity {}
+
   GpuActivity IDLE = new Idle();
+  GpuActivity LOADING = new Loading();
 }

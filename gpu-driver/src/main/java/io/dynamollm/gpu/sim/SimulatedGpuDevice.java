@@ -253,6 +253,9 @@ public final class SimulatedGpuDevice implements GpuDevice {
     if (activity instanceof GpuActivity.Decode d) {
       return profile.decodePowerW(d.tp(), d.batch(), mhz);
     }
+    if (activity instanceof GpuActivity.Loading) {
+      return profile.loadingPowerW();
+    }
     return profile.idlePowerW();
   }
 

@@ -157,10 +157,11 @@ public final class SimulatedEngine implements Engine {
 
   private void run() {
     double t = clock.nowMs();
-    setActivity(GpuActivity.IDLE);
+    setActivity(startupMs > 0 ? GpuActivity.LOADING : GpuActivity.IDLE); // loading weights draws more than idle
     if (!sleepUntil(t + startupMs)) {
       return;
     }
+    setActivity(GpuActivity.IDLE);
     synchronized (lock) {
       if (state == State.STARTING) {
         state = State.SERVING;

@@ -98,6 +98,11 @@ public final class MemoizedProfile implements Profile {
   }
 
   @Override
+  public double loadingPowerW() {
+    return delegate.loadingPowerW();
+  }
+
+  @Override
   public int maxBatch(TensorParallelism tp) {
     return delegate.maxBatch(tp);
   }

@@ -55,6 +55,15 @@ public interface Profile {
   /** Power of a GPU holding weights but doing no work. */
   double idlePowerW();
 
+  /**
+   * Power of one GPU while an instance loads its weights or re-shards (no kernels of the model, but memory traffic),
+   * W; the simulator charges it to starting and re-sharding instances, the simulated GPU draws it while its engine
+   * loads.
+   */
+  default double loadingPowerW() {
+    return 230;
+  }
+
   /** Largest decode batch an instance runs (the engine's max_num_seqs). */
   int maxBatch(TensorParallelism tp);
 
