@@ -177,6 +177,8 @@ public final class PoolManager {
     private final Map<RequestType, Integer> windowRouted = new java.util.EnumMap<>(RequestType.class);
     private double windowStartMs;
     private CapacityCorrection correction = CapacityCorrection.NONE;
+    /** The last placement found no free GPUs (cleared by one that did): drains stop waiting for starts. */
+    private boolean noRoom;
     /** Energy of this pool's instances that have stopped. */
     private double retiredEnergyJ;
 
@@ -340,7 +342,7 @@ public final class PoolManager {
         publishRoutes();
         return;
       }
-      var actions = PoolReconciler.reconcile(plan, current);
+      var actions = PoolReconciler.reconcile(plan, current, noRoom);
       for (PoolPlan.Group g : actions.start()) {
         pendingPlacements++;
         ctx.ask(Placement.class, placement, Duration.ofSeconds(10), reply -> new Place(pool, g.tp(), reply),
@@ -362,10 +364,18 @@ public final class PoolManager {
     private Behavior<Command> onPlaced(Placed p) {
       pendingPlacements--;
       if (p.placement().instanceId().isEmpty()) {
-        ctx.getLog().warn("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
-        decide("pool", "cannot start " + p.tp(), p.placement().reason(), 0);
+        if (!noRoom) {
+          ctx.getLog().warn("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
+          decide("pool", "cannot start " + p.tp() + " yet", p.placement().reason()
+              + "; extra instances drain now and the start is retried every keep-alive", 0);
+        }
+        noRoom = true;
+        if (pendingPlacements == 0) {
+          reconcile(); // drain what is extra now, to make room
+        }
         return Behaviors.same();
       }
+      noRoom = false;
       String id = p.placement().instanceId().get();
       live.put(id, new Live(id, p.tp(), p.clockMhz()));
       FrequencyBounds bounds = assign.budget().frequencyBounds();
@@ -415,6 +425,9 @@ public final class PoolManager {
         if (l.state() != InstanceState.STOPPED) {
           instances.tell(l.id, retarget);
         }
+      }
+      if (hasPlan && !planning && pendingPlacements == 0) {
+        reconcile(); // retries starts that found no room, and catches up with instances that changed state
       }
       publishRoutes();
       reportUpward();

@@ -180,7 +180,7 @@ final class NodeCommand implements Callable<Integer> {
       new LoadGenerator().start(node.system(), router.get(), replay, clock, 2000, line -> {
         out.println(line);
         out.flush();
-      });
+      }, true);
     }
     out.println("Ctrl-C to leave the cluster and stop.");
     out.flush();

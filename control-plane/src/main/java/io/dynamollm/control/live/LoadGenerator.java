@@ -22,6 +22,7 @@ public final class LoadGenerator {
   private final AtomicLong met = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
   private volatile boolean stopped;
+  private volatile double startedAtMs = Double.NaN;
   private Thread thread;
 
   public long sent() {
@@ -43,6 +44,16 @@ public final class LoadGenerator {
   /** Starts replaying {@code workload} through {@code router}; {@code progress} hears a line now and then. */
   public LoadGenerator start(ActorSystem<?> system, ActorRef<Router.Command> router, Workload workload,
       ModelClock clock, long progressEvery, Consumer<String> progress) {
+    return start(system, router, workload, clock, progressEvery, progress, false);
+  }
+
+  /**
+   * As {@link #start(ActorSystem, ActorRef, Workload, ModelClock, long, Consumer)}; with {@code whenServing} the
+   * replay begins only once the router has a ready instance (as a load balancer sends no traffic to a cluster whose
+   * engines are still loading), and its time 0 is that moment.
+   */
+  public LoadGenerator start(ActorSystem<?> system, ActorRef<Router.Command> router, Workload workload,
+      ModelClock clock, long progressEvery, Consumer<String> progress, boolean whenServing) {
     ActorRef<Router.Response> sink = system.systemActorOf(Behaviors.receive(Router.Response.class)
         .onMessage(Router.Response.class, r -> {
           if (r.completion().isPresent()) {
@@ -55,8 +66,18 @@ public final class LoadGenerator {
           }
           return Behaviors.same();
         }).build(), "load-generator-" + System.nanoTime(), org.apache.pekko.actor.typed.Props.empty());
-    double origin = clock.nowMs();
     thread = new Thread(() -> {
+      if (whenServing) {
+        double since = clock.nowMs();
+        progress.accept("workload: waiting for the first instance to serve");
+        while (!stopped && !Thread.currentThread().isInterrupted() && readyInstances(system, router) == 0) {
+          LockSupport.parkNanos(200_000_000);
+        }
+        progress.accept(String.format(java.util.Locale.ROOT, "workload: the cluster serves after %.0f model seconds;"
+            + " replaying", (clock.nowMs() - since) / 1000));
+      }
+      double origin = clock.nowMs();
+      startedAtMs = origin;
       Iterator<TraceRequest> it = workload.iterator();
       while (it.hasNext() && !stopped) {
         TraceRequest r = it.next();
@@ -79,6 +100,24 @@ public final class LoadGenerator {
     thread.setDaemon(true);
     thread.start();
     return this;
+  }
+
+  private static int readyInstances(ActorSystem<?> system, ActorRef<Router.Command> router) {
+    try {
+      return org.apache.pekko.actor.typed.javadsl.AskPattern.<Router.Command, Router.Stats>ask(router,
+          Router.GetStats::new, java.time.Duration.ofSeconds(5), system.scheduler())
+          .toCompletableFuture().get().readyInstances();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 0;
+    } catch (java.util.concurrent.ExecutionException e) {
+      return 0; // no answer yet: try again
+    }
+  }
+
+  /** Model time (ms) at which the replay began; NaN until it has. */
+  public double startedAtMs() {
+    return startedAtMs;
   }
 
   public void stop() {

@@ -61,9 +61,11 @@ public final class Router {
    * @param met of those, within both SLOs
    * @param failed requests not served (rejected, no instance, engine error)
    * @param loadRps recent request rate per instance
+   * @param readyInstances instances the pools publish as ready now
    */
   public record Stats(Map<RequestType, Long> served, Map<RequestType, Long> met, long failed,
-      Map<String, Double> loadRps, Map<String, String> poolOf) implements NoSerializationVerificationNeeded {
+      Map<String, Double> loadRps, Map<String, String> poolOf, int readyInstances)
+      implements NoSerializationVerificationNeeded {
     public double attainment(List<RequestType> types) {
       long s = 0;
       long m = 0;
@@ -180,7 +182,9 @@ public final class Router {
             return Behaviors.same();
           })
           .onMessage(GetStats.class, g -> {
-            g.replyTo().tell(new Stats(Map.copyOf(served), Map.copyOf(met), failed, Map.copyOf(rate), Map.copyOf(poolOf)));
+            int ready = routes.values().stream().mapToInt(rt -> rt.readyInstances().size()).sum();
+            g.replyTo().tell(new Stats(Map.copyOf(served), Map.copyOf(met), failed, Map.copyOf(rate), Map.copyOf(poolOf),
+                ready));
             return Behaviors.same();
           })
           .onMessageEquals(Tick.REPORT, this::report)

@@ -39,8 +39,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The live control plane against the simulator at cluster level: a 3-node cluster (one control node, two simulated
- * 8-GPU hosts) serves 75 model minutes of a conversation-like workload whose load triples after 35 minutes and falls
- * back after 60, 60 times faster than real time. Budgets go to pools, instances start, change TP and clock, pools send
+ * 8-GPU hosts) serves 95 model minutes of a conversation-like workload whose load rises by 75 % after 45 minutes, 60
+ * times faster than real time, from the moment the cluster's first instance serves. Budgets go to pools, instances start, change TP and clock, pools send
  * telemetry up — and the energy the hosts' 16 simulated GPUs measure agrees within 10 % with the simulator's
  * prediction for the same requests under the same policy ({@code dynamollm-live}: DynamoLLM as the live cluster
  * manager runs it, from a cold start).
@@ -49,7 +49,7 @@ class ClusterEnergyAgreementTest {
   private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final double SPEEDUP = 60;
-  private static final double DURATION_MS = 75 * 60_000;
+  private static final double DURATION_MS = 95 * 60_000;
   private final HttpClient http = HttpClient.newHttpClient();
   private final List<Node> nodes = new ArrayList<>();
 
@@ -62,14 +62,14 @@ class ClusterEnergyAgreementTest {
     }
   }
 
-  /** Poisson arrivals at 2 req/s, 6 req/s from minute 35, 2.5 req/s from minute 60; conversation-like lengths. */
+  /** Poisson arrivals at 2 req/s, 3.5 req/s from minute 45; conversation-like lengths. */
   static List<TraceRequest> workload() {
     SplittableRandom rnd = new SplittableRandom(23);
     List<TraceRequest> reqs = new ArrayList<>();
     double t = 0;
     long id = 0;
     while (true) {
-      double rate = t < 35 * 60_000 ? 2.0 : t < 60 * 60_000 ? 6.0 : 2.5;
+      double rate = t < 45 * 60_000 ? 2.0 : 3.5;
       t += -Math.log(1 - rnd.nextDouble()) / rate * 1000;
       if (t >= DURATION_MS) {
         return reqs;
@@ -92,16 +92,19 @@ class ClusterEnergyAgreementTest {
     return JSON.readTree(r.body());
   }
 
-  private long hostsEnergyMj() throws Exception {
-    long sum = 0;
+  /** Every host's GPUs: energy counters (mJ) and GPUs held, summed. */
+  private long[] hosts() throws Exception {
+    long energy = 0;
+    long held = 0;
     for (Node n : nodes) {
       if (n.hostAgent().isPresent()) {
         HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(n.hostAgent().get(),
             HostAgent.GetInventory::new, Duration.ofSeconds(5), n.system().scheduler()).toCompletableFuture().get();
-        sum += inv.totalEnergyMj();
+        energy += inv.totalEnergyMj();
+        held += inv.holders().size();
       }
     }
-    return sum;
+    return new long[] {energy, held};
   }
 
   @Test
@@ -131,26 +134,54 @@ class ClusterEnergyAgreementTest {
     }
     assertThat(get(control, "/api/v1/cluster").get("hosts").size()).isEqualTo(2);
 
-    long e0 = hostsEnergyMj();
-    double origin = clock.nowMs();
+    // every decision of the run, from the decisions topic (the API keeps only the latest 500)
+    List<io.dynamollm.protocol.Decision> all = new java.util.concurrent.CopyOnWriteArrayList<>();
+    var topic = control.system().systemActorOf(org.apache.pekko.actor.typed.pubsub.Topic.create(
+        io.dynamollm.protocol.Decision.class, DecisionLog.TOPIC), "test-decisions-topic",
+        org.apache.pekko.actor.typed.Props.empty());
+    topic.tell(org.apache.pekko.actor.typed.pubsub.Topic.subscribe(control.system().systemActorOf(
+        org.apache.pekko.actor.typed.javadsl.Behaviors.receive(io.dynamollm.protocol.Decision.class)
+            .onMessage(io.dynamollm.protocol.Decision.class, d -> {
+              all.add(d);
+              return org.apache.pekko.actor.typed.javadsl.Behaviors.same();
+            }).build(), "test-decisions", org.apache.pekko.actor.typed.Props.empty())));
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
-        fixed(reqs), clock, 1_000_000, line -> {});
-    while (clock.wallMsUntil(origin + DURATION_MS) > 0) {
-      LockSupport.parkNanos(50_000_000);
+        fixed(reqs), clock, 1_000_000, line -> {}, true);
+    deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (Double.isNaN(load.startedAtMs()) && System.nanoTime() < deadline) {
+      LockSupport.parkNanos(5_000_000);
     }
-    double liveKwh = (hostsEnergyMj() - e0) / 3.6e9;
+    assertThat(load.startedAtMs()).as("the cluster served within 30 s").isNotNaN();
+    long e0 = hosts()[0];
+    double origin = load.startedAtMs();
+    // each model minute: the cluster's average power over that minute and the GPUs held
+    List<double[]> perMinute = new ArrayList<>();
+    long lastEnergy = e0;
+    for (int minute = 1; minute <= DURATION_MS / 60_000; minute++) {
+      while (clock.wallMsUntil(origin + minute * 60_000.0) > 0) {
+        LockSupport.parkNanos(20_000_000);
+      }
+      long[] h = hosts();
+      perMinute.add(new double[] {(h[0] - lastEnergy) / 1000.0 / 60, h[1], load.served(), load.met()});
+      lastEnergy = h[0];
+    }
+    double liveKwh = (lastEnergy - e0) / 3.6e9;
     load.stop();
 
     // what the control plane did on the way
-    JsonNode decisions = get(control, "/api/v1/decisions?limit=500");
     boolean split = false;
     boolean clockChange = false;
     boolean started = false;
     boolean drained = false;
     Set<String> tps = new java.util.HashSet<>();
-    for (JsonNode d : decisions) {
-      String level = d.get("level").asText();
-      String action = d.get("action").asText();
+    StringBuilder log = new StringBuilder();
+    for (io.dynamollm.protocol.Decision d : all) {
+      String level = d.level();
+      String action = d.action();
+      if (!level.equals("instance")) {
+        log.append(String.format(java.util.Locale.ROOT, "%7.2f min  %-7s %-8s %s | %s%n", (d.atMillis() - origin) / 60_000,
+            level, d.target(), action, d.reason()));
+      }
       split |= level.equals("cluster") && action.startsWith("epoch") && action.contains(",");
       clockChange |= level.equals("instance") && action.contains("->");
       if (level.equals("pool") && action.startsWith("start ")) {
@@ -171,6 +202,16 @@ class ClusterEnergyAgreementTest {
         DURATION_MS / 60_000, liveKwh, sim.allGpusEnergyKwh(), sim.energyKwh(), reqs.size(),
         100.0 * load.met() / Math.max(1, load.served()), load.served(), 100 * sim.attainment(), sim.served(), tps,
         sim.scaleChanges(), sim.reshards(), sim.frequencyChanges());
+
+    StringBuilder series = new StringBuilder("minute  live_W  held_GPUs  sim_W  live_served  live_met\n");
+    for (int m = 0; m < perMinute.size(); m++) {
+      double[] row = perMinute.get(m);
+      series.append(String.format(java.util.Locale.ROOT, "%6d %7.0f %10.0f %6.0f %12.0f %9.0f%n", m + 1, row[0], row[1],
+          m < sim.powerPerMinuteW().length ? sim.powerPerMinuteW()[m] : Double.NaN, row[2], row[3]));
+    }
+    java.nio.file.Files.createDirectories(Path.of("target"));
+    java.nio.file.Files.writeString(Path.of("target", "cluster-energy-series.txt"), series);
+    java.nio.file.Files.writeString(Path.of("target", "cluster-energy-decisions.txt"), log);
 
     assertThat(split).as("the cluster manager split the bootstrap pool into pools per type").isTrue();
     assertThat(started && drained).as("instances started and drained (scale changes)").isTrue();

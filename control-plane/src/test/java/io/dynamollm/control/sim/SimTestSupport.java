@@ -52,7 +52,7 @@ public final class SimTestSupport {
    * GPUs a policy holds, so the others are added at idle power (a live cluster's GPUs all draw power).
    */
   public record ClusterOutcome(double energyKwh, double allGpusEnergyKwh, double attainment, long served,
-      long scaleChanges, long reshards, long frequencyChanges) {}
+      long scaleChanges, long reshards, long frequencyChanges, double[] powerPerMinuteW) {}
 
   /**
    * {@code policy} on {@code servers} 8-GPU servers with the live control plane's epochs (30 min cluster, 5 min pool,
@@ -70,6 +70,6 @@ public final class SimTestSupport {
     double hours = durationMs / 3.6e6;
     double unheldGpuHours = Math.max(0, servers * 8 * hours - r.gpuHours());
     return new ClusterOutcome(r.energyKwh(), r.energyKwh() + unheldGpuHours * p.idlePowerW() / 1000, r.sloAttainment(),
-        r.requests(), r.scaleChanges(), r.reshards(), r.frequencyChanges());
+        r.requests(), r.scaleChanges(), r.reshards(), r.frequencyChanges(), r.powerSeriesW());
   }
 }
