@@ -327,6 +327,9 @@ public final class PoolManager {
               p.result().predictedSavingW());
         }
         plan = p.result().plan();
+        if (plan.capacityRps() < plan.plannedLoadRps() * 0.98) {
+          reportUpward(); // short within the budget: the cluster manager may add GPUs no pool holds
+        }
       }
       reconcile();
       return Behaviors.same();
@@ -452,7 +455,7 @@ public final class PoolManager {
       double attainment = windowCompleted == 0 ? 1.0
           : (double) (windowCompleted - Math.min(windowMissed, windowCompleted)) / windowCompleted;
       upward.tell(new PoolTelemetry(pool, (long) t, rates, attainment, power, energy, live.size(), gpus,
-          correction.factor()));
+          plan.plannedLoadRps(), plan.capacityRps(), correction.factor()));
       windowStartMs = t;
       windowCompleted = 0;
       windowMissed = 0;

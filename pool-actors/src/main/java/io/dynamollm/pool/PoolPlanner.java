@@ -72,6 +72,15 @@ public final class PoolPlanner {
       return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, cost, startupMs, transitionPowerW, switchThreshold);
     }
 
+    /** With new instances starting in {@code ms} (what a scale-out costs the plan). */
+    public Settings withStartupMs(long ms) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, ms, transitionPowerW, switchThreshold);
+    }
+
+    public Settings withTransitionPowerW(double w) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, w, switchThreshold);
+    }
+
     public Settings withTimeLimitMs(long ms) {
       return new Settings(ms, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, transitionPowerW, switchThreshold);
     }
@@ -422,6 +431,18 @@ public final class PoolPlanner {
           saving, 0);
     }
     if (short_) {
+      Optional<PoolPlan> grown = settings.reshardCost().inPlace() || current.gpus() > req.gpuBudget()
+          ? Optional.empty() : grown(req, current);
+      if (grown.isPresent() && !sameLayout(grown.get(), candidate)) {
+        // re-sharding by restart takes serving instances away for a start-up (or waits for room), while the pool
+        // already misses its load: grow the current layout now; a re-shard for energy waits until it is not short
+        PoolPlan g = grown.get();
+        return new Result(g, outcome, outcome, true, String.format(Locale.ROOT,
+            "capacity short (%.2f of %.2f req/s): grows %s -> %s, keeping its instances (%s would save %.0f W, a"
+                + " re-shard by restart waits until the pool is not short)", current.capacityRps(), req.loadRps(),
+            current.describe(), g.describe(), candidate.describe(), g.predictedPowerW() - candidate.predictedPowerW()),
+            saving, transitionEnergyJ(current, g));
+      }
       return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
           "capacity short (%.2f of %.2f req/s): %s -> %s", current.capacityRps(), req.loadRps(), current.describe(),
           candidate.describe()), saving, transitionJ);
@@ -439,6 +460,45 @@ public final class PoolPlanner {
         "kept %s: %s would save %.0f W (%.1f %%), %.0f kJ over the epoch, not worth a %.1f kJ transition",
         current.describe(), candidate.describe(), saving, 100 * saving / Math.max(1e-9, current.predictedPowerW()),
         gainJ / 1e3, transitionJ / 1e3), 0, 0);
+  }
+
+  /**
+   * The current layout grown to carry the load: its groups at the highest allowed clock and, if that is not enough,
+   * the least-power group of new instances of one configuration within the rest of the budget. Empty when no such
+   * growth carries the load.
+   */
+  private Optional<PoolPlan> grown(Request req, PoolPlan current) {
+    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    int max = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
+        .orElse(profile.maxClockMhz());
+    List<PoolPlan.Group> atMax = new ArrayList<>();
+    double capacity = 0;
+    for (PoolPlan.Group g : current.groups()) {
+      double cap = profile.capacityRps(req.type(), g.tp(), max, target);
+      atMax.add(new PoolPlan.Group(g.tp(), max, g.instances(), Math.max(cap, 1e-9), 0));
+      capacity += cap * g.instances();
+    }
+    if (capacity + 1e-9 >= req.loadRps()) {
+      return Optional.of(balanced(req, atMax, current.gpus()));
+    }
+    int room = req.gpuBudget() - current.gpus();
+    PoolPlan best = null;
+    for (Row r : rows(req, target)) {
+      if (r.loadRps() != r.capacityRps() || r.tp().degree() > room) {
+        continue; // one row per configuration: the one at full capacity
+      }
+      int n = (int) Math.ceil((req.loadRps() - capacity) / r.capacityRps() - 1e-9);
+      if (n < 1 || n * r.tp().degree() > room) {
+        continue;
+      }
+      List<PoolPlan.Group> groups = new ArrayList<>(atMax);
+      groups.add(new PoolPlan.Group(r.tp(), r.clockMhz(), n, r.capacityRps(), 0));
+      PoolPlan p = balanced(req, groups, current.gpus() + n * r.tp().degree());
+      if (best == null || p.predictedPowerW() < best.predictedPowerW()) {
+        best = p;
+      }
+    }
+    return Optional.ofNullable(best);
   }
 
   /** The current layout re-evaluated at the new load. */

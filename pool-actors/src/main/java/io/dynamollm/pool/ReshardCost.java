@@ -23,6 +23,17 @@ public record ReshardCost(String name, boolean inPlace, double nvlinkBytesPerSec
   public static final ReshardCost IN_PLACE_NVLINK = new ReshardCost("in-place", true, 400e9, 10, LLAMA2_70B_BYTES);
   public static final ReshardCost ENGINE_RESTART = new ReshardCost("restart", false, 0, 90_000, LLAMA2_70B_BYTES);
 
+  /**
+   * A TP change that starts a new engine of the new TP and loads its weights in {@code ms} (the live control plane's
+   * start-new-then-drain, with its configured engine start-up).
+   */
+  public static ReshardCost restart(long ms) {
+    if (ms < 0) {
+      throw new IllegalArgumentException("a restart takes a time >= 0, got " + ms + " ms");
+    }
+    return new ReshardCost("restart", false, 0, ms, LLAMA2_70B_BYTES);
+  }
+
   public static ReshardCost preset(String name) {
     return switch (name) {
       case "in-place" -> IN_PLACE_NVLINK;

@@ -135,4 +135,25 @@ class PoolPlannerTest {
     assertThat(ReshardCost.ENGINE_RESTART.millis(TensorParallelism.TP4, TensorParallelism.TP8)).isEqualTo(90_000);
     assertThat(ReshardCost.preset("restart")).isEqualTo(ReshardCost.ENGINE_RESTART);
   }
+
+  @Test
+  void whenTpChangesAreRestartsAShortPoolGrowsRatherThanReshardingItsServingInstances() {
+    PoolPlan current = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP4, 1980, 1, 2.79, 2.79)), 0, 2.79);
+    Request req = request(RequestType.LM, 2.97, 8, TensorParallelism.PAPER_DEGREES, Optional.of(current));
+    // in place, a re-shard costs milliseconds: the least-power layout, whatever its TP
+    var inPlace = planner.plan(req);
+    // by restart: the TP4 keeps serving and new instances join it
+    var restart = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000)
+        .withReshardCost(ReshardCost.restart(60_000)).withStartupMs(60_000)).plan(req);
+    System.out.println("in place: " + inPlace.reason() + "\nrestart: " + restart.reason());
+    assertThat(restart.changed()).isTrue();
+    assertThat(restart.plan().capacityRps()).isGreaterThanOrEqualTo(2.97);
+    assertThat(restart.plan().groups().get(0).tp()).isEqualTo(TensorParallelism.TP4);
+    assertThat(restart.plan().groups().stream().filter(g -> g.tp() == TensorParallelism.TP4)
+        .mapToInt(PoolPlan.Group::instances).sum()).isGreaterThanOrEqualTo(1);
+    assertThat(restart.plan().gpus()).isLessThanOrEqualTo(8);
+    if (!inPlace.plan().groups().get(0).tp().equals(TensorParallelism.TP4)) {
+      assertThat(restart.reason()).contains("keeping its instances");
+    }
+  }
 }

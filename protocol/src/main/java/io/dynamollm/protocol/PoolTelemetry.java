@@ -14,6 +14,9 @@ import java.util.Objects;
  * @param energyJ energy of the pool's instances since the pool was created
  * @param instances number of instances the pool holds
  * @param gpus number of GPUs the pool holds
+ * @param plannedLoadRps the load the pool's current plan is for (its forecast times its capacity correction),
+ *     native-equivalent requests per second
+ * @param capacityRps what the current plan carries within the SLO; below {@code plannedLoadRps} the budget is short
  * @param capacityCorrection the multiple of its forecast the pool plans for, learned from its SLO misses (1 = the
  *     profile's capacity holds)
  */
@@ -26,6 +29,8 @@ public record PoolTelemetry(
     double energyJ,
     int instances,
     int gpus,
+    double plannedLoadRps,
+    double capacityRps,
     double capacityCorrection)
     implements Telemetry {
 
@@ -35,8 +40,17 @@ public record PoolTelemetry(
     if (sloAttainment < 0 || sloAttainment > 1 || Double.isNaN(sloAttainment)) {
       throw new IllegalArgumentException("SLO attainment is a fraction in [0, 1], got " + sloAttainment);
     }
+    if (!(plannedLoadRps >= 0) || !(capacityRps >= 0)) {
+      throw new IllegalArgumentException("planned load and capacity are rates >= 0, got " + plannedLoadRps + " and "
+          + capacityRps);
+    }
     if (!(capacityCorrection >= 1) || Double.isInfinite(capacityCorrection)) {
       throw new IllegalArgumentException("a capacity correction is a finite factor >= 1, got " + capacityCorrection);
     }
+  }
+
+  /** Whether the pool's plan carries less than it plans for (more GPUs would help). */
+  public boolean shortOfCapacity() {
+    return capacityRps < plannedLoadRps * 0.98;
   }
 }

@@ -39,7 +39,7 @@ class MessageSerializationTest {
             Map.of(RequestType.SS, new Slo(100, 50), RequestType.SM, new Slo(120, 55)), FrequencyBounds.H100_DEFAULT),
         new InstanceTarget("ss-1", "SS", 3, InstanceAction.START, config, new FrequencyBounds(800, 1980), 2.5),
         new InstanceTelemetry("ss-1", "SS", 1_700_000_000_000L, InstanceState.READY, 3, 17, 812.5, 88.1, 31.2, 1650.0, 1.5e6, 1395, List.of("GPU-a", "GPU-b")),
-        new PoolTelemetry("SS", 1_700_000_000_000L, Map.of(RequestType.SS, 4.0), 0.995, 3300.0, 9.9e6, 2, 8, 1.2),
+        new PoolTelemetry("SS", 1_700_000_000_000L, Map.of(RequestType.SS, 4.0), 0.995, 3300.0, 9.9e6, 2, 8, 4.8, 5.0, 1.2),
         config,
         new SloTable(slos),
         ClassThresholds.DEFAULT,

@@ -159,6 +159,25 @@ public final class ClusterLayout {
     return budgeter.nativeLoad(host, types, forecastRps, slos);
   }
 
+  /**
+   * Between cluster epochs: the GPUs to add to a pool whose plan cannot carry the load it plans for (its forecast
+   * times its capacity correction) within its budget, taken from the {@code free} GPUs no pool holds — the fewest-GPU
+   * layout for that load less the budget, at most what is free; 0 when nothing is free or more GPUs would not help.
+   */
+  public int topUp(RequestType nativeType, Slo slo, double plannedLoadRps, int budgetGpus, int free,
+      FrequencyBounds bounds) {
+    if (free <= 0) {
+      return 0;
+    }
+    int need = budgeter.fewestGpus(nativeType, slo, plannedLoadRps, bounds);
+    if (need == Integer.MAX_VALUE) {
+      need = budgetGpus + free; // no single TP reaches it: all that is free is the best there is
+    }
+    int add = Math.max(0, Math.min(free, need - budgetGpus));
+    return add - add % 2; // instances are TP2 at the least
+
+  }
+
   private Layout bootstrap(SloTable slos, int gpus, FrequencyBounds bounds, String why) {
     Slo ll = slos.of(RequestType.LL);
     double nominal = bootstrapShare * (gpus / 8.0)

@@ -349,6 +349,25 @@ public final class PoolBudgeter {
     return load;
   }
 
+  /**
+   * The fewest GPUs of whole instances of one TP at the maximum clock of {@code bounds} that carry {@code loadRps} of
+   * {@code type} within {@code slo} (with the SLO margin); 0 for no load, {@link Integer#MAX_VALUE} when no TP can.
+   */
+  public int fewestGpus(RequestType type, Slo slo, double loadRps, FrequencyBounds bounds) {
+    if (loadRps <= 0) {
+      return 0;
+    }
+    int best = Integer.MAX_VALUE;
+    for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
+      double cap = capacity(type, tp, bounds.maxMhz(), slo);
+      if (cap > 0) {
+        long n = (long) Math.ceil(loadRps / cap);
+        best = (int) Math.min(best, n * tp.degree());
+      }
+    }
+    return best;
+  }
+
   private double workRatio(RequestType t, RequestType host, SloTable slos) {
     if (t == host) {
       return 1;

@@ -109,6 +109,10 @@ public final class ClusterManager {
     private final ClusterLayout layouts;
     /** Each pool's latest telemetry. */
     private final Map<String, PoolTelemetry> poolTelemetry = new HashMap<>();
+    /** When each pool last got GPUs between epochs (model ms). */
+    private final Map<String, Double> lastTopUpMs = new HashMap<>();
+    /** The GPUs of the cluster's hosts at the last epoch. */
+    private int clusterGpus;
     private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
     private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
     private List<String> current = List.of();
@@ -151,10 +155,7 @@ public final class ClusterManager {
             seenTraffic = true;
             return Behaviors.same();
           })
-          .onMessage(PoolReport.class, r -> {
-            poolTelemetry.put(r.telemetry().pool(), r.telemetry());
-            return Behaviors.same();
-          })
+          .onMessage(PoolReport.class, this::onPoolReport)
           .onMessage(HostsListing.class, l -> {
             hosts = l.listing().getServiceInstances(HostAgent.KEY);
             return Behaviors.same();
@@ -221,6 +222,8 @@ public final class ClusterManager {
         return Behaviors.same();
       }
       epoch++;
+      clusterGpus = b.gpus();
+      lastTopUpMs.clear();
       long epochStart = (long) now.getAsDouble();
       Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
           ? forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()) : Map.of();
@@ -273,6 +276,44 @@ public final class ClusterManager {
           (ok, err) -> new Stored(stored, ok != null && ok));
       decide("cluster", "epoch " + epoch + ": " + assigns.stream()
           .map(a -> String.format(Locale.ROOT, "%s=%d GPUs", a.budget().pool(), a.budget().gpus())).toList(), reason, 0);
+      return Behaviors.same();
+    }
+
+    /**
+     * A pool's telemetry; a pool whose plan falls short of the load it plans for gets GPUs no pool holds at once
+     * ({@link ClusterLayout#topUp}), at most once a pool epoch, rather than wait for the next cluster epoch.
+     */
+    private Behavior<Command> onPoolReport(PoolReport r) {
+      PoolTelemetry t = r.telemetry();
+      poolTelemetry.put(t.pool(), t);
+      PoolManager.Assign a = assigned.get(t.pool());
+      double at = now.getAsDouble();
+      if (a == null || !t.shortOfCapacity() || clusterGpus == 0 || a.budget().gpus() == 0
+          || at - lastTopUpMs.getOrDefault(t.pool(), Double.NEGATIVE_INFINITY) < settings.poolEpoch().toMillis()) {
+        return Behaviors.same();
+      }
+      int held = currentGpus.values().stream().mapToInt(Integer::intValue).sum();
+      int free = clusterGpus - held;
+      int add = layouts.topUp(a.nativeType(), a.budget().slos().get(a.nativeType()), t.plannedLoadRps(),
+          a.budget().gpus(), free, a.budget().frequencyBounds());
+      if (add <= 0) {
+        return Behaviors.same();
+      }
+      lastTopUpMs.put(t.pool(), at);
+      PoolBudget b = a.budget();
+      PoolManager.Assign more = new PoolManager.Assign(new PoolBudget(b.pool(), b.epoch(), b.gpus() + add, b.types(),
+          b.forecastPeakRps(), b.slos(), b.frequencyBounds()), a.nativeType(), a.nativeLoadRps());
+      assigned.put(t.pool(), more);
+      currentGpus.put(t.pool(), b.gpus() + add);
+      pools.tell(t.pool(), more);
+      decide("cluster", String.format(Locale.ROOT, "top up %s: %d -> %d GPUs", t.pool(), b.gpus(), b.gpus() + add),
+          String.format(Locale.ROOT, "its plan carries %.2f of the %.2f req/s it plans for (correction x%.2f); %d GPUs"
+              + " were free", t.capacityRps(), t.plannedLoadRps(), t.capacityCorrection(), free), 0);
+      long stored = epoch;
+      List<PoolManager.Assign> layout = List.copyOf(assigned.values());
+      ctx.ask(Boolean.class, layoutStore, Duration.ofSeconds(15),
+          reply -> new LayoutStore.Save(new LayoutStore.Layout(stored, layout), reply),
+          (ok, err) -> new Stored(stored, ok != null && ok));
       return Behaviors.same();
     }
 

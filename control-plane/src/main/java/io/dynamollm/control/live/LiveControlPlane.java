@@ -12,6 +12,7 @@ import io.dynamollm.instance.engine.SimulatedEngine;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.pool.PoolPlanner;
+import io.dynamollm.pool.ReshardCost;
 import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
@@ -167,7 +168,11 @@ public final class LiveControlPlane {
           return Behaviors.same();
         }).build(), "pool-telemetry");
 
-    PoolPlanner planner = new PoolPlanner(profile, PoolPlanner.Settings.DEFAULT);
+    // a TP change live starts a new engine and drains the old one: the planner weighs it as a restart
+    PoolPlanner planner = new PoolPlanner(profile, PoolPlanner.Settings.DEFAULT
+        .withReshardCost(ReshardCost.restart(live.engineStartup().toMillis()))
+        .withStartupMs(live.engineStartup().toMillis())
+        .withTransitionPowerW(profile.loadingPowerW()));
     PoolManager.Instances instances = (id, cmd) -> sharding.entityRefFor(INSTANCE, id).tell(cmd);
     var poolSettings = new PoolManager.Settings(live.poolEpoch(), live.keepAlive(), live.speedup());
     sharding.init(Entity.of(POOL, ec -> PoolManager.create(ec.getEntityId(), planner, instances, placementFront,

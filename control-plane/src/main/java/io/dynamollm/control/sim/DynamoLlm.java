@@ -33,7 +33,8 @@ import java.util.Optional;
  * plane with the simulator: no history at the start ({@link ClusterLayout}'s bootstrap — one LL pool on every GPU at
  * the maximum clock until a forecast window of arrivals exists, looked at again every pool epoch), then cluster epochs
  * that take effect when they are decided (no start ahead), the pools' capacity corrections in the budgets, loads
- * without the calibrated mix penalty, and no GPUs taken mid-epoch beyond a pool's budget.
+ * without the calibrated mix penalty, and GPUs no pool holds added to a pool whose plan falls short
+ * ({@link ClusterLayout#topUp}).
  */
 final class DynamoLlm implements SimPolicy {
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DynamoLlm.class);
@@ -77,7 +78,8 @@ final class DynamoLlm implements SimPolicy {
     Profile p = s.profile();
     clusterForecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
     budgeter = new PoolBudgeter(p, new PoolBudgeter.Settings(0.5, 0.9, s.startupMs(), 1.15, 1.0));
-    planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost()));
+    planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost())
+        .withStartupMs(s.startupMs()).withTransitionPowerW(s.transitionPowerW()));
     governor = new FrequencyGovernor(p, FrequencyGovernor.Settings.DEFAULT);
     if (live) {
       layouts = new ClusterLayout(budgeter, p, 0.9);
@@ -283,6 +285,20 @@ final class DynamoLlm implements SimPolicy {
       double remaining = live ? s.poolEpochMs() : s.clusterEpochMs() - (now % s.clusterEpochMs());
       var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
           pool.bounds, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
+      if (live && r.plan().capacityRps() < load * 0.98) {
+        // as the live cluster manager: GPUs no pool holds, for the fewest-GPU layout of the load (ClusterLayout.topUp)
+        int held = 0;
+        for (SimPool other : sim.pools.values()) {
+          held += other.budgetGpus;
+        }
+        int add = layouts.topUp(pool.nativeType, pool.slo, load, pool.budgetGpus, s.servers() * 8 - held, pool.bounds);
+        if (add > 0) {
+          pool.budgetGpus += add;
+          budgets.put(pool.name, pool.budgetGpus);
+          r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
+              pool.bounds, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
+        }
+      }
       if (r.plan().capacityRps() < load && !live) {
         // the budget cannot carry the forecast: take GPUs no pool holds rather than wait for the next cluster epoch
         int held = 0;

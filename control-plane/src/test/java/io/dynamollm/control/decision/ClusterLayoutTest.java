@@ -90,6 +90,22 @@ class ClusterLayoutTest {
   }
 
   @Test
+  void aShortPoolIsToppedUpFromFreeGpusToItsFewestGpuLayout() {
+    var slo = SLOS.of(RequestType.MM);
+    double tp2 = BUDGETER.fewestGpus(RequestType.MM, slo, 0.001, B); // the smallest layout: one TP2
+    assertThat(tp2).isEqualTo(2);
+    int need = BUDGETER.fewestGpus(RequestType.MM, slo, 6.0, B);
+    assertThat(need).isGreaterThan(2);
+    // 2 GPUs planned for 6 req/s: up to the fewest-GPU layout, if that much is free
+    assertThat(LAYOUT.topUp(RequestType.MM, slo, 6.0, 2, 16, B)).isEqualTo(need - 2);
+    // only 3 free: whole TP2 instances only
+    assertThat(LAYOUT.topUp(RequestType.MM, slo, 6.0, 2, 3, B)).isEqualTo(Math.min(2, need - 2));
+    assertThat(LAYOUT.topUp(RequestType.MM, slo, 6.0, 2, 0, B)).isZero();
+    // a budget that already suffices gets nothing
+    assertThat(LAYOUT.topUp(RequestType.MM, slo, 6.0, need, 16, B)).isZero();
+  }
+
+  @Test
   void refusesAClusterWithoutGpusAndABadShare() {
     assertThatThrownBy(() -> LAYOUT.decide(0, Map.of(), SLOS, 0, B, Map.of(), Map.of()))
         .hasMessageContaining("needs GPUs, got 0");

@@ -207,6 +207,27 @@ class LiveActorsTest {
         .allMatch(s -> ((PoolManager.Forecast) s.command()).nativeLoadRps() > 0)).isTrue();
     assertThat(sent.stream().anyMatch(s -> s.command() instanceof PoolManager.Forecast)).isTrue();
 
+    // a pool whose plan falls short of its load gets GPUs no pool holds at once (a top-up), within the cluster's 16
+    PoolManager.Assign shortPool = byPool.values().stream().filter(x -> x.budget().gpus() > 0).findFirst().orElseThrow();
+    int before = shortPool.budget().gpus();
+    int held = byPool.values().stream().mapToInt(x -> x.budget().gpus()).sum();
+    sent.clear();
+    cm.tell(new ClusterManager.PoolReport(new io.dynamollm.protocol.PoolTelemetry(shortPool.budget().pool(),
+        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 40.0, 1.0, 2.5)));
+    Decision topUp = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("top up")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(topUp.action()).startsWith("top up " + shortPool.budget().pool() + ": " + before + " -> ");
+    PoolManager.Assign more = (PoolManager.Assign) sent.stream().filter(x -> x.pool().equals(shortPool.budget().pool()))
+        .findFirst().orElseThrow().command();
+    assertThat(more.budget().gpus()).isGreaterThan(before).isLessThanOrEqualTo(before + 16 - held);
+    assertThat(more.budget().types()).isEqualTo(shortPool.budget().types());
+    // at most one top-up a pool epoch (the test's clock stands still)
+    sent.clear();
+    cm.tell(new ClusterManager.PoolReport(new io.dynamollm.protocol.PoolTelemetry(shortPool.budget().pool(),
+        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 40.0, 1.0, 2.5)));
+    sleep(300);
+    assertThat(sent.stream().filter(x -> x.command() instanceof PoolManager.Assign)).isEmpty();
+
     // the layout of every epoch was stored; a cluster manager that takes over resumes it at once
     assertThat(stored.get()).isNotNull();
     assertThat(stored.get().epoch()).isEqualTo(epochOf(split));

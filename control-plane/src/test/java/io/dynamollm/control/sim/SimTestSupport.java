@@ -56,7 +56,8 @@ public final class SimTestSupport {
 
   /**
    * {@code policy} on {@code servers} 8-GPU servers with the live control plane's epochs (30 min cluster, 5 min pool,
-   * 5 s instance), engine start-up {@code startupMs}, re-shards as restarts, the online predictor, no mix penalty.
+   * 5 s instance), engine start-up {@code startupMs}, re-shards as restarts of that length, the online predictor, no
+   * mix penalty.
    */
   public static ClusterOutcome runLikeLive(Profile p, String policy, int servers, List<TraceRequest> reqs,
       double durationMs, long startupMs) {
@@ -64,7 +65,7 @@ public final class SimTestSupport {
     ClassThresholds t = ClassThresholds.DEFAULT;
     Workload w = SimulationTest.of(reqs, durationMs);
     SimSettings s = new SimSettings(p, slos, t, servers, 1_800_000, 300_000, 5_000, 60_000, startupMs,
-        ReshardCost.preset("restart"), p.loadingPowerW(), new io.dynamollm.control.decision.OnlineOutputPredictor(t), 1,
+        ReshardCost.restart(startupMs), p.loadingPowerW(), new io.dynamollm.control.decision.OnlineOutputPredictor(t), 1,
         GridIntensity.constant(400), 2.5, 0.1, 1);
     PolicyResult r = new Simulation(s, Policies.create(policy, new WorkloadStats(w, t))).run(w);
     double hours = durationMs / 3.6e6;
