@@ -157,7 +157,14 @@ public final class ClusterManager {
           })
           .onMessage(PoolReport.class, this::onPoolReport)
           .onMessage(HostsListing.class, l -> {
-            hosts = l.listing().getServiceInstances(HostAgent.KEY);
+            Set<ActorRef<HostAgent.Command>> now = l.listing().getServiceInstances(HostAgent.KEY);
+            if (epoch > 0 && !now.equals(hosts)) {
+              // a GPU host joined or left: the budgets no longer match the cluster's GPUs; budget again soon
+              ctx.getLog().info("GPU hosts changed ({} -> {}): budgeting again in {}", hosts.size(), now.size(),
+                  settings.warmup());
+              timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
+            }
+            hosts = now;
             return Behaviors.same();
           })
           .onMessage(GetPools.class, g -> {
@@ -247,7 +254,7 @@ public final class ClusterManager {
             p.bounds()), p.nativeType(), p.loadRps()));
       }
       String reason = layout.reason();
-      if (layout.bootstrap() && seenTraffic) {
+      if (layout.bootstrap()) {
         timers.startSingleTimer(Tick.EPOCH, wall(settings.poolEpoch())); // look again soon
       }
       Set<String> next = new HashSet<>();
