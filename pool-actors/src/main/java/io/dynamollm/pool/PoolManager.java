@@ -177,8 +177,12 @@ public final class PoolManager {
     private final Map<RequestType, Integer> windowRouted = new java.util.EnumMap<>(RequestType.class);
     private double windowStartMs;
     private CapacityCorrection correction = CapacityCorrection.NONE;
-    /** The last placement found no free GPUs (cleared by one that did): drains stop waiting for starts. */
-    private boolean noRoom;
+    /**
+     * TPs whose instances found no host with room (GPUs are fragmented across hosts): the planner leaves them out
+     * until GPUs of this pool free up or the next pool epoch, so the pool grows with what fits instead of waiting —
+     * it never drains serving instances to make room.
+     */
+    private final java.util.Set<TensorParallelism> noRoomFor = new java.util.HashSet<>();
     /** Energy of this pool's instances that have stopped. */
     private double retiredEnergyJ;
 
@@ -258,6 +262,7 @@ public final class PoolManager {
           .onMessage(Hosts.class, this::onHosts)
           .onMessage(Found.class, this::onFound)
           .onMessageEquals(Tick.REPLAN, () -> {
+            noRoomFor.clear(); // room may have freed up elsewhere: every TP may be tried again
             replan("pool epoch");
             return Behaviors.same();
           })
@@ -301,8 +306,10 @@ public final class PoolManager {
       epochCompleted = 0;
       epochMissed = 0;
       double load = correction.apply(this.load);
+      List<TensorParallelism> tps = TensorParallelism.PAPER_DEGREES.stream().filter(tp -> !noRoomFor.contains(tp))
+          .toList();
       var req = new PoolPlanner.Request(pool, type, slo, load, assign.budget().gpus(),
-          assign.budget().frequencyBounds(), TensorParallelism.PAPER_DEGREES,
+          assign.budget().frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
           plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpoch().toSeconds(), false);
       ctx.pipeToSelf(CompletableFuture.supplyAsync(() -> planner.plan(req), blocking),
           (r, err) -> {
@@ -345,7 +352,7 @@ public final class PoolManager {
         publishRoutes();
         return;
       }
-      var actions = PoolReconciler.reconcile(plan, current, noRoom);
+      var actions = PoolReconciler.reconcile(plan, current);
       for (PoolPlan.Group g : actions.start()) {
         pendingPlacements++;
         ctx.ask(Placement.class, placement, Duration.ofSeconds(10), reply -> new Place(pool, g.tp(), reply),
@@ -367,18 +374,22 @@ public final class PoolManager {
     private Behavior<Command> onPlaced(Placed p) {
       pendingPlacements--;
       if (p.placement().instanceId().isEmpty()) {
-        if (!noRoom) {
+        boolean first = noRoomFor.add(p.tp());
+        if (first) {
           ctx.getLog().warn("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
-          decide("pool", "cannot start " + p.tp() + " yet", p.placement().reason()
-              + "; extra instances drain now and the start is retried every keep-alive", 0);
-        }
-        noRoom = true;
-        if (pendingPlacements == 0) {
-          reconcile(); // drain what is extra now, to make room
+          decide("pool", "cannot start " + p.tp(), p.placement().reason() + "; planning without " + p.tp()
+              + " or larger until GPUs free up", 0);
+          for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
+            if (tp.degree() >= p.tp().degree()) {
+              noRoomFor.add(tp);
+            }
+          }
+          if (pendingPlacements == 0) {
+            replan("no room for " + p.tp());
+          }
         }
         return Behaviors.same();
       }
-      noRoom = false;
       String id = p.placement().instanceId().get();
       live.put(id, new Live(id, p.tp(), p.clockMhz()));
       FrequencyBounds bounds = assign.budget().frequencyBounds();
@@ -411,6 +422,7 @@ public final class PoolManager {
       if (t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED) {
         live.remove(t.instanceId());
         retiredEnergyJ += t.energyJ();
+        noRoomFor.clear(); // its GPUs are free again
       }
       if (before != t.state()) {
         reconcile(); // a new instance serves (drain the old ones now) or one went away

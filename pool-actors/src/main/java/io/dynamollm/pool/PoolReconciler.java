@@ -36,14 +36,6 @@ public final class PoolReconciler {
   }
 
   public static Actions reconcile(PoolPlan plan, List<Live> live) {
-    return reconcile(plan, live, false);
-  }
-
-  /**
-   * @param noRoom the last start found no free GPUs: make-before-break cannot make, so what is extra drains now and
-   *     frees its GPUs for the replacements (break-before-make)
-   */
-  public static Actions reconcile(PoolPlan plan, List<Live> live, boolean noRoom) {
     List<Live> serving = live.stream()
         .filter(i -> i.state() == InstanceState.READY || i.state() == InstanceState.STARTING)
         .sorted(Comparator.comparing(Live::id))
@@ -72,11 +64,10 @@ public final class PoolReconciler {
         drain.add(have.get(k).id());
       }
     }
-    boolean hold = !drain.isEmpty() && (starting || !start.isEmpty()) && !noRoom;
+    boolean hold = !drain.isEmpty() && (starting || !start.isEmpty());
     List<String> drainNow = hold ? List.of() : drain;
     String summary = String.format("%d to start, %d to drain%s, %d clock targets", start.size(), drain.size(),
-        hold ? " once the new ones serve" : noRoom && !drain.isEmpty() ? " now (no room to start first)" : "",
-        clocks.size());
+        hold ? " once the new ones serve" : "", clocks.size());
     return new Actions(start, drainNow, clocks, summary);
   }
 }

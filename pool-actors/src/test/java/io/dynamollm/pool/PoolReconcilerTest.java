@@ -55,16 +55,4 @@ class PoolReconcilerTest {
         new Live("b", TP4, 1980, InstanceState.READY)));
     assertThat(a.drain()).containsExactlyInAnyOrder("a", "b");
   }
-
-  @Test
-  void withNoRoomToStartFirstTheExtraInstancesDrainAtOnce() {
-    // a shrunken budget: the pool's own TP8 holds the GPUs its TP4 replacement needs
-    PoolPlan toTp4 = plan(new PoolPlan.Group(TP4, 1605, 1, 5, 4));
-    List<Live> before = List.of(new Live("old", TP8, 1980, InstanceState.READY));
-    assertThat(PoolReconciler.reconcile(toTp4, before, false).drain()).isEmpty();
-    var a = PoolReconciler.reconcile(toTp4, before, true);
-    assertThat(a.drain()).containsExactly("old");
-    assertThat(a.start()).hasSize(1);
-    assertThat(a.summary()).contains("1 to drain now (no room to start first)");
-  }
 }
