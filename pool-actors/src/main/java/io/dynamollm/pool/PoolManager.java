@@ -183,6 +183,7 @@ public final class PoolManager {
      * it never drains serving instances to make room.
      */
     private final java.util.Set<TensorParallelism> noRoomFor = new java.util.HashSet<>();
+    private boolean warnedNoRoom;
     /** Energy of this pool's instances that have stopped. */
     private double retiredEnergyJ;
 
@@ -376,7 +377,13 @@ public final class PoolManager {
       if (p.placement().instanceId().isEmpty()) {
         boolean first = noRoomFor.add(p.tp());
         if (first) {
-          ctx.getLog().warn("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
+          if (warnedNoRoom) {
+            ctx.getLog().debug("pool {}: no room for a {} instance: {}", pool, p.tp(), p.placement().reason());
+          } else {
+            ctx.getLog().warn("pool {}: no room for a {} instance: {} (it plans around it; later cases are in"
+                + " /api/v1/decisions)", pool, p.tp(), p.placement().reason());
+            warnedNoRoom = true;
+          }
           decide("pool", "cannot start " + p.tp(), p.placement().reason() + "; planning without " + p.tp()
               + " or larger until GPUs free up", 0);
           for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {

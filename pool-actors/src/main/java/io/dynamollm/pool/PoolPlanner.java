@@ -443,6 +443,16 @@ public final class PoolPlanner {
             current.describe(), g.describe(), candidate.describe(), g.predictedPowerW() - candidate.predictedPowerW()),
             saving, transitionEnergyJ(current, g));
       }
+      if (grown.isEmpty() && !settings.reshardCost().inPlace() && current.gpus() <= req.gpuBudget()) {
+        // nothing fits beside the current instances: a restart is worth it only for clearly more capacity
+        PoolPlan atMax = atMaxClock(req, current);
+        if (candidate.capacityRps() <= atMax.capacityRps() * 1.05 && !sameLayout(atMax, candidate)) {
+          return new Result(atMax, outcome, outcome, !sameLayout(atMax, current), String.format(Locale.ROOT,
+              "capacity short (%.2f of %.2f req/s): holds %s at the highest clock, %s (%.2f req/s) would add too"
+                  + " little to restart instances for", current.capacityRps(), req.loadRps(), atMax.describe(),
+              candidate.describe(), candidate.capacityRps()), current.predictedPowerW() - atMax.predictedPowerW(), 0);
+        }
+      }
       return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
           "capacity short (%.2f of %.2f req/s): %s -> %s", current.capacityRps(), req.loadRps(), current.describe(),
           candidate.describe()), saving, transitionJ);
@@ -469,17 +479,11 @@ public final class PoolPlanner {
    */
   private Optional<PoolPlan> grown(Request req, PoolPlan current) {
     Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
-    int max = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
-        .orElse(profile.maxClockMhz());
-    List<PoolPlan.Group> atMax = new ArrayList<>();
-    double capacity = 0;
-    for (PoolPlan.Group g : current.groups()) {
-      double cap = profile.capacityRps(req.type(), g.tp(), max, target);
-      atMax.add(new PoolPlan.Group(g.tp(), max, g.instances(), Math.max(cap, 1e-9), 0));
-      capacity += cap * g.instances();
-    }
+    PoolPlan top = atMaxClock(req, current);
+    List<PoolPlan.Group> atMax = top.groups();
+    double capacity = top.capacityRps();
     if (capacity + 1e-9 >= req.loadRps()) {
-      return Optional.of(balanced(req, atMax, current.gpus()));
+      return Optional.of(top);
     }
     int room = req.gpuBudget() - current.gpus();
     PoolPlan best = null;
@@ -499,6 +503,19 @@ public final class PoolPlanner {
       }
     }
     return Optional.ofNullable(best);
+  }
+
+  /** The current layout with every group at the highest allowed clock, at the new load. */
+  private PoolPlan atMaxClock(Request req, PoolPlan current) {
+    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    int max = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
+        .orElse(profile.maxClockMhz());
+    List<PoolPlan.Group> atMax = new ArrayList<>();
+    for (PoolPlan.Group g : current.groups()) {
+      double cap = profile.capacityRps(req.type(), g.tp(), max, target);
+      atMax.add(new PoolPlan.Group(g.tp(), max, g.instances(), Math.max(cap, 1e-9), 0));
+    }
+    return balanced(req, atMax, current.gpus());
   }
 
   /** The current layout re-evaluated at the new load. */
