@@ -2,6 +2,8 @@ package io.dynamollm.control.admin;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dynamollm.control.cluster.ClusterLimits;
+import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.live.ClusterManager;
 import io.dynamollm.control.live.DecisionLog;
@@ -54,6 +56,8 @@ public final class AdminRoutes extends AllDirectives {
   private final ActorSystem<?> system;
   private final ActorRef<SloStore.Command> slos;
   private final SloUpdate validator;
+  private final ActorRef<LimitsStore.Command> limits;
+  private final LimitsUpdate limitsValidator;
   private final byte[] token;
   private final Duration askTimeout;
   private final Optional<LiveControlPlane> live;
@@ -62,14 +66,16 @@ public final class AdminRoutes extends AllDirectives {
    * @param token the bearer token mutating calls must present
    * @param askTimeout how long a request waits for the actors before 503
    */
-  public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, Profile profile, String token,
-      Duration askTimeout, Optional<LiveControlPlane> live) {
+  public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits,
+      Profile profile, String token, Duration askTimeout, Optional<LiveControlPlane> live) {
     if (token == null || token.isBlank()) {
       throw new IllegalArgumentException("the admin token must not be empty");
     }
     this.system = system;
     this.slos = slos;
     this.validator = new SloUpdate(profile);
+    this.limits = limits;
+    this.limitsValidator = new LimitsUpdate(profile);
     this.token = token.getBytes(StandardCharsets.UTF_8);
     this.askTimeout = askTimeout;
     this.live = live.filter(l -> l.router().isPresent());
@@ -88,6 +94,9 @@ public final class AdminRoutes extends AllDirectives {
             get(this::getSlos))),
         path(PathMatchers.segment("api").slash("v1").slash("slos").slash(PathMatchers.segment()), type ->
             methods(List.of("PUT"), put(() -> authorized(() -> putSlo(type))))),
+        path(PathMatchers.segment("api").slash("v1").slash("limits"), () -> methods(List.of("GET", "PUT"), concat(
+            get(this::getLimits),
+            put(() -> authorized(this::putLimits))))),
         path(PathMatchers.segment("api").slash("v1").slash("pools"), () -> methods(List.of("GET"),
             get(() -> livePart(l -> onSuccess(pools(l), p -> json(200, p)))))),
         path(PathMatchers.segment("api").slash("v1").slash("instances"), () -> methods(List.of("GET"),
@@ -95,7 +104,8 @@ public final class AdminRoutes extends AllDirectives {
         path(PathMatchers.segment("api").slash("v1").slash("decisions"), () -> methods(List.of("GET"),
             get(() -> parameterOptional("limit", limit -> livePart(l -> decisions(l, limit)))))),
         extractUnmatchedPath(p -> error(404, "no such resource: " + p
-            + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/pools, /api/v1/instances, /api/v1/decisions)")))));
+            + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/limits, /api/v1/pools, /api/v1/instances,"
+            + " /api/v1/decisions)")))));
   }
 
   // ------------------------------------------------------------------------------------------------ routes
@@ -117,6 +127,7 @@ public final class AdminRoutes extends AllDirectives {
           system.scheduler());
       return onSuccess(stored, res -> {
         if (res instanceof SloStore.Stored s) {
+          rebudget("SLO of " + s.type() + " changed");
           Map<String, Object> body2 = new LinkedHashMap<>();
           body2.put("type", s.type().name());
           body2.putAll(sloJson(s.slo()));
@@ -127,6 +138,45 @@ public final class AdminRoutes extends AllDirectives {
         return error(503, "SLO of " + n.type() + " not acknowledged: " + n.reason() + "; retry");
       });
     });
+  }
+
+  private Route getLimits() {
+    CompletionStage<ClusterLimits> l = AskPattern.ask(limits, LimitsStore.Get::new, askTimeout, system.scheduler());
+    return onSuccess(l, x -> json(200, limitsJson(x)));
+  }
+
+  private Route putLimits() {
+    return entity(Unmarshaller.entityToString(), body -> {
+      LimitsUpdate.Result r = limitsValidator.validate(body);
+      if (r instanceof LimitsUpdate.Rejected rej) {
+        return error(rej.status(), rej.message());
+      }
+      ClusterLimits next = ((LimitsUpdate.Accepted) r).limits();
+      CompletionStage<Boolean> stored = AskPattern.ask(limits,
+          (ActorRef<Boolean> reply) -> new LimitsStore.Put(next, reply), askTimeout, system.scheduler());
+      return onSuccess(stored, ok -> {
+        if (!ok) {
+          return error(503, "the limits were not acknowledged by a majority of the cluster; retry");
+        }
+        rebudget("cluster limits changed to " + limitsJson(next));
+        Map<String, Object> out = limitsJson(next);
+        out.put("acknowledged", "majority");
+        return json(200, out);
+      });
+    });
+  }
+
+  private static Map<String, Object> limitsJson(ClusterLimits l) {
+    Map<String, Object> o = new LinkedHashMap<>();
+    o.put(LimitsUpdate.MIN, l.bounds().minMhz());
+    o.put(LimitsUpdate.MAX, l.bounds().maxMhz());
+    o.put(LimitsUpdate.GPUS, l.gpuBudget() == 0 ? null : l.gpuBudget());
+    return o;
+  }
+
+  /** Tells the cluster manager (on a control node) to budget again soon, so a stored change takes effect. */
+  private void rebudget(String reason) {
+    live.flatMap(LiveControlPlane::clusterManager).ifPresent(cm -> cm.tell(new ClusterManager.Rebudget(reason)));
   }
 
   private Map<String, Object> clusterView() {

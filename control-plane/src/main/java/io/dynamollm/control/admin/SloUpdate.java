@@ -1,8 +1,6 @@
 package io.dynamollm.control.admin;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
@@ -29,8 +27,6 @@ public final class SloUpdate {
   static final String TBT = "tbt_p99_ms";
   /** The load at which "reachable" is judged: light enough that queueing plays no part. */
   static final double PROBE_RPS = 0.01;
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /** The outcome: an accepted SLO, or a rejection. */
   public sealed interface Result permits Accepted, Rejected {}
@@ -62,20 +58,11 @@ public final class SloUpdate {
     if (type.isEmpty()) {
       return new Rejected(404, "unknown request type '" + typeName + "': expected one of SS, SM, SL, MS, MM, ML, LS, LM, LL");
     }
-    if (body == null || body.isBlank()) {
-      return new Rejected(400, "the body is empty: send a JSON object like {\"" + TTFT + "\": 500, \"" + TBT + "\": 50}");
+    var parsed = JsonBodies.object(body, "{\"" + TTFT + "\": 500, \"" + TBT + "\": 50}");
+    if (parsed instanceof JsonBodies.Parsed.Bad bad) {
+      return new Rejected(400, bad.message());
     }
-    JsonNode root;
-    try {
-      root = JSON.readTree(body);
-    } catch (JsonProcessingException e) {
-      String why = e.getOriginalMessage().replaceAll("\\s*\\(start marker at \\[Source.*?\\]\\)", "")
-          .replaceAll("\\s*at \\[Source.*", "").replaceAll("\\s+", " ").trim();
-      return new Rejected(400, "the body is not valid JSON: " + why);
-    }
-    if (root == null || root.isMissingNode() || !root.isObject()) {
-      return new Rejected(400, "the body must be a JSON object like {\"" + TTFT + "\": 500, \"" + TBT + "\": 50}");
-    }
+    JsonNode root = ((JsonBodies.Parsed.Ok) parsed).object();
     var ttft = field(root, TTFT);
     if (ttft instanceof Rejected r) {
       return r;

@@ -1,6 +1,8 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LayoutStore;
+import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.LoadForecaster;
@@ -43,10 +45,16 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  */
 public final class ClusterManager {
 
-  public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
+  public sealed interface Command permits Observed, PoolReport, Rebudget, GetPools, Stop, Internal {}
 
   /** Arrivals per type a router saw since its last report. */
   public record Observed(long atMillis, Map<RequestType, Integer> arrivals) implements Command, CborSerializable {}
+
+  /**
+   * Budget again soon (after {@code warmup}) rather than at the next cluster epoch: the admin API sends it once a
+   * changed SLO or limit is stored, so it takes effect within a minute of model time.
+   */
+  public record Rebudget(String reason) implements Command, CborSerializable {}
 
   /** A pool manager's telemetry (every keep-alive). */
   public record PoolReport(PoolTelemetry telemetry) implements Command, CborSerializable {}
@@ -66,7 +74,7 @@ public final class ClusterManager {
 
   private record HostsListing(Receptionist.Listing listing) implements Internal {}
 
-  private record Budgeting(SloTable slos, int gpus) implements Internal {}
+  private record Budgeting(SloTable slos, int gpus, ClusterLimits limits) implements Internal {}
 
   private record Resumed(Optional<LayoutStore.Layout> layout) implements Internal {}
 
@@ -88,12 +96,14 @@ public final class ClusterManager {
 
   /**
    * @param layouts the epoch's decision (pure; the simulator's {@code dynamollm-live} policy runs the same)
+   * @param limits the operator's clock range and GPU budget (read each epoch; {@code settings.bounds()} and every GPU
+   *     when it does not answer)
    * @param layoutStore where each epoch's layout is kept (durable), and read back by a manager that takes over
    */
   public static Behavior<Command> create(ClusterLayout layouts, PoolRefs pools, ActorRef<SloStore.Command> slos,
-      ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions, Settings settings,
-      java.util.function.DoubleSupplier modelNowMs) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, layouts, pools, slos,
+      ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
+      Settings settings, java.util.function.DoubleSupplier modelNowMs) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, layouts, pools, slos, limits,
         layoutStore, decisions, settings, modelNowMs).behavior()));
   }
 
@@ -111,8 +121,11 @@ public final class ClusterManager {
     private final Map<String, PoolTelemetry> poolTelemetry = new HashMap<>();
     /** When each pool last got GPUs between epochs (model ms). */
     private final Map<String, Double> lastTopUpMs = new HashMap<>();
-    /** The GPUs of the cluster's hosts at the last epoch. */
+    /** The GPUs the pools may hold (the hosts' GPUs within the operator's budget) at the last epoch. */
     private int clusterGpus;
+    /** The clock range of the last epoch (the operator's limits). */
+    private FrequencyBounds bounds;
+    private final ActorRef<LimitsStore.Command> limits;
     private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
     private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
     private List<String> current = List.of();
@@ -124,10 +137,12 @@ public final class ClusterManager {
     private boolean seenTraffic;
 
     Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClusterLayout layouts, PoolRefs pools,
-        ActorRef<SloStore.Command> slos, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
-        Settings settings, java.util.function.DoubleSupplier now) {
+        ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore,
+        ActorRef<Decision> decisions, Settings settings, java.util.function.DoubleSupplier now) {
       this.layouts = layouts;
       this.layoutStore = layoutStore;
+      this.limits = limits;
+      this.bounds = settings.bounds();
       // a cluster manager that took over from another node resumes the last epoch's pools
       ctx.ask(Optional.class, layoutStore, Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
           (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
@@ -156,6 +171,11 @@ public final class ClusterManager {
             return Behaviors.same();
           })
           .onMessage(PoolReport.class, this::onPoolReport)
+          .onMessage(Rebudget.class, r -> {
+            ctx.getLog().info("budgeting again in {}: {}", settings.warmup(), r.reason());
+            timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
+            return Behaviors.same();
+          })
           .onMessage(HostsListing.class, l -> {
             Set<ActorRef<HostAgent.Command>> now = l.listing().getServiceInstances(HostAgent.KEY);
             if (epoch > 0 && !now.equals(hosts)) {
@@ -206,14 +226,23 @@ public final class ClusterManager {
       }
       var slosF = org.apache.pekko.actor.typed.javadsl.AskPattern.<SloStore.Command, SloTable>ask(slos,
           SloStore.Get::new, Duration.ofSeconds(10), ctx.getSystem().scheduler()).toCompletableFuture();
+      ClusterLimits fallback = new ClusterLimits(settings.bounds(), 0);
+      var limitsF = org.apache.pekko.actor.typed.javadsl.AskPattern.<LimitsStore.Command, ClusterLimits>ask(limits,
+          LimitsStore.Get::new, Duration.ofSeconds(10), ctx.getSystem().scheduler()).toCompletableFuture()
+          .exceptionally(e -> {
+            ctx.getLog().warn("cluster epoch: the cluster limits did not answer ({}); the configured ones apply", e.toString());
+            return fallback;
+          });
       var done = java.util.concurrent.CompletableFuture.allOf(all.toArray(new java.util.concurrent.CompletableFuture[0]))
           .thenCombine(slosF, (x, s) -> s);
-      ctx.pipeToSelf(done, (s, err) -> {
+      ctx.pipeToSelf(done.thenCombine(limitsF, (s, l) -> new Object[] {s, l}), (sl, err) -> {
         if (err != null) {
           ctx.getLog().warn("cluster epoch: could not read the SLOs ({}); budgets unchanged", err.toString());
-          return new Budgeting(null, 0);
+          return new Budgeting(null, 0, fallback);
         }
-        return new Budgeting(s, inventories.values().stream().mapToInt(Integer::intValue).sum());
+        ClusterLimits l = (ClusterLimits) sl[1];
+        return new Budgeting((SloTable) sl[0],
+            l.usableGpus(inventories.values().stream().mapToInt(Integer::intValue).sum()), l);
       });
       return Behaviors.same();
     }
@@ -242,7 +271,8 @@ public final class ClusterManager {
           a.budget().types().forEach(type -> corrections.merge(type, t.capacityCorrection(), Math::max));
         }
       });
-      ClusterLayout.Layout layout = layouts.decide(epochStart, forecast, b.slos(), b.gpus(), settings.bounds(),
+      bounds = b.limits().bounds();
+      ClusterLayout.Layout layout = layouts.decide(epochStart, forecast, b.slos(), b.gpus(), bounds,
           currentGpus, corrections);
       List<PoolManager.Assign> assigns = new ArrayList<>();
       for (ClusterLayout.Pool p : layout.pools()) {
@@ -265,7 +295,7 @@ public final class ClusterManager {
       for (String old : current) {
         if (!next.contains(old)) {
           pools.tell(old, new PoolManager.Assign(new PoolBudget(old, epoch, 0, Set.of(), Map.of(),
-              Map.of(RequestType.LL, b.slos().of(RequestType.LL)), settings.bounds()), RequestType.LL, 0));
+              Map.of(RequestType.LL, b.slos().of(RequestType.LL)), bounds), RequestType.LL, 0));
           currentGpus.remove(old);
         }
       }

@@ -1,6 +1,7 @@
 package io.dynamollm.control.live;
 
 import io.dynamollm.control.cluster.LayoutStore;
+import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.PoolBudgeter;
@@ -77,8 +78,8 @@ public final class LiveControlPlane {
    * @param slos this node's SLO store
    */
   public static LiveControlPlane start(ActorContext<?> ctx, Set<String> roles, Optional<ActorRef<HostAgent.Command>> hostAgent,
-      ActorRef<SloStore.Command> slos, SloTable defaultSlos, Profile profile, LiveSettings live, ModelClock clock,
-      EngineConfig engineConfig) {
+      ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, SloTable defaultSlos, Profile profile,
+      LiveSettings live, ModelClock clock, EngineConfig engineConfig) {
     var system = ctx.getSystem();
     Address self = Cluster.get(system).selfMember().address();
     String selfHost = hostId(self);
@@ -153,7 +154,7 @@ public final class LiveControlPlane {
         new PoolBudgeter.Settings(0.5, 0.9, live.engineStartup().toMillis(), 1.15, 1.0)), profile, 0.9);
     ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");
     ActorRef<ClusterManager.Command> cm = ClusterSingleton.get(system).init(SingletonActor.of(
-            Behaviors.supervise(ClusterManager.create(clusterLayout, pools, slos, layouts, publish,
+            Behaviors.supervise(ClusterManager.create(clusterLayout, pools, slos, limits, layouts, publish,
                 new ClusterManager.Settings(live.clusterEpoch(), live.poolEpoch(), live.warmup(), live.speedup(),
                     FrequencyBounds.H100_DEFAULT), clock::nowMs))
                 .onFailure(org.apache.pekko.actor.typed.SupervisorStrategy.restartWithBackoff(

@@ -2,7 +2,10 @@ package io.dynamollm.control.node;
 
 import com.typesafe.config.Config;
 import io.dynamollm.control.admin.AdminRoutes;
+import io.dynamollm.control.cluster.ClusterLimits;
+import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.gpu.GpuBackends;
 import io.dynamollm.gpu.GpuInventory;
 import io.dynamollm.gpu.GpuSettings;
@@ -93,6 +96,7 @@ public final class Node implements AutoCloseable {
     }
     Optional<GpuBackends.Opened> host = gpus;
     var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
+    var limitsRef = new CompletableFuture<ActorRef<LimitsStore.Command>>();
     var agentRef = new CompletableFuture<Optional<ActorRef<HostAgent.Command>>>();
     var liveRef = new CompletableFuture<LiveControlPlane>();
     Behavior<Void> guardian = Behaviors.setup(ctx -> {
@@ -102,12 +106,15 @@ public final class Node implements AutoCloseable {
       }
       var store = ctx.spawn(SloStore.create(defaults, settings.majorityTimeout()), "slos");
       storeRef.complete(store);
+      var limits = ctx.spawn(LimitsStore.create(settings.majorityTimeout(),
+          new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0)), "cluster-limits");
+      limitsRef.complete(limits);
       Optional<ActorRef<HostAgent.Command>> agent = host.map(h -> ctx.spawn(
           HostAgent.create(((GpuInventory.Available) h.inventory()).devices()), "host-agent"));
       agentRef.complete(agent);
       try {
-        liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, defaults, profile, live, clock,
-            engines));
+        liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, limits, defaults, profile, live,
+            clock, engines));
       } catch (RuntimeException e) {
         liveRef.completeExceptionally(e);
         throw e;
@@ -119,12 +126,14 @@ public final class Node implements AutoCloseable {
     system.getWhenTerminated().thenRun(() -> host.ifPresent(Node::closeQuietly));
     try {
       ActorRef<SloStore.Command> store = storeRef.get(30, TimeUnit.SECONDS);
+      ActorRef<LimitsStore.Command> limits = limitsRef.get(30, TimeUnit.SECONDS);
       Optional<ActorRef<HostAgent.Command>> agent = agentRef.get(30, TimeUnit.SECONDS);
       LiveControlPlane livePlane = liveRef.get(30, TimeUnit.SECONDS);
       String token = settings.adminToken().orElseGet(Node::randomToken);
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
-        var routes = new AdminRoutes(system, store, profile, token, settings.askTimeout(), Optional.of(livePlane));
+        var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(),
+            Optional.of(livePlane));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);

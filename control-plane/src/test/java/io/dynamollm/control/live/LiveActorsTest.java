@@ -2,7 +2,9 @@ package io.dynamollm.control.live;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LayoutStore;
+import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.control.decision.ClusterLayout;
 import io.dynamollm.control.decision.PoolBudgeter;
@@ -73,6 +75,58 @@ class LiveActorsTest {
           l.replyTo().tell(Optional.ofNullable(held.get()));
           return Behaviors.same();
         }).build());
+  }
+
+  private static final ClusterLimits DEFAULT_LIMITS = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);
+
+  /** A stand-in for the durable limits store that answers with {@code l}. */
+  private static ActorRef<LimitsStore.Command> limits(ActorTestKit kit, ClusterLimits l) {
+    return kit.spawn(Behaviors.receive(LimitsStore.Command.class).onMessage(LimitsStore.Get.class, g -> {
+      g.replyTo().tell(l);
+      return Behaviors.same();
+    }).build());
+  }
+
+  @Test
+  void theOperatorsLimitsBoundEveryBudgetsClocksAndGpus() {
+    ActorTestKit kit = ActorTestKit.create();
+    try {
+      host(kit, 8);
+      host(kit, 8);
+      List<Sent> sent = new CopyOnWriteArrayList<>();
+      TestProbe<Decision> decisions = kit.createTestProbe();
+      AtomicReference<Double> now = new AtomicReference<>(0.0);
+      FrequencyBounds bounds = new FrequencyBounds(1005, 1605);
+      var cm = kit.spawn(ClusterManager.create(layouts(), (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(),
+          limits(kit, new ClusterLimits(bounds, 8)), layouts(kit, new AtomicReference<>()), decisions.getRef(),
+          new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
+              FrequencyBounds.H100_DEFAULT), now::get));
+      // the bootstrap pool: the budget's 8 of the hosts' 16 GPUs, held at the operator's highest clock
+      decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
+          ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+      PoolManager.Assign first = (PoolManager.Assign) sent.get(0).command();
+      assertThat(first.budget().gpus()).isEqualTo(8);
+      assertThat(first.budget().frequencyBounds()).isEqualTo(new FrequencyBounds(1605, 1605));
+      // pools per type: within 8 GPUs together, every pool within the operator's clock range
+      for (int m = 0; m < 40; m++) {
+        cm.tell(new ClusterManager.Observed(m * 60_000L, Map.of(RequestType.MS, 300, RequestType.MM, 200,
+            RequestType.LL, 60, RequestType.SS, 5)));
+      }
+      now.set(40 * 60_000.0);
+      sent.clear();
+      cm.tell(new ClusterManager.Rebudget("test: limits changed")); // budgets again after warmup, not in 30 minutes
+      Decision split = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.level().equals("cluster")
+          && d.action().startsWith("epoch") && !d.reason().contains("one LL pool")
+          ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+      List<PoolManager.Assign> assigns = sent.stream().filter(x -> x.command() instanceof PoolManager.Assign a
+          && a.budget().epoch() == epochOf(split) && a.budget().gpus() > 0)
+          .map(x -> (PoolManager.Assign) x.command()).toList();
+      assertThat(assigns).isNotEmpty();
+      assertThat(assigns.stream().mapToInt(a -> a.budget().gpus()).sum()).isLessThanOrEqualTo(8);
+      assertThat(assigns).allSatisfy(a -> assertThat(a.budget().frequencyBounds()).isEqualTo(bounds));
+    } finally {
+      kit.shutdownTestKit();
+    }
   }
 
   private static ClusterLayout layouts() {
@@ -162,7 +216,8 @@ class LiveActorsTest {
     AtomicReference<Double> now = new AtomicReference<>(0.0);
     AtomicReference<LayoutStore.Layout> stored = new AtomicReference<>();
     var cm = kit.spawn(ClusterManager.create(layouts(),
-        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
+        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
+        decisions.getRef(),
         new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
             FrequencyBounds.H100_DEFAULT), now::get));
     // no traffic yet: every GPU in one LL pool serving every type
@@ -234,7 +289,8 @@ class LiveActorsTest {
     kit.stop(cm);
     List<Sent> resumed = new CopyOnWriteArrayList<>();
     kit.spawn(ClusterManager.create(layouts(),
-        (pool, cmd) -> resumed.add(new Sent(pool, cmd)), sloStore(), layouts(kit, stored), decisions.getRef(),
+        (pool, cmd) -> resumed.add(new Sent(pool, cmd)), sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
+        decisions.getRef(),
         new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofMinutes(30), 1,
             FrequencyBounds.H100_DEFAULT), now::get));
     Decision resume = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("resumed epoch")

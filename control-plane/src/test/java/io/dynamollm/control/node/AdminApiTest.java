@@ -113,6 +113,34 @@ class AdminApiTest {
     assertThat(after.get("LS").get("tbt_p99_ms").asDouble()).isEqualTo(65.0);
   }
 
+  @Test
+  void theOperatorsLimitsAreStoredWithAMajorityAndSurviveARestart() throws Exception {
+    node = start();
+    JsonNode before = json(get("/api/v1/limits"));
+    assertThat(before.get("min_mhz").asInt()).isEqualTo(800);
+    assertThat(before.get("max_mhz").asInt()).isEqualTo(1980);
+    assertThat(before.get("gpu_budget").isNull()).as("every GPU").isTrue();
+    var r = put("/api/v1/limits", "{\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": 6}", "Bearer " + TOKEN);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(json(r).get("acknowledged").asText()).isEqualTo("majority");
+    node.stop(Duration.ofSeconds(20));
+    node = start();
+    JsonNode after = json(get("/api/v1/limits"));
+    assertThat(after.get("min_mhz").asInt()).isEqualTo(1005);
+    assertThat(after.get("max_mhz").asInt()).isEqualTo(1605);
+    assertThat(after.get("gpu_budget").asInt()).isEqualTo(6);
+    // the hosts' GPUs, their power and energy (once the host agent's registration has reached the receptionist)
+    JsonNode hosts = json(get("/api/v1/cluster")).get("hosts");
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (hosts.isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+      hosts = json(get("/api/v1/cluster")).get("hosts");
+    }
+    assertThat(hosts).hasSize(1);
+    assertThat(hosts.get(0).get("gpus").asInt()).isPositive();
+    assertThat(hosts.get(0).get("power_w").asDouble()).isPositive();
+  }
+
   @ParameterizedTest(name = "{0} {1} with {3} -> {4}")
   @CsvSource(delimiter = '|', value = {
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": 600, \"tbt_p99_ms\": 65} | none | 401 | Authorization: Bearer",
@@ -125,6 +153,15 @@ class AdminApiTest {
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": -3, \"tbt_p99_ms\": 65} | Bearer s3cret-token | 422 | positive, finite",
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": 1e999, \"tbt_p99_ms\": 65} | Bearer s3cret-token | 422 | positive, finite",
       "PUT | /api/v1/slos/LS | {\"ttft_p99_ms\": 10, \"tbt_p99_ms\": 65} | Bearer s3cret-token | 422 | below what any configuration reaches",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 1605} | none | 401 | Authorization: Bearer",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 1605} | Bearer wrong | 403 | token is wrong",
+      "PUT | /api/v1/limits | [1005, 1605] | Bearer s3cret-token | 400 | must be a JSON object",
+      "PUT | /api/v1/limits | {\"max_mhz\": 1605} | Bearer s3cret-token | 422 | missing field 'min_mhz'",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005.5, \"max_mhz\": 1605} | Bearer s3cret-token | 422 | 'min_mhz' must be a whole number",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 2500} | Bearer s3cret-token | 422 | 'max_mhz' must be within the GPU's clock range",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1605, \"max_mhz\": 1005} | Bearer s3cret-token | 422 | must not exceed 'max_mhz'",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1006, \"max_mhz\": 1100} | Bearer s3cret-token | 422 | no clock the planner knows",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": 1} | Bearer s3cret-token | 422 | 'gpu_budget' must be at least 2",
       "GET | /api/v1/nothing | '' | none | 404 | no such resource",
       "GET | /api/v1/decisions?limit=lots | '' | none | 400 | limit must be a whole number 1-500, got 'lots'",
       "GET | /api/v1/decisions?limit=0 | '' | none | 400 | limit must be a whole number 1-500, got 0",
@@ -147,7 +184,8 @@ class AdminApiTest {
     if (status == 401) {
       assertThat(r.headers().firstValue("WWW-Authenticate")).contains("Bearer");
     }
-    // nothing rejected reached the store
+    // nothing rejected reached the stores
+    assertThat(json(get("/api/v1/limits")).get("max_mhz").asInt()).isEqualTo(1980);
     assertThat(json(get("/api/v1/slos")).get("LS").get("ttft_p99_ms").asDouble())
         .isCloseTo(PROFILE.defaultSlos(5).of(io.dynamollm.protocol.RequestType.LS).ttftP99Ms(),
             org.assertj.core.api.Assertions.within(0.01));

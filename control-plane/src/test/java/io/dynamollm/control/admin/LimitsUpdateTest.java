@@ -1,0 +1,34 @@
+package io.dynamollm.control.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dynamollm.control.cluster.ClusterLimits;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class LimitsUpdateTest {
+  private final LimitsUpdate v = new LimitsUpdate(new Llama2H100Profile());
+
+  @ParameterizedTest(name = "{0} -> {1}..{2} MHz, budget {3}")
+  @CsvSource(delimiter = '|', value = {
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980} | 1005 | 1980 | 0",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": null} | 1005 | 1605 | 0",
+      "{\"min_mhz\": 1980, \"max_mhz\": 1980, \"gpu_budget\": 24} | 1980 | 1980 | 24",
+      "{\"min_mhz\": 1200.0, \"max_mhz\": 1800, \"gpu_budget\": 2} | 1200 | 1800 | 2",
+  })
+  void acceptsWholeClocksInTheGpusRangeAndAnOptionalBudget(String body, int min, int max, int budget) {
+    assertThat(v.validate(body)).isEqualTo(new LimitsUpdate.Accepted(
+        new ClusterLimits(new FrequencyBounds(min, max), budget)));
+  }
+
+  @Test
+  void everyGpuIsTheDefaultBudgetAndCapsNothing() {
+    ClusterLimits all = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);
+    assertThat(all.usableGpus(16)).isEqualTo(16);
+    assertThat(new ClusterLimits(FrequencyBounds.H100_DEFAULT, 6).usableGpus(16)).isEqualTo(6);
+    assertThat(new ClusterLimits(FrequencyBounds.H100_DEFAULT, 24).usableGpus(16)).isEqualTo(16);
+  }
+}
