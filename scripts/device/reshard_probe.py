@@ -167,7 +167,7 @@ def main():
     moves = parse_moves(args.moves)
     mode = "plan" if args.plan else "harness-check (device 0 only; not NVLink)" if args.harness_check else "nvlink-p2p"
     if scale != 1:
-        mode += f", {scale:g} of the model"
+        mode += f"; {scale:g} of the model"
     print("move,mode,copies,receiving_gpus,max_bytes_received_per_gpu,total_bytes,median_ms,min_ms,max_ms,"
           "gb_per_s_per_receiving_gpu,preset_ms", flush=True)
     if not args.plan:
