@@ -264,6 +264,7 @@ public final class PoolManager {
           .onMessage(Found.class, this::onFound)
           .onMessageEquals(Tick.REPLAN, () -> {
             noRoomFor.clear(); // room may have freed up elsewhere: every TP may be tried again
+            learnCorrection();
             replan("pool epoch");
             return Behaviors.same();
           })
@@ -289,14 +290,8 @@ public final class PoolManager {
       return Behaviors.same();
     }
 
-    private void replan(String why) {
-      if (assign == null || planning) {
-        return;
-      }
-      planning = true;
-      RequestType type = assign.nativeType();
-      Slo slo = assign.budget().slos().get(type);
-      // the routers' outcomes refine the profile's capacity (the rule the simulator's DynamoLLM uses)
+    /** Once a pool epoch: the routers' outcomes refine the profile's capacity (the simulator's DynamoLLM rule). */
+    private void learnCorrection() {
       CapacityCorrection before = correction;
       correction = correction.next(epochCompleted, epochMissed, settings.correction());
       if (correction.factor() != before.factor()) {
@@ -306,6 +301,15 @@ public final class PoolManager {
       }
       epochCompleted = 0;
       epochMissed = 0;
+    }
+
+    private void replan(String why) {
+      if (assign == null || planning) {
+        return;
+      }
+      planning = true;
+      RequestType type = assign.nativeType();
+      Slo slo = assign.budget().slos().get(type);
       double load = correction.apply(this.load);
       List<TensorParallelism> tps = TensorParallelism.PAPER_DEGREES.stream().filter(tp -> !noRoomFor.contains(tp))
           .toList();

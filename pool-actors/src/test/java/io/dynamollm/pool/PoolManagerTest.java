@@ -147,11 +147,11 @@ class PoolManagerTest {
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(first.capacityCorrection()).isEqualTo(1.0);
 
-    // two routers report: 10 of 200 requests missed (5 %): the next plan is for 1 + 10 x 5 % = 1.5 times the load
+    // two routers report: 10 of 200 requests missed (5 %): the next pool epoch plans for 1 + 10 x 5 % = 1.5 times the load
     pm.tell(new PoolManager.Outcomes(120, 6, Map.of(RequestType.LS, 130)));
     pm.tell(new PoolManager.Outcomes(80, 4, Map.of(RequestType.LS, 85)));
-    pm.tell(new PoolManager.Assign(budget("LS", 8, 1.0), RequestType.LS, 1.0));
-    Decision d = decisions.fishForMessage(Duration.ofSeconds(10), x -> x.action().startsWith("capacity correction")
+    // learnt at the next pool epoch (5 model minutes: 6 s at 50x)
+    Decision d = decisions.fishForMessage(Duration.ofSeconds(15), x -> x.action().startsWith("capacity correction")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(d.action()).isEqualTo("capacity correction x1.00 -> x1.50");
     assertThat(d.reason()).contains("10 of 200 requests");
