@@ -76,6 +76,9 @@ public final class ClusterManager {
 
   private record Budgeting(SloTable slos, int gpus, ClusterLimits limits) implements Internal {}
 
+  /** What an epoch reads before it budgets. */
+  private record Read(SloTable slos, ClusterLimits limits) {}
+
   private record Resumed(Optional<LayoutStore.Layout> layout) implements Internal {}
 
   private record Stored(long epoch, boolean ok) implements Internal {}
@@ -235,14 +238,13 @@ public final class ClusterManager {
           });
       var done = java.util.concurrent.CompletableFuture.allOf(all.toArray(new java.util.concurrent.CompletableFuture[0]))
           .thenCombine(slosF, (x, s) -> s);
-      ctx.pipeToSelf(done.thenCombine(limitsF, (s, l) -> new Object[] {s, l}), (sl, err) -> {
+      ctx.pipeToSelf(done.thenCombine(limitsF, Read::new), (in, err) -> {
         if (err != null) {
           ctx.getLog().warn("cluster epoch: could not read the SLOs ({}); budgets unchanged", err.toString());
           return new Budgeting(null, 0, fallback);
         }
-        ClusterLimits l = (ClusterLimits) sl[1];
-        return new Budgeting((SloTable) sl[0],
-            l.usableGpus(inventories.values().stream().mapToInt(Integer::intValue).sum()), l);
+        return new Budgeting(in.slos(),
+            in.limits().usableGpus(inventories.values().stream().mapToInt(Integer::intValue).sum()), in.limits());
       });
       return Behaviors.same();
     }
@@ -338,8 +340,10 @@ public final class ClusterManager {
       }
       lastTopUpMs.put(t.pool(), at);
       PoolBudget b = a.budget();
+      // the load the pool plans for now (its latest forecast), not the epoch's: an Assign resets the pool's load
+      double load = Math.max(a.nativeLoadRps(), t.plannedLoadRps() / t.capacityCorrection());
       PoolManager.Assign more = new PoolManager.Assign(new PoolBudget(b.pool(), b.epoch(), b.gpus() + add, b.types(),
-          b.forecastPeakRps(), b.slos(), b.frequencyBounds()), a.nativeType(), a.nativeLoadRps());
+          b.forecastPeakRps(), b.slos(), b.frequencyBounds()), a.nativeType(), load);
       assigned.put(t.pool(), more);
       currentGpus.put(t.pool(), b.gpus() + add);
       pools.tell(t.pool(), more);
