@@ -339,7 +339,7 @@ public final class PoolManager {
               p.result().predictedSavingW());
         }
         plan = p.result().plan();
-        if (plan.capacityRps() < plan.plannedLoadRps() * 0.98) {
+        if (PoolTelemetry.isShort(plan.capacityRps(), plan.plannedLoadRps())) {
           reportUpward(); // short within the budget: the cluster manager may add GPUs no pool holds
         }
       }

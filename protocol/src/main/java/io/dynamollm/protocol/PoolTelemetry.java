@@ -51,6 +51,11 @@ public record PoolTelemetry(
 
   /** Whether the pool's plan carries less than it plans for (more GPUs would help). */
   public boolean shortOfCapacity() {
+    return isShort(capacityRps, plannedLoadRps);
+  }
+
+  /** A plan carrying {@code capacityRps} is short of {@code plannedLoadRps} (2 % tolerance for the planner's steps). */
+  public static boolean isShort(double capacityRps, double plannedLoadRps) {
     return capacityRps < plannedLoadRps * 0.98;
   }
 }

@@ -8,6 +8,7 @@ import io.dynamollm.instance.FrequencyGovernor;
 import io.dynamollm.pool.CapacityCorrection;
 import io.dynamollm.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
@@ -172,15 +173,7 @@ final class DynamoLlm implements SimPolicy {
       }
       for (SimPool pool : sim.pools.values()) {
         if (!keep.containsKey(pool.name)) {
-          budgets.remove(pool.name);
-          for (SimInstance i : List.copyOf(pool.instances)) {
-            sim.removeInstance(i, true);
-          }
-          Policies.updateParked(sim, pool, 0);
-          while (!pool.backlog.isEmpty()) {
-            SimRequest r = pool.backlog.poll();
-            sim.route(poolFor(r.routedType), r);
-          }
+          retire(sim, pool);
         }
       }
       atStart.forEach(Runnable::run);
@@ -235,17 +228,22 @@ final class DynamoLlm implements SimPolicy {
     layout.routing().forEach((t, name) -> routing.put(t, keep.get(name)));
     for (SimPool pool : sim.pools.values()) {
       if (!keep.containsKey(pool.name) && pool.budgetGpus > 0) {
-        budgets.remove(pool.name);
         pool.budgetGpus = 0;
-        for (SimInstance i : List.copyOf(pool.instances)) {
-          sim.removeInstance(i, true);
-        }
-        Policies.updateParked(sim, pool, 0);
-        while (!pool.backlog.isEmpty()) {
-          SimRequest r = pool.backlog.poll();
-          sim.route(poolFor(r.routedType), r);
-        }
+        retire(sim, pool);
       }
+    }
+  }
+
+  /** A pool the new layout no longer has: its instances go, its parked GPUs too, its backlog to the pools that serve. */
+  private void retire(Simulation sim, SimPool pool) {
+    budgets.remove(pool.name);
+    for (SimInstance i : List.copyOf(pool.instances)) {
+      sim.removeInstance(i, true);
+    }
+    Policies.updateParked(sim, pool, 0);
+    while (!pool.backlog.isEmpty()) {
+      SimRequest r = pool.backlog.poll();
+      sim.route(poolFor(r.routedType), r);
     }
   }
 
@@ -285,7 +283,7 @@ final class DynamoLlm implements SimPolicy {
       double remaining = live ? s.poolEpochMs() : s.clusterEpochMs() - (now % s.clusterEpochMs());
       var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, pool.budgetGpus,
           pool.bounds, TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), remaining / 1000.0, false));
-      if (live && r.plan().capacityRps() < load * 0.98) {
+      if (live && PoolTelemetry.isShort(r.plan().capacityRps(), load)) {
         // as the live cluster manager: GPUs no pool holds, for the fewest-GPU layout of the load (ClusterLayout.topUp)
         int held = 0;
         for (SimPool other : sim.pools.values()) {

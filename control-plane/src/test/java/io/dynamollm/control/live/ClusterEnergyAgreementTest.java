@@ -3,32 +3,18 @@ package io.dynamollm.control.live;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
-import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.node.Node;
-import io.dynamollm.control.node.NodeSettings;
 import io.dynamollm.control.sim.SimTestSupport;
 import io.dynamollm.control.sim.TraceRequest;
-import io.dynamollm.control.sim.Workload;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.LockSupport;
@@ -47,18 +33,16 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ClusterEnergyAgreementTest {
   private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final double SPEEDUP = 60;
   private static final double DURATION_MS = 95 * 60_000;
-  private final HttpClient http = HttpClient.newHttpClient();
-  private final List<Node> nodes = new ArrayList<>();
+  private ThreeNodeCluster cluster;
 
   @TempDir Path dir;
 
   @AfterEach
   void stop() {
-    for (int k = nodes.size() - 1; k >= 0; k--) {
-      nodes.get(k).stop(Duration.ofSeconds(20));
+    if (cluster != null) {
+      cluster.close();
     }
   }
 
@@ -84,19 +68,11 @@ class ClusterEnergyAgreementTest {
     return Math.sqrt(-2 * Math.log(1 - rnd.nextDouble())) * Math.cos(2 * Math.PI * rnd.nextDouble());
   }
 
-  private JsonNode get(Node n, String path) throws Exception {
-    var a = n.adminAddress().orElseThrow();
-    var r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.getPort() + path)).GET().build(),
-        HttpResponse.BodyHandlers.ofString());
-    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
-    return JSON.readTree(r.body());
-  }
-
   /** Every host's GPUs: energy counters (mJ) and GPUs held, summed. */
   private long[] hosts() throws Exception {
     long energy = 0;
     long held = 0;
-    for (Node n : nodes) {
+    for (Node n : cluster.nodes) {
       if (n.hostAgent().isPresent()) {
         HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(n.hostAgent().get(),
             HostAgent.GetInventory::new, Duration.ofSeconds(5), n.system().scheduler()).toCompletableFuture().get();
@@ -110,29 +86,16 @@ class ClusterEnergyAgreementTest {
   @Test
   void theClusterUsesTheEnergyTheSimulatorPredicts() throws Exception {
     List<TraceRequest> reqs = workload();
-    Config root = ConfigFactory.parseString("""
-        pekko.loglevel = WARNING
-        pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
-        dynamollm.gpu.backend = simulated
-        dynamollm.live.speedup = %s
-        """.formatted(SPEEDUP)).withFallback(ConfigFiles.load(Optional.empty()));
-    LiveSettings live = LiveSettings.fromConfig(root);
-    ModelClock clock = new ModelClock(live.speedup());
-    NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t");
-    Node control = Node.start(base.withRoles(Set.of("control")).withDataDir(dir.resolve("c")), root, PROFILE,
-        PROFILE.defaultSlos(5), live, clock);
-    nodes.add(control);
-    String seed = "127.0.0.1:" + control.system().address().getPort().get();
-    for (int k = 1; k <= 2; k++) {
-      nodes.add(Node.start(base.withRoles(Set.of("gpu-host")).withSeeds(List.of(seed)).withDataDir(dir.resolve("h" + k)),
-          root, PROFILE, PROFILE.defaultSlos(5), live, clock));
-    }
+    cluster = new ThreeNodeCluster(dir, PROFILE, SPEEDUP);
+    Node control = cluster.control;
+    ModelClock clock = cluster.clock;
+    LiveSettings live = cluster.live;
     // both hosts have joined and registered their GPUs
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (get(control, "/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
+    while (cluster.get("/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
       Thread.sleep(100);
     }
-    assertThat(get(control, "/api/v1/cluster").get("hosts").size()).isEqualTo(2);
+    assertThat(cluster.get("/api/v1/cluster").get("hosts").size()).isEqualTo(2);
 
     // every decision of the run, from the decisions topic (the API keeps only the latest 500)
     List<io.dynamollm.protocol.Decision> all = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -146,7 +109,7 @@ class ClusterEnergyAgreementTest {
               return org.apache.pekko.actor.typed.javadsl.Behaviors.same();
             }).build(), "test-decisions", org.apache.pekko.actor.typed.Props.empty())));
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
-        fixed(reqs), clock, 1_000_000, line -> {}, true);
+        SimTestSupport.workload(reqs, DURATION_MS), clock, 1_000_000, line -> {}, true);
     deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (Double.isNaN(load.startedAtMs()) && System.nanoTime() < deadline) {
       LockSupport.parkNanos(5_000_000);
@@ -221,25 +184,5 @@ class ClusterEnergyAgreementTest {
     assertThat(pools.telemetry().values()).anySatisfy(t -> assertThat(t.powerW()).isPositive());
     assertThat(load.served()).isGreaterThan(reqs.size() * 9 / 10);
     assertThat(liveKwh).isCloseTo(sim.allGpusEnergyKwh(), within(0.10 * sim.allGpusEnergyKwh()));
-  }
-
-  private static Workload fixed(List<TraceRequest> reqs) {
-    return new Workload() {
-      public String name() {
-        return "load steps";
-      }
-
-      public boolean synthetic() {
-        return true;
-      }
-
-      public double durationMs() {
-        return DURATION_MS;
-      }
-
-      public Iterator<TraceRequest> iterator() {
-        return reqs.iterator();
-      }
-    };
   }
 }

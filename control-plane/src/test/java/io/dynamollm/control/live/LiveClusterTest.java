@@ -3,28 +3,15 @@ package io.dynamollm.control.live;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
-import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.node.Node;
-import io.dynamollm.control.node.NodeSettings;
 import io.dynamollm.control.sim.SyntheticWorkload;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -37,46 +24,22 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LiveClusterTest {
   private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
-  private static final ObjectMapper JSON = new ObjectMapper();
-  private final HttpClient http = HttpClient.newHttpClient();
-  private final List<Node> nodes = new ArrayList<>();
+  private ThreeNodeCluster cluster;
 
   @TempDir Path dir;
 
   @AfterEach
   void stop() {
-    for (int k = nodes.size() - 1; k >= 0; k--) {
-      nodes.get(k).stop(Duration.ofSeconds(20));
+    if (cluster != null) {
+      cluster.close();
     }
-  }
-
-  private JsonNode get(Node n, String path) throws Exception {
-    var a = n.adminAddress().orElseThrow();
-    var r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.getPort() + path)).GET().build(),
-        HttpResponse.BodyHandlers.ofString());
-    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
-    return JSON.readTree(r.body());
   }
 
   @Test
   void aWorkloadDrivesPoolsInstancesAndClocksAcrossNodes() throws Exception {
-    Config root = ConfigFactory.parseString("""
-        pekko.loglevel = WARNING
-        pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
-        dynamollm.gpu.backend = simulated
-        dynamollm.live.speedup = 50
-        """).withFallback(ConfigFiles.load(Optional.empty()));
-    LiveSettings live = LiveSettings.fromConfig(root);
-    ModelClock clock = new ModelClock(live.speedup());
-    NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t");
-    Node control = Node.start(base.withRoles(Set.of("control")).withDataDir(dir.resolve("c")), root, PROFILE,
-        PROFILE.defaultSlos(5), live, clock);
-    nodes.add(control);
-    String seed = "127.0.0.1:" + control.system().address().getPort().get();
-    for (int k = 1; k <= 2; k++) {
-      nodes.add(Node.start(base.withRoles(Set.of("gpu-host")).withSeeds(List.of(seed)).withDataDir(dir.resolve("h" + k)),
-          root, PROFILE, PROFILE.defaultSlos(5), live, clock));
-    }
+    cluster = new ThreeNodeCluster(dir, PROFILE, 50);
+    Node control = cluster.control;
+    ModelClock clock = cluster.clock;
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
         new SyntheticWorkload(SyntheticWorkload.Kind.CONVERSATION, 1, 3.0, 7), clock, 1_000_000, line -> {});
 
@@ -86,8 +49,8 @@ class LiveClusterTest {
     Set<String> levels = new HashSet<>();
     boolean clockChange = false;
     while (System.nanoTime() < deadline) {
-      pools = get(control, "/api/v1/pools");
-      for (JsonNode d : get(control, "/api/v1/decisions?limit=500")) {
+      pools = cluster.get("/api/v1/pools");
+      for (JsonNode d : cluster.get("/api/v1/decisions?limit=500")) {
         levels.add(d.get("level").asText());
         clockChange |= d.get("level").asText().equals("instance") && d.get("action").asText().contains("->");
       }
@@ -116,7 +79,7 @@ class LiveClusterTest {
     // instances live on the GPU hosts, never on the control node
     String controlHost = LiveControlPlane.hostId(control.system().address());
     assertThat(hosts).isNotEmpty().doesNotContain(controlHost);
-    JsonNode instances = get(control, "/api/v1/instances");
+    JsonNode instances = cluster.get("/api/v1/instances");
     assertThat(instances.size()).isGreaterThan(0);
     assertThat(instances.get(0).has("pool")).isTrue();
   }

@@ -15,6 +15,11 @@ import java.util.List;
 public final class SimTestSupport {
   private SimTestSupport() {}
 
+  /** A workload of exactly these requests, {@code durationMs} long. */
+  public static Workload workload(List<TraceRequest> reqs, double durationMs) {
+    return SimulationTest.of(reqs, durationMs);
+  }
+
   /** What one fixed instance did in the simulator. */
   public record Outcome(double energyKwh, double ttftP50Ms, double tbtP50Ms, long served) {}
 

@@ -1,0 +1,74 @@
+package io.dynamollm.control.live;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.dynamollm.control.config.ConfigFiles;
+import io.dynamollm.control.node.Node;
+import io.dynamollm.control.node.NodeSettings;
+import io.dynamollm.instance.engine.ModelClock;
+import io.dynamollm.protocol.profile.Profile;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A real 3-node cluster in one JVM for the live tests: one control node and two simulated 8-GPU hosts, every interval
+ * and engine {@code speedup} times faster than real time, each node with its own data folder under {@code dir}.
+ */
+final class ThreeNodeCluster implements AutoCloseable {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private final HttpClient http = HttpClient.newHttpClient();
+  final List<Node> nodes = new ArrayList<>();
+  final Node control;
+  final ModelClock clock;
+  final LiveSettings live;
+
+  ThreeNodeCluster(Path dir, Profile profile, double speedup) {
+    Config root = ConfigFactory.parseString("""
+        pekko.loglevel = WARNING
+        pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
+        dynamollm.gpu.backend = simulated
+        dynamollm.live.speedup = %s
+        """.formatted(speedup)).withFallback(ConfigFiles.load(Optional.empty()));
+    live = LiveSettings.fromConfig(root);
+    clock = new ModelClock(live.speedup());
+    NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t");
+    control = Node.start(base.withRoles(Set.of("control")).withDataDir(dir.resolve("c")), root, profile,
+        profile.defaultSlos(5), live, clock);
+    nodes.add(control);
+    String seed = "127.0.0.1:" + control.system().address().getPort().get();
+    for (int k = 1; k <= 2; k++) {
+      nodes.add(Node.start(base.withRoles(Set.of("gpu-host")).withSeeds(List.of(seed)).withDataDir(dir.resolve("h" + k)),
+          root, profile, profile.defaultSlos(5), live, clock));
+    }
+  }
+
+  /** GET on the control node's admin API; asserts 200 and returns the JSON. */
+  JsonNode get(String path) throws Exception {
+    var a = control.adminAddress().orElseThrow();
+    var r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.getPort() + path)).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    return JSON.readTree(r.body());
+  }
+
+  /** Stops the hosts, then the control node. */
+  @Override
+  public void close() {
+    for (int k = nodes.size() - 1; k >= 0; k--) {
+      nodes.get(k).stop(Duration.ofSeconds(20));
+    }
+  }
+}
