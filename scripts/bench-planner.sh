@@ -3,9 +3,9 @@
 # Usage: scripts/bench-planner.sh [extra JMH args]   (results also in target/jmh-planner.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mvn -B -q -DskipTests install -pl protocol,gpu-driver,instance-actors -am >/dev/null
-mvn -B -q -pl pool-actors test-compile -DskipTests=false >/dev/null
-DEPS="$(cd pool-actors && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout | sed "s/\x1b\[[0-9;]*m//g")"
-CP="pool-actors/target/test-classes:pool-actors/target/classes:$DEPS"
+mvn -B -q -DskipTests install -pl protocol >/dev/null
+mvn -B -q -pl decisions test-compile -DskipTests=false >/dev/null
+DEPS="$(cd decisions && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout | sed "s/\x1b\[[0-9;]*m//g")"
+CP="decisions/target/test-classes:decisions/target/classes:$DEPS"
 mkdir -p target
-exec java -cp "$CP" org.openjdk.jmh.Main io.dynamollm.pool.bench.PoolPlannerBenchmark -rf json -rff target/jmh-planner.json "$@"
+exec java -cp "$CP" org.openjdk.jmh.Main io.dynamollm.decision.bench.PoolPlannerBenchmark -rf json -rff target/jmh-planner.json "$@"

@@ -12,7 +12,7 @@ mkdir -p docs/results
 # one jar for every run, so that editing the sources meanwhile cannot mix two builds into one set of results
 ./dynamollm --version >/dev/null
 JAR="$(mktemp --suffix=.jar)"
-cp control-plane/target/dynamollm.jar "$JAR"
+cp app/target/dynamollm.jar "$JAR"
 trap 'rm -f "$JAR"' EXIT
 JAVA="${DYNAMOLLM_JAVA:-java}"
 

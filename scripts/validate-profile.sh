@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -q -DskipTests install >/dev/null
-mvn -B -q -pl control-plane test-compile >/dev/null
-DEPS="$(cd control-plane && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout | sed "s/\x1b\[[0-9;]*m//g")"
-exec java -cp "control-plane/target/test-classes:control-plane/target/classes:$DEPS" io.dynamollm.control.sim.ProfileValidation "$@"
+mvn -B -q -pl simulator test-compile >/dev/null
+DEPS="$(cd simulator && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout | sed "s/\x1b\[[0-9;]*m//g")"
+exec java -cp "simulator/target/test-classes:simulator/target/classes:$DEPS" io.dynamollm.sim.ProfileValidation "$@"

@@ -6,13 +6,13 @@
 #
 # Usage (from the repository root):
 #   scripts/device/nvml-readonly-check.sh [JAVA] [JAR] [OUT_DIR]
-# Defaults: java on PATH, control-plane/target/dynamollm.jar, ./nvml-check. On a machine without Java, carry a jlink
+# Defaults: java on PATH, app/target/dynamollm.jar, ./nvml-check. On a machine without Java, carry a jlink
 # runtime (see docs/results.md for the commands) and pass its bin/java.
 set -euo pipefail
 export NCCL_NVLS_ENABLE=0
 
 JAVA="${1:-java}"
-JAR="${2:-control-plane/target/dynamollm.jar}"
+JAR="${2:-app/target/dynamollm.jar}"
 OUT="${3:-nvml-check}"
 mkdir -p "$OUT"
 

@@ -1,5 +1,7 @@
 package io.dynamollm.instance;
 
+import io.dynamollm.decision.instance.ClockGuard;
+import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.instance.engine.Engine;

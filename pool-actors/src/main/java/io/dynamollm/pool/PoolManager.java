@@ -1,5 +1,9 @@
 package io.dynamollm.pool;
 
+import io.dynamollm.decision.pool.CapacityCorrection;
+import io.dynamollm.decision.pool.PoolPlan;
+import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.PoolReconciler;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.protocol.CborSerializable;
 import io.dynamollm.protocol.Decision;

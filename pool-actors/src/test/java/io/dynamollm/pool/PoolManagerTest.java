@@ -1,9 +1,11 @@
 package io.dynamollm.pool;
 
+import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.ReshardCost;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
-import io.dynamollm.instance.FrequencyGovernor;
+import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.instance.engine.ModelClock;

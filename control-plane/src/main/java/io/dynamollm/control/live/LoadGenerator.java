@@ -1,7 +1,7 @@
 package io.dynamollm.control.live;
 
-import io.dynamollm.control.sim.TraceRequest;
-import io.dynamollm.control.sim.Workload;
+import io.dynamollm.sim.TraceRequest;
+import io.dynamollm.sim.Workload;
 import io.dynamollm.instance.engine.ModelClock;
 import java.util.Iterator;
 import java.util.concurrent.atomic.AtomicLong;

@@ -1,8 +1,8 @@
 package io.dynamollm.control.live;
 
-import io.dynamollm.control.decision.OnlineOutputPredictor;
-import io.dynamollm.control.decision.RequestClassifier;
-import io.dynamollm.control.decision.RequestFeatures;
+import io.dynamollm.decision.routing.OnlineOutputPredictor;
+import io.dynamollm.decision.routing.RequestClassifier;
+import io.dynamollm.decision.routing.RequestFeatures;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.instance.engine.Engine;
 import io.dynamollm.pool.PoolManager;

@@ -4,8 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.control.node.Node;
-import io.dynamollm.control.sim.SimTestSupport;
-import io.dynamollm.control.sim.TraceRequest;
+import io.dynamollm.sim.Replays;
+import io.dynamollm.sim.Workload;
+import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
@@ -109,7 +110,7 @@ class ClusterEnergyAgreementTest {
               return org.apache.pekko.actor.typed.javadsl.Behaviors.same();
             }).build(), "test-decisions", org.apache.pekko.actor.typed.Props.empty())));
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
-        SimTestSupport.workload(reqs, DURATION_MS), clock, 1_000_000, line -> {}, true);
+        Workload.of("test", reqs, DURATION_MS), clock, 1_000_000, line -> {}, true);
     deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (Double.isNaN(load.startedAtMs()) && System.nanoTime() < deadline) {
       LockSupport.parkNanos(5_000_000);
@@ -156,7 +157,7 @@ class ClusterEnergyAgreementTest {
     var pools = AskPattern.<ClusterManager.Command, ClusterManager.Pools>ask(control.live().clusterManager().orElseThrow(),
         ClusterManager.GetPools::new, Duration.ofSeconds(5), control.system().scheduler()).toCompletableFuture().get();
 
-    var sim = SimTestSupport.runLikeLive(PROFILE, "dynamollm-live", 2, reqs, DURATION_MS,
+    var sim = Replays.runLikeLive(PROFILE, "dynamollm-live", 2, reqs, DURATION_MS,
         live.engineStartup().toMillis());
     System.out.printf(java.util.Locale.ROOT,
         "cluster energy over %.0f model minutes: live %.3f kWh (16 GPUs' counters), simulator %.3f kWh (%.3f kWh on the"

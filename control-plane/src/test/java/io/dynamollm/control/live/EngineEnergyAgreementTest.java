@@ -3,8 +3,9 @@ package io.dynamollm.control.live;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import io.dynamollm.control.sim.SimTestSupport;
-import io.dynamollm.control.sim.TraceRequest;
+import io.dynamollm.sim.Replays;
+import io.dynamollm.sim.Workload;
+import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.instance.engine.Engine;
 import io.dynamollm.instance.engine.ModelClock;
@@ -42,7 +43,7 @@ class EngineEnergyAgreementTest {
     }
 
     // the simulator
-    var sim = SimTestSupport.fixedInstance(P, RequestType.MS, TensorParallelism.TP4, 1605, reqs, durationMs);
+    var sim = Replays.fixedInstance(P, RequestType.MS, TensorParallelism.TP4, 1605, reqs, durationMs);
 
     // the live engine, 60x real time
     ModelClock clock = new ModelClock(60);

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.dynamollm.control.node.Node;
-import io.dynamollm.control.sim.SyntheticWorkload;
+import io.dynamollm.sim.SyntheticWorkload;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;

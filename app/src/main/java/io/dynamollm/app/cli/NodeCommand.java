@@ -1,0 +1,219 @@
+package io.dynamollm.app.cli;
+
+import com.typesafe.config.Config;
+import io.dynamollm.control.config.ConfigFiles;
+import io.dynamollm.control.config.ProfileSettings;
+import io.dynamollm.control.config.SloSettings;
+import io.dynamollm.control.node.Node;
+import io.dynamollm.control.live.LiveSettings;
+import io.dynamollm.control.live.LoadGenerator;
+import io.dynamollm.control.node.NodeSettings;
+import io.dynamollm.sim.AzureTraceWorkload;
+import io.dynamollm.sim.SyntheticWorkload;
+import io.dynamollm.sim.Workload;
+import io.dynamollm.instance.engine.ModelClock;
+import java.util.ArrayList;
+import java.util.List;
+import io.dynamollm.instance.HostAgent;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import io.dynamollm.protocol.profile.Profile;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./dynamollm node}: runs one node of the live control plane until Ctrl-C or SIGTERM. */
+@Command(
+    name = "node",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Runs one node of the dynamollm cluster: joins the seed nodes (or starts a cluster of its own), keeps the SLOs in "
+            + "durable Distributed Data and, on a control node, serves the admin API.",
+        "Ctrl-C or SIGTERM leaves the cluster and exits with 0.",
+        "Environment: DYNAMOLLM_HOST, DYNAMOLLM_PORT, DYNAMOLLM_SEEDS, DYNAMOLLM_ROLES, DYNAMOLLM_DATA_DIR, "
+            + "DYNAMOLLM_ADMIN_TOKEN (flags win over them)."})
+final class NodeCommand implements Callable<Integer> {
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.node / dynamollm.slo settings.")
+  Path config;
+
+  @Option(names = "--roles", paramLabel = "LIST", description = "control, gpu-host or both (default: both).")
+  String roles;
+
+  @Option(names = "--host", paramLabel = "HOST", description = "Address other nodes reach this one at (default 127.0.0.1).")
+  String host;
+
+  @Option(names = "--port", paramLabel = "PORT", description = "Cluster (Artery) port; 0 picks a free one (default 2551).")
+  Integer port;
+
+  @Option(names = "--seeds", paramLabel = "LIST", description = "host:port of nodes to join, comma-separated.")
+  String seeds;
+
+  @Option(names = "--http-port", paramLabel = "PORT", description = "Admin API port; 0 picks a free one (default 8080).")
+  Integer httpPort;
+
+  @Option(names = "--data-dir", paramLabel = "DIR", description = "Folder of the durable data (default ./dynamollm-data).")
+  Path dataDir;
+
+  @Option(names = "--simulated-hosts", paramLabel = "N", defaultValue = "0",
+      description = "Also run N simulated DGX hosts, each its own cluster node (role gpu-host) on loopback in this JVM; "
+          + "this node then has the control role only (unless --roles says otherwise).")
+  int simulatedHosts;
+
+  @Option(names = "--gpus-per-host", paramLabel = "G", description = "GPUs of each simulated host (default 8).")
+  Integer gpusPerHost;
+
+  @Option(names = "--workload", paramLabel = "conversation|coding|FILE",
+      description = "Replay a built-in week-shaped workload or an Azure-format trace CSV through the router.")
+  String workload;
+
+  @Option(names = "--average-rps", paramLabel = "RPS",
+      description = "Average rate of a built-in workload (default 5.5 conversation, 4.0 coding).")
+  Double averageRps;
+
+  @Option(names = "--speedup", paramLabel = "X",
+      description = "Run simulated engines, the workload and every controller epoch X times faster than real time.")
+  Double speedup;
+
+  @Override
+  public Integer call() throws Exception {
+    if (simulatedHosts < 0 || simulatedHosts > 32) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--simulated-hosts must be 0-32, got " + simulatedHosts);
+    }
+    if (gpusPerHost != null && (gpusPerHost < 1 || gpusPerHost > 16)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--gpus-per-host must be 1-16, got " + gpusPerHost);
+    }
+    if (speedup != null && !(speedup >= 1 && speedup <= 1000)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--speedup must be 1-1000, got " + speedup);
+    }
+    if (averageRps != null && !(averageRps > 0 && averageRps <= 10_000)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--average-rps must be > 0 and <= 10000, got " + averageRps);
+    }
+    Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+    if (gpusPerHost != null) {
+      cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.gpu.simulated-count = " + gpusPerHost)
+          .withFallback(cfg);
+    }
+    if (simulatedHosts > 0) {
+      cfg = com.typesafe.config.ConfigFactory.parseString(
+          "pekko.cluster.jmx.multi-mbeans-in-same-jvm = on\ndynamollm.gpu.backend = simulated").withFallback(cfg);
+    }
+    LiveSettings live = LiveSettings.fromConfig(cfg);
+    if (speedup != null) {
+      live = live.withSpeedup(speedup);
+    }
+    Workload replay = workload == null ? null : workload(workload);
+    Profile profile = ProfileSettings.profile(cfg);
+    var slos = SloSettings.fromConfig(cfg).resolve(profile);
+    NodeSettings s = NodeSettings.fromConfig(cfg, System.getenv());
+    if (roles != null) {
+      s = s.withRoles(new LinkedHashSet<>(NodeSettings.splitList(roles)));
+    } else if (simulatedHosts > 0) {
+      s = s.withRoles(java.util.Set.of(NodeSettings.CONTROL));
+    }
+    if (host != null) {
+      s = s.withHost(host);
+    }
+    if (port != null) {
+      s = s.withPort(port);
+    }
+    if (seeds != null) {
+      s = s.withSeeds(NodeSettings.splitList(seeds));
+    }
+    if (httpPort != null) {
+      s = s.withAdminPort(httpPort);
+    }
+    if (dataDir != null) {
+      s = s.withDataDir(dataDir);
+    }
+    PrintWriter out = spec.commandLine().getOut();
+    final NodeSettings settings = s;
+    ModelClock clock = new ModelClock(live.speedup());
+    Node node = Node.start(settings, cfg, profile, slos, live, clock);
+    List<Node> hosts = new ArrayList<>();
+    String seed = settings.host() + ":" + node.system().address().getPort().get();
+    for (int k = 1; k <= simulatedHosts; k++) {
+      NodeSettings h = settings.withRoles(java.util.Set.of(NodeSettings.GPU_HOST)).withPort(0)
+          .withSeeds(List.of(seed)).withDataDir(settings.dataDir().resolve("simulated-host-" + k));
+      hosts.add(Node.start(h, cfg, profile, slos, live, clock));
+    }
+    Thread stopper = new Thread(() -> {
+      hosts.forEach(h -> h.stop(Duration.ofSeconds(30)));
+      node.stop(Duration.ofSeconds(30));
+    }, "dynamollm-stop");
+    installSignalHandlers(stopper);
+    out.printf("dynamollm node %s up, roles %s%n", node.system().address(), String.join(",", settings.roles()));
+    node.adminAddress().ifPresent(a -> {
+      String base = "http://" + a.getHostString() + ":" + a.getPort();
+      out.printf("admin API: %s/api/v1/cluster, %s/api/v1/slos%n", base, base);
+      if (settings.adminToken().isEmpty()) {
+        out.printf("admin token (generated; set DYNAMOLLM_ADMIN_TOKEN to choose one): %s%n", node.adminToken());
+      }
+    });
+    node.hostAgent().ifPresent(agent -> {
+      HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent,
+          HostAgent.GetInventory::new, Duration.ofSeconds(10), node.system().scheduler()).toCompletableFuture().join();
+      out.printf("gpu-host: %d GPUs, clocks reset%s%n", inv.gpus().size(),
+          inv.excluded().isEmpty() ? "" : "; kept out (clock reset failed): " + inv.excluded());
+    });
+    for (int k = 0; k < hosts.size(); k++) {
+      out.printf("simulated host %d: node %s, %d GPUs%n", k + 1, hosts.get(k).system().address(),
+          gpusPerHost != null ? gpusPerHost : io.dynamollm.gpu.GpuSettings.fromConfig(cfg).simulatedCount());
+    }
+    if (live.speedup() > 1) {
+      out.printf("time runs %.0fx faster than the wall clock (engines, workload and every controller epoch)%n",
+          live.speedup());
+    }
+    if (replay != null) {
+      var router = node.live().router();
+      if (router.isEmpty()) {
+        throw new DynamoLlmCli.UserError("--workload needs a node with the control role (it replays through the router)");
+      }
+      out.println("replaying " + replay.name() + " through the router");
+      new LoadGenerator().start(node.system(), router.get(), replay, clock, 2000, line -> {
+        out.println(line);
+        out.flush();
+      }, true);
+    }
+    out.println("Ctrl-C to leave the cluster and stop.");
+    out.flush();
+    node.awaitTermination();
+    out.println("left the cluster; stopped.");
+    out.flush();
+    return 0;
+  }
+
+  private Workload workload(String what) {
+    if (what.equalsIgnoreCase("conversation") || what.equalsIgnoreCase("coding")) {
+      SyntheticWorkload.Kind kind = SyntheticWorkload.Kind.parse(what);
+      double avg = averageRps != null ? averageRps : kind == SyntheticWorkload.Kind.CONVERSATION ? 5.5 : 4.0;
+      return new SyntheticWorkload(kind, 7, avg, 1);
+    }
+    Path file = Path.of(what);
+    if (!java.nio.file.Files.isRegularFile(file)) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--workload must be conversation, coding or a trace CSV file; no such file: " + what);
+    }
+    return AzureTraceWorkload.read(file, 1.0, 0, 0);
+  }
+
+  /** SIGINT and SIGTERM run the coordinated shutdown (leave the cluster, unbind HTTP) instead of killing the JVM. */
+  @SuppressWarnings("removal")
+  private static void installSignalHandlers(Thread stopper) {
+    var once = new java.util.concurrent.atomic.AtomicBoolean();
+    sun.misc.SignalHandler handler = sig -> {
+      if (once.compareAndSet(false, true)) {
+        stopper.start();
+      }
+    };
+    sun.misc.Signal.handle(new sun.misc.Signal("INT"), handler);
+    sun.misc.Signal.handle(new sun.misc.Signal("TERM"), handler);
+  }
+}

@@ -1,0 +1,190 @@
+package io.dynamollm.app.cli;
+
+import com.typesafe.config.Config;
+import io.dynamollm.control.config.ConfigFiles;
+import io.dynamollm.control.config.ProfileSettings;
+import io.dynamollm.control.config.SloSettings;
+import io.dynamollm.decision.routing.OnlineOutputPredictor;
+import io.dynamollm.decision.routing.OutputLengthPredictor;
+import io.dynamollm.sim.AzureTraceWorkload;
+import io.dynamollm.sim.GridIntensity;
+import io.dynamollm.sim.ReportWriter;
+import io.dynamollm.sim.SimSettings;
+import io.dynamollm.sim.SimulationRunner;
+import io.dynamollm.sim.SyntheticWorkload;
+import io.dynamollm.sim.Workload;
+import io.dynamollm.decision.pool.ReshardCost;
+import io.dynamollm.protocol.ClassThresholds;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code dynamollm simulate}: replay a workload through every policy and compare energy and SLO attainment. */
+@Command(
+    name = "simulate",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Replays a workload through the policies (same decision code as the live system) on an iteration-level,"
+          + " discrete-event simulator and compares energy, SLO attainment, latency, servers, carbon and cost.",
+      "Policies: singlepool, multipool, scaleinst, scaleshard, scalefreq, dynamollm, oracle (a lower bound; the run"
+          + " fails, exit code 3, if any policy uses less energy than it)."
+    })
+final class SimulateCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  static final class Source {
+    @Option(names = "--trace", paramLabel = "FILE",
+        description = "Azure LLM inference trace CSV (TIMESTAMP, ContextTokens, GeneratedTokens).")
+    Path trace;
+
+    @Option(names = "--workload", paramLabel = "conversation|coding",
+        description = "A built-in synthetic week-shaped workload.")
+    String workload;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Source source;
+
+  @Option(names = "--days", paramLabel = "N", defaultValue = "7", description = "Length of a synthetic workload (default ${DEFAULT-VALUE}).")
+  double days;
+
+  @Option(names = "--average-rps", paramLabel = "X",
+      description = "Weekday average request rate of a synthetic workload (default: 5.5 conversation, 4 coding).")
+  Double averageRps;
+
+  @Option(names = "--policies", paramLabel = "LIST", split = ",",
+      defaultValue = "singlepool,multipool,scaleinst,scaleshard,scalefreq,dynamollm,oracle",
+      description = "Comma-separated policies (default: all seven; also dynamollm-live, DynamoLLM as the live cluster manager runs it from a cold start).")
+  List<String> policies;
+
+  @Option(names = "--servers", paramLabel = "N", defaultValue = "0",
+      description = "8-GPU servers every policy may use (default: the fewest SinglePool needs at the peak).")
+  int servers;
+
+  @Option(names = "--rate-scale", paramLabel = "X", defaultValue = "1",
+      description = "Multiply the request rate, keeping the time shape (trace rows are replayed X times; default 1).")
+  double rateScale;
+
+  @Option(names = "--window-start-min", paramLabel = "M", defaultValue = "0", description = "Start of the trace window, minutes.")
+  double windowStartMin;
+
+  @Option(names = "--window-minutes", paramLabel = "M", defaultValue = "0", description = "Length of the trace window (0 = to the end).")
+  double windowMinutes;
+
+  @Option(names = "--predictor", paramLabel = "noisy|oracle|online", defaultValue = "noisy",
+      description = "Output-length predictor of the policies that route by type (default ${DEFAULT-VALUE}).")
+  String predictor;
+
+  @Option(names = "--predictor-accuracy", paramLabel = "A", defaultValue = "0.81",
+      description = "Accuracy of the noisy predictor (default ${DEFAULT-VALUE}, the paper's BERT classifier).")
+  double accuracy;
+
+  @Option(names = "--reshard", paramLabel = "in-place|restart", defaultValue = "in-place",
+      description = "Re-shard cost preset (default ${DEFAULT-VALUE}).")
+  String reshard;
+
+  @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--carbon-g-per-kwh", paramLabel = "G", defaultValue = "400",
+      description = "Grid carbon intensity, gCO2/kWh (default ${DEFAULT-VALUE}).")
+  double carbon;
+
+  @Option(names = "--carbon-csv", paramLabel = "FILE",
+      description = "Grid intensity over time instead: CSV rows hour,g_per_kwh (hours from the workload's start).")
+  Path carbonCsv;
+
+  @Option(names = "--server-hour-usd", paramLabel = "P", defaultValue = "20",
+      description = "Price of one 8-GPU server-hour (default ${DEFAULT-VALUE}).")
+  double serverHourUsd;
+
+  @Option(names = "--kwh-usd", paramLabel = "P", defaultValue = "0.10", description = "Price of one kWh (default ${DEFAULT-VALUE}).")
+  double kwhUsd;
+
+  @Option(names = "--report-json", paramLabel = "FILE", required = true, description = "Where to write the JSON report.")
+  Path reportJson;
+
+  @Option(names = "--report-html", paramLabel = "DIR", description = "Also write an HTML report with charts into DIR.")
+  Path reportHtml;
+
+  @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo / dynamollm.profile settings.")
+  Path config;
+
+  @Override
+  public Integer call() throws IOException {
+    PrintWriter err = spec.commandLine().getErr();
+    Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+    Profile profile = MemoizedProfile.of(ProfileSettings.profile(cfg));
+    ClassThresholds thresholds = ClassThresholds.DEFAULT;
+    if (!(accuracy >= 0 && accuracy <= 1)) {
+      throw new IllegalArgumentException("--predictor-accuracy must be within 0..1, got " + accuracy);
+    }
+    if (servers < 0) {
+      throw new IllegalArgumentException("--servers must be >= 0, got " + servers);
+    }
+    Supplier<OutputLengthPredictor> predictors = switch (predictor) {
+      case "oracle" -> () -> OutputLengthPredictor.oracle(thresholds);
+      case "noisy" -> () -> OutputLengthPredictor.noisyOracle(thresholds, accuracy, OutputLengthPredictor.Confusion.ADJACENT, seed);
+      case "online" -> () -> new OnlineOutputPredictor(thresholds);
+      default -> throw new IllegalArgumentException("--predictor must be noisy, oracle or online, got '" + predictor + "'");
+    };
+    Workload w;
+    if (source.trace != null) {
+      err.println("reading " + source.trace + " ...");
+      err.flush();
+      w = AzureTraceWorkload.read(source.trace, rateScale, windowStartMin * 60_000, windowMinutes * 60_000);
+    } else {
+      SyntheticWorkload.Kind kind = SyntheticWorkload.Kind.parse(source.workload);
+      double avg = (averageRps != null ? averageRps : kind == SyntheticWorkload.Kind.CONVERSATION ? 5.5 : 4.0) * rateScale;
+      w = new SyntheticWorkload(kind, days, avg, seed);
+    }
+    SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
+        30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
+        predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
+        serverHourUsd / 8, kwhUsd, 1);
+    err.println("workload: " + w.name());
+    err.flush();
+    SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {
+      err.println(line);
+      err.flush();
+    });
+    SimulationRunner.Report report;
+    try {
+      report = runner.run(w, policies.stream().map(String::trim).toList());
+    } catch (SimulationRunner.OracleNotLowerBoundException e) {
+      err.println("error: " + e.getMessage());
+      return 3;
+    }
+    Path parent = reportJson.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    Files.writeString(reportJson, ReportWriter.json(report));
+    PrintWriter out = spec.commandLine().getOut();
+    out.printf("%d servers (%s)%n", report.servers(), report.sizing());
+    var base = report.policies().get("singlepool");
+    report.policies().values().forEach(p -> out.printf(java.util.Locale.ROOT,
+        "%-14s %9.2f kWh  %s  attainment %6.2f %%  avg servers %5.2f%n", p.name(), p.energyKwh(),
+        base != null ? String.format(java.util.Locale.ROOT, "%+6.1f %% vs singlepool", 100 * (p.energyKwh() / base.energyKwh() - 1))
+            : "", 100 * p.sloAttainment(), p.avgServers()));
+    out.println(report.oracleCheck());
+    out.println("JSON report: " + reportJson);
+    if (reportHtml != null) {
+      out.println("HTML report: " + ReportWriter.html(report, reportHtml));
+    }
+    out.flush();
+    return 0;
+  }
+}

@@ -1,0 +1,574 @@
+package io.dynamollm.decision.pool;
+
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.LoadPoint;
+import io.dynamollm.protocol.profile.Profile;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Optional;
+import org.chocosolver.solver.Model;
+import org.chocosolver.solver.Solution;
+import org.chocosolver.solver.Solver;
+import org.chocosolver.solver.variables.IntVar;
+
+/**
+ * Pool epoch (default 5 min): how many instances of which TP, at which clock and load share, cover the pool's forecast
+ * load within its SLO at the least power, under its GPU budget.
+ *
+ * <p>Formulation (Choco Solver, built fresh per solve): the SLO-feasible configurations are enumerated first — every
+ * (TP, clock) within the bounds whose capacity is positive, each at a ladder of per-instance load levels — and
+ * flattened into one table. A plan has at most {@code maxGroups} groups; group g picks a table row through one index
+ * variable, and element constraints channel that index to the row's TP, per-instance load and power (rather than a
+ * one-hot encoding over all rows). Products with the group's instance count give GPUs, served load and power:
+ * Σ GPUs ≤ budget, Σ served ≥ forecast, minimise Σ power (+ idle power of budget GPUs left parked).
+ *
+ * <p>The solve is time-limited. Its outcome is explicit: OPTIMAL (search completed), FEASIBLE (time ran out with a
+ * solution), FALLBACK (no solution in time: the best single-group plan found by enumeration), INFEASIBLE (even the
+ * whole budget at the highest-capacity configuration cannot carry the load: that plan is returned anyway, so a pool is
+ * never left without one).
+ *
+ * <p>Re-configuration is weighed: a new plan replaces the current one only when the current cannot carry the
+ * forecast, or when the predicted power saving over the rest of the epoch exceeds the energy of the transition
+ * (re-sharded and started instances draw power without serving) times a threshold.
+ */
+public final class PoolPlanner {
+
+  /**
+   * @param timeLimitMs hard limit of one Choco solve
+   * @param maxGroups most distinct (TP, clock, load) groups in a plan
+   * @param loadLevels per-instance loads tried, as fractions of the configuration's capacity, ascending, last 1.0
+   * @param sloMargin capacity is computed against this share of the SLO
+   * @param reshardCost how long a TP change takes
+   * @param startupMs how long a new instance takes to start (weights load)
+   * @param transitionPowerW power of a GPU while its instance starts or re-shards
+   * @param switchThreshold a new plan must save this many times its transition energy
+   */
+  public record Settings(
+      long timeLimitMs,
+      int maxGroups,
+      double[] loadLevels,
+      double sloMargin,
+      ReshardCost reshardCost,
+      long startupMs,
+      double transitionPowerW,
+      double switchThreshold) {
+    public static final Settings DEFAULT = new Settings(200, 2,
+        new double[] {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}, 0.9, ReshardCost.IN_PLACE_NVLINK,
+        7 * 60_000, 230, 1.5);
+
+    public Settings {
+      if (timeLimitMs < 1 || maxGroups < 1 || loadLevels.length == 0 || loadLevels[loadLevels.length - 1] != 1.0) {
+        throw new IllegalArgumentException("planner settings: need timeLimitMs >= 1, maxGroups >= 1, load levels ending at 1.0");
+      }
+      loadLevels = loadLevels.clone();
+    }
+
+    public Settings withReshardCost(ReshardCost cost) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, cost, startupMs, transitionPowerW, switchThreshold);
+    }
+
+    /** With new instances starting in {@code ms} (what a scale-out costs the plan). */
+    public Settings withStartupMs(long ms) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, ms, transitionPowerW, switchThreshold);
+    }
+
+    public Settings withTransitionPowerW(double w) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, w, switchThreshold);
+    }
+
+    public Settings withTimeLimitMs(long ms) {
+      return new Settings(ms, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, transitionPowerW, switchThreshold);
+    }
+  }
+
+  /**
+   * One pool's question.
+   *
+   * @param pool pool name
+   * @param type the type whose requests size the pool's instances (a merged pool's native, largest type)
+   * @param slo the SLO to hold (a merged pool's tightest)
+   * @param loadRps forecast load of the coming epoch
+   * @param gpuBudget GPUs the pool may hold
+   * @param bounds clock range allowed
+   * @param allowedTps TPs allowed (one-knob policies restrict them)
+   * @param current the plan running now, if any
+   * @param remainingEpochSeconds how long the new plan would run
+   * @param useWholeBudget every budget GPU must be in an instance (a policy whose only knob is TP)
+   */
+  public record Request(
+      String pool,
+      RequestType type,
+      Slo slo,
+      double loadRps,
+      int gpuBudget,
+      FrequencyBounds bounds,
+      List<TensorParallelism> allowedTps,
+      Optional<PoolPlan> current,
+      double remainingEpochSeconds,
+      boolean useWholeBudget) {
+    public Request {
+      Objects.requireNonNull(pool, "pool");
+      Objects.requireNonNull(type, "type");
+      Objects.requireNonNull(slo, "slo");
+      Objects.requireNonNull(bounds, "bounds");
+      allowedTps = List.copyOf(allowedTps);
+      if (!(loadRps >= 0) || Double.isInfinite(loadRps)) {
+        throw new IllegalArgumentException("pool load must be finite and >= 0, got " + loadRps);
+      }
+      if (gpuBudget < 0) {
+        throw new IllegalArgumentException("GPU budget must be >= 0, got " + gpuBudget);
+      }
+    }
+  }
+
+  /** How the plan was found. */
+  public enum Outcome {
+    OPTIMAL,
+    FEASIBLE,
+    FALLBACK,
+    INFEASIBLE,
+    KEPT
+  }
+
+  /**
+   * @param plan the plan to run
+   * @param outcome how it was found ({@code KEPT}: the current plan stays; {@code solverOutcome} says how the rejected
+   *     alternative was found)
+   * @param solverOutcome the outcome of the solve itself
+   * @param changed whether the plan differs from the current one
+   * @param reason one line for the decision log
+   * @param predictedSavingW predicted power saving against the current plan (0 without one)
+   * @param transitionEnergyJ predicted energy of getting from the current plan to this one
+   */
+  public record Result(
+      PoolPlan plan, Outcome outcome, Outcome solverOutcome, boolean changed, String reason, double predictedSavingW,
+      double transitionEnergyJ) {}
+
+  private record Row(TensorParallelism tp, int clockMhz, double capacityRps, double loadRps, double powerW) {}
+
+  private static final int LOAD_SCALE = 1000; // milli-requests per second
+  /** A layout change that is not needed for capacity must save at least this share of the current plan's power. */
+  static final double MIN_RELATIVE_SAVING = 0.05;
+  private static final int POWER_SCALE = 10; // deciwatts
+
+  private final Profile profile;
+  private final Settings settings;
+
+  public PoolPlanner(Profile profile, Settings settings) {
+    this.profile = Objects.requireNonNull(profile, "profile");
+    this.settings = Objects.requireNonNull(settings, "settings");
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  public Result plan(Request req) {
+    if (req.loadRps() <= 0 || req.gpuBudget() == 0) {
+      PoolPlan empty = new PoolPlan(List.of(), req.gpuBudget() * profile.idlePowerW(), 0);
+      return decide(req, empty, Outcome.OPTIMAL);
+    }
+    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    List<Row> rows = rows(req, target);
+    if (rows.isEmpty()) {
+      return decide(req, maxCapacityPlan(req, target), Outcome.INFEASIBLE);
+    }
+    Optional<PoolPlan> solved = Optional.empty();
+    Outcome outcome;
+    Solved s = solve(req, rows);
+    if (s.plan != null) {
+      solved = Optional.of(s.plan);
+      outcome = s.complete ? Outcome.OPTIMAL : Outcome.FEASIBLE;
+    } else if (s.complete) {
+      // proven: nothing within the budget carries the load
+      return decide(req, maxCapacityPlan(req, target), Outcome.INFEASIBLE);
+    } else {
+      outcome = Outcome.FALLBACK;
+    }
+    PoolPlan plan = solved.orElseGet(() -> greedy(req, rows).orElseGet(() -> maxCapacityPlan(req, target)));
+    if (plan.capacityRps() + 1e-9 < req.loadRps()) {
+      outcome = Outcome.INFEASIBLE;
+    }
+    return decide(req, plan, outcome);
+  }
+
+  // ------------------------------------------------------------------ options
+
+  private List<Row> rows(Request req, Slo target) {
+    List<Row> rows = new ArrayList<>();
+    for (TensorParallelism tp : profile.tensorParallelisms()) {
+      if (!req.allowedTps().contains(tp) || tp.degree() > req.gpuBudget()) {
+        continue;
+      }
+      for (int mhz : profile.clockLevelsMhz()) {
+        if (!req.bounds().contains(mhz)) {
+          continue;
+        }
+        double cap = profile.capacityRps(req.type(), tp, mhz, target);
+        if (cap <= 0) {
+          continue;
+        }
+        for (double f : settings.loadLevels()) {
+          double load = cap * f;
+          LoadPoint p = profile.estimate(req.type(), tp, mhz, load);
+          if (p.stable()) {
+            rows.add(new Row(tp, mhz, cap, load, p.powerPerGpuW() * tp.degree()));
+          }
+        }
+      }
+    }
+    // Keep only rows no other row of the same TP beats in both carried load and power; order by power per request/s
+    // so the solver meets efficient rows first and branch-and-bound prunes early.
+    List<Row> kept = new ArrayList<>();
+    for (Row r : rows) {
+      boolean dominated = false;
+      for (Row o : rows) {
+        if (o != r && o.tp().equals(r.tp()) && o.loadRps() >= r.loadRps() && o.powerW() <= r.powerW()
+            && (o.loadRps() > r.loadRps() || o.powerW() < r.powerW())) {
+          dominated = true;
+          break;
+        }
+      }
+      if (!dominated) {
+        kept.add(r);
+      }
+    }
+    kept.sort(java.util.Comparator.comparingDouble((Row r) -> r.powerW() / r.loadRps()).thenComparing(Row::loadRps));
+    return kept;
+  }
+
+  // ------------------------------------------------------------------ Choco
+
+  private record Solved(PoolPlan plan, boolean complete) {}
+
+  private Solved solve(Request req, List<Row> rows) {
+    int n = rows.size();
+    int idleDeciW = (int) Math.round(profile.idlePowerW() * POWER_SCALE);
+    int[] tpOf = new int[n];
+    int[] loadOf = new int[n];
+    int[] powerOf = new int[n]; // instance power minus the idle power its GPUs would draw parked
+    for (int i = 0; i < n; i++) {
+      Row r = rows.get(i);
+      tpOf[i] = r.tp().degree();
+      loadOf[i] = (int) Math.floor(r.loadRps() * LOAD_SCALE);
+      powerOf[i] = (int) Math.round(r.powerW() * POWER_SCALE) - tpOf[i] * idleDeciW;
+    }
+    int demand = (int) Math.ceil(req.loadRps() * LOAD_SCALE);
+    int budget = req.gpuBudget();
+    int minTp = java.util.Arrays.stream(tpOf).min().orElse(1);
+    int maxInstances = budget / minTp;
+    int groups = settings.maxGroups();
+
+    Model model = new Model("pool " + req.pool());
+    IntVar[] row = new IntVar[groups];
+    IntVar[] count = new IntVar[groups];
+    IntVar[] gpus = new IntVar[groups];
+    IntVar[] served = new IntVar[groups];
+    IntVar[] power = new IntVar[groups];
+    int maxLoad = java.util.Arrays.stream(loadOf).max().orElse(0);
+    int minPower = java.util.Arrays.stream(powerOf).min().orElse(0);
+    int maxPower = java.util.Arrays.stream(powerOf).max().orElse(0);
+    // bounded domains for the derived quantities: their propagation only ever moves bounds
+    for (int g = 0; g < groups; g++) {
+      row[g] = model.intVar("row" + g, 0, n - 1);
+      count[g] = model.intVar("count" + g, 0, maxInstances);
+      IntVar tp = model.intVar("tp" + g, minTp, 8, true);
+      IntVar load = model.intVar("load" + g, 0, maxLoad, true);
+      IntVar pw = model.intVar("pw" + g, Math.min(0, minPower), Math.max(0, maxPower), true);
+      model.element(tp, tpOf, row[g]).post();
+      model.element(load, loadOf, row[g]).post();
+      model.element(pw, powerOf, row[g]).post();
+      gpus[g] = model.intVar("gpus" + g, 0, budget, true);
+      served[g] = model.intVar("served" + g, 0, maxLoad * maxInstances, true);
+      power[g] = model.intVar("power" + g, Math.min(0, minPower) * maxInstances, Math.max(0, maxPower) * maxInstances,
+          true);
+      model.times(count[g], tp, gpus[g]).post();
+      model.times(count[g], load, served[g]).post();
+      model.times(count[g], pw, power[g]).post();
+      // an unused group points at row 0, so empty groups are not told apart
+      model.ifThen(model.arithm(count[g], "=", 0), model.arithm(row[g], "=", 0));
+      if (g > 0) {
+        model.arithm(row[g - 1], "<=", row[g]).post();
+      }
+    }
+    model.sum(gpus, req.useWholeBudget() ? "=" : "<=", budget).post();
+    model.sum(served, ">=", demand).post();
+    IntVar objective = model.intVar("power", Math.min(0, minPower) * maxInstances * groups,
+        Math.max(0, maxPower) * maxInstances * groups, true);
+    model.sum(power, "=", objective).post();
+    model.setObjective(Model.MINIMIZE, objective);
+
+    Solver solver = model.getSolver();
+    IntVar[] decisions = new IntVar[2 * groups];
+    for (int g = 0; g < groups; g++) {
+      decisions[g] = row[g];
+      decisions[groups + g] = count[g];
+    }
+    // rows in efficiency order first, then the fewest instances
+    solver.setSearch(org.chocosolver.solver.search.strategy.Search.inputOrderLBSearch(decisions));
+    solver.limitTime(settings.timeLimitMs() + "ms");
+    Solution best = new Solution(model);
+    boolean found = false;
+    while (solver.solve()) {
+      best.record();
+      found = true;
+    }
+    boolean complete = !solver.isStopCriterionMet();
+    if (!found) {
+      return new Solved(null, complete);
+    }
+    List<PoolPlan.Group> planned = new ArrayList<>();
+    double powerW = 0;
+    int usedGpus = 0;
+    for (int g = 0; g < groups; g++) {
+      int c = best.getIntVal(count[g]);
+      if (c == 0) {
+        continue;
+      }
+      Row r = rows.get(best.getIntVal(row[g]));
+      planned.add(new PoolPlan.Group(r.tp(), r.clockMhz(), c, r.capacityRps(), r.loadRps()));
+      usedGpus += c * r.tp().degree();
+    }
+    return new Solved(balanced(req, planned, usedGpus), complete);
+  }
+
+  /**
+   * The solver over-provisions in discrete load steps; the pool actually carries the forecast, spread over the
+   * groups in proportion to their capacity. Power is re-estimated at that load.
+   */
+  private PoolPlan balanced(Request req, List<PoolPlan.Group> groups, int usedGpus) {
+    double capacity = groups.stream().mapToDouble(g -> g.capacityRps() * g.instances()).sum();
+    double share = capacity > 0 ? Math.min(1, req.loadRps() / capacity) : 0;
+    List<PoolPlan.Group> out = new ArrayList<>();
+    double power = (req.gpuBudget() - usedGpus) * profile.idlePowerW();
+    for (PoolPlan.Group g : groups) {
+      double perInstance = g.capacityRps() * share;
+      out.add(new PoolPlan.Group(g.tp(), g.clockMhz(), g.instances(), g.capacityRps(), perInstance));
+      power += g.instances() * g.tp().degree() * instancePowerPerGpu(req.type(), g.tp(), g.clockMhz(), perInstance);
+    }
+    return new PoolPlan(out, power, req.loadRps());
+  }
+
+  private double instancePowerPerGpu(RequestType type, TensorParallelism tp, int mhz, double load) {
+    if (load <= 0) {
+      return profile.idlePowerW();
+    }
+    LoadPoint p = profile.estimate(type, tp, mhz, load);
+    return p.stable() ? p.powerPerGpuW() : profile.decodePowerW(tp, profile.maxBatch(tp), mhz);
+  }
+
+  // ------------------------------------------------------------------ fallbacks
+
+  /** The best plan of one group: for each configuration, the fewest instances that carry the load. */
+  private Optional<PoolPlan> greedy(Request req, List<Row> rows) {
+    PoolPlan best = null;
+    for (Row r : rows) {
+      if (r.loadRps() != r.capacityRps()) {
+        continue; // one row per configuration: the one at full capacity
+      }
+      int n = (int) Math.ceil(req.loadRps() / r.capacityRps() - 1e-9);
+      if (req.useWholeBudget()) {
+        n = req.gpuBudget() / r.tp().degree();
+      }
+      if (n < 1 || n * r.tp().degree() > req.gpuBudget() || n * r.capacityRps() < req.loadRps()) {
+        continue;
+      }
+      PoolPlan p = balanced(req, List.of(new PoolPlan.Group(r.tp(), r.clockMhz(), n, r.capacityRps(), 0)),
+          n * r.tp().degree());
+      if (best == null || p.predictedPowerW() < best.predictedPowerW()) {
+        best = p;
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  /** Every budget GPU at the configuration with the most capacity per GPU at the highest allowed clock. */
+  private PoolPlan maxCapacityPlan(Request req, Slo target) {
+    int mhz = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
+        .orElse(profile.maxClockMhz());
+    TensorParallelism bestTp = null;
+    double bestPerGpu = -1;
+    double bestCap = 0;
+    for (TensorParallelism tp : req.allowedTps()) {
+      if (tp.degree() > req.gpuBudget()) {
+        continue;
+      }
+      double cap = profile.capacityRps(req.type(), tp, mhz, target);
+      if (cap / tp.degree() > bestPerGpu) {
+        bestPerGpu = cap / tp.degree();
+        bestTp = tp;
+        bestCap = cap;
+      }
+    }
+    if (bestTp == null) {
+      return new PoolPlan(List.of(), req.gpuBudget() * profile.idlePowerW(), req.loadRps());
+    }
+    int n = req.gpuBudget() / bestTp.degree();
+    return balanced(req, List.of(new PoolPlan.Group(bestTp, mhz, n, Math.max(bestCap, 1e-9), 0)), n * bestTp.degree());
+  }
+
+  // ------------------------------------------------------------------ re-configuration
+
+  private Result decide(Request req, PoolPlan candidate, Outcome outcome) {
+    if (req.current().isEmpty()) {
+      return new Result(candidate, outcome, outcome, true,
+          String.format(Locale.ROOT, "first plan for %.2f req/s: %s (%s)", req.loadRps(), candidate.describe(), outcome),
+          0, transitionEnergyJ(PoolPlan.EMPTY, candidate));
+    }
+    PoolPlan current = rebalance(req, req.current().get());
+    double transitionJ = transitionEnergyJ(current, candidate);
+    double saving = current.predictedPowerW() - candidate.predictedPowerW();
+    boolean short_ = current.capacityRps() + 1e-9 < req.loadRps() || current.gpus() > req.gpuBudget();
+    boolean same = sameLayout(current, candidate);
+    if (same) {
+      return new Result(candidate, outcome, outcome, !candidate.groups().equals(req.current().get().groups()),
+          String.format(Locale.ROOT, "layout unchanged: %s at %.2f req/s", candidate.describe(), req.loadRps()),
+          saving, 0);
+    }
+    if (short_) {
+      Optional<PoolPlan> grown = settings.reshardCost().inPlace() || current.gpus() > req.gpuBudget()
+          ? Optional.empty() : grown(req, current);
+      if (grown.isPresent() && !sameLayout(grown.get(), candidate)) {
+        // re-sharding by restart takes serving instances away for a start-up (or waits for room), while the pool
+        // already misses its load: grow the current layout now; a re-shard for energy waits until it is not short
+        PoolPlan g = grown.get();
+        return new Result(g, outcome, outcome, true, String.format(Locale.ROOT,
+            "capacity short (%.2f of %.2f req/s): grows %s -> %s, keeping its instances (%s would save %.0f W, a"
+                + " re-shard by restart waits until the pool is not short)", current.capacityRps(), req.loadRps(),
+            current.describe(), g.describe(), candidate.describe(), g.predictedPowerW() - candidate.predictedPowerW()),
+            saving, transitionEnergyJ(current, g));
+      }
+      if (grown.isEmpty() && !settings.reshardCost().inPlace() && current.gpus() <= req.gpuBudget()) {
+        // nothing fits beside the current instances: a restart is worth it only for clearly more capacity
+        PoolPlan atMax = atMaxClock(req, current);
+        if (candidate.capacityRps() <= atMax.capacityRps() * 1.05 && !sameLayout(atMax, candidate)) {
+          return new Result(atMax, outcome, outcome, !sameLayout(atMax, current), String.format(Locale.ROOT,
+              "capacity short (%.2f of %.2f req/s): holds %s at the highest clock, %s (%.2f req/s) would add too"
+                  + " little to restart instances for", current.capacityRps(), req.loadRps(), atMax.describe(),
+              candidate.describe(), candidate.capacityRps()), current.predictedPowerW() - atMax.predictedPowerW(), 0);
+        }
+      }
+      return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
+          "capacity short (%.2f of %.2f req/s): %s -> %s", current.capacityRps(), req.loadRps(), current.describe(),
+          candidate.describe()), saving, transitionJ);
+    }
+    double gainJ = saving * req.remainingEpochSeconds();
+    // hysteresis: a near-free in-place re-shard must still save a noticeable share of the pool's power, or pools
+    // flip between layouts the profile ranks almost alike
+    boolean worthIt = saving > MIN_RELATIVE_SAVING * current.predictedPowerW();
+    if (worthIt && gainJ > transitionJ * settings.switchThreshold()) {
+      return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
+          "saves %.0f W over %.0f s (%.0f kJ) for a %.1f kJ transition: %s -> %s", saving, req.remainingEpochSeconds(),
+          gainJ / 1e3, transitionJ / 1e3, current.describe(), candidate.describe()), saving, transitionJ);
+    }
+    return new Result(current, Outcome.KEPT, outcome, false, String.format(Locale.ROOT,
+        "kept %s: %s would save %.0f W (%.1f %%), %.0f kJ over the epoch, not worth a %.1f kJ transition",
+        current.describe(), candidate.describe(), saving, 100 * saving / Math.max(1e-9, current.predictedPowerW()),
+        gainJ / 1e3, transitionJ / 1e3), 0, 0);
+  }
+
+  /**
+   * The current layout grown to carry the load: its groups at the highest allowed clock and, if that is not enough,
+   * the least-power group of new instances of one configuration within the rest of the budget. Empty when no such
+   * growth carries the load.
+   */
+  private Optional<PoolPlan> grown(Request req, PoolPlan current) {
+    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    PoolPlan top = atMaxClock(req, current);
+    List<PoolPlan.Group> atMax = top.groups();
+    double capacity = top.capacityRps();
+    if (capacity + 1e-9 >= req.loadRps()) {
+      return Optional.of(top);
+    }
+    int room = req.gpuBudget() - current.gpus();
+    PoolPlan best = null;
+    for (Row r : rows(req, target)) {
+      if (r.loadRps() != r.capacityRps() || r.tp().degree() > room) {
+        continue; // one row per configuration: the one at full capacity
+      }
+      int n = (int) Math.ceil((req.loadRps() - capacity) / r.capacityRps() - 1e-9);
+      if (n < 1 || n * r.tp().degree() > room) {
+        continue;
+      }
+      List<PoolPlan.Group> groups = new ArrayList<>(atMax);
+      groups.add(new PoolPlan.Group(r.tp(), r.clockMhz(), n, r.capacityRps(), 0));
+      PoolPlan p = balanced(req, groups, current.gpus() + n * r.tp().degree());
+      if (best == null || p.predictedPowerW() < best.predictedPowerW()) {
+        best = p;
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  /** The current layout with every group at the highest allowed clock, at the new load. */
+  private PoolPlan atMaxClock(Request req, PoolPlan current) {
+    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    int max = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
+        .orElse(profile.maxClockMhz());
+    List<PoolPlan.Group> atMax = new ArrayList<>();
+    for (PoolPlan.Group g : current.groups()) {
+      double cap = profile.capacityRps(req.type(), g.tp(), max, target);
+      atMax.add(new PoolPlan.Group(g.tp(), max, g.instances(), Math.max(cap, 1e-9), 0));
+    }
+    return balanced(req, atMax, current.gpus());
+  }
+
+  /** The current layout re-evaluated at the new load. */
+  private PoolPlan rebalance(Request req, PoolPlan current) {
+    return balanced(req, current.groups(), current.gpus());
+  }
+
+  private static boolean sameLayout(PoolPlan a, PoolPlan b) {
+    if (a.groups().size() != b.groups().size()) {
+      return false;
+    }
+    for (int i = 0; i < a.groups().size(); i++) {
+      PoolPlan.Group x = a.groups().get(i);
+      PoolPlan.Group y = b.groups().get(i);
+      if (!x.tp().equals(y.tp()) || x.instances() != y.instances() || x.clockMhz() != y.clockMhz()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Energy of the transition: GPUs of instances whose TP changes re-shard (in place, or by restart), GPUs beyond the
+   * current ones start new instances; both draw transition power meanwhile. Clock-only changes are free.
+   */
+  double transitionEnergyJ(PoolPlan from, PoolPlan to) {
+    int[] fromByTp = new int[9];
+    int[] toByTp = new int[9];
+    from.groups().forEach(g -> fromByTp[g.tp().degree()] += g.gpus());
+    to.groups().forEach(g -> toByTp[g.tp().degree()] += g.gpus());
+    double joules = 0;
+    int fromGpus = from.gpus();
+    int toGpus = to.gpus();
+    // GPUs that keep their TP need nothing; the rest of the GPUs in both layouts re-shard; extra GPUs start new.
+    int kept = 0;
+    for (int t = 1; t <= 8; t++) {
+      kept += Math.min(fromByTp[t], toByTp[t]);
+    }
+    int resharded = Math.min(fromGpus, toGpus) - kept;
+    if (resharded > 0) {
+      double ms = settings.reshardCost().millis(largestTp(from), largestTp(to));
+      if (ms == 0) {
+        ms = settings.reshardCost().millis(TensorParallelism.TP2, TensorParallelism.TP8);
+      }
+      joules += resharded * settings.transitionPowerW() * ms / 1e3;
+    }
+    if (toGpus > fromGpus) {
+      joules += (toGpus - fromGpus) * settings.transitionPowerW() * settings.startupMs() / 1e3;
+    }
+    return joules;
+  }
+
+  private static TensorParallelism largestTp(PoolPlan p) {
+    return p.groups().isEmpty() ? TensorParallelism.TP8 : p.groups().get(0).tp();
+  }
+}

@@ -1,0 +1,159 @@
+package io.dynamollm.decision.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import io.dynamollm.decision.pool.PoolPlanner.Outcome;
+import io.dynamollm.decision.pool.PoolPlanner.Request;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+class PoolPlannerTest {
+  static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  static final SloTable SLOS = PROFILE.defaultSlos(5);
+  final PoolPlanner planner = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000));
+
+  static Request request(RequestType type, double rps, int gpus, List<TensorParallelism> tps, Optional<PoolPlan> current) {
+    return new Request(type.name(), type, SLOS.of(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300, false);
+  }
+
+  @ParameterizedTest(name = "{0} at {1} req/s on {2} GPUs")
+  @CsvSource({"SS, 5, 16", "SS, 30, 32", "LL, 5, 16", "LL, 30, 64", "MM, 120, 64", "LS, 10, 32"})
+  void coversTheLoadWithinTheBudgetAtLeastAsCheaplyAsAnySingleConfiguration(RequestType type, double rps, int gpus) {
+    var r = planner.plan(request(type, rps, gpus, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    assertThat(r.outcome()).isEqualTo(Outcome.OPTIMAL);
+    assertThat(r.plan().gpus()).isLessThanOrEqualTo(gpus);
+    assertThat(r.plan().capacityRps()).isGreaterThanOrEqualTo(rps);
+    assertThat(r.plan().groups()).hasSizeLessThanOrEqualTo(2);
+    // brute force over single-group plans: n instances of one (TP, clock) at the load / n each
+    Slo margin = new Slo(SLOS.of(type).ttftP99Ms() * 0.9, SLOS.of(type).tbtP99Ms() * 0.9);
+    double bestSingle = Double.POSITIVE_INFINITY;
+    for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
+      for (int mhz : PROFILE.clockLevelsMhz()) {
+        double cap = PROFILE.capacityRps(type, tp, mhz, margin);
+        if (cap <= 0) {
+          continue;
+        }
+        int n = (int) Math.ceil(rps / cap - 1e-9);
+        if (n * tp.degree() > gpus) {
+          continue;
+        }
+        double power = n * tp.degree() * PROFILE.estimate(type, tp, mhz, rps / n).powerPerGpuW()
+            + (gpus - n * tp.degree()) * PROFILE.idlePowerW();
+        bestSingle = Math.min(bestSingle, power);
+      }
+    }
+    // the solver works on a ladder of load levels, so allow a little slack against the exact single-group optimum
+    assertThat(r.plan().predictedPowerW()).isLessThanOrEqualTo(bestSingle * 1.03);
+  }
+
+  @Test
+  void tooSmallABudgetIsInfeasibleButStillGetsAPlan() {
+    var r = planner.plan(request(RequestType.LL, 200, 16, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    assertThat(r.outcome()).isEqualTo(Outcome.INFEASIBLE);
+    assertThat(r.plan().gpus()).isEqualTo(16);
+    assertThat(r.plan().groups()).allSatisfy(g -> assertThat(g.clockMhz()).isEqualTo(1980));
+  }
+
+  @Test
+  void aTinyTimeLimitStillYieldsAPlan() {
+    PoolPlanner hurried = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(1));
+    var r = hurried.plan(request(RequestType.MM, 120, 256, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    assertThat(r.outcome()).isIn(Outcome.OPTIMAL, Outcome.FEASIBLE, Outcome.FALLBACK);
+    assertThat(r.plan().capacityRps()).isGreaterThanOrEqualTo(120);
+  }
+
+  @Test
+  void restrictedTpsAndBoundsAreRespected() {
+    var r = planner.plan(new Request("LL", RequestType.LL, SLOS.of(RequestType.LL), 20, 64, new FrequencyBounds(1980, 1980),
+        List.of(TensorParallelism.TP8), Optional.empty(), 300, false));
+    assertThat(r.plan().groups()).allSatisfy(g -> {
+      assertThat(g.tp()).isEqualTo(TensorParallelism.TP8);
+      assertThat(g.clockMhz()).isEqualTo(1980);
+    });
+  }
+
+  @Test
+  void noLoadNeedsNoInstance() {
+    var r = planner.plan(request(RequestType.SS, 0, 16, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    assertThat(r.plan().instances()).isZero();
+    assertThat(r.plan().predictedPowerW()).isCloseTo(16 * 77.7, within(1e-6));
+  }
+
+  @Test
+  void keepsTheCurrentPlanWhenTheSavingDoesNotPayForTheTransition() {
+    var first = planner.plan(request(RequestType.LL, 20, 64, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    // a slightly lower load: the solver may prefer a slightly different layout, but starting or re-sharding is dearer
+    var next = planner.plan(request(RequestType.LL, 18, 64, TensorParallelism.PAPER_DEGREES, Optional.of(first.plan())));
+    if (next.changed()) {
+      assertThat(next.predictedSavingW() * 300).isGreaterThan(next.transitionEnergyJ() * 1.5);
+    } else {
+      assertThat(next.plan().describe()).isEqualTo(first.plan().describe());
+    }
+    // a load the current plan cannot carry always switches
+    var surge = planner.plan(request(RequestType.LL, 45, 64, TensorParallelism.PAPER_DEGREES, Optional.of(first.plan())));
+    assertThat(surge.changed()).isTrue();
+    assertThat(surge.reason()).startsWith("capacity short");
+    assertThat(surge.plan().capacityRps()).isGreaterThanOrEqualTo(45);
+  }
+
+  @Test
+  void aNearlyEqualPlanIsKeptWithItsReason() {
+    var current = planner.plan(request(RequestType.MM, 30, 32, TensorParallelism.PAPER_DEGREES, Optional.empty()));
+    // the same load again: the layout is unchanged
+    var again = planner.plan(request(RequestType.MM, 30, 32, TensorParallelism.PAPER_DEGREES, Optional.of(current.plan())));
+    assertThat(again.reason()).startsWith("layout unchanged");
+    assertThat(again.transitionEnergyJ()).isZero();
+  }
+
+  @Test
+  void aWholeBudgetPlanPutsEveryGpuToWork() {
+    var r = planner.plan(new Request("all", RequestType.LL, SLOS.of(RequestType.LL), 5, 32, new FrequencyBounds(1980, 1980),
+        TensorParallelism.PAPER_DEGREES, Optional.empty(), 300, true));
+    assertThat(r.plan().gpus()).isEqualTo(32);
+  }
+
+  @Test
+  void reshardPresetsMatchThePapersFigures() {
+    var inPlace = ReshardCost.IN_PLACE_NVLINK;
+    // TP4 -> TP8: each new GPU receives 1/8 of 137.96 GB over 400 GB/s = 43.1 ms, + 10 ms
+    assertThat(inPlace.millis(TensorParallelism.TP4, TensorParallelism.TP8)).isCloseTo(53.1, within(0.1));
+    // TP4 -> TP2: each GPU has 1/4 and needs 1/2: receives 1/4 = 34.49 GB = 86.2 ms, + 10 ms
+    assertThat(inPlace.millis(TensorParallelism.TP4, TensorParallelism.TP2)).isCloseTo(96.2, within(0.1));
+    assertThat(inPlace.millis(TensorParallelism.TP8, TensorParallelism.TP8)).isZero();
+    assertThat(ReshardCost.ENGINE_RESTART.millis(TensorParallelism.TP4, TensorParallelism.TP8)).isEqualTo(90_000);
+    assertThat(ReshardCost.preset("restart")).isEqualTo(ReshardCost.ENGINE_RESTART);
+  }
+
+  @Test
+  void whenTpChangesAreRestartsAShortPoolGrowsRatherThanReshardingItsServingInstances() {
+    PoolPlan current = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP4, 1980, 1, 2.79, 2.79)), 0, 2.79);
+    Request req = request(RequestType.LM, 2.97, 8, TensorParallelism.PAPER_DEGREES, Optional.of(current));
+    // in place, a re-shard costs milliseconds: the least-power layout, whatever its TP
+    var inPlace = planner.plan(req);
+    // by restart: the TP4 keeps serving and new instances join it
+    var restart = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000)
+        .withReshardCost(ReshardCost.restart(60_000)).withStartupMs(60_000)).plan(req);
+    System.out.println("in place: " + inPlace.reason() + "\nrestart: " + restart.reason());
+    assertThat(restart.changed()).isTrue();
+    assertThat(restart.plan().capacityRps()).isGreaterThanOrEqualTo(2.97);
+    assertThat(restart.plan().groups().get(0).tp()).isEqualTo(TensorParallelism.TP4);
+    assertThat(restart.plan().groups().stream().filter(g -> g.tp() == TensorParallelism.TP4)
+        .mapToInt(PoolPlan.Group::instances).sum()).isGreaterThanOrEqualTo(1);
+    assertThat(restart.plan().gpus()).isLessThanOrEqualTo(8);
+    if (!inPlace.plan().groups().get(0).tp().equals(TensorParallelism.TP4)) {
+      assertThat(restart.reason()).contains("keeping its instances");
+    }
+  }
+}
