@@ -124,14 +124,14 @@ class DecisionsTest {
 
   @Test
   void budgeterMergesSmallTypesUpwardAndSizesPools() {
-    var b = new PoolBudgeter(PROFILE, PoolBudgeter.Settings.DEFAULT);
+    var b = new PoolBudgeter(PROFILE, DecisionSettings.defaults().budgeter());
     Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
     for (RequestType t : RequestType.values()) {
       load.put(t, 3.0);
     }
     load.put(RequestType.SL, 0.01); // far below half a TP2 instance: merged
     load.put(RequestType.SS, 0.0);
-    var a = b.allocate(1_800_000, load, SLOS, 256, FrequencyBounds.H100_DEFAULT, Map.of());
+    var a = b.allocate(load, SLOS, 256, FrequencyBounds.H100_DEFAULT);
     assertThat(a.routing().get(RequestType.SL)).isIn("ML", "LL");
     assertThat(a.routing().get(RequestType.SS)).isNotEqualTo("SS");
     assertThat(a.routing().get(RequestType.LL)).isEqualTo("LL");
@@ -139,13 +139,11 @@ class DecisionsTest {
     assertThat(a.shortOfGpus()).isFalse();
     var mm = a.pools().stream().filter(p -> p.name().equals("MM")).findFirst().orElseThrow();
     assertThat(mm.gpus()).isPositive();
-    assertThat(mm.gpusToStart()).isEqualTo(mm.gpus());
-    assertThat(mm.startAtMs()).isEqualTo(1_800_000 - 7 * 60_000);
     // a merged pool is sized for its native type's SLO
     var host = a.pools().stream().filter(p -> p.types().contains(RequestType.SS)).findFirst().orElseThrow();
     assertThat(host.slo()).isEqualTo(SLOS.of(host.nativeType()));
     // too few GPUs: fewest-GPU layouts, then proportional shrink, flagged
-    var tight = b.allocate(0, load, SLOS, 16, FrequencyBounds.H100_DEFAULT, Map.of());
+    var tight = b.allocate(load, SLOS, 16, FrequencyBounds.H100_DEFAULT);
     assertThat(tight.gpusUsed()).isLessThanOrEqualTo(16);
     assertThat(tight.shortOfGpus()).isTrue();
   }
@@ -155,14 +153,14 @@ class DecisionsTest {
     for (RequestType t : RequestType.values()) {
       load.put(t, 3.0);
     }
-    var bare = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 0, 1.0, 1.0))
-        .allocate(0, load, SLOS, 4096, FrequencyBounds.H100_DEFAULT, Map.of());
+    var bare = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 1.0, 1.0, 0.9))
+        .allocate(load, SLOS, 4096, FrequencyBounds.H100_DEFAULT);
     int fits = bare.gpusUsed(); // every pool at its least-power layout for the bare forecast
-    var roomy = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 0, 2.0, 1.0));
-    var wide = roomy.allocate(0, load, SLOS, 4096, FrequencyBounds.H100_DEFAULT, Map.of());
+    var roomy = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 2.0, 1.0, 0.9));
+    var wide = roomy.allocate(load, SLOS, 4096, FrequencyBounds.H100_DEFAULT);
     assertThat(wide.gpusUsed()).isGreaterThan(fits);
     // a cluster that carries the forecast but not twice it keeps every pool, without the headroom
-    var a = roomy.allocate(0, load, SLOS, fits, FrequencyBounds.H100_DEFAULT, Map.of());
+    var a = roomy.allocate(load, SLOS, fits, FrequencyBounds.H100_DEFAULT);
     assertThat(a.reason()).contains("without headroom").doesNotContain("merges");
     assertThat(a.pools()).extracting(PoolBudgeter.PoolBudget::name)
         .containsExactlyElementsOf(wide.pools().stream().map(PoolBudgeter.PoolBudget::name).toList());

@@ -1,7 +1,6 @@
 package io.dynamollm.instance;
 
-import io.dynamollm.decision.instance.ClockGuard;
-import io.dynamollm.decision.instance.FrequencyGovernor;
+import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.instance.engine.Engine;
@@ -15,29 +14,48 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.BiFunction;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.cluster.sharding.external.ExternalShardAllocation;
+import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy;
+import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
+import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 
 /**
  * One inference-engine instance: takes its GPUs from the host agent, owns their clock, runs its engine, and reports
- * telemetry every second. Every instance epoch the {@link FrequencyGovernor} picks the clock for the observed load
- * and latencies, the {@link ClockGuard} keeps it to supported clocks in the bounds and rate-limits it. If the pool
- * manager is silent for {@code poolSilence}, the clock goes back to the maximum. Stopping (or crashing) releases the
- * GPUs to the host agent, which resets their clocks.
+ * telemetry every second. A thin driver of the {@link InstanceStep} (the simulator runs the same step): every instance
+ * epoch the step's governor picks the clock (through its clock guard), every ladder interval the step's emergency
+ * ladder looks at the engine's waiting queue — reorders it, raises the clock, sends requests that have not started
+ * back to the router to be re-routed, rejects those past their deadline. If the pool manager is silent for
+ * {@code poolSilence}, the clock goes back to the maximum. Stopping (or crashing) releases the GPUs to the host agent,
+ * which resets their clocks.
+ *
+ * <p>A sharded entity ({@link #TYPE_KEY}) that always lives on the node of its GPU host: its id starts with the host's
+ * id, which is its shard, and external shard allocation puts each host's shard on that host ({@link #init}).
  *
  * <p>Times are model times ({@link ModelClock}): with a speedup the epochs shrink with the workload.
  */
 public final class InstanceManager {
+
+  public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "instance");
+  /** Separates an instance id's host from the rest: {@code <host>~<pool>-<n>}. */
+  public static final char HOST_SEPARATOR = '~';
 
   /** Messages of an instance manager. */
   public sealed interface Command permits Start, Adopt, Retarget, Submit, Drain, Stop, GetStatus, Internal {}
@@ -55,14 +73,26 @@ public final class InstanceManager {
   public record Adopt(String pool, ActorRef<InstanceTelemetry> telemetryTo, ActorRef<Decision> decisionsTo)
       implements Command, CborSerializable {}
 
-  /** New bounds or SLO from the pool manager (also its keep-alive). */
-  public record Retarget(FrequencyBounds bounds, Slo slo) implements Command, CborSerializable {}
+  /**
+   * New bounds or SLO from the pool manager (also its keep-alive); {@code canReroute}: another ready instance of the
+   * pool or of a larger one could take a request now (the emergency ladder's third rung).
+   */
+  public record Retarget(FrequencyBounds bounds, Slo slo, boolean canReroute) implements Command, CborSerializable {}
 
-  /** A request to serve; the reply comes when it finished or failed. */
-  public record Submit(Engine.EngineRequest request, ActorRef<Served> replyTo) implements Command, CborSerializable {}
+  /**
+   * A request to serve; the reply comes when it finished, failed, or was taken out before it started.
+   *
+   * @param type the type it was routed as (its predicted type)
+   * @param slo that type's SLO (the ladder's deadline; the governor judges the latency against it)
+   */
+  public record Submit(Engine.EngineRequest request, RequestType type, Slo slo, ActorRef<Served> replyTo)
+      implements Command, CborSerializable {}
 
-  /** The answer to a {@link Submit}: {@code completion} present when served, else {@code error}. */
-  public record Served(long id, Optional<Engine.Completion> completion, Optional<String> error)
+  /**
+   * The answer to a {@link Submit}: {@code completion} present when served, else {@code error}; {@code reroute}: the
+   * emergency ladder took it out of the queue before it started — send it to another instance.
+   */
+  public record Served(long id, Optional<Engine.Completion> completion, Optional<String> error, boolean reroute)
       implements CborSerializable {}
 
   /** Stop taking requests; stop once the ones in flight finished. */
@@ -83,23 +113,24 @@ public final class InstanceManager {
 
   private record EngineReady(Optional<String> error) implements Internal {}
 
-  private record Finished(Submit submit, Engine.Completion completion, String error) implements Internal {}
+  private record Finished(Submit submit, Engine.Completion completion, Throwable error) implements Internal {}
 
   private record Drained() implements Internal {}
 
   private record Released(HostAgent.Released released) implements Internal {}
 
-  private enum Tick implements Internal { GOVERN, TELEMETRY }
+  private enum Tick implements Internal { GOVERN, LADDER, TELEMETRY }
 
   /**
-   * @param governEpoch the instance epoch (the governor runs this often, model time)
+   * @param instanceEpoch the step's governor runs this often (model time)
+   * @param ladderInterval the step's ladder looks at the queue this often
    * @param poolSilence after this long without a word from the pool manager the clock returns to the maximum
-   * @param minClockInterval least time between two clock changes (the guard's rate limit)
-   * @param window latencies are judged over this much recent time
    */
-  public record Settings(Duration governEpoch, Duration poolSilence, Duration minClockInterval, Duration window) {
-    public static final Settings DEFAULT = new Settings(Duration.ofSeconds(5), Duration.ofSeconds(60),
-        Duration.ofSeconds(5), Duration.ofSeconds(30));
+  public record Settings(Duration instanceEpoch, Duration ladderInterval, Duration poolSilence) {}
+
+  /** Makes an instance's step once it has its GPUs and knows its start. */
+  public interface StepFactory {
+    InstanceStep create(String id, Start start, List<Integer> supportedClocksMhz, double nowMs);
   }
 
   /** Makes the engine for a start: its GPUs and how to read their clock. */
@@ -108,9 +139,61 @@ public final class InstanceManager {
   private InstanceManager() {}
 
   public static Behavior<Command> create(String instanceId, ActorRef<HostAgent.Command> hostAgent,
-      EngineFactory engines, FrequencyGovernor governor, ModelClock clock, Settings settings) {
+      EngineFactory engines, StepFactory steps, ModelClock clock, Settings settings) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-        new Running(instanceId, ctx, timers, hostAgent, engines, governor, clock, settings).idle()));
+        new Running(instanceId, ctx, timers, hostAgent, engines, steps, clock, settings).idle()));
+  }
+
+  /**
+   * Starts instance sharding on this node: every instance's shard is its host's id, placed on that host's node by
+   * external shard allocation (a gpu-host node registers its own address for its id). An instance whose id names
+   * another host refuses to run here.
+   *
+   * @param hostAgent this node's host agent (gpu-host nodes), empty elsewhere
+   * @param engines makes the engine of an instance of this node ({@code id} → factory)
+   */
+  public static void init(ActorSystem<?> system, Optional<ActorRef<HostAgent.Command>> hostAgent, String selfHost,
+      Address selfAddress, java.util.function.Function<String, EngineFactory> engines, StepFactory steps,
+      ModelClock clock, Settings settings) {
+    ShardingMessageExtractor<ShardingEnvelope<Command>, Command> byHost = new ShardingMessageExtractor<>() {
+      @Override
+      public String entityId(ShardingEnvelope<Command> envelope) {
+        return envelope.entityId();
+      }
+
+      @Override
+      public String shardId(String entityId) {
+        return hostOf(entityId);
+      }
+
+      @Override
+      public Command unwrapMessage(ShardingEnvelope<Command> envelope) {
+        return envelope.message();
+      }
+    };
+    ClusterSharding.get(system).init(Entity.of(TYPE_KEY, ec -> {
+          String id = ec.getEntityId();
+          String host = hostOf(id);
+          if (hostAgent.isEmpty() || !host.equals(selfHost)) {
+            return Behaviors.setup(c -> {
+              c.getLog().error("instance {} refuses to run on {}: its GPUs are on {}", id, selfHost, host);
+              return Behaviors.stopped();
+            });
+          }
+          return create(id, hostAgent.get(), engines.apply(id), steps, clock, settings);
+        })
+        .withRole("gpu-host")
+        .withMessageExtractor(byHost)
+        .withAllocationStrategy(ExternalShardAllocationStrategy.create(system, TYPE_KEY.name(), Duration.ofSeconds(5))));
+    if (hostAgent.isPresent()) {
+      ExternalShardAllocation.get(system).getClient(TYPE_KEY.name()).setShardLocation(selfHost, selfAddress);
+    }
+  }
+
+  /** The host part of an instance id. */
+  public static String hostOf(String instanceId) {
+    int i = instanceId.indexOf(HOST_SEPARATOR);
+    return i > 0 ? instanceId.substring(0, i) : instanceId;
   }
 
   private static final class Running {
@@ -119,39 +202,34 @@ public final class InstanceManager {
     private final TimerScheduler<Command> timers;
     private final ActorRef<HostAgent.Command> hostAgent;
     private final EngineFactory engines;
-    private final FrequencyGovernor governor;
+    private final StepFactory steps;
     private final ModelClock clock;
     private final Settings settings;
 
     private Start start;
     private ActorRef<InstanceTelemetry> telemetryTo;
     private ActorRef<Decision> decisionsTo;
-    private FrequencyBounds bounds;
-    private Slo slo;
     private InstanceState state = InstanceState.STOPPED;
     private List<GpuDevice> gpus = List.of();
     private Engine engine;
-    private FrequencyGovernor.State governorState;
-    private long lastClockChangeMs;
-    private int clockMhz = -1;
+    private InstanceStep step;
+    private boolean canReroute;
     private String lastDecision = "not started";
-    private double lastHeardFromPoolMs;
-    private int arrivalsInEpoch;
-    private double smoothedLoad = -1;
-    private final ArrayDeque<double[]> completions = new ArrayDeque<>(); // {atMs, ttft, tbt}
+    /** Requests in the engine: id → the SLO they were routed with (the ladder's deadlines). */
+    private final Map<Long, Slo> inFlight = new HashMap<>();
     private long lastEnergyMj = -1;
     private double lastEnergyAtMs;
     private double energyJ;
     private long lastTokens;
 
     Running(String id, ActorContext<Command> ctx, TimerScheduler<Command> timers, ActorRef<HostAgent.Command> hostAgent,
-        EngineFactory engines, FrequencyGovernor governor, ModelClock clock, Settings settings) {
+        EngineFactory engines, StepFactory steps, ModelClock clock, Settings settings) {
       this.id = id;
       this.ctx = ctx;
       this.timers = timers;
       this.hostAgent = hostAgent;
       this.engines = engines;
-      this.governor = governor;
+      this.steps = steps;
       this.clock = clock;
       this.settings = settings;
     }
@@ -166,16 +244,7 @@ public final class InstanceManager {
           .onMessage(GotGpus.class, this::onGotGpus)
           .onMessage(EngineReady.class, this::onEngineReady)
           .onMessage(Retarget.class, this::onRetarget)
-          .onMessage(Adopt.class, a -> {
-            if (start != null && start.pool().equals(a.pool())) {
-              telemetryTo = a.telemetryTo();
-              decisionsTo = a.decisionsTo();
-              lastHeardFromPoolMs = clock.nowMs();
-              ctx.getLog().info("instance {}: adopted by a new manager of pool {}", id, a.pool());
-              report();
-            }
-            return Behaviors.same();
-          })
+          .onMessage(Adopt.class, this::onAdopt)
           .onMessage(Submit.class, this::onSubmit)
           .onMessage(Finished.class, this::onFinished)
           .onMessage(Drain.class, this::onDrain)
@@ -183,8 +252,12 @@ public final class InstanceManager {
           .onMessage(Stop.class, s -> stopNow("stopped: " + s.reason()))
           .onMessage(Released.class, this::onReleased)
           .onMessage(GetStatus.class, this::onStatus)
-          .onMessageEquals(Tick.GOVERN, () -> onGovern(Tick.GOVERN))
-          .onMessageEquals(Tick.TELEMETRY, () -> onTelemetry(Tick.TELEMETRY))
+          .onMessageEquals(Tick.GOVERN, this::onGovern)
+          .onMessageEquals(Tick.LADDER, this::onLadder)
+          .onMessageEquals(Tick.TELEMETRY, () -> {
+            report();
+            return Behaviors.same();
+          })
           .onSignal(PostStop.class, s -> {
             releaseOnExit();
             return Behaviors.same();
@@ -200,13 +273,23 @@ public final class InstanceManager {
       start = s;
       telemetryTo = s.telemetryTo();
       decisionsTo = s.decisionsTo();
-      bounds = s.bounds();
-      slo = s.slo();
       state = InstanceState.STARTING;
-      lastHeardFromPoolMs = clock.nowMs();
       ctx.ask(HostAgent.Reservation.class, hostAgent, Duration.ofSeconds(10),
           reply -> new HostAgent.Reserve(id, s.tp().degree(), reply),
           (res, err) -> new GotGpus(res != null ? res : new HostAgent.Refused(id, "host agent did not answer: " + err)));
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> onAdopt(Adopt a) {
+      if (start != null && start.pool().equals(a.pool())) {
+        telemetryTo = a.telemetryTo();
+        decisionsTo = a.decisionsTo();
+        if (step != null) {
+          step.retarget(start.bounds(), start.slo(), clock.nowMs());
+        }
+        ctx.getLog().info("instance {}: adopted by a new manager of pool {}", id, a.pool());
+        report();
+      }
       return Behaviors.same();
     }
 
@@ -219,9 +302,8 @@ public final class InstanceManager {
         return Behaviors.stopped();
       }
       gpus = ((HostAgent.Granted) g.reservation()).devices();
-      ClockGuard guard = new ClockGuard(bounds, settings.minClockInterval().toMillis());
-      setClock(guard.max(gpus.get(0).supportedGraphicsClocksMhz()), "start at the maximum clock");
-      governorState = FrequencyGovernor.State.initial(clockMhz);
+      step = steps.create(id, start, gpus.get(0).supportedGraphicsClocksMhz(), clock.nowMs());
+      lockClock(-1, step.clockMhz(), "the maximum clock until the governor decides", "engine start", 0);
       engine = engines.apply(start.tp(), gpus);
       ctx.pipeToSelf(engine.start(), (ok, err) -> new EngineReady(Optional.ofNullable(err).map(Throwable::getMessage)));
       timers.startTimerWithFixedDelay(Tick.TELEMETRY, wall(Duration.ofSeconds(1)));
@@ -236,35 +318,47 @@ public final class InstanceManager {
       }
       if (state == InstanceState.STARTING) {
         state = InstanceState.READY;
-        timers.startTimerWithFixedDelay(Tick.GOVERN, wall(settings.governEpoch()));
+        timers.startTimerWithFixedDelay(Tick.GOVERN, wall(settings.instanceEpoch()));
+        timers.startTimerWithFixedDelay(Tick.LADDER, wall(settings.ladderInterval()));
       }
       report();
       return Behaviors.same();
     }
 
     private Behavior<Command> onRetarget(Retarget r) {
-      bounds = r.bounds();
-      slo = r.slo();
-      lastHeardFromPoolMs = clock.nowMs();
+      if (step != null) {
+        step.retarget(r.bounds(), r.slo(), clock.nowMs());
+      }
+      canReroute = r.canReroute();
       return Behaviors.same();
     }
 
     private Behavior<Command> onSubmit(Submit s) {
       if (state != InstanceState.READY) {
-        s.replyTo().tell(new Served(s.request().id(), Optional.empty(), Optional.of("instance " + id + " is " + state)));
+        s.replyTo().tell(new Served(s.request().id(), Optional.empty(), Optional.of("instance " + id + " is " + state),
+            false));
         return Behaviors.same();
       }
-      arrivalsInEpoch++;
-      ctx.pipeToSelf(engine.submit(s.request()), (c, err) -> new Finished(s, c, err == null ? null : rootMessage(err)));
+      step.arrived(s.type(), s.slo());
+      inFlight.put(s.request().id(), s.slo());
+      ctx.pipeToSelf(engine.submit(s.request()), (c, err) -> new Finished(s, c, err));
       return Behaviors.same();
     }
 
     private Behavior<Command> onFinished(Finished f) {
+      long rid = f.submit().request().id();
+      inFlight.remove(rid);
       if (f.completion() != null) {
-        completions.add(new double[] {clock.nowMs(), f.completion().ttftMs(), f.completion().tbtMs()});
-        f.submit().replyTo().tell(new Served(f.submit().request().id(), Optional.of(f.completion()), Optional.empty()));
+        step.completed(clock.nowMs(), f.completion().ttftMs(), f.completion().tbtMs(), f.submit().slo());
+        f.submit().replyTo().tell(new Served(rid, Optional.of(f.completion()), Optional.empty(), false));
+        return Behaviors.same();
+      }
+      Throwable cause = root(f.error());
+      if (cause instanceof Engine.Withdrawn w) {
+        f.submit().replyTo().tell(new Served(rid, Optional.empty(), Optional.of(w.getMessage()), w.reroute()));
       } else {
-        f.submit().replyTo().tell(new Served(f.submit().request().id(), Optional.empty(), Optional.of(f.error())));
+        f.submit().replyTo().tell(new Served(rid, Optional.empty(), Optional.of(String.valueOf(cause.getMessage())),
+            false));
       }
       return Behaviors.same();
     }
@@ -279,58 +373,47 @@ public final class InstanceManager {
       return Behaviors.same();
     }
 
-    private Behavior<Command> onGovern(Tick t) {
-      double now = clock.nowMs();
-      if (state != InstanceState.READY) {
-        return Behaviors.same();
-      }
-      ClockGuard guard = new ClockGuard(bounds, settings.minClockInterval().toMillis());
-      List<Integer> supported = gpus.get(0).supportedGraphicsClocksMhz();
-      if (now - lastHeardFromPoolMs > settings.poolSilence().toMillis()) {
-        int max = guard.max(supported);
-        if (clockMhz != max) {
-          ctx.getLog().warn("instance {}: nothing from pool {} for {} s: back to the maximum clock", id, start.pool(),
-              (long) ((now - lastHeardFromPoolMs) / 1000));
-          setClock(max, "pool silent: maximum clock");
-          governorState = FrequencyGovernor.State.initial(max);
-        }
-        return Behaviors.same();
-      }
-      while (!completions.isEmpty() && completions.peek()[0] < now - settings.window().toMillis()) {
-        completions.poll();
-      }
-      Optional<Double> ttft = Optional.empty();
-      Optional<Double> tbt = Optional.empty();
-      if (completions.size() >= 20) {
-        ttft = Optional.of(p99(completions.stream().mapToDouble(c -> c[1]).toArray()));
-        tbt = Optional.of(p99(completions.stream().mapToDouble(c -> c[2]).toArray()));
-      }
-      // the load the governor plans for: the arrival rate smoothed over the latency window (an exponential average
-      // with that time constant), so that an epoch without arrivals does not drop the clock to the floor just
-      // before the next burst
-      double epochS = settings.governEpoch().toMillis() / 1000.0;
-      double instant = arrivalsInEpoch / epochS;
-      arrivalsInEpoch = 0;
-      double alpha = 1 - Math.exp(-epochS / Math.max(epochS, settings.window().toMillis() / 1000.0));
-      smoothedLoad = smoothedLoad < 0 ? instant : smoothedLoad + alpha * (instant - smoothedLoad);
-      double load = Math.max(instant, smoothedLoad);
-      var d = governor.decide(governorState, new FrequencyGovernor.Input((long) now, start.nativeType(), start.tp(),
-          load, slo, bounds, ttft, tbt));
-      governorState = d.state();
-      var g = guard.decide(d.state().clockMhz(), clockMhz, lastClockChangeMs, (long) now, supported, false);
-      if (g instanceof ClockGuard.Apply a) {
-        setClock(a.mhz(), d.reason() + ": " + d.detail());
+    private Behavior<Command> onGovern() {
+      if (state == InstanceState.READY) {
+        step.govern(clock.nowMs())
+            .ifPresent(c -> lockClock(c.fromMhz(), c.toMhz(), c.reason(), c.detail(), c.predictedSavingW()));
       }
       return Behaviors.same();
     }
 
-    private Behavior<Command> onTelemetry(Tick t) {
-      report();
+    /** The step's emergency ladder on the engine's waiting queue. */
+    private Behavior<Command> onLadder() {
+      if (state != InstanceState.READY) {
+        return Behaviors.same();
+      }
+      double now = clock.nowMs();
+      List<Engine.Queued> waiting = engine.waiting();
+      if (waiting.isEmpty()) {
+        return Behaviors.same();
+      }
+      List<InstanceStep.Queued> queued = new ArrayList<>(waiting.size());
+      for (Engine.Queued q : waiting) {
+        Slo slo = inFlight.getOrDefault(q.requestId(), start.slo());
+        queued.add(new InstanceStep.Queued(q.seq(), q.arrivalMs(), q.promptTokens(), slo.ttftP99Ms()));
+      }
+      var a = step.ladder(now, queued, engine.busyUntilMs(now), canReroute);
+      if (!a.any()) {
+        return Behaviors.same();
+      }
+      engine.reorder(a.order());
+      a.raise().ifPresent(c -> lockClock(c.fromMhz(), c.toMhz(), c.reason(), c.detail(), c.predictedSavingW()));
+      a.reroute().forEach(seq -> engine.withdraw(seq, true, "would miss its TTFT deadline on " + id + ": re-routed"));
+      a.reject().forEach(seq -> engine.withdraw(seq, false, "rejected: already past its TTFT deadline"));
+      if (!a.reroute().isEmpty() || !a.reject().isEmpty()) {
+        ctx.getLog().debug("instance {}: ladder re-routes {} and rejects {} waiting requests", id, a.reroute().size(),
+            a.reject().size());
+      }
       return Behaviors.same();
     }
 
     private Behavior<Command> onStatus(GetStatus g) {
-      g.replyTo().tell(new Status(id, state, gpus.stream().map(GpuDevice::uuid).toList(), clockMhz, lastDecision));
+      g.replyTo().tell(new Status(id, state, gpus.stream().map(GpuDevice::uuid).toList(),
+          step == null ? -1 : step.clockMhz(), lastDecision));
       return Behaviors.same();
     }
 
@@ -355,7 +438,7 @@ public final class InstanceManager {
       gpus = List.of();
       ctx.ask(HostAgent.Released.class, hostAgent, Duration.ofSeconds(10), reply -> new HostAgent.Release(id, reply),
           (res, err) -> new Released(res != null ? res : new HostAgent.Released(id, List.of(),
-              java.util.Map.of("*", "host agent did not answer: " + err))));
+              Map.of("*", "host agent did not answer: " + err))));
       return Behaviors.same();
     }
 
@@ -369,25 +452,29 @@ public final class InstanceManager {
       }
     }
 
-    private void setClock(int mhz, String why) {
+    /**
+     * Locks every GPU of the instance at {@code mhz} (the step chose it; its guard checked it); on failure the step
+     * learns the clock is still {@code fromMhz}.
+     */
+    private void lockClock(int fromMhz, int mhz, String reason, String detail, double savingW) {
       for (GpuDevice g : gpus) {
         try {
           g.setLockedGpuClocks(mhz, mhz);
         } catch (GpuException e) {
           ctx.getLog().error("instance {}: locking GPU {} at {} MHz failed: {}", id, g.uuid(), mhz, e.getMessage());
+          if (fromMhz > 0) {
+            step.clockNotApplied(fromMhz);
+          }
           return;
         }
       }
-      if (mhz != clockMhz) {
-        ctx.getLog().info("instance {}: clock {} -> {} MHz ({})", id, clockMhz, mhz, why);
-        if (decisionsTo != null) {
-          decisionsTo.tell(new Decision((long) clock.nowMs(), "instance", id,
-              (clockMhz < 0 ? "clock" : "clock " + clockMhz + " ->") + " " + mhz + " MHz", why, 0));
-        }
+      ctx.getLog().info("instance {}: clock {} MHz ({}: {})", id, mhz, reason, detail);
+      lastDecision = reason + " (" + detail + ")";
+      if (decisionsTo != null) {
+        String action = (fromMhz > 0 ? "clock " + fromMhz + " -> " + mhz : "clock " + mhz) + " MHz: " + detail;
+        decisionsTo.tell(new Decision(System.currentTimeMillis(), (long) clock.nowMs(), Decision.INSTANCE, id, action,
+            reason, Double.isFinite(savingW) ? savingW : 0));
       }
-      clockMhz = mhz;
-      lastClockChangeMs = (long) clock.nowMs();
-      lastDecision = why;
     }
 
     private void report() {
@@ -414,22 +501,18 @@ public final class InstanceManager {
       double tokensPerS = (load.generatedTokens() - lastTokens) / dt;
       lastTokens = load.generatedTokens();
       lastEnergyAtMs = now;
-      double ttft = completions.isEmpty() ? 0 : p99(completions.stream().mapToDouble(c -> c[1]).toArray());
-      double tbt = completions.isEmpty() ? 0 : p99(completions.stream().mapToDouble(c -> c[2]).toArray());
+      InstanceStep.LadderCounts l = step == null ? new InstanceStep.LadderCounts(0, 0, 0, 0) : step.ladderCounts();
       telemetryTo.tell(new InstanceTelemetry(id, start.pool(), (long) now, state, load.waiting(), load.running(),
-          tokensPerS, ttft, tbt, powerW, energyJ, Math.max(0, clockMhz), gpus.stream().map(GpuDevice::uuid).toList()));
+          tokensPerS, step == null ? 0 : step.ttftP99Ms(now), step == null ? 0 : step.tbtP99Ms(now), powerW, energyJ,
+          step == null ? 0 : step.clockMhz(), gpus.stream().map(GpuDevice::uuid).toList(),
+          new InstanceTelemetry.Ladder(l.reordered(), l.maxClockRaises(), l.rerouted(), l.rejected())));
     }
 
-    private static double p99(double[] v) {
-      Arrays.sort(v);
-      return v[Math.max(0, (int) Math.ceil(0.99 * v.length) - 1)];
-    }
-
-    private static String rootMessage(Throwable t) {
+    private static Throwable root(Throwable t) {
       while (t.getCause() != null && t != t.getCause()) {
         t = t.getCause();
       }
-      return t.getMessage();
+      return t;
     }
   }
 }

@@ -1,6 +1,5 @@
 package io.dynamollm.instance;
 
-import io.dynamollm.decision.instance.FrequencyGovernor;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.gpu.GpuDevice;

@@ -1,6 +1,10 @@
 package io.dynamollm.instance;
 
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.instance.FrequencyGovernor;
+import io.dynamollm.decision.instance.InstanceStep;
+import io.dynamollm.protocol.Slo;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
@@ -27,7 +31,14 @@ class InstanceManagerTest {
   private static final ActorTestKit KIT = ActorTestKit.create();
   private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
   private static final InstanceManager.Settings SETTINGS = new InstanceManager.Settings(Duration.ofSeconds(5),
-      Duration.ofSeconds(40), Duration.ofSeconds(5), Duration.ofSeconds(30));
+      Duration.ofSeconds(1), Duration.ofSeconds(40));
+  private static final DecisionSettings DECISIONS = DecisionSettings.defaults();
+  private static final Slo MS = P.defaultSlos(5).of(RequestType.MS);
+  /** The step the live node gives every instance (the simulator's too). */
+  private static final InstanceManager.StepFactory STEPS = (id, s, clocks, now) -> new InstanceStep(P,
+      new FrequencyGovernor(P, DECISIONS.governor()), new PoolBudgeter(P, DECISIONS.budgeter()),
+      new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.slo(), DECISIONS.instanceEpochMs(),
+      SETTINGS.poolSilence().toMillis(), now);
 
   private final ModelClock clock = new ModelClock(50);
   private final List<SimulatedGpuDevice> gpus = SimulatedGpuDevice.host("h", 8, P, clock::nanoTime);
@@ -43,8 +54,7 @@ class InstanceManagerTest {
   private ActorRef<InstanceManager.Command> instance(String id) {
     InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
         () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
-    var ref = KIT.spawn(InstanceManager.create(id, agent, engines,
-        new FrequencyGovernor(P, FrequencyGovernor.Settings.DEFAULT), clock, SETTINGS));
+    var ref = KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, SETTINGS));
     ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
         P.defaultSlos(5).of(RequestType.MS), telemetry.getRef(), decisions.getRef()));
     return ref;
@@ -72,7 +82,7 @@ class InstanceManagerTest {
 
     TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
     for (int k = 0; k < 30; k++) {
-      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 400, 40), served.getRef()));
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 400, 40), RequestType.MS, MS, served.getRef()));
     }
     for (int k = 0; k < 30; k++) {
       var s = served.receiveMessage(Duration.ofSeconds(10));
@@ -81,7 +91,7 @@ class InstanceManagerTest {
     // a few idle instance epochs later the governor has lowered the clock, and the GPUs run at it
     long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
     while (status(i).clockMhz() >= 1980 && System.nanoTime() < deadline) {
-      i.tell(new InstanceManager.Retarget(FrequencyBounds.H100_DEFAULT, P.defaultSlos(5).of(RequestType.MS)));
+      i.tell(new InstanceManager.Retarget(FrequencyBounds.H100_DEFAULT, MS, false));
       sleep(100);
     }
     int lowered = status(i).clockMhz();
@@ -148,15 +158,53 @@ class InstanceManagerTest {
   }
 
   @Test
+  void theEmergencyLadderSendsBackRequestsThatWouldMissTheirDeadlineAndCountsItsRungs() {
+    var i = instance("i-ladder");
+    awaitState(InstanceState.READY);
+    i.tell(new InstanceManager.Retarget(FrequencyBounds.H100_DEFAULT, MS, true)); // another instance could take some
+    TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
+    // 40 prompts of 4,000 tokens at once on one TP4 instance (two fit one 8,192-token prefill of ~0.2 s): the tail of
+    // the queue would wait about 4 s for its first token, beyond a 2.5 s TTFT objective
+    int n = 40;
+    Slo objective = new Slo(2500, 500);
+    for (int k = 0; k < n; k++) {
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 4000, 20), RequestType.LS, objective,
+          served.getRef()));
+    }
+    int done = 0;
+    int sentBack = 0;
+    for (int k = 0; k < n; k++) {
+      var s = served.receiveMessage(Duration.ofSeconds(20));
+      if (s.completion().isPresent()) {
+        done++;
+      } else if (s.reroute()) {
+        sentBack++;
+        assertThat(s.error().orElseThrow()).contains("re-routed");
+      } else {
+        assertThat(s.error().orElseThrow()).startsWith("rejected");
+      }
+    }
+    assertThat(done).as("the head of the queue is served here").isPositive();
+    assertThat(sentBack).as("the tail goes back to the router for another instance").isPositive();
+    // the rungs taken show in the telemetry
+    InstanceTelemetry t = telemetry.fishForMessage(Duration.ofSeconds(5), x -> x.instanceId().equals("i-ladder")
+        && x.ladder().rerouted() > 0
+        ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+        : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(t.ladder().rerouted()).isEqualTo(sentBack);
+    i.tell(new InstanceManager.Stop("test"));
+  }
+
+  @Test
   void drainFinishesWhatIsInFlightThenStops() {
     var i = instance("i-3");
     awaitState(InstanceState.READY);
     TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
     for (int k = 0; k < 5; k++) {
-      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), served.getRef()));
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), RequestType.MS, MS, served.getRef()));
     }
     i.tell(new InstanceManager.Drain("test"));
-    i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), served.getRef()));
+    i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), RequestType.MS, MS, served.getRef()));
     int ok = 0;
     int refused = 0;
     for (int k = 0; k < 6; k++) {

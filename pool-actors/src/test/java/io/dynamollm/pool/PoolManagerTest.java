@@ -1,11 +1,18 @@
 package io.dynamollm.pool;
 
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.decision.cluster.PoolBudgeter;
+import io.dynamollm.decision.instance.FrequencyGovernor;
+import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.PoolReconciler;
 import io.dynamollm.decision.pool.ReshardCost;
+import io.dynamollm.protocol.PoolRoutes;
+import java.util.List;
+import org.apache.pekko.actor.typed.pubsub.Topic;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
-import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.instance.engine.ModelClock;
@@ -46,7 +53,14 @@ class PoolManagerTest {
       KIT.spawn(HostAgent.create(SimulatedGpuDevice.host("h", 8, P, clock::nanoTime)));
   private final Map<String, ActorRef<InstanceManager.Command>> spawned = new ConcurrentHashMap<>();
   private final AtomicInteger seq = new AtomicInteger();
-  private final TestProbe<PoolManager.Routes> routes = KIT.createTestProbe();
+  private final TestProbe<PoolRoutes> routes = KIT.createTestProbe();
+  private static final DecisionSettings D = DecisionSettings.defaults();
+  private static final InstanceManager.Settings INSTANCE = new InstanceManager.Settings(Duration.ofSeconds(5),
+      Duration.ofSeconds(1), Duration.ofSeconds(60));
+  private static final InstanceManager.StepFactory STEPS = (id, s, clocks, now) -> new InstanceStep(P,
+      new FrequencyGovernor(P, D.governor()), new PoolBudgeter(P, D.budgeter()),
+      new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.slo(), D.instanceEpochMs(),
+      INSTANCE.poolSilence().toMillis(), now);
   private final TestProbe<Decision> decisions = KIT.createTestProbe();
   private final TestProbe<io.dynamollm.protocol.PoolTelemetry> telemetry = KIT.createTestProbe();
 
@@ -56,11 +70,22 @@ class PoolManagerTest {
       String id = "h~" + p.pool() + "-" + seq.incrementAndGet();
       InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
           () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
-      spawned.put(id, KIT.spawn(InstanceManager.create(id, agent, engines,
-          new FrequencyGovernor(P, FrequencyGovernor.Settings.DEFAULT), clock, InstanceManager.Settings.DEFAULT)));
+      spawned.put(id, KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, INSTANCE)));
       p.replyTo().tell(new PoolManager.Placement(Optional.of(id), "on h"));
       return Behaviors.same();
     }).build());
+  }
+
+  /** A pool manager wired as the live node wires it: restart re-shards, routes on a topic the probe hears. */
+  private ActorRef<PoolManager.Command> poolManager(String pool, ActorRef<PoolManager.Place> placement,
+      PoolManager.Instances instances) {
+    var topic = KIT.spawn(Topic.create(PoolRoutes.class, "routes-" + pool + "-" + seq.incrementAndGet()));
+    topic.tell(Topic.subscribe(routes.getRef()));
+    ReshardCost restart = ReshardCost.restart(10_000);
+    var planner = new PoolPlanner(P, D.planner(), new PoolPlanner.Transitions(restart, 10_000, 230));
+    return KIT.spawn(PoolManager.create(pool, new PoolManager.Wiring(planner, D,
+        PoolReconciler.Reshards.byRestart(restart), instances, placement, topic, decisions.getRef(),
+        telemetry.getRef(), clock)));
   }
 
   @Test
@@ -69,53 +94,52 @@ class PoolManagerTest {
     KIT.system().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.register(
         HostAgent.KEY, agent));
     var placement = placement();
-    var settings = new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50);
     PoolManager.Instances gateway = (id, cmd) -> spawned.get(id).tell(cmd);
-    var pm = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway, placement,
-        routes.getRef(), decisions.getRef(), telemetry.getRef(), settings, clock::nowMs));
-    pm.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
-    PoolManager.Routes before = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.readyInstances().isEmpty()
-        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    var pm = poolManager("MM", placement, gateway);
+    pm.tell(new PoolManager.Assign(budget("MM", 8, 8.0)));
+    List<String> before = ready(routes.fishForMessage(Duration.ofSeconds(15), x -> !x.ready().isEmpty()
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0));
     int started = spawned.size();
 
     KIT.stop(pm); // the pool manager crashes (its node went away); its instances keep running
-    var again = KIT.spawn(PoolManager.create("MM", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT), gateway,
-        placement, routes.getRef(), decisions.getRef(), telemetry.getRef(), settings, clock::nowMs));
-    again.tell(new PoolManager.Assign(budget("MM", 8, 8.0), RequestType.MM, 8.0));
-    decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("adopt " + before.readyInstances().get(0))
+    var again = poolManager("MM", placement, gateway);
+    again.tell(new PoolManager.Assign(budget("MM", 8, 8.0)));
+    decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("adopt " + before.get(0))
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
-    PoolManager.Routes after = routes.fishForMessage(Duration.ofSeconds(15),
-        x -> x.readyInstances().containsAll(before.readyInstances())
-            ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
-    assertThat(after.readyInstances()).containsAll(before.readyInstances());
+    PoolRoutes after = routes.fishForMessage(Duration.ofSeconds(15), x -> ready(x).containsAll(before)
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(ready(after)).containsAll(before);
     assertThat(spawned.size()).as("no instance was started twice").isEqualTo(started);
-    again.tell(new PoolManager.Assign(budget("MM", 0, 0), RequestType.MM, 0));
+    again.tell(new PoolManager.Assign(budget("MM", 0, 0)));
+  }
+
+  private static List<String> ready(PoolRoutes r) {
+    return r.ready().stream().map(PoolRoutes.Ready::instanceId).toList();
   }
 
   private static PoolBudget budget(int gpus, double rps) {
-    return new PoolBudget("MS", 1, gpus, Set.of(RequestType.MS, RequestType.SS), Map.of(RequestType.MS, rps),
+    return new PoolBudget("MS", 1, gpus, RequestType.MS, Set.of(RequestType.MS, RequestType.SS),
+        Map.of(RequestType.MS, rps), rps,
         Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS), RequestType.SS, P.defaultSlos(5).of(RequestType.SS)),
         FrequencyBounds.H100_DEFAULT);
   }
 
   private static PoolBudget budget(String pool, int gpus, double rps) {
     RequestType t = RequestType.valueOf(pool);
-    return new PoolBudget(pool, 1, gpus, Set.of(t), Map.of(t, rps), Map.of(t, P.defaultSlos(5).of(t)),
+    return new PoolBudget(pool, 1, gpus, t, Set.of(t), Map.of(t, rps), rps, Map.of(t, P.defaultSlos(5).of(t)),
         FrequencyBounds.H100_DEFAULT);
   }
 
   @Test
   void plansStartsInstancesPublishesRoutesAndDrainsWhenTheBudgetGoes() {
-    var pm = KIT.spawn(PoolManager.create("MS", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT),
-        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(), telemetry.getRef(),
-        new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50), clock::nowMs));
-    pm.tell(new PoolManager.Assign(budget(8, 8.0), RequestType.MS, 8.0));
+    var pm = poolManager("MS", placement(), (id, cmd) -> spawned.get(id).tell(cmd));
+    pm.tell(new PoolManager.Assign(budget(8, 8.0)));
 
     // the budget and the plan are logged as decisions
     decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("budget 8 GPUs")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
     // the planned instances start and serve: the routers hear of them
-    PoolManager.Routes r = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.readyInstances().isEmpty()
+    PoolRoutes r = routes.fishForMessage(Duration.ofSeconds(15), x -> !x.ready().isEmpty()
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(r.types()).containsExactlyInAnyOrder(RequestType.MS, RequestType.SS);
     assertThat(r.nativeType()).isEqualTo(RequestType.MS);
@@ -128,8 +152,8 @@ class PoolManagerTest {
     assertThat(v.instances().stream().mapToInt(PoolManager.InstanceView::tp).sum()).isLessThanOrEqualTo(8);
 
     // the pool loses its budget: every instance drains and stops, the routes empty
-    pm.tell(new PoolManager.Assign(budget(0, 0), RequestType.MS, 0));
-    routes.fishForMessage(Duration.ofSeconds(15), x -> x.readyInstances().isEmpty()
+    pm.tell(new PoolManager.Assign(budget(0, 0)));
+    routes.fishForMessage(Duration.ofSeconds(15), x -> x.ready().isEmpty()
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
     do {
@@ -141,10 +165,8 @@ class PoolManagerTest {
 
   @Test
   void missedSlosRaiseTheCapacityCorrectionWhichTheTelemetryCarriesUpward() {
-    var pm = KIT.spawn(PoolManager.create("LS", new PoolPlanner(P, PoolPlanner.Settings.DEFAULT),
-        (id, cmd) -> spawned.get(id).tell(cmd), placement(), routes.getRef(), decisions.getRef(), telemetry.getRef(),
-        new PoolManager.Settings(Duration.ofMinutes(5), Duration.ofSeconds(10), 50), clock::nowMs));
-    pm.tell(new PoolManager.Assign(budget("LS", 8, 1.0), RequestType.LS, 1.0));
+    var pm = poolManager("LS", placement(), (id, cmd) -> spawned.get(id).tell(cmd));
+    pm.tell(new PoolManager.Assign(budget("LS", 8, 1.0)));
     var first = telemetry.fishForMessage(Duration.ofSeconds(10), t -> t.pool().equals("LS")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(first.capacityCorrection()).isEqualTo(1.0);
@@ -163,6 +185,6 @@ class PoolManagerTest {
     TestProbe<PoolManager.PoolView> view = KIT.createTestProbe();
     pm.tell(new PoolManager.GetView(view.getRef()));
     assertThat(view.receiveMessage().capacityCorrection()).isEqualTo(1.5);
-    pm.tell(new PoolManager.Assign(budget("LS", 0, 0), RequestType.LS, 0));
+    pm.tell(new PoolManager.Assign(budget("LS", 0, 0)));
   }
 }

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Instance manager → pool manager, every telemetry period (default 1 s).
+ * Instance manager → pool manager, every telemetry period (default 1 s), and at once when its state changes.
  *
  * @param instanceId the instance
  * @param pool its pool
@@ -19,6 +19,7 @@ import java.util.Objects;
  * @param energyJ the instance's GPUs' energy counter, summed, since the instance started
  * @param clockMhz the graphics clock applied to its GPUs
  * @param gpus UUIDs of the GPUs the instance holds (empty before it has them)
+ * @param ladder how often each rung of the emergency ladder was taken since the instance started
  */
 public record InstanceTelemetry(
     String instanceId,
@@ -33,13 +34,29 @@ public record InstanceTelemetry(
     double powerW,
     double energyJ,
     int clockMhz,
-    List<String> gpus)
-    implements Telemetry {
+    List<String> gpus,
+    Ladder ladder)
+    implements CborSerializable {
+
+  /**
+   * The emergency ladder's rungs taken: waiting queues reordered by deadline, raises to the maximum clock, requests
+   * re-routed before they started, requests rejected past their deadline.
+   */
+  public record Ladder(long reordered, long maxClockRaises, long rerouted, long rejected) implements CborSerializable {
+    public static final Ladder NONE = new Ladder(0, 0, 0, 0);
+  }
 
   public InstanceTelemetry {
     Objects.requireNonNull(instanceId, "instanceId");
     Objects.requireNonNull(pool, "pool");
     Objects.requireNonNull(state, "state");
     gpus = gpus == null ? List.of() : List.copyOf(gpus);
+    ladder = ladder == null ? Ladder.NONE : ladder;
+  }
+
+  /** The same telemetry in another state. */
+  public InstanceTelemetry withState(InstanceState s) {
+    return new InstanceTelemetry(instanceId, pool, atMillis, s, queued, running, tokensPerSecond, ttftP99Ms, tbtP99Ms,
+        powerW, energyJ, clockMhz, gpus, ladder);
   }
 }

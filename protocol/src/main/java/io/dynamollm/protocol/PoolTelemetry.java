@@ -32,7 +32,7 @@ public record PoolTelemetry(
     double plannedLoadRps,
     double capacityRps,
     double capacityCorrection)
-    implements Telemetry {
+    implements CborSerializable {
 
   public PoolTelemetry {
     Objects.requireNonNull(pool, "pool");

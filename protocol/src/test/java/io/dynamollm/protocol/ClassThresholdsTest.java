@@ -58,11 +58,6 @@ class ClassThresholdsTest {
     assertThatThrownBy(() -> new Slo(0, 10)).hasMessageContaining("ttft_p99_ms");
     assertThatThrownBy(() -> new Slo(10, Double.NaN)).hasMessageContaining("tbt_p99_ms");
     assertThatThrownBy(() -> new FrequencyBounds(1980, 800)).hasMessageContaining("min <= max");
-    assertThatThrownBy(() -> new InstanceConfiguration(
-            TensorParallelism.TP2, java.util.List.of(GpuRef.of("a", 0), GpuRef.of("b", 1)), GpuClock.mhz(1980)))
-        .hasMessageContaining("one host");
-    assertThatThrownBy(() -> new InstanceConfiguration(
-            TensorParallelism.TP2, java.util.List.of(GpuRef.of("a", 0), GpuRef.of("a", 0)), GpuClock.mhz(1980)))
-        .hasMessageContaining("same GPU twice");
+    assertThatThrownBy(() -> new Decision(0, 0, "rack", "x", "y", "z", 0)).hasMessageContaining("cluster, pool");
   }
 }

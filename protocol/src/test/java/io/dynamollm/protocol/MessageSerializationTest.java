@@ -26,25 +26,24 @@ class MessageSerializationTest {
   }
 
   static Stream<CborSerializable> messages() {
-    InstanceConfiguration config = new InstanceConfiguration(
-        TensorParallelism.TP4,
-        List.of(GpuRef.of("host-a", 0), GpuRef.of("host-a", 1), new GpuRef("host-a", 2, "GPU-2"), GpuRef.of("host-a", 3)),
-        GpuClock.mhz(1395));
     EnumMap<RequestType, Slo> slos = new EnumMap<>(RequestType.class);
     for (RequestType t : RequestType.values()) {
       slos.put(t, new Slo(100 + t.ordinal(), 50.5));
     }
     return Stream.of(
-        new PoolBudget("SS", 7, 16, Set.of(RequestType.SS, RequestType.SM), Map.of(RequestType.SS, 3.5, RequestType.SM, 1.25),
+        new PoolBudget("SM", 7, 16, RequestType.SM, Set.of(RequestType.SS, RequestType.SM),
+            Map.of(RequestType.SS, 3.5, RequestType.SM, 1.25), 3.1,
             Map.of(RequestType.SS, new Slo(100, 50), RequestType.SM, new Slo(120, 55)), FrequencyBounds.H100_DEFAULT),
-        new InstanceTarget("ss-1", "SS", 3, InstanceAction.START, config, new FrequencyBounds(800, 1980), 2.5),
-        new InstanceTelemetry("ss-1", "SS", 1_700_000_000_000L, InstanceState.READY, 3, 17, 812.5, 88.1, 31.2, 1650.0, 1.5e6, 1395, List.of("GPU-a", "GPU-b")),
+        new PoolLayout(7, List.of(PoolBudget.retire("LL", 7, new Slo(500, 60), FrequencyBounds.H100_DEFAULT))),
+        new PoolRoutes("SM", RequestType.SM, Set.of(RequestType.SS, RequestType.SM),
+            List.of(new PoolRoutes.Ready("h~SM-1", 3.5, 2))),
+        new InstanceTelemetry("ss-1", "SS", 1_700_000_000_000L, InstanceState.READY, 3, 17, 812.5, 88.1, 31.2, 1650.0,
+            1.5e6, 1395, List.of("GPU-a", "GPU-b"), new InstanceTelemetry.Ladder(1, 2, 3, 4)),
+        new Decision(1_700_000_000_000L, 61_000, Decision.POOL, "SM", "2×TP4@1605", "saves 300 W", 300.0),
         new PoolTelemetry("SS", 1_700_000_000_000L, Map.of(RequestType.SS, 4.0), 0.995, 3300.0, 9.9e6, 2, 8, 4.8, 5.0, 1.2),
-        config,
         new SloTable(slos),
         ClassThresholds.DEFAULT,
         TensorParallelism.TP8,
-        GpuClock.mhz(1980),
         FrequencyBounds.H100_DEFAULT);
   }
 

@@ -19,6 +19,8 @@ final class Metrics {
   long rejected;
   long dropped;
   long rerouted;
+  /** Requests sent to a larger pool because their own was past its planned capacity. */
+  long overflowed;
   long reordered;
   long maxClockRaises;
   long scaleChanges;

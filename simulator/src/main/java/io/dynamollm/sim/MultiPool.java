@@ -4,15 +4,11 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
-import java.util.EnumMap;
-import java.util.Map;
 import java.util.Set;
 
 /** Nine static pools, one per (predicted) type, each TP8 at the maximum clock and sized for its own peak. */
 final class MultiPool implements SimPolicy {
   private final WorkloadStats stats;
-  private final Map<RequestType, SimPool> pools = new EnumMap<>(RequestType.class);
-  private SimPool largest;
 
   MultiPool(WorkloadStats stats) {
     this.stats = stats;
@@ -44,30 +40,13 @@ final class MultiPool implements SimPolicy {
       }
       Slo slo = s.slos().of(t);
       SimPool pool = sim.pool(t.name(), t, slo, Set.of(t));
-      double cap = p.capacityRps(t, TensorParallelism.TP8, max, Policies.margin(slo, 0.9));
+      double cap = Policies.tp8Capacity(s, t);
       int n = Math.max(1, (int) Math.ceil(peak / Math.max(cap, 1e-9) - 1e-9));
       for (int i = 0; i < n; i++) {
-        sim.addInstance(pool, TensorParallelism.TP8, max, 0, false).capacityRps = cap;
+        sim.addInstance(pool, TensorParallelism.TP8, max, 0, cap, false);
       }
-      Policies.updateParked(sim, pool, n * 8);
-      pools.put(t, pool);
-      largest = pool;
+      sim.updateParked(pool, n * 8);
     }
-  }
-
-  @Override
-  public SimPool poolFor(RequestType type) {
-    SimPool p = pools.get(type);
-    if (p != null) {
-      return p;
-    }
-    // no pool for this type (it had no requests when sizing): the smallest pool that covers it
-    SimPool best = null;
-    for (var e : pools.entrySet()) {
-      if (e.getKey().covers(type) && (best == null || e.getKey().compareTo(best.nativeType) < 0)) {
-        best = e.getValue();
-      }
-    }
-    return best != null ? best : largest;
+    // a type that had no requests when sizing has no pool: the routing rule sends it to a larger one
   }
 }

@@ -3,6 +3,9 @@ package io.dynamollm.sim;
 import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.pool.PoolPlan;
 import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.PoolReconciler;
+import io.dynamollm.decision.pool.ReshardCost;
+import java.util.List;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
@@ -20,8 +23,10 @@ import java.util.Set;
  */
 final class Oracle implements SimPolicy {
   private final WorkloadStats stats;
-  private final Map<RequestType, SimPool> routing = new EnumMap<>(RequestType.class);
   private final Map<String, PoolPlanner.Result> memo = new HashMap<>();
+  /** Re-configuration at no cost: starts and re-shards take no time. */
+  private static final PoolReconciler.Reshards FREE = new PoolReconciler.Reshards(true,
+      new ReshardCost("free", false, 0, 0, ReshardCost.LLAMA2_70B_BYTES), 1.0);
 
   Oracle(WorkloadStats stats) {
     this.stats = stats;
@@ -35,8 +40,9 @@ final class Oracle implements SimPolicy {
   @Override
   public void start(Simulation sim, Workload workload) {
     SimSettings s = sim.settings();
-    PoolPlanner planner = new PoolPlanner(s.profile(), PoolPlanner.Settings.DEFAULT);
-    PoolBudgeter budgeter = new PoolBudgeter(s.profile(), PoolBudgeter.Settings.DEFAULT);
+    PoolPlanner planner = new PoolPlanner(s.profile(), s.decisions().planner(),
+        new PoolPlanner.Transitions(FREE.cost(), 0, s.transitionPowerW()));
+    PoolBudgeter budgeter = new PoolBudgeter(s.profile(), s.decisions().budgeter());
     long window = s.oracleWindowMs();
     sim.every(window, 0, now -> {
       int m0 = (int) (now / 60_000);
@@ -59,21 +65,17 @@ final class Oracle implements SimPolicy {
       Layout a = layout(sim, planner, perType, load);
       Layout b = layout(sim, planner, single, load);
       Layout best = b.power < a.power ? b : a;
-      routing.clear();
-      for (SimPool pool : sim.pools.values()) {
+      for (SimPool pool : List.copyOf(sim.pools.values())) {
         if (!best.plans.containsKey(pool.nativeType) || !pool.name.equals(pool.nativeType.name())) {
-          Policies.applyPlan(sim, pool, PoolPlan.EMPTY, 0, 0, true, false, 1.0);
+          pool.types.clear();
+          Policies.applyPlan(sim, pool, PoolPlan.EMPTY, 0, 0, FREE);
         }
       }
       for (var e : best.served.entrySet()) {
         RequestType h = e.getKey();
         SimPool pool = sim.pool(h.name(), h, s.slos().of(h), e.getValue());
-        pool.workRatio = Policies.workRatios(s, h);
         PoolPlan plan = best.plans.get(h);
-        Policies.applyPlan(sim, pool, plan, plan.gpus(), 0, true, false, 1.0);
-        for (RequestType t : e.getValue()) {
-          routing.put(t, pool);
-        }
+        Policies.applyPlan(sim, pool, plan, plan.gpus(), 0, FREE);
       }
     });
   }
@@ -106,9 +108,4 @@ final class Oracle implements SimPolicy {
     return new Layout(served, plans, power);
   }
 
-  @Override
-  public SimPool poolFor(RequestType type) {
-    SimPool p = routing.get(type);
-    return p != null ? p : routing.values().iterator().next();
-  }
 }

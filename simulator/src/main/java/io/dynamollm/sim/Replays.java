@@ -1,5 +1,6 @@
 package io.dynamollm.sim;
 
+import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.routing.OutputLengthPredictor;
 import io.dynamollm.decision.pool.ReshardCost;
 import io.dynamollm.protocol.ClassThresholds;
@@ -28,22 +29,16 @@ public final class Replays {
     Slo slo = slos.of(type);
     ClassThresholds t = ClassThresholds.DEFAULT;
     Workload w = Workload.of("replay", reqs, durationMs);
-    SimSettings s = new SimSettings(p, slos, t, 1, 1_800_000, 300_000, 5_000, 60_000, 420_000,
-        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
+    SimSettings s = new SimSettings(p, slos, t, 1, DecisionSettings.defaults(), 60_000, 420_000,
+        ReshardCost.IN_PLACE_NVLINK, p.loadingPowerW(), OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400),
+        2.5, 0.1, 1);
     SimPolicy fixed = new SimPolicy() {
-      SimPool pool;
-
       public String name() {
         return "fixed";
       }
 
       public void start(Simulation sim, Workload wl) {
-        pool = sim.pool("x", type, slo, EnumSet.allOf(RequestType.class));
-        sim.addInstance(pool, tp, mhz, 0, false);
-      }
-
-      public SimPool poolFor(RequestType ty) {
-        return pool;
+        sim.addInstance(sim.pool("x", type, slo, EnumSet.allOf(RequestType.class)), tp, mhz, 0, 1, false);
       }
     };
     PolicyResult r = new Simulation(s, fixed).run(w);
@@ -58,16 +53,16 @@ public final class Replays {
       long scaleChanges, long reshards, long frequencyChanges, double[] powerPerMinuteW) {}
 
   /**
-   * {@code policy} on {@code servers} 8-GPU servers with the live control plane's epochs (30 min cluster, 5 min pool,
-   * 5 s instance), engine start-up {@code startupMs}, re-shards as restarts of that length, the online predictor, no
-   * mix penalty.
+   * {@code policy} on {@code servers} 8-GPU servers as the live control plane runs: its decision settings, engine
+   * start-up {@code startupMs}, TP changes as restarts of that length (start new, drain old), the online predictor,
+   * no mix penalty.
    */
-  public static ClusterOutcome runLikeLive(Profile p, String policy, int servers, List<TraceRequest> reqs,
-      double durationMs, long startupMs) {
+  public static ClusterOutcome runLikeLive(Profile p, DecisionSettings decisions, String policy, int servers,
+      List<TraceRequest> reqs, double durationMs, long startupMs) {
     SloTable slos = p.defaultSlos(5);
     ClassThresholds t = ClassThresholds.DEFAULT;
     Workload w = Workload.of("replay", reqs, durationMs);
-    SimSettings s = new SimSettings(p, slos, t, servers, 1_800_000, 300_000, 5_000, 60_000, startupMs,
+    SimSettings s = new SimSettings(p, slos, t, servers, decisions, 60_000, startupMs,
         ReshardCost.restart(startupMs), p.loadingPowerW(), new io.dynamollm.decision.routing.OnlineOutputPredictor(t), 1,
         GridIntensity.constant(400), 2.5, 0.1, 1);
     PolicyResult r = new Simulation(s, Policies.create(policy, new WorkloadStats(w, t))).run(w);

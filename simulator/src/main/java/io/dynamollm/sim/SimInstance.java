@@ -1,30 +1,23 @@
 package io.dynamollm.sim;
 
+import io.dynamollm.decision.engine.ContinuousBatching;
+import io.dynamollm.decision.instance.InstanceStep;
+import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.PriorityQueue;
 
 /**
- * One inference instance at iteration level: continuous batching with prefill-first scheduling (prompts waiting are
- * prefilled together, up to the token limit, before the next decode step), batch and KV-cache limits, iteration times
- * and phase power from the profile at its TP and clock.
+ * One inference instance in virtual time: the engine model every engine shares ({@link ContinuousBatching}) stepped
+ * by events, its GPUs' power and energy, and — for the policies that govern clocks — the instance step the live
+ * instance manager runs ({@link InstanceStep}).
  *
- * <p>Decode steps are simulated in runs: between two events that change the batch (an arrival, a completion, a clock
- * change) the batch is constant, so a run of identical steps is one event. A request's output is tracked by the step
- * at which it ends rather than token by token.
+ * <p>Decode steps run in runs: between two events that change the batch (an arrival, a completion, a clock change)
+ * the batch is constant, so a run of identical steps is one event (re-evaluated at least every second of virtual
+ * time, as the context grows).
  */
 final class SimInstance {
-  enum State {
-    STARTING,
-    READY,
-    RESHARDING,
-    DRAINING,
-    STOPPED
-  }
-
   private enum Activity {
     IDLE,
     PREFILL,
@@ -33,50 +26,37 @@ final class SimInstance {
     OFF
   }
 
-  final int id;
+  final String id;
   final SimPool pool;
   final TensorParallelism tp;
+  final ContinuousBatching<SimRequest> engine;
   int clockMhz;
-  State state;
-  double transitionEndMs;
+  InstanceState state;
   /** Capacity this instance is planned for (routing weight), req/s. */
   double capacityRps = 1;
+  /** The instance step of the policies that govern clocks (null for the others). */
+  InstanceStep step;
 
-  final ArrayDeque<SimRequest> waiting = new ArrayDeque<>();
-  final PriorityQueue<SimRequest> running = new PriorityQueue<>(Comparator.comparingLong((SimRequest r) -> r.finishStep));
-  long stepIndex;
-  long kvUsed;
-  long sumPrompt;
-  long sumJoin;
-
-  private Activity activity = Activity.OFF;
+  private Activity activity;
   private double actStartMs;
   private double actEndMs;
   private double stepMs;
-  private long runStartStep;
   private long runSteps;
-  private List<SimRequest> prefillBatch = List.of();
-  int version;
-  // energy accounting
+  private int version;
   private double powerW;
   private double accountedMs;
   double energyJ;
-  // governor state and observations
-  Object governorState;
-  /** Native-equivalent arrivals since the last governor epoch. */
-  double arrivalsInWindow;
-  /** {time, TTFT / SLO, TBT / SLO} of recent completions. */
-  final ArrayDeque<double[]> completions = new ArrayDeque<>();
 
-  SimInstance(int id, SimPool pool, TensorParallelism tp, int clockMhz, State state, double nowMs, double transitionEndMs) {
+  SimInstance(String id, SimPool pool, TensorParallelism tp, int clockMhz, InstanceState state, double nowMs) {
     this.id = id;
     this.pool = pool;
     this.tp = tp;
     this.clockMhz = clockMhz;
     this.state = state;
-    this.transitionEndMs = transitionEndMs;
+    this.engine = new ContinuousBatching<>(pool.sim.profile(), tp);
     this.accountedMs = nowMs;
-    this.activity = state == State.READY ? Activity.IDLE : Activity.OFF;
+    this.activity = state == InstanceState.READY ? Activity.IDLE : Activity.OFF;
+    this.powerW = state == InstanceState.READY ? tp.degree() * pool.sim.profile().idlePowerW() : 0;
   }
 
   Simulation sim() {
@@ -84,43 +64,37 @@ final class SimInstance {
   }
 
   boolean acceptsRequests() {
-    return state == State.READY;
-  }
-
-  /** Outstanding requests per req/s of planned capacity (seconds of queued work, roughly). */
-  double loadScore() {
-    return (outstanding() + 1) / Math.max(1e-6, capacityRps);
+    return state.acceptsRequests();
   }
 
   int outstanding() {
-    return waiting.size() + running.size() + prefillBatch.size();
+    return engine.outstanding();
   }
 
   // ------------------------------------------------------------------ lifecycle
 
-  /** Starts serving after a start-up or re-shard of {@code durationMs}. */
-  void beginTransition(double nowMs, State kind, double durationMs) {
+  /** Serves after a start-up or re-shard of {@code durationMs}. */
+  void beginTransition(double nowMs, InstanceState kind, double durationMs) {
     account(nowMs);
     state = kind;
     activity = Activity.TRANSITION;
-    transitionEndMs = nowMs + durationMs;
+    actEndMs = nowMs + durationMs;
     powerW = tp.degree() * sim().transitionPowerW();
     version++;
-    sim().schedule(transitionEndMs, this, version);
+    sim().schedule(actEndMs, this, version);
   }
 
+  /** Takes no new requests; its waiting ones go back to the router when another instance can take them. */
   void drain(double nowMs) {
-    if (state == State.STOPPED || state == State.DRAINING) {
+    if (state == InstanceState.STOPPED || state == InstanceState.DRAINING) {
       return;
     }
     boolean transitioning = activity == Activity.TRANSITION;
-    state = State.DRAINING;
-    // requests not yet started go back to the router when another instance can take them; else this one serves them
+    state = InstanceState.DRAINING;
+    sim().stateChanged(this);
     if (sim().anyReady()) {
-      List<SimRequest> back = new ArrayList<>(waiting);
-      waiting.clear();
-      for (SimRequest r : back) {
-        sim().reroute(nowMs, r, pool);
+      for (var j : engine.takeWaiting()) {
+        sim().reroute(j.payload(), this);
       }
     }
     if (transitioning) {
@@ -132,7 +106,7 @@ final class SimInstance {
 
   private void stop(double nowMs) {
     account(nowMs);
-    state = State.STOPPED;
+    state = InstanceState.STOPPED;
     activity = Activity.OFF;
     powerW = 0;
     version++;
@@ -154,10 +128,13 @@ final class SimInstance {
 
   // ------------------------------------------------------------------ requests
 
-  void enqueue(double nowMs, SimRequest r) {
+  /** Queues {@code r}; {@code arrival}: it is new here (the governor counts it), not put back. */
+  void enqueue(double nowMs, SimRequest r, boolean arrival) {
     r.instance = this;
-    waiting.add(r);
-    arrivalsInWindow += pool.workOf(r);
+    r.job = engine.submit(r, r.prompt, r.output, r.arrivalMs);
+    if (step != null && arrival) {
+      step.arrived(r.routedType, sim().settings().slos().of(r.routedType));
+    }
     if (activity == Activity.DECODE) {
       cutRun(nowMs);
     } else if (activity == Activity.IDLE) {
@@ -175,34 +152,22 @@ final class SimInstance {
         account(nowMs);
         activity = Activity.IDLE;
         powerW = tp.degree() * sim().profile().idlePowerW();
-        if (state == State.STARTING || state == State.RESHARDING) {
-          state = State.READY;
+        if (state == InstanceState.STARTING || state == InstanceState.RESHARDING) {
+          state = InstanceState.READY;
           sim().instanceReady(nowMs, this);
         }
         kick(nowMs);
       }
       case PREFILL -> {
         account(nowMs);
-        for (SimRequest r : prefillBatch) {
-          r.firstTokenMs = nowMs;
-          if (r.output <= 1) {
-            finish(nowMs, r);
-          } else {
-            r.joinStep = stepIndex;
-            r.finishStep = stepIndex + (r.output - 1);
-            running.add(r);
-            sumPrompt += r.prompt;
-            sumJoin += r.joinStep;
-          }
-        }
-        prefillBatch = List.of();
         activity = Activity.IDLE;
+        finish(engine.endPrefill(nowMs));
         kick(nowMs);
       }
       case DECODE -> {
         account(nowMs);
-        endRun(runSteps);
         activity = Activity.IDLE;
+        finish(engine.endDecode(runSteps, actStartMs, stepMs));
         kick(nowMs);
       }
       default -> {
@@ -210,63 +175,36 @@ final class SimInstance {
     }
   }
 
-  /** Picks the next iteration: prefill first, then a decode run, else idle. */
+  /** Starts the next iteration: prefill first, then a decode run, else idle. */
   void kick(double nowMs) {
     if (activity != Activity.IDLE) {
       return;
     }
     account(nowMs);
-    Simulation s = sim();
-    if (state == State.DRAINING && waiting.isEmpty() && running.isEmpty()) {
+    if (state == InstanceState.DRAINING && engine.isEmpty()) {
       stop(nowMs);
       return;
     }
-    int maxBatch = s.profile().maxBatch(tp);
-    long kvCap = s.profile().kvCacheTokens(tp);
-    if (!waiting.isEmpty() && running.size() < maxBatch) {
-      List<SimRequest> batch = new ArrayList<>();
-      int tokens = 0;
-      long kv = kvUsed;
-      while (!waiting.isEmpty() && running.size() + batch.size() < maxBatch) {
-        SimRequest r = waiting.peek();
-        if ((!batch.isEmpty() && tokens + r.prompt > Simulation.MAX_PREFILL_TOKENS) || kv + r.kvTokens() > kvCap) {
-          break;
-        }
-        waiting.poll();
-        batch.add(r);
-        tokens += r.prompt;
-        kv += r.kvTokens();
-      }
-      if (!batch.isEmpty()) {
-        kvUsed = kv;
-        prefillBatch = batch;
-        int prefillTokens = Math.min(tokens, Simulation.MAX_PREFILL_TOKENS);
-        double d = s.profile().prefillMs(tp, prefillTokens, clockMhz);
-        activity = Activity.PREFILL;
-        actStartMs = nowMs;
-        powerW = tp.degree() * s.profile().prefillPowerW(tp, prefillTokens, clockMhz);
-        version++;
-        actEndMs = nowMs + d;
-        s.schedule(actEndMs, this, version);
-        return;
-      }
-    }
-    if (!running.isEmpty()) {
-      int b = running.size();
-      double context = Math.min(8192, (sumPrompt + (double) b * stepIndex - sumJoin) / b + 1);
-      stepMs = s.profile().decodeStepMs(tp, b, context, clockMhz);
-      long toNext = running.peek().finishStep - stepIndex;
-      // re-evaluate at least every second of virtual time (the context grows)
-      runSteps = Math.max(1, Math.min(toNext, (long) Math.ceil(1000 / stepMs)));
-      runStartStep = stepIndex;
+    var it = engine.next(clockMhz, Long.MAX_VALUE);
+    if (it instanceof ContinuousBatching.Prefill<SimRequest> p) {
+      activity = Activity.PREFILL;
       actStartMs = nowMs;
-      activity = Activity.DECODE;
-      powerW = tp.degree() * s.profile().decodePowerW(tp, b, clockMhz);
+      actEndMs = nowMs + p.durationMs();
+      powerW = tp.degree() * p.powerPerGpuW();
       version++;
-      s.schedule(nowMs + runSteps * stepMs, this, version);
-      return;
+      sim().schedule(actEndMs, this, version);
+    } else if (it instanceof ContinuousBatching.Decode<SimRequest> d) {
+      stepMs = d.stepMs();
+      // re-evaluate at least every second of virtual time (the context grows)
+      runSteps = Math.max(1, Math.min(d.steps(), (long) Math.ceil(1000 / stepMs)));
+      activity = Activity.DECODE;
+      actStartMs = nowMs;
+      powerW = tp.degree() * d.powerPerGpuW();
+      version++;
+      sim().schedule(nowMs + runSteps * stepMs, this, version);
+    } else {
+      powerW = tp.degree() * sim().profile().idlePowerW();
     }
-    powerW = tp.degree() * s.profile().idlePowerW();
   }
 
   /**
@@ -276,15 +214,10 @@ final class SimInstance {
   void halt(double nowMs) {
     account(nowMs);
     if (activity == Activity.PREFILL) {
-      for (int k = prefillBatch.size() - 1; k >= 0; k--) {
-        SimRequest r = prefillBatch.get(k);
-        kvUsed -= r.kvTokens();
-        waiting.addFirst(r);
-      }
-      prefillBatch = List.of();
+      engine.abortPrefill();
     } else if (activity == Activity.DECODE) {
       long done = (long) Math.floor((nowMs - actStartMs) / stepMs + 1e-9);
-      endRun(Math.max(0, Math.min(runSteps, done)));
+      finish(engine.endDecode(Math.max(0, Math.min(runSteps, done)), actStartMs, stepMs));
     }
     activity = Activity.OFF;
     powerW = 0;
@@ -303,34 +236,18 @@ final class SimInstance {
     sim().schedule(actStartMs + done * stepMs, this, version);
   }
 
-  private void endRun(long steps) {
-    stepIndex = runStartStep + steps;
-    while (!running.isEmpty() && running.peek().finishStep <= stepIndex) {
-      SimRequest r = running.poll();
-      double t = actStartMs + (r.finishStep - runStartStep) * stepMs;
-      sumPrompt -= r.prompt;
-      sumJoin -= r.joinStep;
-      finish(t, r);
+  private void finish(List<ContinuousBatching.Job<SimRequest>> done) {
+    for (ContinuousBatching.Job<SimRequest> j : done) {
+      SimRequest r = j.payload();
+      if (step != null) {
+        Slo slo = sim().settings().slos().of(r.routedType);
+        step.completed(j.finishMs(), r.ttftMs(), r.tbtMs(), slo);
+      }
+      sim().completed(r);
     }
   }
 
-  private void finish(double t, SimRequest r) {
-    r.finishMs = t;
-    kvUsed -= r.kvTokens();
-    // latencies as shares of the request's own SLO, so pools serving several types judge them alike
-    var slo = sim().settings().slos().of(r.trueType);
-    completions.add(new double[] {t, r.ttftMs() / slo.ttftP99Ms(), r.tbtMs() / slo.tbtP99Ms()});
-    sim().completed(r);
-  }
-
-  /** Drops the oldest observations. */
-  void trimObservations(double sinceMs) {
-    while (!completions.isEmpty() && completions.peekFirst()[0] < sinceMs) {
-      completions.pollFirst();
-    }
-  }
-
-  // ------------------------------------------------------------------ energy
+  // ------------------------------------------------------------------ energy and telemetry
 
   void account(double nowMs) {
     if (nowMs > accountedMs) {
@@ -347,5 +264,14 @@ final class SimInstance {
       case DECODE -> actStartMs + Math.ceil((nowMs - actStartMs) / stepMs) * stepMs;
       default -> nowMs;
     };
+  }
+
+  /** What the live instance manager would report now. */
+  InstanceTelemetry telemetry(double nowMs) {
+    account(nowMs);
+    InstanceStep.LadderCounts l = step == null ? new InstanceStep.LadderCounts(0, 0, 0, 0) : step.ladderCounts();
+    return new InstanceTelemetry(id, pool.name, (long) nowMs, state, engine.waitingCount(), engine.runningCount(), 0,
+        step == null ? 0 : step.ttftP99Ms(nowMs), step == null ? 0 : step.tbtP99Ms(nowMs), powerW, energyJ, clockMhz,
+        List.of(), new InstanceTelemetry.Ladder(l.reordered(), l.maxClockRaises(), l.rerouted(), l.rejected()));
   }
 }

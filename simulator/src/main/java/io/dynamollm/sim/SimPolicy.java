@@ -1,17 +1,15 @@
 package io.dynamollm.sim;
 
-import io.dynamollm.protocol.RequestType;
-
-/** A way to run the cluster: which pools, which instances, and the control loops that change them. */
+/**
+ * A way to run the cluster: which pools, which instances, and the control loops that change them. Requests go where
+ * the routing rule sends them (the pool serving their type, see {@link io.dynamollm.decision.routing.RoutingPolicy}).
+ */
 interface SimPolicy {
 
   String name();
 
   /** Creates pools and instances and schedules the policy's control loops. */
   void start(Simulation sim, Workload workload);
-
-  /** The pool a request of (predicted) type {@code type} goes to. */
-  SimPool poolFor(RequestType type);
 
   /** Whether requests are routed by a predicted output class (and so go through the predictor). */
   default boolean usesPrediction() {

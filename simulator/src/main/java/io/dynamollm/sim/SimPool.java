@@ -1,15 +1,17 @@
 package io.dynamollm.sim;
 
 import io.dynamollm.decision.pool.PoolPlan;
+import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
-/** A pool inside the simulator: its instances, the types it serves, its GPU budget and a backlog. */
+/** A pool inside the simulator: its instances, the types it serves and its GPU budget. */
 final class SimPool {
   final Simulation sim;
   final String name;
@@ -17,29 +19,21 @@ final class SimPool {
   Set<RequestType> types = EnumSet.noneOf(RequestType.class);
   Slo slo;
   final List<SimInstance> instances = new ArrayList<>();
-  final ArrayDeque<SimRequest> backlog = new ArrayDeque<>();
   /** GPUs the pool holds beyond its instances' (idle, counted). */
   int parkedGpus;
   /** GPUs the pool may hold. */
   int budgetGpus;
   PoolPlan plan = PoolPlan.EMPTY;
-  /** Requests of this pool completed, and those that missed their SLO, since the pool's last epoch. */
-  long epochCompleted;
-  long epochMissed;
-  /** Online correction of the profile's capacity for this pool: the planner plans for load × correction. */
-  io.dynamollm.decision.pool.CapacityCorrection capacityCorrection = io.dynamollm.decision.pool.CapacityCorrection.NONE;
-
-  /** The clock range its instances may use (the live bootstrap pool holds the maximum). */
-  io.dynamollm.protocol.FrequencyBounds bounds = io.dynamollm.protocol.FrequencyBounds.H100_DEFAULT;
-  /** The load its cluster epoch assigned (native-equivalent req/s), what it plans for without a fresh forecast. */
-  double assignedLoadRps;
-
-  /** Native-equivalent work of one request of each type (1 for the native type). */
-  double[] workRatio = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-
-  double workOf(SimRequest r) {
-    return workRatio[r.routedType.ordinal()];
-  }
+  /** The clock range its instances may use. */
+  FrequencyBounds bounds = FrequencyBounds.H100_DEFAULT;
+  /** Told whenever one of its instances changes state (the policy's pool step listens). */
+  Consumer<SimInstance> onStateChange = i -> { };
+  /** Told about each of its requests that completed, and whether it met its own type's SLO. */
+  BiConsumer<SimRequest, Boolean> onCompleted = (r, met) -> { };
+  /** While set, state changes are not told (a re-shard the policy learns of as one change). */
+  boolean muted;
+  /** Told about each request routed to it. */
+  Consumer<SimRequest> onRouted = r -> { };
 
   SimPool(Simulation sim, String name, RequestType nativeType, Slo slo) {
     this.sim = sim;
@@ -48,27 +42,10 @@ final class SimPool {
     this.slo = slo;
   }
 
-  /** The ready instance with the least outstanding work per unit of capacity; null when none is ready. */
-  SimInstance pick() {
-    SimInstance best = null;
-    double bestScore = Double.POSITIVE_INFINITY;
-    for (SimInstance i : instances) {
-      if (!i.acceptsRequests()) {
-        continue;
-      }
-      double score = i.loadScore();
-      if (score < bestScore) {
-        bestScore = score;
-        best = i;
-      }
-    }
-    return best;
-  }
-
   int gpusInInstances() {
     int g = 0;
     for (SimInstance i : instances) {
-      if (i.state != SimInstance.State.STOPPED) {
+      if (i.state != io.dynamollm.protocol.InstanceState.STOPPED) {
         g += i.tp.degree();
       }
     }

@@ -1,5 +1,6 @@
 package io.dynamollm.sim;
 
+import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 
@@ -12,12 +13,11 @@ final class SimRequest {
   final RequestType trueType;
   final SizeClass predictedOutput;
   final RequestType routedType;
-  double firstTokenMs = Double.NaN;
-  double finishMs = Double.NaN;
-  long joinStep;
-  long finishStep;
+  /** The instance serving it now, and its place in that instance's engine. */
   SimInstance instance;
-  boolean dropped;
+  ContinuousBatching.Job<SimRequest> job;
+  /** When it was held for lack of a ready instance anywhere (NaN when it was not). */
+  double heldSinceMs = Double.NaN;
   int reroutes;
 
   SimRequest(long id, double arrivalMs, int prompt, int output, RequestType trueType, SizeClass predictedOutput,
@@ -31,16 +31,12 @@ final class SimRequest {
     this.routedType = routedType;
   }
 
-  int kvTokens() {
-    return prompt + output;
-  }
-
+  /** Time to first token, from the request's own arrival (not the engine's: it may have been re-routed). */
   double ttftMs() {
-    return firstTokenMs - arrivalMs;
+    return job.firstTokenMs() - arrivalMs;
   }
 
-  /** Mean time per output token after the first (0 for one-token outputs). */
   double tbtMs() {
-    return output > 1 ? (finishMs - firstTokenMs) / (output - 1) : 0;
+    return job.tbtMs();
   }
 }

@@ -1,35 +1,41 @@
 package io.dynamollm.sim;
 
+import io.dynamollm.decision.pool.PoolPlan;
 import io.dynamollm.decision.routing.RequestClassifier;
 import io.dynamollm.decision.routing.RequestFeatures;
+import io.dynamollm.decision.routing.RoutingPolicy;
+import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.function.DoubleConsumer;
 
 /**
  * Discrete-event simulation of one policy on one workload, on virtual time (ms). Deterministic: the same workload,
- * settings and seed give the same numbers.
+ * settings and seed give the same numbers. Requests are classified and routed by the same rules as the live routers
+ * ({@link RequestClassifier}, {@link RoutingPolicy}); instances run the engine model every engine shares.
  */
 public final class Simulation {
-  static final int MAX_PREFILL_TOKENS = 8192;
-  /** Outstanding requests per req/s of planned capacity above which a request may overflow to a larger pool. */
-  static final double OVERFLOW_SCORE = 4.0;
 
   private record Event(double time, long seq, SimInstance instance, int version, DoubleConsumer action) {}
 
   private final SimSettings settings;
   private final SimPolicy policy;
   private final RequestClassifier classifier;
+  private final RoutingPolicy routing;
   private final PriorityQueue<Event> events = new PriorityQueue<>((a, b) -> a.time != b.time
       ? Double.compare(a.time, b.time) : Long.compare(a.seq, b.seq));
   private long seq;
@@ -37,9 +43,14 @@ public final class Simulation {
   private int nextInstanceId;
   private long inFlight;
   final Map<String, SimPool> pools = new LinkedHashMap<>();
+  private final Map<String, SimInstance> instances = new HashMap<>();
+  /** Requests that found no ready instance anywhere, in arrival order. */
+  private final ArrayDeque<SimRequest> held = new ArrayDeque<>();
   final Metrics metrics = new Metrics();
   private final Map<SimPool, double[]> parkedAccount = new LinkedHashMap<>(); // pool -> {sinceMs}
   private ProgressListener progress = (t, d) -> { };
+  /** Makes each new instance's instance step (the policies that govern clocks); null for the others. */
+  private java.util.function.Function<SimInstance, io.dynamollm.decision.instance.InstanceStep> instanceSteps;
 
   /** Told about the virtual time now and then. */
   public interface ProgressListener {
@@ -50,6 +61,7 @@ public final class Simulation {
     this.settings = settings;
     this.policy = policy;
     this.classifier = new RequestClassifier(settings.thresholds());
+    this.routing = new RoutingPolicy(settings.decisions().routing());
   }
 
   public Simulation onProgress(ProgressListener l) {
@@ -65,6 +77,10 @@ public final class Simulation {
     return settings;
   }
 
+  RoutingPolicy routing() {
+    return routing;
+  }
+
   double transitionPowerW() {
     return settings.transitionPowerW();
   }
@@ -78,8 +94,7 @@ public final class Simulation {
   public PolicyResult run(Workload workload) {
     policy.start(this, workload);
     double duration = workload.durationMs();
-    double sampleEvery = Metrics.BUCKET_MS;
-    every(sampleEvery, 0, this::sample);
+    every(Metrics.BUCKET_MS, 0, this::sample);
     double nextProgress = 0;
     Iterator<TraceRequest> arrivals = workload.iterator();
     TraceRequest next = arrivals.hasNext() ? arrivals.next() : null;
@@ -127,13 +142,13 @@ public final class Simulation {
   /** A run that outlives its workload by an hour has requests that can never finish: say which, loudly. */
   private String stuckReport() {
     StringBuilder b = new StringBuilder("simulation of " + policy.name() + " cannot finish: " + inFlight
-        + " requests still in flight an hour after the workload ended;");
+        + " requests still in flight an hour after the workload ended (" + held.size() + " held);");
     for (SimPool p : pools.values()) {
-      b.append(" pool ").append(p.name).append(": backlog ").append(p.backlog.size());
+      b.append(" pool ").append(p.name);
       for (SimInstance i : p.instances) {
-        if (!i.waiting.isEmpty() || !i.running.isEmpty()) {
-          b.append(", instance ").append(i.id).append(' ').append(i.state).append(" waiting ").append(i.waiting.size())
-              .append(" running ").append(i.running.size());
+        if (!i.engine.isEmpty()) {
+          b.append(", instance ").append(i.id).append(' ').append(i.state).append(" waiting ")
+              .append(i.engine.waitingCount()).append(" running ").append(i.engine.runningCount());
         }
       }
       b.append(';');
@@ -142,8 +157,8 @@ public final class Simulation {
   }
 
   private void arrive(TraceRequest t) {
-    RequestType trueType = settings.thresholds().typeOf(Math.min(t.promptTokens(), settings.thresholds().maxContextTokens()),
-        t.outputTokens());
+    RequestType trueType = settings.thresholds().typeOf(
+        Math.min(t.promptTokens(), settings.thresholds().maxContextTokens()), t.outputTokens());
     SizeClass predicted = settings.thresholds().outputClass(t.outputTokens());
     RequestFeatures features = null;
     if (policy.usesPrediction()) {
@@ -156,62 +171,103 @@ public final class Simulation {
       return;
     }
     RequestType routed = RequestType.of(settings.thresholds().inputClass(t.promptTokens()), predicted);
-    SimRequest r = new SimRequest(t.id(), t.arrivalMs(), t.promptTokens(), t.outputTokens(), trueType, predicted, routed);
+    SimRequest r = new SimRequest(t.id(), t.arrivalMs(), t.promptTokens(), t.outputTokens(), trueType, predicted,
+        routed);
     if (features != null) {
       settings.predictor().observe(features, predicted, t.outputTokens());
     }
     inFlight++;
     policy.observeArrival(now, r);
-    SimPool pool = policy.poolFor(routed);
-    route(pool, r);
+    route(r, Set.of());
   }
 
-  /**
-   * To the pool's best ready instance, else a larger pool's, else any pool's (every instance serves the same model;
-   * only efficiency differs), else the pool's backlog until an instance is ready.
-   */
-  void route(SimPool pool, SimRequest r) {
-    SimInstance target = pool.pick();
-    if (target != null && target.loadScore() > OVERFLOW_SCORE) {
-      // the pool is past its planned capacity: overflow into a larger pool with room
-      for (SimPool other : pools.values()) {
-        if (other != pool && other.nativeType.covers(r.routedType)) {
-          SimInstance i = other.pick();
-          if (i != null && i.loadScore() < target.loadScore() * 0.5) {
-            target = i;
-          }
-        }
+  /** Where the live routers would send it ({@link RoutingPolicy}); held when no instance is ready anywhere. */
+  void route(SimRequest r, Set<String> avoid) {
+    var choice = routing.route(r.routedType, views(), avoid);
+    if (choice instanceof RoutingPolicy.Route to) {
+      SimInstance i = instances.get(to.instance());
+      if (to.overflow()) {
+        metrics.overflowed++;
       }
-    }
-    for (int pass = 0; pass < 2 && target == null; pass++) {
-      for (SimPool other : pools.values()) {
-        if (other != pool && (pass == 1 || other.nativeType.covers(r.routedType))) {
-          SimInstance i = other.pick();
-          if (i != null && (target == null || i.outstanding() < target.outstanding())) {
-            target = i;
-          }
-        }
-      }
-    }
-    if (target == null) {
-      pool.backlog.add(r);
+      i.pool.onRouted.accept(r);
+      i.enqueue(now, r, true);
       return;
     }
-    target.enqueue(now, r);
+    if (held.size() >= settings.decisions().routing().maxHeld()) {
+      dropped(r);
+      return;
+    }
+    if (Double.isNaN(r.heldSinceMs)) {
+      r.heldSinceMs = now;
+    }
+    held.add(r);
+  }
+
+  /** What the routers know of every pool: its ready instances, their planned capacity and outstanding requests. */
+  Collection<RoutingPolicy.PoolView> views() {
+    List<RoutingPolicy.PoolView> out = new ArrayList<>(pools.size());
+    for (SimPool p : pools.values()) {
+      List<RoutingPolicy.Candidate> ready = new ArrayList<>();
+      for (SimInstance i : p.instances) {
+        if (i.acceptsRequests()) {
+          ready.add(new RoutingPolicy.Candidate(i.id, i.capacityRps, i.outstanding(), i.engine.waitingCount()));
+        }
+      }
+      out.add(new RoutingPolicy.PoolView(p.name, p.nativeType, p.types, ready));
+    }
+    return out;
+  }
+
+  SimInstance instance(String id) {
+    return instances.get(id);
+  }
+
+  /** Every instance that serves now. */
+  List<SimInstance> readyInstances() {
+    List<SimInstance> out = new ArrayList<>();
+    for (SimPool p : pools.values()) {
+      for (SimInstance i : p.instances) {
+        if (i.acceptsRequests()) {
+          out.add(i);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** From now on every new instance gets an instance step from {@code factory} and starts at its clock. */
+  void instanceSteps(java.util.function.Function<SimInstance, io.dynamollm.decision.instance.InstanceStep> factory) {
+    this.instanceSteps = factory;
+  }
+
+  private void attachStep(SimInstance i) {
+    if (instanceSteps != null) {
+      i.step = instanceSteps.apply(i);
+      i.clockMhz = i.step.clockMhz();
+    }
   }
 
   boolean anyReady() {
-    for (SimPool p : pools.values()) {
-      if (p.pick() != null) {
+    for (SimInstance i : instances.values()) {
+      if (i.acceptsRequests()) {
         return true;
       }
     }
     return false;
   }
 
-  void reroute(double t, SimRequest r, SimPool pool) {
+  /** A request that has not started goes back to the router, not to {@code from}. */
+  void reroute(SimRequest r, SimInstance from) {
     r.reroutes++;
-    route(pool, r);
+    route(r, Set.of(from.id));
+  }
+
+  /** The ladder's re-route: to {@code to}, taken out of its instance's queue already. */
+  void rerouteTo(SimRequest r, SimInstance to) {
+    r.reroutes++;
+    metrics.rerouted++;
+    to.pool.onRouted.accept(r);
+    to.enqueue(now, r, true);
   }
 
   void completed(SimRequest r) {
@@ -220,18 +276,12 @@ public final class Simulation {
     boolean ttftOk = r.ttftMs() <= slo.ttftP99Ms();
     boolean tbtOk = r.tbtMs() <= slo.tbtP99Ms();
     metrics.completed(r.ttftMs(), r.tbtMs(), ttftOk && tbtOk);
-    if (r.instance != null) {
-      r.instance.pool.epochCompleted++;
-      if (!(ttftOk && tbtOk)) {
-        r.instance.pool.epochMissed++;
-      }
-    }
     metrics.completedType(r.trueType.ordinal(), ttftOk, tbtOk);
+    r.instance.pool.onCompleted.accept(r, ttftOk && tbtOk);
   }
 
   void dropped(SimRequest r) {
     inFlight--;
-    r.dropped = true;
     metrics.dropped++;
   }
 
@@ -262,33 +312,35 @@ public final class Simulation {
     SimPool p = pools.computeIfAbsent(name, n -> new SimPool(this, n, nativeType, slo));
     p.nativeType = nativeType;
     p.slo = slo;
-    p.types = types.isEmpty() ? p.types : java.util.EnumSet.copyOf(types);
+    p.types = java.util.EnumSet.noneOf(RequestType.class);
+    p.types.addAll(types);
     parkedAccount.putIfAbsent(p, new double[] {now});
     return p;
   }
 
   /** A new instance; ready at once when {@code startupMs} is 0, else after starting. */
-  SimInstance addInstance(SimPool pool, TensorParallelism tp, int clockMhz, double startupMs, boolean countAsScale) {
-    SimInstance i;
-    if (startupMs <= 0) {
-      i = new SimInstance(nextInstanceId++, pool, tp, clockMhz, SimInstance.State.READY, now, now);
-      pool.instances.add(i);
-      i.kick(now);
-      instanceReady(now, i);
-    } else {
-      i = new SimInstance(nextInstanceId++, pool, tp, clockMhz, SimInstance.State.STARTING, now, now + startupMs);
-      pool.instances.add(i);
-      i.beginTransition(now, SimInstance.State.STARTING, startupMs);
-    }
+  SimInstance addInstance(SimPool pool, TensorParallelism tp, int clockMhz, double startupMs, double capacityRps,
+      boolean countAsScale) {
+    SimInstance i = new SimInstance("i" + nextInstanceId++, pool, tp, clockMhz,
+        startupMs <= 0 ? InstanceState.READY : InstanceState.STARTING, now);
+    i.capacityRps = capacityRps;
+    attachStep(i);
+    pool.instances.add(i);
+    instances.put(i.id, i);
     metrics.gpus(now, tp.degree());
     if (countAsScale) {
       metrics.scaleChanges++;
+    }
+    if (startupMs <= 0) {
+      instanceReady(now, i);
+    } else {
+      i.beginTransition(now, InstanceState.STARTING, startupMs);
     }
     return i;
   }
 
   void removeInstance(SimInstance i, boolean countAsScale) {
-    if (i.state == SimInstance.State.STOPPED || i.state == SimInstance.State.DRAINING) {
+    if (i.state == InstanceState.STOPPED || i.state == InstanceState.DRAINING) {
       return;
     }
     if (countAsScale) {
@@ -298,68 +350,90 @@ public final class Simulation {
   }
 
   /**
-   * Re-shards {@code old} into instances of {@code tps} on the same GPUs: they serve after {@code durationMs}; the old
-   * instance's running requests continue on the first new one, its waiting ones are routed afresh.
+   * Re-shards {@code old} — its GPUs and those of {@code partners}, which drain — into instances of {@code into} on
+   * the same GPUs: they serve after {@code durationMs}; the old instance's running requests continue on the first new
+   * one (their KV cache moves with the shards), its waiting ones are routed afresh.
    */
-  List<SimInstance> reshard(SimInstance old, List<TensorParallelism> tps, int clockMhz, double durationMs) {
+  List<SimInstance> reshard(SimInstance old, List<SimInstance> partners, List<PoolPlan.Group> into,
+      double durationMs) {
     SimPool pool = old.pool;
     old.halt(now);
-    List<SimInstance> created = new ArrayList<>();
-    List<SimRequest> waiting = new ArrayList<>(old.waiting);
-    old.waiting.clear();
-    List<SimRequest> running = new ArrayList<>(old.running);
-    old.running.clear();
-    long oldStep = old.stepIndex;
-    old.state = SimInstance.State.STOPPED;
+    List<SimRequest> waiting = old.engine.takeWaiting().stream().map(j -> j.payload()).toList();
+    old.state = InstanceState.STOPPED;
     metrics.gpus(now, -old.tp.degree());
-    old.kvUsed = 0;
-    for (TensorParallelism tp : tps) {
-      SimInstance n = new SimInstance(nextInstanceId++, pool, tp, clockMhz, SimInstance.State.RESHARDING, now, now + durationMs);
+    // the policy learns of the re-shard as one change (its step's resharded), not as the partners' drains
+    pool.muted = true;
+    for (SimInstance p : partners) {
+      removeInstance(p, false);
+    }
+    pool.muted = false;
+    List<SimInstance> created = new ArrayList<>();
+    for (PoolPlan.Group g : into) {
+      SimInstance n = new SimInstance("i" + nextInstanceId++, pool, g.tp(), g.clockMhz(), InstanceState.RESHARDING,
+          now);
+      n.capacityRps = g.capacityRps();
+      attachStep(n);
       pool.instances.add(n);
-      metrics.gpus(now, tp.degree());
-      n.beginTransition(now, SimInstance.State.RESHARDING, durationMs);
+      instances.put(n.id, n);
+      metrics.gpus(now, g.tp().degree());
+      n.beginTransition(now, InstanceState.RESHARDING, durationMs);
       created.add(n);
     }
     metrics.reshards++;
     if (!created.isEmpty()) {
-      SimInstance first = created.get(0);
-      for (SimRequest r : running) {
-        long remaining = r.finishStep - oldStep;
-        r.joinStep = first.stepIndex - (oldStep - r.joinStep);
-        r.finishStep = first.stepIndex + remaining;
-        r.instance = first;
-        first.running.add(r);
-        first.kvUsed += r.kvTokens();
-        first.sumPrompt += r.prompt;
-        first.sumJoin += r.joinStep;
+      old.engine.moveRunningTo(created.get(0).engine);
+      for (var j : created.get(0).engine.all()) {
+        j.payload().instance = created.get(0);
       }
     }
+    instances.remove(old.id);
+    pool.instances.remove(old);
     for (SimRequest r : waiting) {
-      reroute(now, r, pool);
+      reroute(r, old);
     }
     return created;
   }
 
   void instanceReady(double t, SimInstance i) {
-    for (SimPool p : pools.values()) {
-      int n = p.backlog.size();
-      for (int k = 0; k < n; k++) {
-        route(p, p.backlog.poll());
+    stateChanged(i);
+    i.kick(t);
+    int n = held.size();
+    for (int k = 0; k < n; k++) {
+      SimRequest r = held.poll();
+      if (t - r.heldSinceMs > settings.decisions().routing().holdTimeoutMs()) {
+        dropped(r); // held longer than a client would wait
+      } else {
+        route(r, Set.of());
       }
+    }
+  }
+
+  void stateChanged(SimInstance i) {
+    if (!i.pool.muted) {
+      i.pool.onStateChange.accept(i);
     }
   }
 
   void instanceStopped(double t, SimInstance i) {
     metrics.gpus(t, -i.tp.degree());
+    instances.remove(i.id);
+    i.pool.instances.remove(i); // its energy is accounted; it holds no GPU any more
+    stateChanged(i);
     if (i.pool.budgetGpus > 0) {
-      Policies.updateParked(this, i.pool, -1);
+      updateParked(i.pool, -1);
     }
   }
 
-  void setParked(SimPool pool, int gpus) {
+  /** Budget GPUs not in an instance are parked (drawing idle power); -1 keeps the last budget. */
+  void updateParked(SimPool pool, int budgetGpus) {
+    if (budgetGpus >= 0) {
+      pool.budgetGpus = budgetGpus;
+    }
+    // a draining instance still holds its GPUs: they are parked only once it has stopped
+    int parked = Math.max(0, pool.budgetGpus - pool.gpusInInstances());
     accountParked(pool, now);
-    metrics.gpus(now, gpus - pool.parkedGpus);
-    pool.parkedGpus = gpus;
+    metrics.gpus(now, parked - pool.parkedGpus);
+    pool.parkedGpus = parked;
   }
 
   private void accountParked(SimPool pool, double t) {
@@ -378,20 +452,34 @@ public final class Simulation {
     metrics.frequencyChanges++;
   }
 
+  /** Held requests that waited too long fail; samples the pools for the charts. */
   private void sample(double t) {
+    for (Iterator<SimRequest> it = held.iterator(); it.hasNext(); ) {
+      SimRequest r = it.next();
+      if (t - r.heldSinceMs > settings.decisions().routing().holdTimeoutMs()) {
+        it.remove();
+        dropped(r);
+      }
+    }
     double minute = t / 60_000.0;
     for (SimPool p : pools.values()) {
       int n = 0;
       double tpSum = 0;
       double clockSum = 0;
       for (SimInstance i : p.instances) {
-        if (i.state == SimInstance.State.READY || i.state == SimInstance.State.DRAINING) {
+        if (i.state == InstanceState.READY || i.state == InstanceState.DRAINING) {
           n++;
           tpSum += i.tp.degree();
           clockSum += i.clockMhz;
         }
       }
-      metrics.sample(p.name, minute, n, p.gpusInInstances() + p.parkedGpus, n > 0 ? tpSum / n : 0, n > 0 ? clockSum / n : 0);
+      metrics.sample(p.name, minute, n, p.gpusInInstances() + p.parkedGpus, n > 0 ? tpSum / n : 0,
+          n > 0 ? clockSum / n : 0);
     }
+  }
+
+  /** The ready instance a request of {@code type} waiting on {@code from} may go to instead; empty when none. */
+  Optional<SimInstance> rerouteTarget(RequestType type, SimInstance from) {
+    return routing.reroute(type, from.pool.name, from.id, views()).map(r -> instances.get(r.instance()));
   }
 }

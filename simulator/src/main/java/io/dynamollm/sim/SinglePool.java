@@ -4,6 +4,8 @@ import io.dynamollm.decision.cluster.LoadForecaster;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.pool.PoolPlan;
 import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.PoolReconciler;
+import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
@@ -29,6 +31,7 @@ final class SinglePool implements SimPolicy {
   private final boolean scaleShard;
   private final boolean scaleFreq;
   private SimPool pool;
+  private double[] workRatio;
   private LoadForecaster forecaster;
 
   SinglePool(boolean scaleInst, boolean scaleShard, boolean scaleFreq) {
@@ -49,16 +52,19 @@ final class SinglePool implements SimPolicy {
     RequestType nativeType = RequestType.LL;
     Slo slo = s.slos().of(nativeType);
     pool = sim.pool("all", nativeType, slo, EnumSet.allOf(RequestType.class));
-    pool.workRatio = Policies.workRatios(s, nativeType);
+    workRatio = Policies.workRatios(s, nativeType);
     int max = p.maxClockMhz();
-    double cap = p.capacityRps(nativeType, TensorParallelism.TP8, max, Policies.margin(slo, 0.9));
+    double cap = Policies.tp8Capacity(s, nativeType);
+    if (scaleFreq) {
+      Policies.governInstances(sim, new FrequencyGovernor(p, s.decisions().governor()));
+    }
     int n = s.servers();
     for (int i = 0; i < n; i++) {
-      sim.addInstance(pool, TensorParallelism.TP8, max, 0, false).capacityRps = cap;
+      sim.addInstance(pool, TensorParallelism.TP8, max, 0, cap, false);
     }
     pool.plan = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP8, max, n, cap, 0)), 0, 0);
-    Policies.updateParked(sim, pool, n * 8);
-    forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
+    sim.updateParked(pool, n * 8);
+    forecaster = new LoadForecaster(s.decisions().forecaster());
     if (scaleInst) {
       // decide at T - start-up so new instances are ready at T; drain extras at T
       for (double t = s.clusterEpochMs(); t < workload.durationMs(); t += s.clusterEpochMs()) {
@@ -67,12 +73,8 @@ final class SinglePool implements SimPolicy {
       }
     }
     if (scaleShard) {
-      PoolPlanner planner = new PoolPlanner(p, PoolPlanner.Settings.DEFAULT.withReshardCost(s.reshardCost()));
+      PoolPlanner planner = new PoolPlanner(p, s.decisions().planner(), s.transitions());
       sim.every(s.poolEpochMs(), s.poolEpochMs(), now -> reshardPool(sim, planner, now));
-    }
-    if (scaleFreq) {
-      FrequencyGovernor governor = new FrequencyGovernor(p, FrequencyGovernor.Settings.DEFAULT);
-      sim.every(s.instanceEpochMs(), s.instanceEpochMs(), now -> Policies.governInstances(sim, governor, s.instanceEpochMs()));
     }
   }
 
@@ -81,7 +83,7 @@ final class SinglePool implements SimPolicy {
     double load = 0;
     boolean partial = false;
     for (var e : forecaster.forecast((long) startMs, (long) lengthMs).entrySet()) {
-      load += e.getValue().peakRps() * pool.workRatio[e.getKey().ordinal()];
+      load += e.getValue().peakRps() * workRatio[e.getKey().ordinal()];
       partial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
     }
     return partial ? Math.max(load, pool.plan.capacityRps()) : load;
@@ -92,21 +94,21 @@ final class SinglePool implements SimPolicy {
     int max = sim.settings().servers();
     int want = Math.max(1, Math.min(max, (int) Math.ceil(load / cap - 1e-9)));
     List<SimInstance> live = pool.instances.stream()
-        .filter(i -> i.state == SimInstance.State.READY || i.state == SimInstance.State.STARTING).toList();
+        .filter(i -> i.state == InstanceState.READY || i.state == InstanceState.STARTING).toList();
     int have = live.size();
     if (want > have) {
       for (int k = have; k < want; k++) {
-        sim.addInstance(pool, TensorParallelism.TP8, sim.profile().maxClockMhz(), sim.settings().startupMs(), true)
-            .capacityRps = cap;
+        sim.addInstance(pool, TensorParallelism.TP8, sim.profile().maxClockMhz(), sim.settings().startupMs(), cap,
+            true);
       }
     } else if (want < have) {
       sim.at(epochStart, now -> {
-        List<SimInstance> ready = pool.instances.stream().filter(i -> i.state == SimInstance.State.READY).toList();
+        List<SimInstance> ready = pool.instances.stream().filter(i -> i.state == InstanceState.READY).toList();
         for (int k = 0; k < ready.size() - want; k++) {
           sim.removeInstance(ready.get(ready.size() - 1 - k), true);
         }
         // GPUs given back to the cluster are not held by the pool
-        Policies.updateParked(sim, pool, 0);
+        sim.updateParked(pool, 0);
       });
     }
   }
@@ -120,13 +122,9 @@ final class SinglePool implements SimPolicy {
     if (r.changed()) {
       log.debug("{} scaleshard at {} req/s: {}", fmtTime(now), String.format(java.util.Locale.ROOT, "%.2f", load),
           r.reason());
-      Policies.applyPlan(sim, pool, r.plan(), s.servers() * 8, s.startupMs(), false, false, 0.25);
+      Policies.applyPlan(sim, pool, r.plan(), s.servers() * 8, s.startupMs(), new PoolReconciler.Reshards(
+          s.reshardCost().inPlace(), s.reshardCost(), s.decisions().planner().maxOfflineShare()));
     }
-  }
-
-  @Override
-  public SimPool poolFor(RequestType type) {
-    return pool;
   }
 
   @Override

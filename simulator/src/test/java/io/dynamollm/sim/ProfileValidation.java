@@ -29,11 +29,10 @@ public class ProfileValidation {
         SplittableRandom rnd = new SplittableRandom(7);
         List<TraceRequest> reqs = new ArrayList<>(); double tt = 0; long id = 0;
         while (tt < 1_800_000) { tt += -Math.log(1 - rnd.nextDouble()) / rps * 1000; int[] x = pool.get(rnd.nextInt(pool.size())); reqs.add(new TraceRequest(id++, tt, x[0], x[1])); }
-        Workload w = new Workload() { public String name() { return "v"; } public boolean synthetic() { return true; } public double durationMs() { return 1_800_000; } public Iterator<TraceRequest> iterator() { return reqs.iterator(); } };
-        SimSettings s = new SimSettings(p, slos, t, 1, 1_800_000, 300_000, 5_000, 60_000, 420_000, ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
-        SimPolicy fixed = new SimPolicy() { SimPool pl; public String name() { return "fixed"; }
-          public void start(Simulation sim, Workload wl) { pl = sim.pool("x", type, slo, EnumSet.of(type)); sim.addInstance(pl, tp, mhz, 0, false); }
-          public SimPool poolFor(RequestType ty) { return pl; } };
+        Workload w = Workload.of("v", reqs, 1_800_000);
+        SimSettings s = new SimSettings(p, slos, t, 1, io.dynamollm.decision.DecisionSettings.defaults(), 60_000, 420_000, ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
+        SimPolicy fixed = new SimPolicy() { public String name() { return "fixed"; }
+          public void start(Simulation sim, Workload wl) { sim.addInstance(sim.pool("x", type, slo, EnumSet.of(type)), tp, mhz, 0, 1, false); } };
         var res = new Simulation(s, fixed).run(w);
         var est = p.estimate(type, tp, mhz, rps);
         System.out.printf("%s %s@%d load %.2f (%.0f%% of cap): sim ttft p99 %.0f tbt p99 %.1f att %.3f | model ttft %.0f tbt %.1f | slo %.0f/%.1f | sim %.0f W/gpu model %.0f%n", type, tp, mhz, rps, frac*100, res.ttftP99Ms(), res.tbtP99Ms(), res.sloAttainment(), est.ttftP99Ms(), est.tbtP99Ms(), slo.ttftP99Ms(), slo.tbtP99Ms(), res.energyKwh()*3.6e6/1800/tp.degree(), est.powerPerGpuW());

@@ -3,6 +3,7 @@ package io.dynamollm.sim;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.routing.OutputLengthPredictor;
 import io.dynamollm.decision.pool.ReshardCost;
 import io.dynamollm.protocol.ClassThresholds;
@@ -24,7 +25,7 @@ class SimulationTest {
   static final ClassThresholds T = ClassThresholds.DEFAULT;
 
   static SimSettings settings(int servers) {
-    return new SimSettings(PROFILE, SLOS, T, servers, 1_800_000, 300_000, 5_000, 60_000, 420_000,
+    return new SimSettings(PROFILE, SLOS, T, servers, DecisionSettings.defaults(), 60_000, 420_000,
         ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(T), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
   }
 
@@ -35,19 +36,13 @@ class SimulationTest {
   /** One instance of the given TP and clock serving everything. */
   static SimPolicy fixed(TensorParallelism tp, int mhz) {
     return new SimPolicy() {
-      SimPool pool;
-
       public String name() {
         return "fixed";
       }
 
       public void start(Simulation sim, Workload w) {
-        pool = sim.pool("x", RequestType.LL, SLOS.of(RequestType.LL), EnumSet.allOf(RequestType.class));
-        sim.addInstance(pool, tp, mhz, 0, false);
-      }
-
-      public SimPool poolFor(RequestType t) {
-        return pool;
+        sim.addInstance(sim.pool("x", RequestType.LL, SLOS.of(RequestType.LL), EnumSet.allOf(RequestType.class)), tp,
+            mhz, 0, 1, false);
       }
     };
   }

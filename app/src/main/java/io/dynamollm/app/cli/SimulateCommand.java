@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.config.ProfileSettings;
 import io.dynamollm.control.config.SloSettings;
+import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.routing.OnlineOutputPredictor;
 import io.dynamollm.decision.routing.OutputLengthPredictor;
 import io.dynamollm.sim.AzureTraceWorkload;
@@ -36,8 +37,9 @@ import picocli.CommandLine.Option;
     name = "simulate",
     mixinStandardHelpOptions = true,
     description = {
-      "Replays a workload through the policies (same decision code as the live system) on an iteration-level,"
-          + " discrete-event simulator and compares energy, SLO attainment, latency, servers, carbon and cost.",
+      "Replays a workload through the policies on an iteration-level, discrete-event simulator and compares energy, SLO"
+          + " attainment, latency, servers, carbon and cost. dynamollm runs the live control plane's cluster, pool and"
+          + " instance steps, with the settings of dynamollm.decisions (--config).",
       "Policies: singlepool, multipool, scaleinst, scaleshard, scalefreq, dynamollm, oracle (a lower bound; the run"
           + " fails, exit code 3, if any policy uses less energy than it)."
     })
@@ -66,7 +68,7 @@ final class SimulateCommand implements Callable<Integer> {
 
   @Option(names = "--policies", paramLabel = "LIST", split = ",",
       defaultValue = "singlepool,multipool,scaleinst,scaleshard,scalefreq,dynamollm,oracle",
-      description = "Comma-separated policies (default: all seven; also dynamollm-live, DynamoLLM as the live cluster manager runs it from a cold start).")
+      description = "Comma-separated policies (default: all seven).")
   List<String> policies;
 
   @Option(names = "--servers", paramLabel = "N", defaultValue = "0",
@@ -119,7 +121,8 @@ final class SimulateCommand implements Callable<Integer> {
   @Option(names = "--report-html", paramLabel = "DIR", description = "Also write an HTML report with charts into DIR.")
   Path reportHtml;
 
-  @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo / dynamollm.profile settings.")
+  @Option(names = "--config", paramLabel = "FILE",
+      description = "HOCON file with dynamollm.slo, dynamollm.profile and dynamollm.decisions settings.")
   Path config;
 
   @Override
@@ -151,7 +154,7 @@ final class SimulateCommand implements Callable<Integer> {
       w = new SyntheticWorkload(kind, days, avg, seed);
     }
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
-        30 * 60_000L, 5 * 60_000L, 5_000L, 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
+        DecisionSettings.fromConfig(cfg), 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
         predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
         serverHourUsd / 8, kwhUsd, 1);
     err.println("workload: " + w.name());

@@ -5,12 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
-import io.dynamollm.control.live.ClusterManager;
-import io.dynamollm.control.live.DecisionLog;
-import io.dynamollm.control.live.LiveControlPlane;
-import io.dynamollm.control.live.Router;
-import io.dynamollm.pool.PoolManager;
-import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
@@ -24,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
@@ -60,14 +55,14 @@ public final class AdminRoutes extends AllDirectives {
   private final LimitsUpdate limitsValidator;
   private final byte[] token;
   private final Duration askTimeout;
-  private final Optional<LiveControlPlane> live;
+  private final LiveView view;
 
   /**
    * @param token the bearer token mutating calls must present
    * @param askTimeout how long a request waits for the actors before 503
    */
   public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits,
-      Profile profile, String token, Duration askTimeout, Optional<LiveControlPlane> live) {
+      Profile profile, String token, Duration askTimeout, LiveView view) {
     if (token == null || token.isBlank()) {
       throw new IllegalArgumentException("the admin token must not be empty");
     }
@@ -78,13 +73,13 @@ public final class AdminRoutes extends AllDirectives {
     this.limitsValidator = new LimitsUpdate(profile);
     this.token = token.getBytes(StandardCharsets.UTF_8);
     this.askTimeout = askTimeout;
-    this.live = live.filter(l -> l.router().isPresent());
+    this.view = view;
   }
 
   public Route route() {
     return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
         path(PathMatchers.segment("api").slash("v1").slash("cluster"), () -> methods(List.of("GET"),
-            get(() -> onSuccess(hosts(), h -> {
+            get(() -> onSuccess(view.hosts(), h -> {
               Map<String, Object> view = clusterView();
               view.put("hosts", h);
               view.put("power_w", Math.round(h.stream().mapToDouble(x -> (double) x.get("power_w")).sum() * 10) / 10.0);
@@ -98,11 +93,11 @@ public final class AdminRoutes extends AllDirectives {
             get(this::getLimits),
             put(() -> authorized(this::putLimits))))),
         path(PathMatchers.segment("api").slash("v1").slash("pools"), () -> methods(List.of("GET"),
-            get(() -> livePart(l -> onSuccess(pools(l), p -> json(200, p)))))),
+            get(() -> livePart(() -> onSuccess(view.pools(), p -> json(200, p)))))),
         path(PathMatchers.segment("api").slash("v1").slash("instances"), () -> methods(List.of("GET"),
-            get(() -> livePart(l -> onSuccess(pools(l), p -> json(200, instances(p))))))),
+            get(() -> livePart(() -> onSuccess(view.pools(), p -> json(200, instances(p))))))),
         path(PathMatchers.segment("api").slash("v1").slash("decisions"), () -> methods(List.of("GET"),
-            get(() -> parameterOptional("limit", limit -> livePart(l -> decisions(l, limit)))))),
+            get(() -> parameterOptional("limit", limit -> livePart(() -> decisions(limit)))))),
         extractUnmatchedPath(p -> error(404, "no such resource: " + p
             + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/limits, /api/v1/pools, /api/v1/instances,"
             + " /api/v1/decisions)")))));
@@ -127,7 +122,6 @@ public final class AdminRoutes extends AllDirectives {
           system.scheduler());
       return onSuccess(stored, res -> {
         if (res instanceof SloStore.Stored s) {
-          rebudget("SLO of " + s.type() + " changed");
           Map<String, Object> body2 = new LinkedHashMap<>();
           body2.put("type", s.type().name());
           body2.putAll(sloJson(s.slo()));
@@ -158,7 +152,6 @@ public final class AdminRoutes extends AllDirectives {
         if (!ok) {
           return error(503, "the limits were not acknowledged by a majority of the cluster; retry");
         }
-        rebudget("cluster limits changed to " + limitsJson(next));
         Map<String, Object> out = limitsJson(next);
         out.put("acknowledged", "majority");
         return json(200, out);
@@ -172,11 +165,6 @@ public final class AdminRoutes extends AllDirectives {
     o.put(LimitsUpdate.MAX, l.bounds().maxMhz());
     o.put(LimitsUpdate.GPUS, l.gpuBudget() == 0 ? null : l.gpuBudget());
     return o;
-  }
-
-  /** Tells the cluster manager (on a control node) to budget again soon, so a stored change takes effect. */
-  private void rebudget(String reason) {
-    live.flatMap(LiveControlPlane::clusterManager).ifPresent(cm -> cm.tell(new ClusterManager.Rebudget(reason)));
   }
 
   private Map<String, Object> clusterView() {
@@ -199,87 +187,10 @@ public final class AdminRoutes extends AllDirectives {
     return out;
   }
 
-  /** Every GPU host's GPUs, how many are held, their power now and their energy counters' sum. */
-  private CompletionStage<List<Map<String, Object>>> hosts() {
-    CompletionStage<org.apache.pekko.actor.typed.receptionist.Receptionist.Listing> listing = AskPattern.ask(
-        system.receptionist(),
-        (ActorRef<org.apache.pekko.actor.typed.receptionist.Receptionist.Listing> reply) ->
-            org.apache.pekko.actor.typed.receptionist.Receptionist.find(io.dynamollm.instance.HostAgent.KEY, reply),
-        askTimeout, system.scheduler());
-    return listing.thenCompose(l -> {
-      List<java.util.concurrent.CompletableFuture<Map<String, Object>>> each = new ArrayList<>();
-      for (var agent : l.getServiceInstances(io.dynamollm.instance.HostAgent.KEY)) {
-        String host = agent.path().address().hasGlobalScope()
-            ? LiveControlPlane.hostId(agent.path().address())
-            : LiveControlPlane.hostId(org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().address());
-        each.add(AskPattern.<io.dynamollm.instance.HostAgent.Command, io.dynamollm.instance.HostAgent.Inventory>ask(
-                agent, io.dynamollm.instance.HostAgent.GetInventory::new, askTimeout, system.scheduler())
-            .toCompletableFuture().thenApply(inv -> {
-              Map<String, Object> o = new LinkedHashMap<>();
-              o.put("host", host);
-              o.put("gpus", inv.gpus().size());
-              o.put("held", inv.holders().size());
-              o.put("excluded", inv.excluded().size());
-              o.put("power_w", Math.round(inv.powerW() * 10) / 10.0);
-              o.put("energy_kwh", Math.round(inv.totalEnergyMj() / 3.6e9 * 10_000) / 10_000.0);
-              return o;
-            }));
-      }
-      return java.util.concurrent.CompletableFuture.allOf(each.toArray(new java.util.concurrent.CompletableFuture[0]))
-          .thenApply(x -> each.stream().map(java.util.concurrent.CompletableFuture::join)
-              .sorted(java.util.Comparator.comparing(o -> (String) o.get("host"))).toList());
-    });
-  }
-
   // ------------------------------------------------------------------------------------------------ live views
 
-  private Route livePart(java.util.function.Function<LiveControlPlane, Route> inner) {
-    return live.map(inner).orElseGet(() -> error(404, "this node has no control role: ask a control node"));
-  }
-
-  /** Every pool of the current epoch with its instances, each with its recent load and the pool's attainment. */
-  private CompletionStage<List<Map<String, Object>>> pools(LiveControlPlane l) {
-    CompletionStage<ClusterManager.Pools> names = AskPattern.ask(l.clusterManager().orElseThrow(),
-        ClusterManager.GetPools::new, askTimeout, system.scheduler());
-    CompletionStage<Router.Stats> stats = AskPattern.ask(l.router().orElseThrow(), Router.GetStats::new, askTimeout,
-        system.scheduler());
-    return names.thenCompose(n -> {
-      List<java.util.concurrent.CompletableFuture<PoolManager.PoolView>> views = new ArrayList<>();
-      for (String pool : n.names()) {
-        views.add(l.pool(pool).<PoolManager.PoolView>ask(PoolManager.GetView::new, askTimeout).toCompletableFuture());
-      }
-      return java.util.concurrent.CompletableFuture.allOf(views.toArray(new java.util.concurrent.CompletableFuture[0]))
-          .thenCombine(stats, (x, st) -> {
-            List<Map<String, Object>> out = new ArrayList<>();
-            for (var f : views) {
-              PoolManager.PoolView v = f.join();
-              Map<String, Object> p = new LinkedHashMap<>();
-              p.put("pool", v.pool());
-              p.put("types", v.types().stream().map(Enum::name).toList());
-              p.put("budget_gpus", v.budgetGpus());
-              p.put("plan", v.plan());
-              List<Map<String, Object>> inst = new ArrayList<>();
-              for (PoolManager.InstanceView i : v.instances()) {
-                Map<String, Object> o = new LinkedHashMap<>();
-                o.put("id", i.id());
-                o.put("host", i.id().contains("~") ? i.id().substring(0, i.id().indexOf('~')) : "");
-                o.put("gpus", i.gpus());
-                o.put("tp", i.tp());
-                o.put("freq_mhz", i.freqMhz());
-                o.put("state", i.state().name().toLowerCase(java.util.Locale.ROOT));
-                o.put("load_rps", Math.round(st.loadRps().getOrDefault(i.id(), 0.0) * 1000) / 1000.0);
-                o.put("power_w", Math.round(i.powerW() * 10) / 10.0);
-                o.put("energy_j", Math.round(i.energyJ()));
-                inst.add(o);
-              }
-              p.put("instances", inst);
-              p.put("attainment", Math.round(st.attainment(v.types()) * 10000) / 10000.0);
-              p.put("capacity_correction", Math.round(v.capacityCorrection() * 1000) / 1000.0);
-              out.add(p);
-            }
-            return out;
-          });
-    });
+  private Route livePart(Supplier<Route> inner) {
+    return view.control() ? inner.get() : error(404, "this node has no control role: ask a control node");
   }
 
   @SuppressWarnings("unchecked")
@@ -296,7 +207,7 @@ public final class AdminRoutes extends AllDirectives {
     return out;
   }
 
-  private Route decisions(LiveControlPlane l, Optional<String> limitText) {
+  private Route decisions(Optional<String> limitText) {
     int limit = 100;
     if (limitText.isPresent()) {
       try {
@@ -308,23 +219,7 @@ public final class AdminRoutes extends AllDirectives {
         return error(400, "limit must be a whole number 1-500, got " + limit);
       }
     }
-    int n = limit;
-    CompletionStage<List<Decision>> recent = AskPattern.ask(l.decisionLog().orElseThrow(),
-        (ActorRef<List<Decision>> reply) -> new DecisionLog.Recent(n, reply), askTimeout, system.scheduler());
-    return onSuccess(recent, ds -> {
-      List<Map<String, Object>> out = new ArrayList<>();
-      for (Decision d : ds) {
-        Map<String, Object> o = new LinkedHashMap<>();
-        o.put("at", d.atMillis());
-        o.put("level", d.level());
-        o.put("target", d.target());
-        o.put("action", d.action());
-        o.put("reason", d.reason());
-        o.put("predicted_saving_w", Math.round(d.predictedSavingW() * 10) / 10.0);
-        out.add(o);
-      }
-      return json(200, out);
-    });
+    return onSuccess(view.decisions(limit), ds -> json(200, ds));
   }
 
   // ------------------------------------------------------------------------------------------------ helpers

@@ -1,9 +1,7 @@
 package io.dynamollm.control.cluster;
 
-import io.dynamollm.pool.PoolManager;
-import io.dynamollm.protocol.CborSerializable;
+import io.dynamollm.protocol.PoolLayout;
 import java.time.Duration;
-import java.util.List;
 import java.util.Optional;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -24,34 +22,27 @@ import org.apache.pekko.cluster.ddata.typed.javadsl.ReplicatorMessageAdapter;
  */
 public final class LayoutStore {
   public static final String KEY_ID = "pool-layout";
-  static final Key<LWWRegister<Layout>> KEY = LWWRegisterKey.create(KEY_ID);
-
-  /** The budgets of one cluster epoch. */
-  public record Layout(long epoch, List<PoolManager.Assign> pools) implements CborSerializable {
-    public Layout {
-      pools = List.copyOf(pools);
-    }
-  }
+  static final Key<LWWRegister<PoolLayout>> KEY = LWWRegisterKey.create(KEY_ID);
 
   public sealed interface Command permits Save, Load, Internal {}
 
   /** Stores {@code layout}; replies true once a majority has it. */
-  public record Save(Layout layout, ActorRef<Boolean> replyTo) implements Command, NoSerializationVerificationNeeded {}
+  public record Save(PoolLayout layout, ActorRef<Boolean> replyTo) implements Command, NoSerializationVerificationNeeded {}
 
   /** Reads with majority; replies with the layout, empty when none was ever saved (or no majority answered). */
-  public record Load(ActorRef<Optional<Layout>> replyTo) implements Command, NoSerializationVerificationNeeded {}
+  public record Load(ActorRef<Optional<PoolLayout>> replyTo) implements Command, NoSerializationVerificationNeeded {}
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
 
-  private record Saved(Replicator.UpdateResponse<LWWRegister<Layout>> response, Save save) implements Internal {}
+  private record Saved(Replicator.UpdateResponse<LWWRegister<PoolLayout>> response, Save save) implements Internal {}
 
-  private record Loaded(Replicator.GetResponse<LWWRegister<Layout>> response, Load load) implements Internal {}
+  private record Loaded(Replicator.GetResponse<LWWRegister<PoolLayout>> response, Load load) implements Internal {}
 
   private LayoutStore() {}
 
   public static Behavior<Command> create(Duration timeout) {
     return Behaviors.setup(ctx -> DistributedData.withReplicatorMessageAdapter(
-        (ReplicatorMessageAdapter<Command, LWWRegister<Layout>> replicator) -> {
+        (ReplicatorMessageAdapter<Command, LWWRegister<PoolLayout>> replicator) -> {
           SelfUniqueAddress self = DistributedData.get(ctx.getSystem()).selfUniqueAddress();
           return Behaviors.receive(Command.class)
               .onMessage(Save.class, s -> {
@@ -70,9 +61,9 @@ public final class LayoutStore {
                 return Behaviors.same();
               })
               .onMessage(Loaded.class, l -> {
-                if (l.response() instanceof Replicator.GetSuccess<LWWRegister<Layout>> ok) {
+                if (l.response() instanceof Replicator.GetSuccess<LWWRegister<PoolLayout>> ok) {
                   l.load().replyTo().tell(Optional.of(ok.get(KEY).getValue()));
-                } else if (l.response() instanceof Replicator.GetFailure<LWWRegister<Layout>>) {
+                } else if (l.response() instanceof Replicator.GetFailure<LWWRegister<PoolLayout>>) {
                   // no majority yet: fall back to this node's durable copy
                   replicator.askGet(reply -> new Replicator.Get<>(KEY, Replicator.readLocal(), reply),
                       rsp -> new Loaded(rsp instanceof Replicator.GetFailure ? null : rsp, l.load()));

@@ -35,10 +35,16 @@ public final class SloStore {
   static final Key<LWWMap<String, Slo>> KEY = LWWMapKey.create(KEY_ID);
 
   /** Messages the store understands. */
-  public sealed interface Command permits Get, Put, Internal {}
+  public sealed interface Command permits Get, Put, Subscribe, Internal {}
 
   /** Replies with the current table. */
   public record Get(ActorRef<SloTable> replyTo) implements Command, CborSerializable {}
+
+  /**
+   * {@code subscriber} hears the table once it is known (after the majority read at start) and again after every
+   * change (local).
+   */
+  public record Subscribe(ActorRef<SloTable> subscriber) implements Command, NoSerializationVerificationNeeded {}
 
   /** Sets {@code type}'s SLO; replies once a majority stored it, or says why not. */
   public record Put(RequestType type, Slo slo, ActorRef<PutResult> replyTo) implements Command, CborSerializable {}
@@ -53,13 +59,15 @@ public final class SloStore {
   public record NotStored(RequestType type, String reason) implements PutResult {}
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded
-      permits Loaded, ReadForGet, Updated {}
+      permits Loaded, ReadForGet, Updated, Changed {}
 
   private record Loaded(Replicator.GetResponse<LWWMap<String, Slo>> response) implements Internal {}
 
   private record ReadForGet(Replicator.GetResponse<LWWMap<String, Slo>> response, Get get) implements Internal {}
 
   private record Updated(Replicator.UpdateResponse<LWWMap<String, Slo>> response, Put put) implements Internal {}
+
+  private record Changed(Replicator.SubscribeResponse<LWWMap<String, Slo>> change) implements Internal {}
 
   private SloStore() {}
 
@@ -82,6 +90,7 @@ public final class SloStore {
     private final Map<RequestType, Slo> stored = new EnumMap<>(RequestType.class);
     /** Gets that came before the first read completed: answered once it has. */
     private final List<Get> early = new ArrayList<>();
+    private final List<ActorRef<SloTable>> subscribers = new ArrayList<>();
     private boolean loaded;
 
     Running(ActorContext<Command> ctx, ReplicatorMessageAdapter<Command, LWWMap<String, Slo>> replicator,
@@ -95,9 +104,27 @@ public final class SloStore {
 
     Behavior<Command> start() {
       replicator.askGet(reply -> new Replicator.Get<>(KEY, new Replicator.ReadMajority(timeout), reply), Loaded::new);
+      replicator.subscribe(KEY, Changed::new);
       return Behaviors.receive(Command.class)
           .onMessage(Get.class, this::onGet)
           .onMessage(Put.class, this::onPut)
+          .onMessage(Subscribe.class, sub -> {
+            subscribers.add(sub.subscriber());
+            if (loaded) {
+              sub.subscriber().tell(table());
+            }
+            return Behaviors.same();
+          })
+          .onMessage(Changed.class, c -> {
+            if (c.change() instanceof Replicator.Changed<LWWMap<String, Slo>> ch) {
+              absorb(ch.get(KEY));
+              if (loaded) {
+                SloTable t = table();
+                subscribers.forEach(sub -> sub.tell(t));
+              }
+            }
+            return Behaviors.same();
+          })
           .onMessage(Loaded.class, this::onLoaded)
           .onMessage(ReadForGet.class, this::onReadForGet)
           .onMessage(Updated.class, this::onUpdated)
@@ -141,6 +168,8 @@ public final class SloStore {
       loaded = true;
       early.forEach(g -> g.replyTo().tell(table()));
       early.clear();
+      SloTable t = table();
+      subscribers.forEach(sub -> sub.tell(t));
       return Behaviors.same();
     }
 
@@ -150,6 +179,9 @@ public final class SloStore {
         stored.put(put.type(), put.slo());
         ctx.getLog().info("SLO of {} set to TTFT p99 {} ms, TBT p99 {} ms (majority)", put.type(),
             put.slo().ttftP99Ms(), put.slo().tbtP99Ms());
+        // this node's subscribers hear it now (the replicator's change notice follows, batched, and repeats it)
+        SloTable t = table();
+        subscribers.forEach(sub -> sub.tell(t));
         put.replyTo().tell(new Stored(put.type(), put.slo()));
       } else if (msg.response() instanceof Replicator.UpdateTimeout<LWWMap<String, Slo>>) {
         put.replyTo().tell(new NotStored(put.type(),

@@ -4,28 +4,27 @@ import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
-import io.dynamollm.decision.cluster.ClusterLayout;
-import io.dynamollm.decision.cluster.LoadForecaster;
+import io.dynamollm.decision.DecisionNote;
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.decision.cluster.ClusterStep;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.protocol.CborSerializable;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.PoolLayout;
 import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.profile.Profile;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.EnumMap;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.DoubleSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -35,26 +34,19 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 
 /**
- * The cluster level (a Cluster Singleton on control nodes). Every cluster epoch: forecast each type's peak from the
- * arrivals the routers report ({@link LoadForecaster}), decide the pools ({@link ClusterLayout}: the budgeter within
- * the cluster's GPUs, with the SLOs read from the SLO store that epoch and the capacity corrections the pools'
- * telemetry reports), and send each pool manager its budget — a pool that is no longer needed gets a budget of zero
- * and drains. The first epoch comes early (after {@code warmup}); until the forecaster has a forecast window of
- * history, one pool of type LL on every GPU at the maximum clock serves everything (the SinglePool baseline), and the
- * manager looks again every pool epoch.
+ * The cluster level (a Cluster Singleton on control nodes): a thin driver of the {@link ClusterStep} (the simulator's
+ * DynamoLLM policy runs the same step). It feeds the step the routers' arrivals, the pools' telemetry, the SLOs and
+ * the operator's limits (it subscribes to their Distributed Data stores, so a change written anywhere reaches it and
+ * brings the next epoch within the rebudget delay), and the GPU hosts' inventories; each epoch it sends every pool
+ * manager its budget and stores the layout durably (majority); each pool epoch it sends every pool its forecast; a
+ * pool short of capacity gets a top-up. A manager that takes over from another node resumes the stored layout.
  */
 public final class ClusterManager {
 
-  public sealed interface Command permits Observed, PoolReport, Rebudget, GetPools, Stop, Internal {}
+  public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
 
   /** Arrivals per type a router saw since its last report. */
   public record Observed(long atMillis, Map<RequestType, Integer> arrivals) implements Command, CborSerializable {}
-
-  /**
-   * Budget again soon (after {@code warmup}) rather than at the next cluster epoch: the admin API sends it once a
-   * changed SLO or limit is stored, so it takes effect within a minute of model time.
-   */
-  public record Rebudget(String reason) implements Command, CborSerializable {}
 
   /** A pool manager's telemetry (every keep-alive). */
   public record PoolReport(PoolTelemetry telemetry) implements Command, CborSerializable {}
@@ -74,12 +66,14 @@ public final class ClusterManager {
 
   private record HostsListing(Receptionist.Listing listing) implements Internal {}
 
-  private record Budgeting(SloTable slos, int gpus, ClusterLimits limits) implements Internal {}
+  private record SlosChanged(SloTable slos) implements Internal {}
 
-  /** What an epoch reads before it budgets. */
-  private record Read(SloTable slos, ClusterLimits limits) {}
+  private record LimitsChanged(ClusterLimits limits) implements Internal {}
 
-  private record Resumed(Optional<LayoutStore.Layout> layout) implements Internal {}
+  /** One host agent's answer during an epoch's gathering (empty when it did not answer). */
+  private record HostGpus(long gathering, Optional<Integer> gpus) implements Internal {}
+
+  private record Resumed(Optional<PoolLayout> layout) implements Internal {}
 
   private record Stored(long epoch, boolean ok) implements Internal {}
 
@@ -89,120 +83,94 @@ public final class ClusterManager {
   }
 
   /**
-   * @param clusterEpoch how often pools are re-budgeted (model time)
-   * @param warmup when the first budget comes (model time)
+   * What the cluster manager is wired to.
+   *
+   * @param slos this node's SLO store (subscribed to)
+   * @param limits this node's limits store (subscribed to)
+   * @param layoutStore where each epoch's layout is kept, and read back by a manager that takes over
+   * @param bounds the clock range until the limits store answers
+   * @param modelNowMs model time now (the node's model clock)
+   * @param speedup model time runs this many times faster than the wall clock (timers are set in wall time)
    */
-  public record Settings(Duration clusterEpoch, Duration poolEpoch, Duration warmup, double speedup,
-      FrequencyBounds bounds) {}
+  public record Wiring(Profile profile, DecisionSettings settings, PoolRefs pools, ActorRef<SloStore.Command> slos,
+      ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
+      FrequencyBounds bounds, DoubleSupplier modelNowMs, double speedup) {}
 
   private ClusterManager() {}
 
-  /**
-   * @param layouts the epoch's decision (pure; the simulator's {@code dynamollm-live} policy runs the same)
-   * @param limits the operator's clock range and GPU budget (read each epoch; {@code settings.bounds()} and every GPU
-   *     when it does not answer)
-   * @param layoutStore where each epoch's layout is kept (durable), and read back by a manager that takes over
-   */
-  public static Behavior<Command> create(ClusterLayout layouts, PoolRefs pools, ActorRef<SloStore.Command> slos,
-      ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
-      Settings settings, java.util.function.DoubleSupplier modelNowMs) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, layouts, pools, slos, limits,
-        layoutStore, decisions, settings, modelNowMs).behavior()));
+  public static Behavior<Command> create(Wiring wiring) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, wiring).behavior()));
   }
 
   private static final class Running {
     private final ActorContext<Command> ctx;
     private final TimerScheduler<Command> timers;
-    private final PoolRefs pools;
-    private final ActorRef<SloStore.Command> slos;
-    private final ActorRef<Decision> decisions;
-    private final Settings settings;
-    private final java.util.function.DoubleSupplier now;
-    private final ActorRef<LayoutStore.Command> layoutStore;
-    private final ClusterLayout layouts;
-    /** Each pool's latest telemetry. */
-    private final Map<String, PoolTelemetry> poolTelemetry = new HashMap<>();
-    /** When each pool last got GPUs between epochs (model ms). */
-    private final Map<String, Double> lastTopUpMs = new HashMap<>();
-    /** The GPUs the pools may hold (the hosts' GPUs within the operator's budget) at the last epoch. */
-    private int clusterGpus;
-    /** The clock range of the last epoch (the operator's limits). */
-    private FrequencyBounds bounds;
-    private final ActorRef<LimitsStore.Command> limits;
-    private final LoadForecaster forecaster = new LoadForecaster(LoadForecaster.Settings.DEFAULT);
+    private final Wiring w;
+    private final ClusterStep step;
     private Set<ActorRef<HostAgent.Command>> hosts = Set.of();
-    private List<String> current = List.of();
-    /** Each current pool's native type and the types it serves. */
-    private final Map<String, PoolManager.Assign> assigned = new HashMap<>();
-    private SloTable lastSlos;
-    private final Map<String, Integer> currentGpus = new HashMap<>();
-    private long epoch;
-    private boolean seenTraffic;
+    private SloTable slos;
+    private ClusterLimits limits;
+    /** The gathering of host inventories in progress (its number), and what has come back. */
+    private long gathering;
+    private int pendingHosts;
+    private int gatheredGpus;
 
-    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClusterLayout layouts, PoolRefs pools,
-        ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore,
-        ActorRef<Decision> decisions, Settings settings, java.util.function.DoubleSupplier now) {
-      this.layouts = layouts;
-      this.layoutStore = layoutStore;
-      this.limits = limits;
-      this.bounds = settings.bounds();
-      // a cluster manager that took over from another node resumes the last epoch's pools
-      ctx.ask(Optional.class, layoutStore, Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
-          (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
+    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, Wiring w) {
       this.ctx = ctx;
       this.timers = timers;
-      this.pools = pools;
-      this.slos = slos;
-      this.decisions = decisions;
-      this.settings = settings;
-      this.now = now;
+      this.w = w;
+      this.step = new ClusterStep(w.profile(), w.settings(), w.modelNowMs().getAsDouble());
+      this.limits = new ClusterLimits(w.bounds(), 0);
+      // a cluster manager that took over from another node resumes the last epoch's pools
+      ctx.ask(Optional.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
+          (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
+      w.slos().tell(new SloStore.Subscribe(ctx.messageAdapter(SloTable.class, SlosChanged::new)));
+      w.limits().tell(new LimitsStore.Subscribe(ctx.messageAdapter(ClusterLimits.class, LimitsChanged::new)));
       ctx.getSystem().receptionist().tell(Receptionist.subscribe(HostAgent.KEY,
           ctx.messageAdapter(Receptionist.Listing.class, HostsListing::new)));
-      timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
-      timers.startTimerWithFixedDelay(Tick.POOL_EPOCH, wall(settings.poolEpoch()));
+      scheduleEpoch();
+      timers.startTimerWithFixedDelay(Tick.POOL_EPOCH, wall(w.settings().poolEpochMs()));
     }
 
-    private Duration wall(Duration model) {
-      return Duration.ofNanos(Math.max(1_000_000, (long) (model.toNanos() / settings.speedup())));
+    private double now() {
+      return w.modelNowMs().getAsDouble();
+    }
+
+    private Duration wall(double modelMs) {
+      return Duration.ofNanos(Math.max(1_000_000, (long) (modelMs * 1e6 / w.speedup())));
+    }
+
+    /** The next epoch when the step says it is due. */
+    private void scheduleEpoch() {
+      timers.startSingleTimer(Tick.EPOCH, wall(Math.max(0, step.nextDueMs() - now())));
     }
 
     Behavior<Command> behavior() {
       return Behaviors.receive(Command.class)
           .onMessage(Observed.class, o -> {
-            o.arrivals().forEach((t, n) -> forecaster.observe(o.atMillis(), t, n));
-            seenTraffic = true;
+            step.observe(o.atMillis(), o.arrivals());
             return Behaviors.same();
           })
           .onMessage(PoolReport.class, this::onPoolReport)
-          .onMessage(Rebudget.class, r -> {
-            ctx.getLog().info("budgeting again in {}: {}", settings.warmup(), r.reason());
-            timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
-            return Behaviors.same();
-          })
+          .onMessage(SlosChanged.class, c -> rebudgetIfChanged(slos != null && !slos.equals(c.slos()),
+              () -> slos = c.slos(), "SLOs changed"))
+          .onMessage(LimitsChanged.class, c -> rebudgetIfChanged(!limits.equals(c.limits()),
+              () -> limits = c.limits(), "cluster limits changed"))
           .onMessage(HostsListing.class, l -> {
             Set<ActorRef<HostAgent.Command>> now = l.listing().getServiceInstances(HostAgent.KEY);
-            if (epoch > 0 && !now.equals(hosts)) {
-              // a GPU host joined or left: the budgets no longer match the cluster's GPUs; budget again soon
-              ctx.getLog().info("GPU hosts changed ({} -> {}): budgeting again in {}", hosts.size(), now.size(),
-                  settings.warmup());
-              timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
-            }
+            boolean changed = step.epochNumber() > 0 && !now.equals(hosts);
             hosts = now;
-            return Behaviors.same();
+            // a GPU host joined or left: the budgets no longer match the cluster's GPUs
+            return rebudgetIfChanged(changed, () -> { }, "GPU hosts changed (" + now.size() + " now)");
           })
           .onMessage(GetPools.class, g -> {
-            Map<String, PoolTelemetry> latest = new HashMap<>();
-            for (String pool : current) {
-              if (poolTelemetry.containsKey(pool)) {
-                latest.put(pool, poolTelemetry.get(pool));
-              }
-            }
-            g.replyTo().tell(new Pools(current, latest));
+            List<String> names = step.budgets().stream().filter(b -> b.gpus() > 0).map(PoolBudget::pool).toList();
+            g.replyTo().tell(new Pools(names, step.telemetry()));
             return Behaviors.same();
           })
-          .onMessageEquals(Tick.EPOCH, this::onEpoch)
+          .onMessageEquals(Tick.EPOCH, this::gather)
           .onMessageEquals(Tick.POOL_EPOCH, this::onPoolEpoch)
-          .onMessage(Budgeting.class, this::onBudgeting)
+          .onMessage(HostGpus.class, this::onHostGpus)
           .onMessage(Resumed.class, this::onResumed)
           .onMessage(Stored.class, st -> {
             if (!st.ok()) {
@@ -215,203 +183,114 @@ public final class ClusterManager {
           .build();
     }
 
-    private Behavior<Command> onEpoch() {
-      timers.startSingleTimer(Tick.EPOCH, wall(settings.clusterEpoch()));
-      // the SLOs of this epoch and the GPUs the hosts have: gathered, then budgeted
-      List<ActorRef<HostAgent.Command>> agents = new ArrayList<>(hosts);
-      var inventories = new java.util.concurrent.ConcurrentHashMap<ActorRef<HostAgent.Command>, Integer>();
-      var all = new ArrayList<java.util.concurrent.CompletableFuture<?>>();
-      for (var a : agents) {
-        all.add(org.apache.pekko.actor.typed.javadsl.AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(a,
-            HostAgent.GetInventory::new, Duration.ofSeconds(5), ctx.getSystem().scheduler())
-            .thenAccept(inv -> inventories.put(a, inv.gpus().size())).toCompletableFuture()
-            .exceptionally(e -> null));
-      }
-      var slosF = org.apache.pekko.actor.typed.javadsl.AskPattern.<SloStore.Command, SloTable>ask(slos,
-          SloStore.Get::new, Duration.ofSeconds(10), ctx.getSystem().scheduler()).toCompletableFuture();
-      ClusterLimits fallback = new ClusterLimits(settings.bounds(), 0);
-      var limitsF = org.apache.pekko.actor.typed.javadsl.AskPattern.<LimitsStore.Command, ClusterLimits>ask(limits,
-          LimitsStore.Get::new, Duration.ofSeconds(10), ctx.getSystem().scheduler()).toCompletableFuture()
-          .exceptionally(e -> {
-            ctx.getLog().warn("cluster epoch: the cluster limits did not answer ({}); the configured ones apply", e.toString());
-            return fallback;
-          });
-      var done = java.util.concurrent.CompletableFuture.allOf(all.toArray(new java.util.concurrent.CompletableFuture[0]))
-          .thenCombine(slosF, (x, s) -> s);
-      ctx.pipeToSelf(done.thenCombine(limitsF, Read::new), (in, err) -> {
-        if (err != null) {
-          ctx.getLog().warn("cluster epoch: could not read the SLOs ({}); budgets unchanged", err.toString());
-          return new Budgeting(null, 0, fallback);
+    /** An operator or host change brings the next epoch within the rebudget delay (later changes never postpone it). */
+    private Behavior<Command> rebudgetIfChanged(boolean changed, Runnable apply, String why) {
+      apply.run();
+      if (changed) {
+        double before = step.nextDueMs();
+        step.requestRebudget(now());
+        if (step.nextDueMs() < before) {
+          ctx.getLog().info("{}: budgeting again within {} model s", why, w.settings().rebudgetDelayMs() / 1000);
+          scheduleEpoch();
         }
-        return new Budgeting(in.slos(),
-            in.limits().usableGpus(inventories.values().stream().mapToInt(Integer::intValue).sum()), in.limits());
-      });
+      }
       return Behaviors.same();
     }
 
-    private Behavior<Command> onBudgeting(Budgeting b) {
-      if (b.slos() == null) {
+    /** The epoch begins: the GPUs of every host (one ask each), then the budgets. */
+    private Behavior<Command> gather() {
+      if (slos == null) {
+        scheduleEpochIn(w.settings().rebudgetDelayMs()); // the SLO store has not answered yet
         return Behaviors.same();
       }
-      if (b.gpus() == 0) {
-        ctx.getLog().info("cluster epoch: no GPU host has joined yet; trying again in {}", settings.warmup());
-        decide("cluster", "no budget", "no GPU host in the cluster yet", 0);
-        timers.startSingleTimer(Tick.EPOCH, wall(settings.warmup()));
-        return Behaviors.same();
+      gathering++;
+      pendingHosts = hosts.size();
+      gatheredGpus = 0;
+      if (pendingHosts == 0) {
+        return budget();
       }
-      epoch++;
-      clusterGpus = b.gpus();
-      lastTopUpMs.clear();
-      long epochStart = (long) now.getAsDouble();
-      Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
-          ? forecaster.forecast(epochStart, settings.clusterEpoch().toMillis()) : Map.of();
-      // each type's capacity correction: that of the pool that served it (its telemetry)
-      Map<RequestType, Double> corrections = new EnumMap<>(RequestType.class);
-      assigned.forEach((pool, a) -> {
-        PoolTelemetry t = poolTelemetry.get(pool);
-        if (t != null && t.capacityCorrection() > 1) {
-          a.budget().types().forEach(type -> corrections.merge(type, t.capacityCorrection(), Math::max));
-        }
-      });
-      bounds = b.limits().bounds();
-      ClusterLayout.Layout layout = layouts.decide(epochStart, forecast, b.slos(), b.gpus(), bounds,
-          currentGpus, corrections);
-      List<PoolManager.Assign> assigns = new ArrayList<>();
-      for (ClusterLayout.Pool p : layout.pools()) {
-        Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
-        for (RequestType t : p.types()) {
-          s.put(t, b.slos().of(t));
-        }
-        assigns.add(new PoolManager.Assign(new PoolBudget(p.name(), epoch, p.gpus(), p.types(), p.forecastRps(), s,
-            p.bounds()), p.nativeType(), p.loadRps()));
+      long g = gathering;
+      for (var a : hosts) {
+        ctx.ask(HostAgent.Inventory.class, a, Duration.ofSeconds(5), HostAgent.GetInventory::new,
+            (inv, err) -> new HostGpus(g, Optional.ofNullable(inv).map(i -> i.gpus().size())));
       }
-      String reason = layout.reason();
-      if (layout.bootstrap()) {
-        timers.startSingleTimer(Tick.EPOCH, wall(settings.poolEpoch())); // look again soon
-      }
-      Set<String> next = new HashSet<>();
-      for (var a : assigns) {
-        next.add(a.budget().pool());
-      }
-      // pools no longer needed drain first, so their GPUs are free for the others
-      for (String old : current) {
-        if (!next.contains(old)) {
-          pools.tell(old, new PoolManager.Assign(new PoolBudget(old, epoch, 0, Set.of(), Map.of(),
-              Map.of(RequestType.LL, b.slos().of(RequestType.LL)), bounds), RequestType.LL, 0));
-          currentGpus.remove(old);
-        }
-      }
-      assigned.clear();
-      lastSlos = b.slos();
-      for (var a : assigns) {
-        pools.tell(a.budget().pool(), a);
-        currentGpus.put(a.budget().pool(), a.budget().gpus());
-        assigned.put(a.budget().pool(), a);
-      }
-      current = assigns.stream().map(a -> a.budget().pool()).toList();
-      long stored = epoch;
-      ctx.ask(Boolean.class, layoutStore, Duration.ofSeconds(15),
-          reply -> new LayoutStore.Save(new LayoutStore.Layout(stored, assigns), reply),
-          (ok, err) -> new Stored(stored, ok != null && ok));
-      decide("cluster", "epoch " + epoch + ": " + assigns.stream()
-          .map(a -> String.format(Locale.ROOT, "%s=%d GPUs", a.budget().pool(), a.budget().gpus())).toList(), reason, 0);
       return Behaviors.same();
     }
 
-    /**
-     * A pool's telemetry; a pool whose plan falls short of the load it plans for gets GPUs no pool holds at once
-     * ({@link ClusterLayout#topUp}), at most once a pool epoch, rather than wait for the next cluster epoch.
-     */
+    private Behavior<Command> onHostGpus(HostGpus h) {
+      if (h.gathering() != gathering || pendingHosts == 0) {
+        return Behaviors.same(); // an answer of an earlier gathering
+      }
+      gatheredGpus += h.gpus().orElse(0);
+      if (--pendingHosts == 0) {
+        return budget();
+      }
+      return Behaviors.same();
+    }
+
+    private Behavior<Command> budget() {
+      ClusterStep.Epoch e = step.epoch(now(), slos, limits.usableGpus(gatheredGpus), limits.bounds());
+      for (PoolBudget b : e.retire()) {
+        w.pools().tell(b.pool(), new PoolManager.Assign(b)); // drained first, so their GPUs are free for the others
+      }
+      for (PoolBudget b : e.assign()) {
+        w.pools().tell(b.pool(), new PoolManager.Assign(b));
+      }
+      if (!e.assign().isEmpty()) {
+        store(e.layout());
+      }
+      log(e.decision());
+      scheduleEpoch();
+      return Behaviors.same();
+    }
+
+    /** A pool's telemetry; a pool short of capacity may get GPUs no pool holds. */
     private Behavior<Command> onPoolReport(PoolReport r) {
-      PoolTelemetry t = r.telemetry();
-      poolTelemetry.put(t.pool(), t);
-      PoolManager.Assign a = assigned.get(t.pool());
-      double at = now.getAsDouble();
-      if (a == null || !t.shortOfCapacity() || clusterGpus == 0 || a.budget().gpus() == 0
-          || at - lastTopUpMs.getOrDefault(t.pool(), Double.NEGATIVE_INFINITY) < settings.poolEpoch().toMillis()) {
-        return Behaviors.same();
-      }
-      int held = currentGpus.values().stream().mapToInt(Integer::intValue).sum();
-      int free = clusterGpus - held;
-      int add = layouts.topUp(a.nativeType(), a.budget().slos().get(a.nativeType()), t.plannedLoadRps(),
-          a.budget().gpus(), free, a.budget().frequencyBounds());
-      if (add <= 0) {
-        return Behaviors.same();
-      }
-      lastTopUpMs.put(t.pool(), at);
-      PoolBudget b = a.budget();
-      // the load the pool plans for now (its latest forecast), not the epoch's: an Assign resets the pool's load
-      double load = Math.max(a.nativeLoadRps(), t.plannedLoadRps() / t.capacityCorrection());
-      PoolManager.Assign more = new PoolManager.Assign(new PoolBudget(b.pool(), b.epoch(), b.gpus() + add, b.types(),
-          b.forecastPeakRps(), b.slos(), b.frequencyBounds()), a.nativeType(), load);
-      assigned.put(t.pool(), more);
-      currentGpus.put(t.pool(), b.gpus() + add);
-      pools.tell(t.pool(), more);
-      decide("cluster", String.format(Locale.ROOT, "top up %s: %d -> %d GPUs", t.pool(), b.gpus(), b.gpus() + add),
-          String.format(Locale.ROOT, "its plan carries %.2f of the %.2f req/s it plans for (correction x%.2f); %d GPUs"
-              + " were free", t.capacityRps(), t.plannedLoadRps(), t.capacityCorrection(), free), 0);
-      long stored = epoch;
-      List<PoolManager.Assign> layout = List.copyOf(assigned.values());
-      ctx.ask(Boolean.class, layoutStore, Duration.ofSeconds(15),
-          reply -> new LayoutStore.Save(new LayoutStore.Layout(stored, layout), reply),
-          (ok, err) -> new Stored(stored, ok != null && ok));
+      step.poolReport(now(), r.telemetry()).ifPresent(topUp -> {
+        w.pools().tell(topUp.budget().pool(), new PoolManager.Assign(topUp.budget()));
+        store(topUp.layout());
+        log(topUp.decision());
+      });
+      return Behaviors.same();
+    }
+
+    /** Each pool epoch: every pool's forecast for its next pool epoch. */
+    private Behavior<Command> onPoolEpoch() {
+      step.poolForecasts(now()).forEach((pool, load) -> w.pools().tell(pool, new PoolManager.Forecast(load)));
       return Behaviors.same();
     }
 
     private Behavior<Command> onResumed(Resumed r) {
-      if (r.layout().isEmpty() || epoch > 0) {
-        return Behaviors.same(); // nothing stored, or this manager already budgeted an epoch of its own
-      }
-      LayoutStore.Layout l = r.layout().get();
-      epoch = l.epoch();
-      List<String> names = new ArrayList<>();
-      for (PoolManager.Assign a : l.pools()) {
-        pools.tell(a.budget().pool(), a);
-        currentGpus.put(a.budget().pool(), a.budget().gpus());
-        assigned.put(a.budget().pool(), a);
-        names.add(a.budget().pool());
-      }
-      current = names;
-      decide("cluster", "resumed epoch " + epoch + ": " + names, "the pool layout read back from durable distributed data",
-          0);
+      r.layout().flatMap(l -> step.resume(l, now())).ifPresent(n -> {
+        step.budgets().forEach(b -> w.pools().tell(b.pool(), new PoolManager.Assign(b)));
+        log(n);
+      });
       return Behaviors.same();
+    }
+
+    private void scheduleEpochIn(long modelMs) {
+      timers.startSingleTimer(Tick.EPOCH, wall(modelMs));
+    }
+
+    private void store(PoolLayout layout) {
+      long epoch = layout.epoch();
+      ctx.ask(Boolean.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Save(layout, reply),
+          (ok, err) -> new Stored(epoch, ok != null && ok));
+    }
+
+    private void log(DecisionNote n) {
+      w.decisions().tell(new Decision(System.currentTimeMillis(), (long) now(), n.level(), n.target(), n.action(),
+          n.reason(), n.predictedSavingW()));
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})
-    private static ActorRef<Optional<LayoutStore.Layout>> castReply(ActorRef reply) {
-      return (ActorRef<Optional<LayoutStore.Layout>>) reply;
+    private static ActorRef<Optional<PoolLayout>> castReply(ActorRef reply) {
+      return (ActorRef<Optional<PoolLayout>>) reply;
     }
 
     @SuppressWarnings("unchecked")
-    private static Optional<LayoutStore.Layout> castLayout(Optional<?> o) {
-      return (Optional<LayoutStore.Layout>) o;
-    }
-
-    /** Each pool epoch: every pool's forecast for the next pool epoch, so its planner follows the load. */
-    private Behavior<Command> onPoolEpoch() {
-      if (lastSlos == null || !seenTraffic) {
-        return Behaviors.same();
-      }
-      long t = (long) now.getAsDouble();
-      Map<RequestType, Double> forecast = new EnumMap<>(RequestType.class);
-      for (var e : forecaster.forecast(t, settings.poolEpoch().toMillis()).entrySet()) {
-        if (e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA) {
-          return Behaviors.same(); // would read low: the pools keep their budgets' loads
-        }
-        forecast.put(e.getKey(), e.getValue().peakRps());
-      }
-      for (var e : assigned.entrySet()) {
-        PoolManager.Assign a = e.getValue();
-        if (a.budget().gpus() > 0) {
-          pools.tell(e.getKey(), new PoolManager.Forecast(
-              layouts.nativeLoad(a.nativeType(), a.budget().types(), forecast, lastSlos)));
-        }
-      }
-      return Behaviors.same();
-    }
-
-    private void decide(String level, String action, String reason, double saving) {
-      decisions.tell(new Decision((long) now.getAsDouble(), level, "cluster", action, reason, saving));
+    private static Optional<PoolLayout> castLayout(Optional<?> o) {
+      return (Optional<PoolLayout>) o;
     }
   }
 }

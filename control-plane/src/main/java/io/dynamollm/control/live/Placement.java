@@ -1,6 +1,7 @@
 package io.dynamollm.control.live;
 
 import io.dynamollm.instance.HostAgent;
+import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.pool.PoolManager;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -10,12 +11,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 
@@ -30,10 +29,23 @@ public final class Placement {
 
   private record Listing(Receptionist.Listing listing) implements PlacementCommand {}
 
-  private record Inventories(PoolManager.Place place, Map<String, Integer> free) implements PlacementCommand {}
+  /** One host's free GPUs for placement {@code seq} (empty when it did not answer). */
+  private record Free(long seq, String host, Optional<Integer> free) implements PlacementCommand {}
 
   /** Everything the placement actor receives. */
-  public sealed interface PlacementCommand extends NoSerializationVerificationNeeded permits Listing, Inventories, Wrapped {}
+  public sealed interface PlacementCommand extends NoSerializationVerificationNeeded permits Listing, Free, Wrapped {}
+
+  /** A placement waiting for the hosts' answers. */
+  private static final class Gathering {
+    final PoolManager.Place place;
+    final Map<String, Integer> free = new HashMap<>();
+    int pending;
+
+    Gathering(PoolManager.Place place, int pending) {
+      this.place = place;
+      this.pending = pending;
+    }
+  }
 
   private record Wrapped(PoolManager.Place place) implements PlacementCommand {}
 
@@ -58,7 +70,9 @@ public final class Placement {
     /** GPUs promised per host, not yet seen reserved: (time promised, gpus). */
     private final Map<String, List<long[]>> promised = new HashMap<>();
     private final String prefix = UUID.randomUUID().toString().substring(0, 4);
+    private final Map<Long, Gathering> gathering = new HashMap<>();
     private long seq;
+    private long asks;
 
     Running(ActorContext<PlacementCommand> ctx, java.util.function.Function<ActorRef<HostAgent.Command>, String> hostIdOf) {
       this.ctx = ctx;
@@ -74,30 +88,44 @@ public final class Placement {
             return Behaviors.same();
           })
           .onMessage(Wrapped.class, w -> onPlace(w.place()))
-          .onMessage(Inventories.class, this::onInventories)
+          .onMessage(Free.class, this::onFree)
           .build();
     }
 
+    /** Asks every host agent for its free GPUs (one ask each); decides when all answered or timed out. */
     private Behavior<PlacementCommand> onPlace(PoolManager.Place p) {
-      Map<String, Integer> free = new java.util.concurrent.ConcurrentHashMap<>();
-      List<CompletableFuture<?>> asks = new ArrayList<>();
+      long id = ++asks;
+      gathering.put(id, new Gathering(p, agents.size()));
+      if (agents.isEmpty()) {
+        return decide(gathering.remove(id));
+      }
       for (var a : agents) {
         String host = hostIdOf.apply(a);
-        asks.add(AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(a, HostAgent.GetInventory::new,
-                Duration.ofSeconds(3), ctx.getSystem().scheduler())
-            .thenAccept(inv -> free.put(host, inv.free())).toCompletableFuture().exceptionally(e -> null));
+        ctx.ask(HostAgent.Inventory.class, a, Duration.ofSeconds(3), HostAgent.GetInventory::new,
+            (inv, err) -> new Free(id, host, Optional.ofNullable(inv).map(HostAgent.Inventory::free)));
       }
-      ctx.pipeToSelf(CompletableFuture.allOf(asks.toArray(new CompletableFuture[0])),
-          (ok, err) -> new Inventories(p, free));
       return Behaviors.same();
     }
 
-    private Behavior<PlacementCommand> onInventories(Inventories i) {
+    private Behavior<PlacementCommand> onFree(Free f) {
+      Gathering g = gathering.get(f.seq());
+      if (g == null) {
+        return Behaviors.same();
+      }
+      f.free().ifPresent(n -> g.free.put(f.host(), n));
+      if (--g.pending == 0) {
+        gathering.remove(f.seq());
+        return decide(g);
+      }
+      return Behaviors.same();
+    }
+
+    private Behavior<PlacementCommand> decide(Gathering i) {
       long now = System.nanoTime();
       String best = null;
       int bestFree = Integer.MAX_VALUE;
-      int need = i.place().tp().degree();
-      for (var e : i.free().entrySet()) {
+      int need = i.place.tp().degree();
+      for (var e : i.free.entrySet()) {
         List<long[]> p = promised.computeIfAbsent(e.getKey(), k -> new ArrayList<>());
         p.removeIf(x -> now - x[0] > Duration.ofSeconds(5).toNanos());
         int free = e.getValue() - p.stream().mapToInt(x -> (int) x[1]).sum();
@@ -107,13 +135,13 @@ public final class Placement {
         }
       }
       if (best == null) {
-        i.place().replyTo().tell(new PoolManager.Placement(Optional.empty(), "no GPU host has " + need
-            + " free GPUs (free per host: " + i.free() + ")"));
+        i.place.replyTo().tell(new PoolManager.Placement(Optional.empty(), "no GPU host has " + need
+            + " free GPUs (free per host: " + i.free + ")"));
         return Behaviors.same();
       }
       promised.get(best).add(new long[] {now, need});
-      String id = best + "~" + i.place().pool() + "-" + prefix + "-" + (++seq);
-      i.place().replyTo().tell(new PoolManager.Placement(Optional.of(id), "on " + best));
+      String id = best + InstanceManager.HOST_SEPARATOR + i.place.pool() + "-" + prefix + "-" + (++seq);
+      i.place.replyTo().tell(new PoolManager.Placement(Optional.of(id), "on " + best));
       return Behaviors.same();
     }
   }

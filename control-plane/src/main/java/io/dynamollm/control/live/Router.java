@@ -1,25 +1,30 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.decision.routing.OnlineOutputPredictor;
 import io.dynamollm.decision.routing.RequestClassifier;
 import io.dynamollm.decision.routing.RequestFeatures;
+import io.dynamollm.decision.routing.RoutingPolicy;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.instance.engine.Engine;
+import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.protocol.ClassThresholds;
+import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 import io.dynamollm.protocol.SloTable;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Set;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -29,14 +34,15 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 
 /**
- * The request routing core on a control node: classify (prompt length and the online predictor's output class), pick
- * the pool (the type's own, else one of a larger type), pick the instance (least outstanding among the ready ones the
- * pool published, in proportion to their planned capacity — never a draining, stopped or unreachable one), submit, and on completion feed the predictor and the
- * per-type attainment. It never waits for a controller: routes arrive on the topic {@value #ROUTES_TOPIC}. Every few
- * seconds it sends the arrivals per type to the cluster manager (the forecaster's input) and each pool's outcomes
- * (completed, missed, routed per type) to its pool manager (the capacity correction's input). A request that finds no
- * ready instance (while the cluster starts or a pool re-forms) waits, up to a minute and 20,000 requests, instead of
- * failing at once.
+ * The request routing core on a control node: classify (prompt length and the online predictor's output class), then
+ * the shared {@link RoutingPolicy} (the simulator routes by it too) on the routes the pools publish: the type's pool,
+ * its instance with the least outstanding work for its planned capacity — never a draining, stopped or unreachable
+ * one — overflow to a larger pool past the planned capacity, a larger or any pool when the type's has none ready,
+ * else hold. It never waits for a controller: routes arrive on the topic {@value #ROUTES_TOPIC}. A request an
+ * instance's emergency ladder sends back goes to another instance of the same or a larger pool; one that fails is
+ * retried once elsewhere. On completion it feeds the predictor and the per-type attainment. Every report interval it
+ * sends the arrivals per type to the cluster manager (the forecaster's input) and each pool's outcomes to its pool
+ * manager (the capacity correction's input). SLO changes reach it from the SLO store's subscription.
  */
 public final class Router {
   public static final String ROUTES_TOPIC = "routes";
@@ -59,11 +65,12 @@ public final class Router {
   /**
    * @param served requests served, per type
    * @param met of those, within both SLOs
-   * @param failed requests not served (rejected, no instance, engine error)
+   * @param failed requests not served (rejected, no instance, engine error, past their deadline)
+   * @param rerouted requests an instance's emergency ladder sent to another instance
    * @param loadRps recent request rate per instance
    * @param readyInstances instances the pools publish as ready now
    */
-  public record Stats(Map<RequestType, Long> served, Map<RequestType, Long> met, long failed,
+  public record Stats(Map<RequestType, Long> served, Map<RequestType, Long> met, long failed, long rerouted,
       Map<String, Double> loadRps, Map<String, String> poolOf, int readyInstances)
       implements NoSerializationVerificationNeeded {
     public double attainment(List<RequestType> types) {
@@ -79,14 +86,25 @@ public final class Router {
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
 
-  private record GotRoutes(PoolManager.Routes routes) implements Internal {}
+  private record GotRoutes(PoolRoutes routes) implements Internal {}
 
-  private record Done(Request request, RequestType type, String pool, String instance, InstanceManager.Served served,
-      SizeClass predicted, boolean retried) implements Internal {}
+  private record Done(Pending pending, String pool, String instance, InstanceManager.Served served)
+      implements Internal {}
 
   private record GotSlos(SloTable slos) implements Internal {}
 
   private enum Tick implements Internal { REPORT }
+
+  /** A request in the router: what it was classified as, and how it fared so far. */
+  private record Pending(Request request, RequestType type, SizeClass predicted, int attempts, double heldSinceMs) {
+    Pending again() {
+      return new Pending(request, type, predicted, attempts + 1, heldSinceMs);
+    }
+
+    Pending heldAt(double t) {
+      return new Pending(request, type, predicted, attempts, Double.isNaN(heldSinceMs) ? t : heldSinceMs);
+    }
+  }
 
   /** Where an instance lives (an entity reference in a cluster). */
   public interface Instances {
@@ -99,34 +117,34 @@ public final class Router {
    */
   static final Duration ANSWER_TIMEOUT = Duration.ofMinutes(5);
 
+  /**
+   * What a router is wired to.
+   *
+   * @param routesTopic where pools publish their ready instances
+   * @param observed where arrival counts go (the cluster manager), every {@code reportEvery} of model time
+   * @param pools where each pool's outcomes go (its pool manager learns its capacity correction from them)
+   * @param slos this node's SLO store (subscribed to)
+   */
+  public record Wiring(ClassThresholds thresholds, RoutingPolicy routing, Instances instances,
+      ActorRef<Topic.Command<PoolRoutes>> routesTopic, ActorRef<ClusterManager.Command> observed,
+      ClusterManager.PoolRefs pools, ActorRef<SloStore.Command> slos, SloTable initialSlos, Duration reportEvery,
+      ModelClock clock) {}
+
   private Router() {}
 
-  /**
-   * @param observed where arrival counts go (the cluster manager), every {@code reportEvery} of model time
-   * @param pools where each pool's outcomes go (its pool manager learns its capacity correction from them), as often
-   * @param slos the SLO store (asked every report, so SLO changes count at once)
-   */
-  public static Behavior<Command> create(ClassThresholds thresholds, Instances instances,
-      ActorRef<Topic.Command<PoolManager.Routes>> routesTopic, ActorRef<ClusterManager.Command> observed,
-      ClusterManager.PoolRefs pools, ActorRef<io.dynamollm.control.cluster.SloStore.Command> slos,
-      SloTable initialSlos, Duration reportEvery, double speedup, java.util.function.DoubleSupplier modelNowMs) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, thresholds, instances,
-        routesTopic, observed, pools, slos, initialSlos, reportEvery, speedup, modelNowMs).behavior()));
+  public static Behavior<Command> create(Wiring wiring) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Running(ctx, timers, wiring).behavior()));
   }
 
   private static final class Running {
     private final ActorContext<Command> ctx;
+    private final Wiring w;
     private final RequestClassifier classifier;
     private final OnlineOutputPredictor predictor;
-    private final Instances instances;
-    private final ActorRef<ClusterManager.Command> observed;
-    private final ClusterManager.PoolRefs pools;
     /** Per pool since the last report: completed requests, those that missed, requests routed per type. */
     private final Map<String, long[]> poolOutcomes = new HashMap<>();
     private final Map<String, Map<RequestType, Integer>> poolRouted = new HashMap<>();
-    private final ActorRef<io.dynamollm.control.cluster.SloStore.Command> sloStore;
-    private final java.util.function.DoubleSupplier now;
-    private final Map<String, PoolManager.Routes> routes = new HashMap<>();
+    private final Map<String, PoolRoutes> routes = new HashMap<>();
     private final Map<String, Integer> outstanding = new HashMap<>();
     private final Map<String, Double> rate = new HashMap<>();
     private final Map<String, Integer> arrivalsSinceReport = new HashMap<>();
@@ -134,44 +152,33 @@ public final class Router {
     private final Map<RequestType, Integer> typeArrivals = new EnumMap<>(RequestType.class);
     private final Map<RequestType, Long> served = new EnumMap<>(RequestType.class);
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);
+    /** Requests that found no ready instance yet (the cluster is starting, a pool is re-forming). */
+    private final ArrayDeque<Pending> held = new ArrayDeque<>();
     private long failed;
+    private long rerouted;
     private SloTable slos;
     private double lastReportMs;
-    /** Requests that found no ready instance yet (the cluster is starting, a pool is re-forming): (request, type, since). */
-    private final java.util.ArrayDeque<Object[]> held = new java.util.ArrayDeque<>();
-    static final int MAX_HELD = 20_000;
-    static final double HOLD_MS = 60_000;
     private final Duration answerTimeout;
 
-    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, ClassThresholds thresholds, Instances instances,
-        ActorRef<Topic.Command<PoolManager.Routes>> routesTopic, ActorRef<ClusterManager.Command> observed,
-        ClusterManager.PoolRefs pools, ActorRef<io.dynamollm.control.cluster.SloStore.Command> sloStore,
-        SloTable initialSlos, Duration reportEvery, double speedup, java.util.function.DoubleSupplier now) {
-      this.pools = pools;
+    Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, Wiring w) {
       this.ctx = ctx;
-      this.classifier = new RequestClassifier(thresholds);
-      this.predictor = new OnlineOutputPredictor(thresholds);
-      this.instances = instances;
-      this.observed = observed;
-      this.sloStore = sloStore;
-      this.slos = initialSlos;
-      this.now = now;
-      this.lastReportMs = now.getAsDouble();
-      this.answerTimeout = Duration.ofNanos(Math.max(1_000_000, (long) (ANSWER_TIMEOUT.toNanos() / speedup)));
-      routesTopic.tell(Topic.subscribe(ctx.messageAdapter(PoolManager.Routes.class, GotRoutes::new)));
+      this.w = w;
+      this.classifier = new RequestClassifier(w.thresholds());
+      this.predictor = new OnlineOutputPredictor(w.thresholds());
+      this.slos = w.initialSlos();
+      this.lastReportMs = w.clock().nowMs();
+      this.answerTimeout = Duration.ofNanos(Math.max(1_000_000, (long) (ANSWER_TIMEOUT.toNanos() / w.clock().speedup())));
+      w.routesTopic().tell(Topic.subscribe(ctx.messageAdapter(PoolRoutes.class, GotRoutes::new)));
+      w.slos().tell(new SloStore.Subscribe(ctx.messageAdapter(SloTable.class, GotSlos::new)));
       timers.startTimerWithFixedDelay(Tick.REPORT,
-          Duration.ofNanos(Math.max(1_000_000, (long) (reportEvery.toNanos() / speedup))));
+          Duration.ofNanos(Math.max(1_000_000, (long) (w.reportEvery().toNanos() / w.clock().speedup()))));
     }
 
     Behavior<Command> behavior() {
       return Behaviors.receive(Command.class)
           .onMessage(GotRoutes.class, g -> {
-            if (ctx.getLog().isDebugEnabled() && !g.routes().equals(routes.get(g.routes().pool()))) {
-              ctx.getLog().debug("routes of pool {}: {} with capacities {}", g.routes().pool(),
-                  g.routes().readyInstances(), g.routes().capacities());
-            }
             routes.put(g.routes().pool(), g.routes());
-            g.routes().readyInstances().forEach(i -> poolOf.put(i, g.routes().pool()));
+            g.routes().ready().forEach(i -> poolOf.put(i.instanceId(), g.routes().pool()));
             releaseHeld();
             return Behaviors.same();
           })
@@ -182,9 +189,9 @@ public final class Router {
             return Behaviors.same();
           })
           .onMessage(GetStats.class, g -> {
-            int ready = routes.values().stream().mapToInt(rt -> rt.readyInstances().size()).sum();
-            g.replyTo().tell(new Stats(Map.copyOf(served), Map.copyOf(met), failed, Map.copyOf(rate), Map.copyOf(poolOf),
-                ready));
+            int ready = routes.values().stream().mapToInt(rt -> rt.ready().size()).sum();
+            g.replyTo().tell(new Stats(Map.copyOf(served), Map.copyOf(met), failed, rerouted, Map.copyOf(rate),
+                Map.copyOf(poolOf), ready));
             return Behaviors.same();
           })
           .onMessageEquals(Tick.REPORT, this::report)
@@ -204,148 +211,120 @@ public final class Router {
       }
       RequestType type = ((RequestClassifier.Accepted) c).type();
       typeArrivals.merge(type, 1, Integer::sum);
-      submit(r, type, predicted, false, null);
+      route(new Pending(r, type, predicted, 0, Double.NaN), Set.of());
       return Behaviors.same();
+    }
+
+    /** What the router knows of every pool: the ready instances they publish, with its own outstanding counts. */
+    private List<RoutingPolicy.PoolView> views() {
+      List<RoutingPolicy.PoolView> out = new ArrayList<>(routes.size());
+      for (PoolRoutes r : routes.values()) {
+        List<RoutingPolicy.Candidate> ready = new ArrayList<>(r.ready().size());
+        for (PoolRoutes.Ready i : r.ready()) {
+          ready.add(new RoutingPolicy.Candidate(i.instanceId(), i.capacityRps(), outstanding.getOrDefault(i.instanceId(),
+              0), i.queued()));
+        }
+        out.add(new RoutingPolicy.PoolView(r.pool(), r.nativeType(), r.types(), ready));
+      }
+      return out;
+    }
+
+    /** Routes {@code p} by the shared policy; holds it when nothing is ready (up to the hold limits). */
+    private void route(Pending p, Set<String> avoid) {
+      var choice = w.routing().route(p.type(), views(), avoid);
+      if (choice instanceof RoutingPolicy.Route to) {
+        send(p, to.pool(), to.instance());
+        return;
+      }
+      if (held.size() >= w.routing().settings().maxHeld()) {
+        fail(p, Optional.empty(), "no instance serves " + p.type() + " and " + held.size()
+            + " requests are already waiting");
+      } else {
+        held.add(p.heldAt(w.clock().nowMs()));
+      }
+    }
+
+    private void send(Pending p, String pool, String instance) {
+      outstanding.merge(instance, 1, Integer::sum);
+      arrivalsSinceReport.merge(instance, 1, Integer::sum);
+      if (p.attempts() == 0) {
+        poolRouted.computeIfAbsent(pool, k -> new EnumMap<>(RequestType.class)).merge(p.type(), 1, Integer::sum);
+      }
+      Request r = p.request();
+      var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()));
+      ctx.ask(InstanceManager.Served.class, w.instances().ref(instance), answerTimeout,
+          reply -> new InstanceManager.Submit(request, p.type(), slos.of(p.type()), reply),
+          (s, err) -> new Done(p, pool, instance, s != null ? s
+              : new InstanceManager.Served(r.id(), Optional.empty(), Optional.of("no answer from " + instance
+                  + " within " + ANSWER_TIMEOUT.toMinutes() + " min: " + err), false)));
     }
 
     /** Retries held requests now that routes changed; those held too long fail. */
     private void releaseHeld() {
-      double t = now.getAsDouble();
+      double t = w.clock().nowMs();
       int n = held.size();
       for (int k = 0; k < n; k++) {
-        Object[] h = held.poll();
-        Request r = (Request) h[0];
-        if (t - (double) h[2] > HOLD_MS) {
-          failed++;
-          r.replyTo().tell(new Response(r.id(), Optional.of((RequestType) h[1]), Optional.empty(), Optional.empty(),
-              false, Optional.of("no instance served " + h[1] + " within " + (long) (HOLD_MS / 1000) + " s")));
-          continue;
-        }
-        submit(r, (RequestType) h[1], (SizeClass) h[3], false, null);
-      }
-    }
-
-    /**
-     * The type's own pool if it has a ready instance, else the smallest larger pool that does, else — rather than
-     * fail — any pool with a ready instance (the largest).
-     */
-    private Optional<String[]> pick(RequestType type, String avoid) {
-      PoolManager.Routes best = null;
-      for (PoolManager.Routes rt : routes.values()) {
-        if (rt.readyInstances().isEmpty() || rt.readyInstances().stream().allMatch(i -> i.equals(avoid))) {
-          continue;
-        }
-        boolean own = rt.types().contains(type);
-        boolean larger = rt.nativeType().covers(type);
-        if (!own && !larger) {
-          continue;
-        }
-        if (best == null || (own && !best.types().contains(type))
-            || (own == best.types().contains(type) && size(rt.nativeType()) < size(best.nativeType()))) {
-          best = rt;
-        }
-      }
-      if (best == null) {
-        for (PoolManager.Routes rt : routes.values()) {
-          if (rt.readyInstances().stream().anyMatch(i -> !i.equals(avoid))
-              && (best == null || size(rt.nativeType()) > size(best.nativeType()))) {
-            best = rt;
-          }
-        }
-      }
-      if (best == null) {
-        return Optional.empty();
-      }
-      // least outstanding work for its capacity: (requests in flight + this one) / planned capacity
-      String choice = null;
-      double bestScore = Double.POSITIVE_INFINITY;
-      for (int k = 0; k < best.readyInstances().size(); k++) {
-        String i = best.readyInstances().get(k);
-        if (i.equals(avoid)) {
-          continue;
-        }
-        double cap = k < best.capacities().size() ? Math.max(1e-6, best.capacities().get(k)) : 1;
-        double score = (outstanding.getOrDefault(i, 0) + 1) / cap;
-        if (score < bestScore) {
-          choice = i;
-          bestScore = score;
-        }
-      }
-      return Optional.of(new String[] {best.pool(), choice});
-    }
-
-    private void submit(Request r, RequestType type, SizeClass predicted, boolean retried, String avoid) {
-      Optional<String[]> target = pick(type, avoid);
-      if (target.isEmpty()) {
-        if (held.size() >= MAX_HELD) {
-          failed++;
-          r.replyTo().tell(new Response(r.id(), Optional.of(type), Optional.empty(), Optional.empty(), false,
-              Optional.of("no instance serves " + type + " and " + MAX_HELD + " requests are already waiting")));
+        Pending p = held.poll();
+        if (t - p.heldSinceMs() > w.routing().settings().holdTimeoutMs()) {
+          fail(p, Optional.empty(), "no instance served " + p.type() + " within "
+              + w.routing().settings().holdTimeoutMs() / 1000 + " s");
         } else {
-          held.add(new Object[] {r, type, now.getAsDouble(), predicted});
+          route(p, Set.of());
         }
-        return;
       }
-      String pool = target.get()[0];
-      String instance = target.get()[1];
-      outstanding.merge(instance, 1, Integer::sum);
-      arrivalsSinceReport.merge(instance, 1, Integer::sum);
-      if (!retried) {
-        poolRouted.computeIfAbsent(pool, k -> new EnumMap<>(RequestType.class)).merge(type, 1, Integer::sum);
-      }
-      var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()));
-      ctx.ask(InstanceManager.Served.class, instances.ref(instance), answerTimeout,
-          reply -> new InstanceManager.Submit(request, reply),
-          (served, err) -> new Done(r, type, pool, instance, served != null ? served
-              : new InstanceManager.Served(r.id(), Optional.empty(), Optional.of("no answer from " + instance
-                  + " within " + ANSWER_TIMEOUT.toMinutes() + " min: " + err)), predicted, retried));
     }
 
     private Behavior<Command> onDone(Done d) {
       outstanding.merge(d.instance(), -1, Integer::sum);
-      if (d.served().completion().isEmpty()) {
-        if (!d.retried()) {
-          submit(d.request(), d.type(), d.predicted(), true, d.instance()); // e.g. it began draining meanwhile
+      Pending p = d.pending();
+      InstanceManager.Served s = d.served();
+      if (s.completion().isEmpty()) {
+        if (s.reroute()) {
+          // the instance's ladder sent it back before it started: another instance of this pool or a larger one
+          rerouted++;
+          var to = w.routing().reroute(p.type(), d.pool(), d.instance(), views());
+          if (to.isPresent()) {
+            send(p.again(), to.get().pool(), to.get().instance());
+          } else {
+            route(p.again(), Set.of(d.instance()));
+          }
+        } else if (p.attempts() == 0 && !s.error().orElse("").startsWith("rejected")) {
+          route(p.again(), Set.of(d.instance())); // e.g. it began draining meanwhile: once elsewhere
         } else {
-          failed++;
-          d.request().replyTo().tell(new Response(d.request().id(), Optional.of(d.type()), Optional.of(d.pool()),
-              Optional.empty(), false, d.served().error()));
+          fail(p, Optional.of(d.pool()), s.error().orElse("failed"));
         }
         return Behaviors.same();
       }
-      Engine.Completion c = d.served().completion().get();
-      var features = new RequestFeatures(d.request().id(), d.request().promptTokens(), d.request().maxTokens(),
+      Engine.Completion c = s.completion().get();
+      var features = new RequestFeatures(p.request().id(), p.request().promptTokens(), p.request().maxTokens(),
           "default", Optional.empty(), OptionalInt.empty());
-      predictor.observe(features, d.predicted(), c.outputTokens());
+      predictor.observe(features, p.predicted(), c.outputTokens());
       // judged against the SLO of the request's true type
-      RequestType truth = classifier.thresholds().typeOf(d.request().promptTokens(), c.outputTokens());
+      RequestType truth = classifier.thresholds().typeOf(p.request().promptTokens(), c.outputTokens());
       boolean ok = slos.of(truth).isMetBy(c.ttftMs(), c.tbtMs());
       served.merge(truth, 1L, Long::sum);
       long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
       o[0]++;
-      if (!ok) {
-        o[1]++;
-      }
-      if (!ok && ctx.getLog().isDebugEnabled()) {
-        ctx.getLog().debug("request {} ({}, served by {} in pool {}) missed its SLO: TTFT {} ms / {}, TBT {} ms / {}",
-            d.request().id(), truth, d.instance(), d.pool(), Math.round(c.ttftMs()), Math.round(slos.of(truth).ttftP99Ms()),
-            Math.round(c.tbtMs() * 10) / 10.0, Math.round(slos.of(truth).tbtP99Ms() * 10) / 10.0);
-      }
       if (ok) {
         met.merge(truth, 1L, Long::sum);
+      } else {
+        o[1]++;
       }
-      d.request().replyTo().tell(new Response(d.request().id(), Optional.of(d.type()), Optional.of(d.pool()),
+      p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), Optional.of(d.pool()),
           Optional.of(c), ok, Optional.empty()));
       return Behaviors.same();
     }
 
+    private void fail(Pending p, Optional<String> pool, String why) {
+      failed++;
+      p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), pool, Optional.empty(), false,
+          Optional.of(why)));
+    }
+
     private Behavior<Command> report() {
-      double t = now.getAsDouble();
+      double t = w.clock().nowMs();
       if (!held.isEmpty()) {
         releaseHeld();
-      }
-      if (ctx.getLog().isDebugEnabled()) {
-        ctx.getLog().debug("outstanding per instance: {}; held {}", outstanding, held.size());
       }
       double dt = Math.max(1e-3, (t - lastReportMs) / 1000.0);
       lastReportMs = t;
@@ -360,21 +339,15 @@ public final class Router {
       reported.addAll(poolRouted.keySet());
       for (String pool : reported) {
         long[] o = poolOutcomes.getOrDefault(pool, new long[2]);
-        pools.tell(pool, new PoolManager.Outcomes(o[0], o[1], poolRouted.getOrDefault(pool, Map.of())));
+        w.pools().tell(pool, new PoolManager.Outcomes(o[0], o[1], poolRouted.getOrDefault(pool, Map.of())));
       }
       poolOutcomes.clear();
       poolRouted.clear();
       if (!typeArrivals.isEmpty()) {
-        observed.tell(new ClusterManager.Observed((long) t, new EnumMap<>(typeArrivals)));
+        w.observed().tell(new ClusterManager.Observed((long) t, new EnumMap<>(typeArrivals)));
         typeArrivals.clear();
       }
-      ctx.ask(SloTable.class, sloStore, Duration.ofSeconds(5), io.dynamollm.control.cluster.SloStore.Get::new,
-          (s, err) -> new GotSlos(s != null ? s : slos));
       return Behaviors.same();
-    }
-
-    private static int size(RequestType t) {
-      return t.input().ordinal() + t.output().ordinal();
     }
   }
 }

@@ -12,6 +12,7 @@ import io.dynamollm.gpu.GpuSettings;
 import io.dynamollm.control.live.EngineConfig;
 import io.dynamollm.control.live.LiveControlPlane;
 import io.dynamollm.control.live.LiveSettings;
+import io.dynamollm.control.live.LiveViews;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.SloTable;
@@ -133,7 +134,7 @@ public final class Node implements AutoCloseable {
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
         var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(),
-            Optional.of(livePlane));
+            new LiveViews(system, Optional.of(livePlane), settings.askTimeout()));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);

@@ -29,8 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * 8-GPU hosts) serves 95 model minutes of a conversation-like workload whose load rises by 75 % after 45 minutes, 60
  * times faster than real time, from the moment the cluster's first instance serves. Budgets go to pools, instances start, change TP and clock, pools send
  * telemetry up — and the energy the hosts' 16 simulated GPUs measure agrees within 10 % with the simulator's
- * prediction for the same requests under the same policy ({@code dynamollm-live}: DynamoLLM as the live cluster
- * manager runs it, from a cold start).
+ * prediction for the same requests: the simulator's {@code dynamollm} policy drives the same cluster, pool and
+ * instance steps with the same settings.
  */
 class ClusterEnergyAgreementTest {
   private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
@@ -143,7 +143,7 @@ class ClusterEnergyAgreementTest {
       String level = d.level();
       String action = d.action();
       if (!level.equals("instance")) {
-        log.append(String.format(java.util.Locale.ROOT, "%7.2f min  %-7s %-8s %s | %s%n", (d.atMillis() - origin) / 60_000,
+        log.append(String.format(java.util.Locale.ROOT, "%7.2f min  %-7s %-8s %s | %s%n", (d.modelMillis() - origin) / 60_000,
             level, d.target(), action, d.reason()));
       }
       split |= level.equals("cluster") && action.startsWith("epoch") && action.contains(",");
@@ -157,7 +157,7 @@ class ClusterEnergyAgreementTest {
     var pools = AskPattern.<ClusterManager.Command, ClusterManager.Pools>ask(control.live().clusterManager().orElseThrow(),
         ClusterManager.GetPools::new, Duration.ofSeconds(5), control.system().scheduler()).toCompletableFuture().get();
 
-    var sim = Replays.runLikeLive(PROFILE, "dynamollm-live", 2, reqs, DURATION_MS,
+    var sim = Replays.runLikeLive(PROFILE, live.decisions(), "dynamollm", 2, reqs, DURATION_MS,
         live.engineStartup().toMillis());
     System.out.printf(java.util.Locale.ROOT,
         "cluster energy over %.0f model minutes: live %.3f kWh (16 GPUs' counters), simulator %.3f kWh (%.3f kWh on the"

@@ -6,8 +6,12 @@ import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
-import io.dynamollm.decision.cluster.ClusterLayout;
-import io.dynamollm.decision.cluster.PoolBudgeter;
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.decision.routing.RoutingPolicy;
+import io.dynamollm.instance.engine.ModelClock;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.PoolLayout;
+import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.InstanceManager;
@@ -54,17 +58,28 @@ class LiveActorsTest {
     KIT.shutdownTestKit();
   }
 
-  /** A stand-in SLO store that answers every Get with {@code SLOS}. */
-  private static ActorRef<SloStore.Command> sloStore() {
-    return KIT.spawn(Behaviors.receive(SloStore.Command.class).onMessage(SloStore.Get.class, g -> {
-      g.replyTo().tell(SLOS);
-      return Behaviors.same();
-    }).build());
+  private static final DecisionSettings D = DecisionSettings.defaults();
+
+  /** A stand-in SLO store that answers every Get and Subscribe with {@code SLOS}, and tells subscribers of changes. */
+  private static ActorRef<SloStore.Command> sloStore(List<ActorRef<SloTable>> subscribers) {
+    return KIT.spawn(Behaviors.receive(SloStore.Command.class)
+        .onMessage(SloStore.Get.class, g -> {
+          g.replyTo().tell(SLOS);
+          return Behaviors.same();
+        })
+        .onMessage(SloStore.Subscribe.class, sub -> {
+          subscribers.add(sub.subscriber());
+          sub.subscriber().tell(SLOS);
+          return Behaviors.same();
+        }).build());
   }
 
-  /** A host agent registered with the receptionist of {@code kit} (each test that counts hosts has its own kit). */
+  private static ActorRef<SloStore.Command> sloStore() {
+    return sloStore(new CopyOnWriteArrayList<>());
+  }
+
   /** An in-memory stand-in for the durable layout store. */
-  private static ActorRef<LayoutStore.Command> layouts(ActorTestKit kit, AtomicReference<LayoutStore.Layout> held) {
+  private static ActorRef<LayoutStore.Command> layouts(ActorTestKit kit, AtomicReference<PoolLayout> held) {
     return kit.spawn(Behaviors.receive(LayoutStore.Command.class)
         .onMessage(LayoutStore.Save.class, s -> {
           held.set(s.layout());
@@ -79,12 +94,31 @@ class LiveActorsTest {
 
   private static final ClusterLimits DEFAULT_LIMITS = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);
 
-  /** A stand-in for the durable limits store that answers with {@code l}. */
+  /** A stand-in for the durable limits store that answers with {@code l} and keeps its subscribers. */
+  private static ActorRef<LimitsStore.Command> limits(ActorTestKit kit, ClusterLimits l,
+      List<ActorRef<ClusterLimits>> subscribers) {
+    return kit.spawn(Behaviors.receive(LimitsStore.Command.class)
+        .onMessage(LimitsStore.Get.class, g -> {
+          g.replyTo().tell(l);
+          return Behaviors.same();
+        })
+        .onMessage(LimitsStore.Subscribe.class, sub -> {
+          subscribers.add(sub.subscriber());
+          sub.subscriber().tell(l);
+          return Behaviors.same();
+        }).build());
+  }
+
   private static ActorRef<LimitsStore.Command> limits(ActorTestKit kit, ClusterLimits l) {
-    return kit.spawn(Behaviors.receive(LimitsStore.Command.class).onMessage(LimitsStore.Get.class, g -> {
-      g.replyTo().tell(l);
-      return Behaviors.same();
-    }).build());
+    return limits(kit, l, new CopyOnWriteArrayList<>());
+  }
+
+  /** A cluster manager on {@code now} (model ms) whose timers run {@code speedup} times faster than wall time. */
+  private static ActorRef<ClusterManager.Command> clusterManager(ActorTestKit kit, List<Sent> sent,
+      ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layouts,
+      ActorRef<Decision> decisions, java.util.function.DoubleSupplier now, double speedup) {
+    return kit.spawn(ClusterManager.create(new ClusterManager.Wiring(P, D, (pool, cmd) -> sent.add(new Sent(pool, cmd)),
+        slos, limits, layouts, decisions, FrequencyBounds.H100_DEFAULT, now, speedup)));
   }
 
   @Test
@@ -97,10 +131,9 @@ class LiveActorsTest {
       TestProbe<Decision> decisions = kit.createTestProbe();
       AtomicReference<Double> now = new AtomicReference<>(0.0);
       FrequencyBounds bounds = new FrequencyBounds(1005, 1605);
-      var cm = kit.spawn(ClusterManager.create(layouts(), (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(),
-          limits(kit, new ClusterLimits(bounds, 8)), layouts(kit, new AtomicReference<>()), decisions.getRef(),
-          new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
-              FrequencyBounds.H100_DEFAULT), now::get));
+      List<ActorRef<ClusterLimits>> limitsSubscribers = new CopyOnWriteArrayList<>();
+      var cm = clusterManager(kit, sent, sloStore(), limits(kit, new ClusterLimits(bounds, 8), limitsSubscribers),
+          layouts(kit, new AtomicReference<>()), decisions.getRef(), now::get, 300);
       // the bootstrap pool: the budget's 8 of the hosts' 16 GPUs, held at the operator's highest clock
       decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
           ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
@@ -114,7 +147,10 @@ class LiveActorsTest {
       }
       now.set(40 * 60_000.0);
       sent.clear();
-      cm.tell(new ClusterManager.Rebudget("test: limits changed")); // budgets again after warmup, not in 30 minutes
+      // the operator narrows the clock range (the store tells its subscribers): budgets again within the rebudget
+      // delay, not at the next cluster epoch
+      FrequencyBounds narrower = new FrequencyBounds(1005, 1395);
+      limitsSubscribers.forEach(sub -> sub.tell(new ClusterLimits(narrower, 8)));
       Decision split = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.level().equals("cluster")
           && d.action().startsWith("epoch") && !d.reason().contains("one LL pool")
           ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
@@ -123,14 +159,10 @@ class LiveActorsTest {
           .map(x -> (PoolManager.Assign) x.command()).toList();
       assertThat(assigns).isNotEmpty();
       assertThat(assigns.stream().mapToInt(a -> a.budget().gpus()).sum()).isLessThanOrEqualTo(8);
-      assertThat(assigns).allSatisfy(a -> assertThat(a.budget().frequencyBounds()).isEqualTo(bounds));
+      assertThat(assigns).allSatisfy(a -> assertThat(a.budget().frequencyBounds()).isEqualTo(narrower));
     } finally {
       kit.shutdownTestKit();
     }
-  }
-
-  private static ClusterLayout layouts() {
-    return new ClusterLayout(new PoolBudgeter(P, PoolBudgeter.Settings.DEFAULT), P, 0.9);
   }
 
   private static ActorRef<HostAgent.Command> host(ActorTestKit kit, int gpus) {
@@ -151,7 +183,8 @@ class LiveActorsTest {
     List<Decision> got;
     int k = 0;
     do {
-      publish.tell(new Decision(k++, "pool", "LL", "plan " + k, "test", 0));
+      publish.tell(new Decision(k, k, "pool", "LL", "plan " + k, "test", 0));
+      k++;
       log.tell(new DecisionLog.Recent(10, recent.getRef()));
       got = recent.receiveMessage();
     } while (got.size() < 3 && System.nanoTime() < deadline); // the subscription takes a moment
@@ -214,12 +247,9 @@ class LiveActorsTest {
     List<Sent> sent = new CopyOnWriteArrayList<>();
     TestProbe<Decision> decisions = kit.createTestProbe();
     AtomicReference<Double> now = new AtomicReference<>(0.0);
-    AtomicReference<LayoutStore.Layout> stored = new AtomicReference<>();
-    var cm = kit.spawn(ClusterManager.create(layouts(),
-        (pool, cmd) -> sent.add(new Sent(pool, cmd)), sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
-        decisions.getRef(),
-        new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofSeconds(30), 300,
-            FrequencyBounds.H100_DEFAULT), now::get));
+    AtomicReference<PoolLayout> stored = new AtomicReference<>();
+    var cm = clusterManager(kit, sent, sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
+        decisions.getRef(), now::get, 300);
     // no traffic yet: every GPU in one LL pool serving every type
     decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
@@ -288,16 +318,13 @@ class LiveActorsTest {
     assertThat(stored.get().epoch()).isEqualTo(epochOf(split));
     kit.stop(cm);
     List<Sent> resumed = new CopyOnWriteArrayList<>();
-    kit.spawn(ClusterManager.create(layouts(),
-        (pool, cmd) -> resumed.add(new Sent(pool, cmd)), sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
-        decisions.getRef(),
-        new ClusterManager.Settings(Duration.ofMinutes(30), Duration.ofMinutes(5), Duration.ofMinutes(30), 1,
-            FrequencyBounds.H100_DEFAULT), now::get));
+    clusterManager(kit, resumed, sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored), decisions.getRef(),
+        now::get, 1);
     Decision resume = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("resumed epoch")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(resume.action()).startsWith("resumed epoch " + epochOf(split));
     assertThat(resumed.stream().map(Sent::pool).toList()).containsExactlyInAnyOrderElementsOf(
-        stored.get().pools().stream().map(a -> a.budget().pool()).toList());
+        stored.get().pools().stream().map(PoolBudget::pool).toList());
   }
 
   private static long epochOf(Decision d) {
@@ -317,22 +344,23 @@ class LiveActorsTest {
       for (InstanceManager.Submit s : List.copyOf(pending)) {
         pending.remove(s);
         s.replyTo().tell(new InstanceManager.Served(s.request().id(),
-            Optional.of(new Engine.Completion(s.request().id(), 50, 20, s.request().outputTokens())), Optional.empty()));
+            Optional.of(new Engine.Completion(s.request().id(), 50, 20, s.request().outputTokens())), Optional.empty(),
+            false));
       }
     }
   }
 
   @Test
   void routerHoldsUntilAPoolServesThenSharesByCapacityAndReportsArrivals() {
-    ActorRef<Topic.Command<PoolManager.Routes>> topic = KIT.spawn(Topic.create(PoolManager.Routes.class, "routes-test"));
+    ActorRef<Topic.Command<PoolRoutes>> topic = KIT.spawn(Topic.create(PoolRoutes.class, "routes-test"));
     Map<String, FakeInstance> instances = new ConcurrentHashMap<>();
     instances.put("small", new FakeInstance());
     instances.put("big", new FakeInstance());
     instances.put("draining", new FakeInstance());
     TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
     List<PoolManager.Command> outcomes = new CopyOnWriteArrayList<>();
-    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
-        observed.getRef(), (pool, cmd) -> outcomes.add(cmd), sloStore(), SLOS, Duration.ofSeconds(1), 1, () -> System.nanoTime() / 1e6));
+    var router = router(id -> instances.get(id).ref, topic, observed.getRef(), (pool, cmd) -> outcomes.add(cmd),
+        Duration.ofSeconds(1), 1);
     TestProbe<Router.Response> responses = KIT.createTestProbe();
     // no pool yet: the requests wait
     for (int i = 0; i < 4; i++) {
@@ -344,8 +372,8 @@ class LiveActorsTest {
     long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
     while (instances.get("small").pending.size() + instances.get("big").pending.size() < 4
         && System.nanoTime() < deadline) {
-      topic.tell(Topic.publish(new PoolManager.Routes("LL", RequestType.LL, all, List.of("small", "big"),
-          List.of(1.0, 3.0))));
+      topic.tell(Topic.publish(new PoolRoutes("LL", RequestType.LL, Set.copyOf(all),
+          List.of(new PoolRoutes.Ready("small", 1.0, 0), new PoolRoutes.Ready("big", 3.0, 0)))));
       sleep(100);
     }
     for (int i = 4; i < 40; i++) {
@@ -391,19 +419,19 @@ class LiveActorsTest {
 
   @Test
   void aRequestToAnInstanceThatNeverAnswersIsRetriedOnAnother() {
-    ActorRef<Topic.Command<PoolManager.Routes>> topic = KIT.spawn(Topic.create(PoolManager.Routes.class, "routes-dead"));
+    ActorRef<Topic.Command<PoolRoutes>> topic = KIT.spawn(Topic.create(PoolRoutes.class, "routes-dead"));
     FakeInstance dead = new FakeInstance(); // its node froze: it never answers
     FakeInstance alive = new FakeInstance();
     Map<String, FakeInstance> instances = Map.of("dead", dead, "alive", alive);
     TestProbe<ClusterManager.Command> observed = KIT.createTestProbe();
     List<PoolManager.Command> outcomes = new CopyOnWriteArrayList<>();
     // 3000x: the five-minute answer timeout is 100 ms of wall time
-    var router = KIT.spawn(Router.create(ClassThresholds.DEFAULT, id -> instances.get(id).ref, topic,
-        observed.getRef(), (pool, cmd) -> outcomes.add(cmd), sloStore(), SLOS, Duration.ofSeconds(10), 3000, () -> System.nanoTime() / 1e6 * 3000));
+    var router = router(id -> instances.get(id).ref, topic, observed.getRef(), (pool, cmd) -> outcomes.add(cmd),
+        Duration.ofSeconds(10), 3000);
     TestProbe<Router.Response> responses = KIT.createTestProbe();
     for (int k = 0; k < 5; k++) { // the topic subscription takes a moment
-      topic.tell(Topic.publish(new PoolManager.Routes("LL", RequestType.LL, List.of(RequestType.values()),
-          List.of("dead", "alive"), List.of(3.0, 1.0))));
+      topic.tell(Topic.publish(new PoolRoutes("LL", RequestType.LL, Set.of(RequestType.values()),
+          List.of(new PoolRoutes.Ready("dead", 3.0, 0), new PoolRoutes.Ready("alive", 1.0, 0)))));
       sleep(100);
     }
     router.tell(new Router.Request(1, 100, 0, 10, responses.getRef()));
@@ -420,6 +448,12 @@ class LiveActorsTest {
     Router.Response r = responses.receiveMessage(Duration.ofSeconds(5));
     assertThat(r.completion()).as(r.error().orElse("")).isPresent();
     assertThat(r.id()).isEqualTo(1);
+  }
+
+  private static ActorRef<Router.Command> router(Router.Instances instances, ActorRef<Topic.Command<PoolRoutes>> topic,
+      ActorRef<ClusterManager.Command> observed, ClusterManager.PoolRefs pools, Duration reportEvery, double speedup) {
+    return KIT.spawn(Router.create(new Router.Wiring(ClassThresholds.DEFAULT, new RoutingPolicy(D.routing()), instances,
+        topic, observed, pools, sloStore(), SLOS, reportEvery, new ModelClock(speedup))));
   }
 
   private static void sleep(long ms) {

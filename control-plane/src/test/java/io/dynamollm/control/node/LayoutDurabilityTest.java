@@ -6,7 +6,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.config.ConfigFiles;
-import io.dynamollm.pool.PoolManager;
+import io.dynamollm.protocol.PoolLayout;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.RequestType;
@@ -46,13 +46,13 @@ class LayoutDurabilityTest {
   @Test
   void aStoredLayoutIsReadBackAfterARestart() throws Exception {
     var slos = P.defaultSlos(5);
-    var layout = new LayoutStore.Layout(7, List.of(
-        new PoolManager.Assign(new PoolBudget("MM", 7, 8, Set.of(RequestType.SS, RequestType.MM),
-            Map.of(RequestType.MM, 4.5, RequestType.SS, 0.5),
+    var layout = new PoolLayout(7, List.of(
+        new PoolBudget("MM", 7, 8, RequestType.MM, Set.of(RequestType.SS, RequestType.MM),
+            Map.of(RequestType.MM, 4.5, RequestType.SS, 0.5), 5.1,
             Map.of(RequestType.MM, slos.of(RequestType.MM), RequestType.SS, slos.of(RequestType.SS)),
-            FrequencyBounds.H100_DEFAULT), RequestType.MM, 5.1),
-        new PoolManager.Assign(new PoolBudget("LL", 7, 8, Set.of(RequestType.LL), Map.of(RequestType.LL, 2.0),
-            Map.of(RequestType.LL, slos.of(RequestType.LL)), FrequencyBounds.H100_DEFAULT), RequestType.LL, 2.0)));
+            FrequencyBounds.H100_DEFAULT),
+        new PoolBudget("LL", 7, 8, RequestType.LL, Set.of(RequestType.LL), Map.of(RequestType.LL, 2.0), 2.0,
+            Map.of(RequestType.LL, slos.of(RequestType.LL)), FrequencyBounds.H100_DEFAULT)));
     Node a = start();
     try {
       Boolean ok = AskPattern.<LayoutStore.Command, Boolean>ask(store(a), r -> new LayoutStore.Save(layout, r),
@@ -63,7 +63,7 @@ class LayoutDurabilityTest {
     }
     Node b = start();
     try {
-      Optional<LayoutStore.Layout> back = AskPattern.<LayoutStore.Command, Optional<LayoutStore.Layout>>ask(store(b),
+      Optional<PoolLayout> back = AskPattern.<LayoutStore.Command, Optional<PoolLayout>>ask(store(b),
           LayoutStore.Load::new, Duration.ofSeconds(15), b.system().scheduler()).toCompletableFuture().get();
       assertThat(back).contains(layout);
     } finally {

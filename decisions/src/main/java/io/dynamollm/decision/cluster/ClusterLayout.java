@@ -19,8 +19,8 @@ import java.util.Set;
 
 /**
  * The cluster manager's decision each cluster epoch, from a cold start on: which pools exist, which types each
- * serves, how many GPUs each holds and for what load. Pure; the live {@code ClusterManager} and the simulator's
- * {@code dynamollm-live} policy run it alike.
+ * serves, how many GPUs each holds and for what load. Pure; the cluster step ({@link ClusterStep}) runs it, for the
+ * live cluster manager and the simulator alike.
  *
  * <ul>
  *   <li><b>Bootstrap</b>: until the forecaster has a forecast window of history (a partial history reads low), one LL
@@ -57,6 +57,8 @@ public final class ClusterLayout {
       pools = List.copyOf(pools);
     }
 
+    public static final Layout NONE = new Layout(List.of(), false, "no layout");
+
     /** The pool serving each type. */
     public Map<RequestType, String> routing() {
       Map<RequestType, String> r = new EnumMap<>(RequestType.class);
@@ -75,29 +77,22 @@ public final class ClusterLayout {
   private final Profile profile;
   private final double bootstrapShare;
 
-  /**
-   * @param bootstrapShare share of every GPU's TP8 max-clock LL capacity the bootstrap pool plans for
-   */
-  public ClusterLayout(PoolBudgeter budgeter, Profile profile, double bootstrapShare) {
+  /** The bootstrap pool plans for the budgeter's {@code bootstrapShare} of the cluster's TP8 capacity. */
+  public ClusterLayout(PoolBudgeter budgeter, Profile profile) {
     this.budgeter = Objects.requireNonNull(budgeter, "budgeter");
     this.profile = Objects.requireNonNull(profile, "profile");
-    if (!(bootstrapShare > 0 && bootstrapShare <= 1)) {
-      throw new IllegalArgumentException("bootstrapShare must be in (0, 1], got " + bootstrapShare);
-    }
-    this.bootstrapShare = bootstrapShare;
+    this.bootstrapShare = budgeter.settings().bootstrapShare();
   }
 
   /**
-   * @param epochStartMs when the epoch starts
    * @param forecast each type's forecast for the epoch; empty when no traffic has been seen yet
    * @param slos the SLOs of this epoch
    * @param gpus GPUs of the cluster's hosts
    * @param bounds the clock range pools may use
-   * @param currentGpus GPUs each pool holds now (by name)
    * @param corrections each type's capacity correction (the factor of the pool that served it; absent = 1)
    */
-  public Layout decide(long epochStartMs, Map<RequestType, LoadForecaster.Forecast> forecast, SloTable slos, int gpus,
-      FrequencyBounds bounds, Map<String, Integer> currentGpus, Map<RequestType, Double> corrections) {
+  public Layout decide(Map<RequestType, LoadForecaster.Forecast> forecast, SloTable slos, int gpus,
+      FrequencyBounds bounds, Map<RequestType, Double> corrections) {
     if (gpus <= 0) {
       throw new IllegalArgumentException("a layout needs GPUs, got " + gpus);
     }
@@ -115,7 +110,7 @@ public final class ClusterLayout {
     }
     Map<RequestType, Double> corrected = new EnumMap<>(RequestType.class);
     peaks.forEach((t, rps) -> corrected.put(t, rps * Math.max(1.0, corrections.getOrDefault(t, 1.0))));
-    var alloc = budgeter.allocate(epochStartMs, corrected, slos, gpus, bounds, currentGpus);
+    var alloc = budgeter.allocate(corrected, slos, gpus, bounds);
     List<PoolBudgeter.PoolBudget> funded = alloc.pools().stream().filter(pb -> pb.gpus() > 0).toList();
     Map<String, Set<RequestType>> extra = new HashMap<>();
     for (var pb : alloc.pools()) {
@@ -151,6 +146,55 @@ public final class ClusterLayout {
           .map(e -> String.format(Locale.ROOT, "%s x%.2f", e.getKey(), e.getValue())).toList();
     }
     return new Layout(pools, false, reason);
+  }
+
+  /**
+   * The power a layout is predicted to draw at the loads it was made for: each pool's least-power single-configuration
+   * layout of whole instances for its load (within its bounds and the SLO margin), its remaining GPUs parked at idle.
+   */
+  public double predictedPowerW(Layout layout, SloTable slos) {
+    double total = 0;
+    for (Pool p : layout.pools()) {
+      total += predictedPowerW(p, slos.of(p.nativeType()));
+    }
+    return total;
+  }
+
+  private double predictedPowerW(Pool p, Slo slo) {
+    double idle = profile.idlePowerW();
+    if (p.loadRps() <= 0) {
+      return p.gpus() * idle;
+    }
+    double best = Double.POSITIVE_INFINITY;
+    Slo margin = new Slo(slo.ttftP99Ms() * budgeter.settings().sloMargin(),
+        slo.tbtP99Ms() * budgeter.settings().sloMargin());
+    for (TensorParallelism tp : profile.tensorParallelisms()) {
+      for (int mhz : profile.clockLevelsMhz()) {
+        if (!p.bounds().contains(mhz)) {
+          continue;
+        }
+        double cap = profile.capacityRps(p.nativeType(), tp, mhz, margin);
+        if (cap <= 0) {
+          continue;
+        }
+        int n = (int) Math.ceil(p.loadRps() / cap - 1e-9);
+        int used = n * tp.degree();
+        if (used > p.gpus()) {
+          continue;
+        }
+        var point = profile.estimate(p.nativeType(), tp, mhz, p.loadRps() / n);
+        if (point.stable()) {
+          best = Math.min(best, used * point.powerPerGpuW() + (p.gpus() - used) * idle);
+        }
+      }
+    }
+    if (Double.isInfinite(best)) {
+      // nothing fits within the budget: every GPU busy at the top of the bounds
+      int mhz = profile.clockLevelsMhz().stream().filter(p.bounds()::contains).max(Integer::compare)
+          .orElse(profile.maxClockMhz());
+      best = p.gpus() * profile.decodePowerW(TensorParallelism.TP8, profile.maxBatch(TensorParallelism.TP8), mhz);
+    }
+    return best;
   }
 
   /** The load of {@code types} in a pool sized for {@code host}, native-equivalent (see {@link PoolBudgeter#nativeLoad}). */

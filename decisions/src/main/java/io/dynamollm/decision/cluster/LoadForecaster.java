@@ -27,12 +27,19 @@ public final class LoadForecaster {
    * @param headroom multiplier on the forecast peak
    */
   public record Settings(long bucketMs, int smoothingBuckets, long recentWindowMs, double headroom) {
-    public static final Settings DEFAULT = new Settings(60_000, 2, 30 * 60_000, 1.1);
-
     public Settings {
-      if (bucketMs < 1000 || smoothingBuckets < 0 || recentWindowMs < bucketMs || !(headroom >= 1)) {
-        throw new IllegalArgumentException("forecaster settings out of range: " + bucketMs + ", " + smoothingBuckets
-            + ", " + recentWindowMs + ", " + headroom);
+      if (bucketMs < 1000) {
+        throw new IllegalArgumentException("bucket must be at least 1 s, got " + bucketMs + " ms");
+      }
+      if (smoothingBuckets < 0) {
+        throw new IllegalArgumentException("smoothing-buckets must be >= 0, got " + smoothingBuckets);
+      }
+      if (recentWindowMs < bucketMs) {
+        throw new IllegalArgumentException("recent-window (" + recentWindowMs + " ms) must be at least one bucket ("
+            + bucketMs + " ms)");
+      }
+      if (!(headroom >= 1) || Double.isInfinite(headroom)) {
+        throw new IllegalArgumentException("headroom must be a finite number >= 1, got " + headroom);
       }
     }
   }

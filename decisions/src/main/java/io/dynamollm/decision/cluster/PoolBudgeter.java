@@ -41,13 +41,31 @@ public final class PoolBudgeter {
   /**
    * @param fillShare share of a TP2 max-clock instance's capacity below which a type is merged
    * @param sloMargin capacity is computed against this share of the SLO
-   * @param startupMs time a new instance needs before it serves
    * @param headroom pools are sized for this multiple of their forecast
    * @param oversubscribe pools whose fewest-GPU layouts need up to this multiple of the cluster's GPUs share the
    *     shortfall (their peaks rarely coincide, and a loaded pool overflows into larger ones); beyond it they merge
+   * @param bootstrapShare share of every GPU's TP8 max-clock LL capacity the bootstrap pool plans for
+   *     ({@link ClusterLayout})
    */
-  public record Settings(double fillShare, double sloMargin, long startupMs, double headroom, double oversubscribe) {
-    public static final Settings DEFAULT = new Settings(0.5, 0.9, 7 * 60_000, 1.15, 1.0);
+  public record Settings(double fillShare, double sloMargin, double headroom, double oversubscribe,
+      double bootstrapShare) {
+    public Settings {
+      if (!(fillShare >= 0 && fillShare <= 1)) {
+        throw new IllegalArgumentException("fill-share must be within 0..1, got " + fillShare);
+      }
+      if (!(sloMargin > 0 && sloMargin <= 1)) {
+        throw new IllegalArgumentException("slo-margin must be within (0, 1], got " + sloMargin);
+      }
+      if (!(headroom >= 1) || Double.isInfinite(headroom)) {
+        throw new IllegalArgumentException("headroom must be a finite number >= 1, got " + headroom);
+      }
+      if (!(oversubscribe >= 1) || Double.isInfinite(oversubscribe)) {
+        throw new IllegalArgumentException("oversubscribe must be a finite number >= 1, got " + oversubscribe);
+      }
+      if (!(bootstrapShare > 0 && bootstrapShare <= 1)) {
+        throw new IllegalArgumentException("bootstrap-share must be within (0, 1], got " + bootstrapShare);
+      }
+    }
   }
 
   /**
@@ -59,12 +77,9 @@ public final class PoolBudgeter {
    * @param loadRps forecast load, native-equivalent requests per second
    * @param slo the SLO its instances are sized for (its native type's)
    * @param gpus GPUs it may hold
-   * @param gpusToStart GPUs more than it holds now, to start ahead
-   * @param startAtMs when those start loading
    */
   public record PoolBudget(
-      String name, RequestType nativeType, Set<RequestType> types, double loadRps, Slo slo, int gpus, int gpusToStart,
-      long startAtMs) {
+      String name, RequestType nativeType, Set<RequestType> types, double loadRps, Slo slo, int gpus) {
     public PoolBudget {
       types = Set.copyOf(types);
     }
@@ -87,16 +102,18 @@ public final class PoolBudgeter {
     this.settings = Objects.requireNonNull(settings, "settings");
   }
 
+  public Settings settings() {
+    return settings;
+  }
+
   /**
-   * @param epochStartMs when the epoch starts
    * @param forecastRps forecast peak per type
    * @param slos SLO per type
    * @param totalGpus GPUs of the cluster
    * @param bounds clock range
-   * @param currentGpus GPUs each pool holds now (by pool name)
    */
-  public Allocation allocate(long epochStartMs, Map<RequestType, Double> forecastRps, SloTable slos, int totalGpus,
-      FrequencyBounds bounds, Map<String, Integer> currentGpus) {
+  public Allocation allocate(Map<RequestType, Double> forecastRps, SloTable slos, int totalGpus,
+      FrequencyBounds bounds) {
     Map<RequestType, RequestType> hostOf = merge(forecastRps, slos);
     Sizing z = size(hostOf, forecastRps, slos, bounds, settings.headroom());
     int wanted = z.total(z.optimal);
@@ -155,9 +172,7 @@ public final class PoolBudgeter {
     for (RequestType host : hosts) {
       int g = chosen[host.ordinal()];
       used += g;
-      int now = currentGpus.getOrDefault(host.name(), 0);
-      pools.add(new PoolBudget(host.name(), host, served.get(host), poolLoad.get(host), poolSlo.get(host), g,
-          Math.max(0, g - now), epochStartMs - settings.startupMs()));
+      pools.add(new PoolBudget(host.name(), host, served.get(host), poolLoad.get(host), poolSlo.get(host), g));
       for (RequestType t : served.get(host)) {
         routing.put(t, host.name());
       }
@@ -369,11 +384,19 @@ public final class PoolBudgeter {
   }
 
   private double workRatio(RequestType t, RequestType host, SloTable slos) {
+    return nativeWork(t, slos.of(t), host, slos.of(host));
+  }
+
+  /**
+   * How many requests of a pool's native type {@code host} one request of {@code t} is worth (each within its own
+   * SLO): the ratio of their TP8 max-clock capacities, 1 for the native type. Pools count their load in these units.
+   */
+  public double nativeWork(RequestType t, Slo tSlo, RequestType host, Slo hostSlo) {
     if (t == host) {
       return 1;
     }
-    double capHost = capacity(host, TensorParallelism.TP8, profile.maxClockMhz(), slos.of(host));
-    double capT = capacity(t, TensorParallelism.TP8, profile.maxClockMhz(), slos.of(t));
+    double capHost = capacity(host, TensorParallelism.TP8, profile.maxClockMhz(), hostSlo);
+    double capT = capacity(t, TensorParallelism.TP8, profile.maxClockMhz(), tSlo);
     return capT > 0 && capHost > 0 ? capHost / capT : 1;
   }
 

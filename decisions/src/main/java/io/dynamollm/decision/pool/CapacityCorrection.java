@@ -21,7 +21,22 @@ public record CapacityCorrection(double factor) {
    */
   public record Settings(long minRequests, double missThreshold, double gain, double maxStep, double max,
       double relaxBelow, double relax) {
-    public static final Settings DEFAULT = new Settings(50, 0.01, 10, 0.5, 2.5, 0.003, 0.97);
+    public Settings {
+      if (minRequests < 1) {
+        throw new IllegalArgumentException("min-requests must be at least 1, got " + minRequests);
+      }
+      if (!(missThreshold >= 0 && missThreshold < 1) || !(relaxBelow >= 0 && relaxBelow <= missThreshold)) {
+        throw new IllegalArgumentException("need 0 <= relax-below <= miss-threshold < 1, got " + relaxBelow + ", "
+            + missThreshold);
+      }
+      if (!(gain >= 0) || !(maxStep >= 0) || !(max >= 1) || Double.isInfinite(max)) {
+        throw new IllegalArgumentException("need gain >= 0, max-step >= 0 and a finite max >= 1, got " + gain + ", "
+            + maxStep + ", " + max);
+      }
+      if (!(relax > 0 && relax <= 1)) {
+        throw new IllegalArgumentException("relax must be within (0, 1], got " + relax);
+      }
+    }
   }
 
   public static final CapacityCorrection NONE = new CapacityCorrection(1);

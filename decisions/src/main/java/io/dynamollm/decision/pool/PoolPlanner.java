@@ -39,50 +39,75 @@ import org.chocosolver.solver.variables.IntVar;
 public final class PoolPlanner {
 
   /**
+   * The planner's tuning ({@code dynamollm.decisions.planner}).
+   *
    * @param timeLimitMs hard limit of one Choco solve
    * @param maxGroups most distinct (TP, clock, load) groups in a plan
    * @param loadLevels per-instance loads tried, as fractions of the configuration's capacity, ascending, last 1.0
    * @param sloMargin capacity is computed against this share of the SLO
-   * @param reshardCost how long a TP change takes
-   * @param startupMs how long a new instance takes to start (weights load)
-   * @param transitionPowerW power of a GPU while its instance starts or re-shards
    * @param switchThreshold a new plan must save this many times its transition energy
+   * @param minRelativeSaving a layout change not needed for capacity must save at least this share of the pool's power
+   * @param maxOfflineShare re-shards take at most this share of a pool's capacity offline at once
    */
   public record Settings(
       long timeLimitMs,
       int maxGroups,
       double[] loadLevels,
       double sloMargin,
-      ReshardCost reshardCost,
-      long startupMs,
-      double transitionPowerW,
-      double switchThreshold) {
-    public static final Settings DEFAULT = new Settings(200, 2,
-        new double[] {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}, 0.9, ReshardCost.IN_PLACE_NVLINK,
-        7 * 60_000, 230, 1.5);
+      double switchThreshold,
+      double minRelativeSaving,
+      double maxOfflineShare) {
 
     public Settings {
-      if (timeLimitMs < 1 || maxGroups < 1 || loadLevels.length == 0 || loadLevels[loadLevels.length - 1] != 1.0) {
-        throw new IllegalArgumentException("planner settings: need timeLimitMs >= 1, maxGroups >= 1, load levels ending at 1.0");
+      if (timeLimitMs < 1) {
+        throw new IllegalArgumentException("time-limit must be at least 1 ms, got " + timeLimitMs);
+      }
+      if (maxGroups < 1) {
+        throw new IllegalArgumentException("max-groups must be at least 1, got " + maxGroups);
+      }
+      if (loadLevels.length == 0 || loadLevels[loadLevels.length - 1] != 1.0) {
+        throw new IllegalArgumentException("load-levels must end at 1.0");
+      }
+      for (int i = 0; i < loadLevels.length; i++) {
+        if (!(loadLevels[i] > 0) || (i > 0 && !(loadLevels[i] > loadLevels[i - 1]))) {
+          throw new IllegalArgumentException("load-levels must be positive and ascending, got "
+              + java.util.Arrays.toString(loadLevels));
+        }
+      }
+      if (!(sloMargin > 0 && sloMargin <= 1)) {
+        throw new IllegalArgumentException("slo-margin must be within (0, 1], got " + sloMargin);
+      }
+      if (!(switchThreshold >= 0) || Double.isInfinite(switchThreshold)) {
+        throw new IllegalArgumentException("switch-threshold must be a finite number >= 0, got " + switchThreshold);
+      }
+      if (!(minRelativeSaving >= 0 && minRelativeSaving < 1)) {
+        throw new IllegalArgumentException("min-relative-saving must be within [0, 1), got " + minRelativeSaving);
+      }
+      if (!(maxOfflineShare > 0 && maxOfflineShare <= 1)) {
+        throw new IllegalArgumentException("max-offline-share must be within (0, 1], got " + maxOfflineShare);
       }
       loadLevels = loadLevels.clone();
     }
 
-    public Settings withReshardCost(ReshardCost cost) {
-      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, cost, startupMs, transitionPowerW, switchThreshold);
-    }
-
-    /** With new instances starting in {@code ms} (what a scale-out costs the plan). */
-    public Settings withStartupMs(long ms) {
-      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, ms, transitionPowerW, switchThreshold);
-    }
-
-    public Settings withTransitionPowerW(double w) {
-      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, w, switchThreshold);
-    }
-
     public Settings withTimeLimitMs(long ms) {
-      return new Settings(ms, maxGroups, loadLevels, sloMargin, reshardCost, startupMs, transitionPowerW, switchThreshold);
+      return new Settings(ms, maxGroups, loadLevels, sloMargin, switchThreshold, minRelativeSaving, maxOfflineShare);
+    }
+  }
+
+  /**
+   * What changing a pool costs where it runs — properties of the engines and GPUs, not tuning.
+   *
+   * @param reshardCost how long a TP change takes (in place over NVLink, or an engine restart)
+   * @param startupMs how long a new instance takes to start (weights load)
+   * @param transitionPowerW power of a GPU while its instance starts or re-shards
+   */
+  public record Transitions(ReshardCost reshardCost, long startupMs, double transitionPowerW) {
+    public Transitions {
+      Objects.requireNonNull(reshardCost, "reshardCost");
+      if (startupMs < 0 || !(transitionPowerW >= 0)) {
+        throw new IllegalArgumentException("start-up must be >= 0 ms and transition power >= 0 W, got " + startupMs
+            + " ms, " + transitionPowerW + " W");
+      }
     }
   }
 
@@ -152,20 +177,24 @@ public final class PoolPlanner {
   private record Row(TensorParallelism tp, int clockMhz, double capacityRps, double loadRps, double powerW) {}
 
   private static final int LOAD_SCALE = 1000; // milli-requests per second
-  /** A layout change that is not needed for capacity must save at least this share of the current plan's power. */
-  static final double MIN_RELATIVE_SAVING = 0.05;
   private static final int POWER_SCALE = 10; // deciwatts
 
   private final Profile profile;
   private final Settings settings;
+  private final Transitions transitions;
 
-  public PoolPlanner(Profile profile, Settings settings) {
+  public PoolPlanner(Profile profile, Settings settings, Transitions transitions) {
     this.profile = Objects.requireNonNull(profile, "profile");
     this.settings = Objects.requireNonNull(settings, "settings");
+    this.transitions = Objects.requireNonNull(transitions, "transitions");
   }
 
   public Settings settings() {
     return settings;
+  }
+
+  public Transitions transitions() {
+    return transitions;
   }
 
   public Result plan(Request req) {
@@ -431,7 +460,7 @@ public final class PoolPlanner {
           saving, 0);
     }
     if (short_) {
-      Optional<PoolPlan> grown = settings.reshardCost().inPlace() || current.gpus() > req.gpuBudget()
+      Optional<PoolPlan> grown = transitions.reshardCost().inPlace() || current.gpus() > req.gpuBudget()
           ? Optional.empty() : grown(req, current);
       if (grown.isPresent() && !sameLayout(grown.get(), candidate)) {
         // re-sharding by restart takes serving instances away for a start-up (or waits for room), while the pool
@@ -443,7 +472,7 @@ public final class PoolPlanner {
             current.describe(), g.describe(), candidate.describe(), g.predictedPowerW() - candidate.predictedPowerW()),
             saving, transitionEnergyJ(current, g));
       }
-      if (grown.isEmpty() && !settings.reshardCost().inPlace() && current.gpus() <= req.gpuBudget()) {
+      if (grown.isEmpty() && !transitions.reshardCost().inPlace() && current.gpus() <= req.gpuBudget()) {
         // nothing fits beside the current instances: a restart is worth it only for clearly more capacity
         PoolPlan atMax = atMaxClock(req, current);
         if (candidate.capacityRps() <= atMax.capacityRps() * 1.05 && !sameLayout(atMax, candidate)) {
@@ -460,7 +489,7 @@ public final class PoolPlanner {
     double gainJ = saving * req.remainingEpochSeconds();
     // hysteresis: a near-free in-place re-shard must still save a noticeable share of the pool's power, or pools
     // flip between layouts the profile ranks almost alike
-    boolean worthIt = saving > MIN_RELATIVE_SAVING * current.predictedPowerW();
+    boolean worthIt = saving > settings.minRelativeSaving() * current.predictedPowerW();
     if (worthIt && gainJ > transitionJ * settings.switchThreshold()) {
       return new Result(candidate, outcome, outcome, true, String.format(Locale.ROOT,
           "saves %.0f W over %.0f s (%.0f kJ) for a %.1f kJ transition: %s -> %s", saving, req.remainingEpochSeconds(),
@@ -556,14 +585,14 @@ public final class PoolPlanner {
     }
     int resharded = Math.min(fromGpus, toGpus) - kept;
     if (resharded > 0) {
-      double ms = settings.reshardCost().millis(largestTp(from), largestTp(to));
+      double ms = transitions.reshardCost().millis(largestTp(from), largestTp(to));
       if (ms == 0) {
-        ms = settings.reshardCost().millis(TensorParallelism.TP2, TensorParallelism.TP8);
+        ms = transitions.reshardCost().millis(TensorParallelism.TP2, TensorParallelism.TP8);
       }
-      joules += resharded * settings.transitionPowerW() * ms / 1e3;
+      joules += resharded * transitions.transitionPowerW() * ms / 1e3;
     }
     if (toGpus > fromGpus) {
-      joules += (toGpus - fromGpus) * settings.transitionPowerW() * settings.startupMs() / 1e3;
+      joules += (toGpus - fromGpus) * transitions.transitionPowerW() * transitions.startupMs() / 1e3;
     }
     return joules;
   }

@@ -4,70 +4,157 @@ import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.TensorParallelism;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
+import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
+import java.util.Locale;
+import java.util.Objects;
 
 /**
- * Brings a live pool towards a plan, make-before-break: instances of a TP the plan still wants keep running (their
- * clock target follows the plan); what is missing starts; what is extra drains — but only once no instance of the pool
- * is still starting, so the pool never loses capacity before its replacement serves. A TP change is therefore a start
- * of the new instances followed by a drain of the old ones (the in-place re-shard over NVLink of the paper is not done
- * live yet). Pure: the pool manager turns the actions into messages.
+ * Brings a pool's instances towards its plan. Instances of a TP the plan still wants keep running; with in-place
+ * re-shards (an engine that can move weight shards over NVLink) an instance of a TP no longer wanted becomes one or
+ * more instances of a wanted TP on its own GPUs — joined by other such instances when the wanted TP is wider —
+ * staggered so that at most {@code maxOfflineShare} of the pool's capacity is offline at once; what is still missing
+ * starts new; what is still extra drains, make-before-break: only once nothing of the pool is starting or
+ * re-sharding, so the pool never loses capacity before its replacement serves. Without in-place re-shards a TP
+ * change is a start of the new instances followed by a drain of the old ones. Pure.
  */
 public final class PoolReconciler {
   private PoolReconciler() {}
 
-  /** An instance of the pool as its manager knows it. */
-  public record Live(String id, TensorParallelism tp, int clockTargetMhz, InstanceState state) {}
-
-  /** What to do now. */
-  public record Actions(List<PoolPlan.Group> start, List<String> drain, Map<String, Integer> clockTargets,
-      String summary) {
-    public Actions {
-      start = List.copyOf(start);
-      drain = List.copyOf(drain);
-      clockTargets = Map.copyOf(clockTargets);
-    }
-
-    public boolean none() {
-      return start.isEmpty() && drain.isEmpty() && clockTargets.isEmpty();
+  /**
+   * An instance of the pool as its manager knows it.
+   *
+   * @param capacityRps its planned capacity (for staggering re-shards)
+   */
+  public record Live(String id, TensorParallelism tp, InstanceState state, double capacityRps) {
+    public Live {
+      Objects.requireNonNull(id, "id");
+      Objects.requireNonNull(tp, "tp");
+      Objects.requireNonNull(state, "state");
     }
   }
 
-  public static Actions reconcile(PoolPlan plan, List<Live> live) {
+  /**
+   * Re-shard instance {@code id}, together with {@code partners} (their GPUs join it), into instances of
+   * {@code into}'s TPs on the same GPUs, {@code delayMs} from now (a later wave of a staggered change).
+   */
+  public record Reshard(String id, List<String> partners, List<PoolPlan.Group> into, long delayMs) {
+    public Reshard {
+      partners = List.copyOf(partners);
+      into = List.copyOf(into);
+    }
+  }
+
+  /** What to do now. */
+  public record Actions(List<PoolPlan.Group> start, List<String> drain, List<Reshard> reshard, String summary) {
+    public Actions {
+      start = List.copyOf(start);
+      drain = List.copyOf(drain);
+      reshard = List.copyOf(reshard);
+    }
+
+    public boolean none() {
+      return start.isEmpty() && drain.isEmpty() && reshard.isEmpty();
+    }
+  }
+
+  /** How the pool may change TP. */
+  public record Reshards(boolean inPlace, ReshardCost cost, double maxOfflineShare) {
+    /** TP changes start new instances and drain the old ones (engines that cannot re-shard in place). */
+    public static Reshards byRestart(ReshardCost cost) {
+      return new Reshards(false, cost, 1);
+    }
+  }
+
+  public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards) {
     List<Live> serving = live.stream()
-        .filter(i -> i.state() == InstanceState.READY || i.state() == InstanceState.STARTING)
+        .filter(i -> i.state() == InstanceState.READY || i.state() == InstanceState.STARTING
+            || i.state() == InstanceState.RESHARDING)
         .sorted(Comparator.comparing(Live::id))
         .toList();
-    boolean starting = serving.stream().anyMatch(i -> i.state() == InstanceState.STARTING);
-    List<PoolPlan.Group> start = new ArrayList<>();
-    List<String> drain = new ArrayList<>();
-    Map<String, Integer> clocks = new LinkedHashMap<>();
+    boolean settling = serving.stream().anyMatch(i -> i.state() != InstanceState.READY);
+    List<PoolPlan.Group> deficit = new ArrayList<>(); // one entry per missing instance
+    List<Live> surplus = new ArrayList<>();
     for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
       List<Live> have = serving.stream().filter(i -> i.tp().equals(tp)).toList();
-      List<PoolPlan.Group> want = plan.groups().stream().filter(g -> g.tp().equals(tp)).toList();
       int k = 0;
-      for (PoolPlan.Group g : want) {
+      for (PoolPlan.Group g : plan.groups()) {
+        if (!g.tp().equals(tp)) {
+          continue;
+        }
         for (int n = 0; n < g.instances(); n++) {
           if (k < have.size()) {
-            Live i = have.get(k++);
-            if (i.clockTargetMhz() != g.clockMhz()) {
-              clocks.put(i.id(), g.clockMhz());
-            }
+            k++;
           } else {
-            start.add(new PoolPlan.Group(tp, g.clockMhz(), 1, g.capacityRps(), g.loadPerInstanceRps()));
+            deficit.add(new PoolPlan.Group(tp, g.clockMhz(), 1, g.capacityRps(), g.loadPerInstanceRps()));
           }
         }
       }
-      for (; k < have.size(); k++) {
-        drain.add(have.get(k).id());
-      }
+      surplus.addAll(have.subList(k, have.size()));
     }
-    boolean hold = !drain.isEmpty() && (starting || !start.isEmpty());
-    List<String> drainNow = hold ? List.of() : drain;
-    String summary = String.format("%d to start, %d to drain%s, %d clock targets", start.size(), drain.size(),
-        hold ? " once the new ones serve" : "", clocks.size());
-    return new Actions(start, drainNow, clocks, summary);
+    List<Reshard> reshard = reshards.inPlace() ? reshard(surplus, deficit, serving, reshards) : List.of();
+    boolean hold = !surplus.isEmpty() && !plan.groups().isEmpty()
+        && (settling || !deficit.isEmpty() || !reshard.isEmpty());
+    List<String> drain = hold ? List.of() : surplus.stream().map(Live::id).toList();
+    String summary = String.format(Locale.ROOT, "%d to start, %d to re-shard, %d to drain%s", deficit.size(),
+        reshard.size(), surplus.size(), hold ? " once the new ones serve" : "");
+    return new Actions(deficit, drain, reshard, summary);
+  }
+
+  /**
+   * Turns surplus instances into deficit ones on their own GPUs, taking both out of the lists: an instance takes the
+   * missing instances that fit in its GPUs, or joins other surplus instances to make a wider one. Waves keep at most
+   * {@code maxOfflineShare} of the pool's capacity offline at once.
+   */
+  private static List<Reshard> reshard(List<Live> surplus, List<PoolPlan.Group> deficit, List<Live> serving,
+      Reshards r) {
+    double capacity = Math.max(1e-9, serving.stream().filter(i -> i.state() == InstanceState.READY)
+        .mapToDouble(Live::capacityRps).sum());
+    List<Reshard> out = new ArrayList<>();
+    double offline = 0;
+    long delay = 0;
+    long waveMs = (long) Math.ceil(r.cost().millis(TensorParallelism.TP4, TensorParallelism.TP2)) + 1;
+    while (!surplus.isEmpty() && !deficit.isEmpty()) {
+      Live old = surplus.remove(0);
+      int gpus = old.tp().degree();
+      List<PoolPlan.Group> into = new ArrayList<>();
+      for (Iterator<PoolPlan.Group> it = deficit.iterator(); it.hasNext(); ) {
+        PoolPlan.Group g = it.next();
+        if (g.tp().degree() <= gpus) {
+          into.add(g);
+          gpus -= g.tp().degree();
+          it.remove();
+        }
+      }
+      List<String> partners = new ArrayList<>();
+      if (into.isEmpty()) {
+        // the deficit wants wider instances: join other surplus instances until their GPUs make one
+        PoolPlan.Group g = deficit.get(0);
+        int need = g.tp().degree() - old.tp().degree();
+        List<Live> joined = new ArrayList<>();
+        for (Live o : surplus) {
+          if (need <= 0) {
+            break;
+          }
+          joined.add(o);
+          need -= o.tp().degree();
+        }
+        if (need > 0) {
+          surplus.add(0, old); // not enough GPUs among the surplus: the rest starts new and drains
+          break;
+        }
+        surplus.removeAll(joined);
+        joined.forEach(o -> partners.add(o.id()));
+        deficit.remove(0);
+        into.add(g);
+      }
+      if (offline > 0 && offline + old.capacityRps() > r.maxOfflineShare() * capacity) {
+        delay += waveMs; // this one would take too much offline: the next wave, once the earlier ones serve again
+        offline = 0;
+      }
+      out.add(new Reshard(old.id(), partners, into, delay));
+      offline += old.capacityRps();
+    }
+    return out;
   }
 }

@@ -1,5 +1,7 @@
 package io.dynamollm.decision.bench;
 
+import io.dynamollm.decision.pool.ReshardCost;
+import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
@@ -46,7 +48,8 @@ public class PoolPlannerBenchmark {
   public void setup() {
     Profile profile = MemoizedProfile.of(new Llama2H100Profile());
     SloTable slos = profile.defaultSlos(5);
-    planner = new PoolPlanner(profile, PoolPlanner.Settings.DEFAULT);
+    planner = new PoolPlanner(profile, DecisionSettings.defaults().planner(),
+        new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 7 * 60_000, 230));
     requests = new ArrayList<>();
     double totalRps = 180; // about what 64 TP8 servers carry for this mix
     int gpus = 512;

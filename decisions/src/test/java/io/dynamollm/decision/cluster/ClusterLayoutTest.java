@@ -22,8 +22,8 @@ class ClusterLayoutTest {
   private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
   private static final SloTable SLOS = P.defaultSlos(5);
   private static final FrequencyBounds B = FrequencyBounds.H100_DEFAULT;
-  private static final PoolBudgeter BUDGETER = new PoolBudgeter(P, new PoolBudgeter.Settings(0.5, 0.9, 0, 1.15, 1.0));
-  private static final ClusterLayout LAYOUT = new ClusterLayout(BUDGETER, P, 0.9);
+  private static final PoolBudgeter BUDGETER = new PoolBudgeter(P, new PoolBudgeter.Settings(0.5, 0.9, 1.15, 1.0, 0.9));
+  private static final ClusterLayout LAYOUT = new ClusterLayout(BUDGETER, P);
 
   private static Map<RequestType, Forecast> forecast(boolean partial, double ss, double ms, double mm, double ll) {
     Map<RequestType, Forecast> f = new EnumMap<>(RequestType.class);
@@ -41,7 +41,7 @@ class ClusterLayoutTest {
   void withoutTrafficOrWithAPartialHistoryEveryGpuServesEveryTypeAtTheMaximumClock() {
     double tp8 = P.capacityRps(RequestType.LL, TensorParallelism.TP8, P.maxClockMhz(), SLOS.of(RequestType.LL));
     for (var f : java.util.List.of(Map.<RequestType, Forecast>of(), forecast(true, 1, 5, 3, 1))) {
-      var l = LAYOUT.decide(0, f, SLOS, 16, B, Map.of(), Map.of());
+      var l = LAYOUT.decide(f, SLOS, 16, B, Map.of());
       assertThat(l.bootstrap()).isTrue();
       assertThat(l.pools()).hasSize(1);
       var pool = l.pools().get(0);
@@ -52,14 +52,14 @@ class ClusterLayoutTest {
       // 0.9 of two TP8 instances' capacity
       assertThat(pool.loadRps()).isCloseTo(0.9 * 2 * tp8, within(1e-9));
     }
-    assertThat(LAYOUT.decide(0, Map.of(), SLOS, 16, B, Map.of(), Map.of()).reason()).startsWith("no traffic seen yet");
-    assertThat(LAYOUT.decide(0, forecast(true, 1, 5, 3, 1), SLOS, 16, B, Map.of(), Map.of()).reason())
+    assertThat(LAYOUT.decide(Map.of(), SLOS, 16, B, Map.of()).reason()).startsWith("no traffic seen yet");
+    assertThat(LAYOUT.decide(forecast(true, 1, 5, 3, 1), SLOS, 16, B, Map.of()).reason())
         .startsWith("less history than one forecast window");
   }
 
   @Test
   void aFullHistoryGivesPoolsPerTypeEachTypeServedOnce() {
-    var l = LAYOUT.decide(0, forecast(false, 1, 5, 3, 1), SLOS, 16, B, Map.of(), Map.of());
+    var l = LAYOUT.decide(forecast(false, 1, 5, 3, 1), SLOS, 16, B, Map.of());
     assertThat(l.bootstrap()).isFalse();
     assertThat(l.pools().size()).isGreaterThan(1);
     assertThat(l.gpus()).isLessThanOrEqualTo(16);
@@ -78,9 +78,9 @@ class ClusterLayoutTest {
 
   @Test
   void aPoolsCapacityCorrectionSizesItsTypesLargerButNotItsPlannedLoad() {
-    var plain = LAYOUT.decide(0, forecast(false, 1, 20, 3, 1), SLOS, 128, B, Map.of(), Map.of());
+    var plain = LAYOUT.decide(forecast(false, 1, 20, 3, 1), SLOS, 128, B, Map.of());
     String msPool = plain.routing().get(RequestType.MS);
-    var corrected = LAYOUT.decide(0, forecast(false, 1, 20, 3, 1), SLOS, 128, B, Map.of(),
+    var corrected = LAYOUT.decide(forecast(false, 1, 20, 3, 1), SLOS, 128, B,
         Map.of(RequestType.MS, 2.0));
     int before = plain.pools().stream().filter(p -> p.name().equals(msPool)).findFirst().orElseThrow().gpus();
     var after = corrected.pools().stream().filter(p -> p.types().contains(RequestType.MS)).findFirst().orElseThrow();
@@ -107,8 +107,8 @@ class ClusterLayoutTest {
 
   @Test
   void refusesAClusterWithoutGpusAndABadShare() {
-    assertThatThrownBy(() -> LAYOUT.decide(0, Map.of(), SLOS, 0, B, Map.of(), Map.of()))
+    assertThatThrownBy(() -> LAYOUT.decide(Map.of(), SLOS, 0, B, Map.of()))
         .hasMessageContaining("needs GPUs, got 0");
-    assertThatThrownBy(() -> new ClusterLayout(BUDGETER, P, 0)).hasMessageContaining("(0, 1]");
+    assertThatThrownBy(() -> new PoolBudgeter.Settings(0.5, 0.9, 1.15, 1.0, 0)).hasMessageContaining("(0, 1]");
   }
 }

@@ -4,12 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import io.dynamollm.decision.DecisionSettings;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 
 class CapacityCorrectionTest {
-  private static final CapacityCorrection.Settings S = CapacityCorrection.Settings.DEFAULT;
+  private static final CapacityCorrection.Settings S = DecisionSettings.defaults().correction();
 
   @ParameterizedTest(name = "x{0} after {2} of {1} missed -> x{3}")
   @CsvSource({

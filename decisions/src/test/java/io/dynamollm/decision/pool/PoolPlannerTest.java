@@ -3,6 +3,7 @@ package io.dynamollm.decision.pool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.pool.PoolPlanner.Outcome;
 import io.dynamollm.decision.pool.PoolPlanner.Request;
 import io.dynamollm.protocol.FrequencyBounds;
@@ -22,7 +23,10 @@ import org.junit.jupiter.api.Test;
 class PoolPlannerTest {
   static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
   static final SloTable SLOS = PROFILE.defaultSlos(5);
-  final PoolPlanner planner = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000));
+  static final PoolPlanner.Settings SETTINGS = DecisionSettings.defaults().planner();
+  /** The paper's transitions: in-place re-shards, 7-minute cold starts, 230 W per GPU meanwhile. */
+  static final PoolPlanner.Transitions PAPER = new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 7 * 60_000, 230);
+  final PoolPlanner planner = new PoolPlanner(PROFILE, SETTINGS.withTimeLimitMs(2_000), PAPER);
 
   static Request request(RequestType type, double rps, int gpus, List<TensorParallelism> tps, Optional<PoolPlan> current) {
     return new Request(type.name(), type, SLOS.of(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300, false);
@@ -68,7 +72,7 @@ class PoolPlannerTest {
 
   @Test
   void aTinyTimeLimitStillYieldsAPlan() {
-    PoolPlanner hurried = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(1));
+    PoolPlanner hurried = new PoolPlanner(PROFILE, SETTINGS.withTimeLimitMs(1), PAPER);
     var r = hurried.plan(request(RequestType.MM, 120, 256, TensorParallelism.PAPER_DEGREES, Optional.empty()));
     assertThat(r.outcome()).isIn(Outcome.OPTIMAL, Outcome.FEASIBLE, Outcome.FALLBACK);
     assertThat(r.plan().capacityRps()).isGreaterThanOrEqualTo(120);
@@ -143,8 +147,8 @@ class PoolPlannerTest {
     // in place, a re-shard costs milliseconds: the least-power layout, whatever its TP
     var inPlace = planner.plan(req);
     // by restart: the TP4 keeps serving and new instances join it
-    var restart = new PoolPlanner(PROFILE, PoolPlanner.Settings.DEFAULT.withTimeLimitMs(2_000)
-        .withReshardCost(ReshardCost.restart(60_000)).withStartupMs(60_000)).plan(req);
+    var restart = new PoolPlanner(PROFILE, SETTINGS.withTimeLimitMs(2_000),
+        new PoolPlanner.Transitions(ReshardCost.restart(60_000), 60_000, 230)).plan(req);
     System.out.println("in place: " + inPlace.reason() + "\nrestart: " + restart.reason());
     assertThat(restart.changed()).isTrue();
     assertThat(restart.plan().capacityRps()).isGreaterThanOrEqualTo(2.97);

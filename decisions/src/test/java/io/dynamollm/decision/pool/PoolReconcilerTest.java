@@ -3,56 +3,106 @@ package io.dynamollm.decision.pool;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.decision.pool.PoolReconciler.Live;
+import io.dynamollm.decision.pool.PoolReconciler.Reshards;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.TensorParallelism;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class PoolReconcilerTest {
+  private static final TensorParallelism TP2 = TensorParallelism.TP2;
   private static final TensorParallelism TP4 = TensorParallelism.TP4;
   private static final TensorParallelism TP8 = TensorParallelism.TP8;
+  private static final Reshards RESTART = Reshards.byRestart(ReshardCost.restart(60_000));
+  /** In place over NVLink; at most half the pool's capacity offline at once. */
+  private static final Reshards IN_PLACE = new Reshards(true, ReshardCost.IN_PLACE_NVLINK, 0.5);
 
   private static PoolPlan plan(PoolPlan.Group... g) {
     return new PoolPlan(List.of(g), 0, 0);
   }
 
-  @Test
-  void startsWhatIsMissingAndRetargetsClocksOfWhatStays() {
-    var a = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP4, 1395, 3, 5, 4)),
-        List.of(new Live("i1", TP4, 1980, InstanceState.READY)));
-    assertThat(a.start()).hasSize(2).allSatisfy(g -> assertThat(g.tp()).isEqualTo(TP4));
-    assertThat(a.clockTargets()).containsEntry("i1", 1395);
-    assertThat(a.drain()).isEmpty();
+  private static Live ready(String id, TensorParallelism tp) {
+    return new Live(id, tp, InstanceState.READY, 5);
   }
 
   @Test
-  void aTpChangeStartsTheNewInstancesAndDrainsTheOldOnesOnlyOnceTheNewOnesServe() {
+  void startsWhatIsMissingAndKeepsWhatStays() {
+    var a = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP4, 1395, 3, 5, 4)), List.of(ready("i1", TP4)), RESTART);
+    assertThat(a.start()).hasSize(2).allSatisfy(g -> {
+      assertThat(g.tp()).isEqualTo(TP4);
+      assertThat(g.clockMhz()).isEqualTo(1395);
+    });
+    assertThat(a.drain()).isEmpty();
+    assertThat(a.reshard()).isEmpty();
+  }
+
+  @Test
+  void byRestartATpChangeStartsTheNewInstancesAndDrainsTheOldOnesOnlyOnceTheNewOnesServe() {
     PoolPlan toTp4 = plan(new PoolPlan.Group(TP4, 1605, 2, 5, 4));
     // step 1: the TP8 instance keeps serving while two TP4 instances start
-    var s1 = PoolReconciler.reconcile(toTp4, List.of(new Live("old", TP8, 1980, InstanceState.READY)));
+    var s1 = PoolReconciler.reconcile(toTp4, List.of(ready("old", TP8)), RESTART);
     assertThat(s1.start()).hasSize(2);
     assertThat(s1.drain()).isEmpty();
     assertThat(s1.summary()).contains("1 to drain once the new ones serve");
     // step 2: the new ones are still starting: still no drain
-    var s2 = PoolReconciler.reconcile(toTp4, List.of(new Live("old", TP8, 1980, InstanceState.READY),
-        new Live("n1", TP4, 1605, InstanceState.STARTING), new Live("n2", TP4, 1605, InstanceState.READY)));
+    var s2 = PoolReconciler.reconcile(toTp4, List.of(ready("old", TP8),
+        new Live("n1", TP4, InstanceState.STARTING, 5), ready("n2", TP4)), RESTART);
     assertThat(s2.start()).isEmpty();
     assertThat(s2.drain()).isEmpty();
     // step 3: both serve: the old one drains
-    var s3 = PoolReconciler.reconcile(toTp4, List.of(new Live("old", TP8, 1980, InstanceState.READY),
-        new Live("n1", TP4, 1605, InstanceState.READY), new Live("n2", TP4, 1605, InstanceState.READY)));
+    var s3 = PoolReconciler.reconcile(toTp4, List.of(ready("old", TP8), ready("n1", TP4), ready("n2", TP4)), RESTART);
     assertThat(s3.drain()).containsExactly("old");
     assertThat(s3.none()).isFalse();
     // draining or stopped instances are not counted as serving
-    var s4 = PoolReconciler.reconcile(toTp4, List.of(new Live("old", TP8, 1980, InstanceState.DRAINING),
-        new Live("n1", TP4, 1605, InstanceState.READY), new Live("n2", TP4, 1605, InstanceState.READY)));
+    var s4 = PoolReconciler.reconcile(toTp4, List.of(new Live("old", TP8, InstanceState.DRAINING, 5),
+        ready("n1", TP4), ready("n2", TP4)), RESTART);
     assertThat(s4.none()).isTrue();
   }
 
   @Test
+  void inPlaceAnInstanceBecomesTheMissingOnesOnItsOwnGpus() {
+    // TP8 -> 2 x TP4: the TP8 instance's 8 GPUs hold both; nothing starts new, nothing drains
+    var a = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP4, 1605, 2, 5, 4)), List.of(ready("old", TP8)),
+        IN_PLACE);
+    assertThat(a.start()).isEmpty();
+    assertThat(a.drain()).isEmpty();
+    assertThat(a.reshard()).singleElement().satisfies(r -> {
+      assertThat(r.id()).isEqualTo("old");
+      assertThat(r.partners()).isEmpty();
+      assertThat(r.into()).extracting(PoolPlan.Group::tp).containsExactly(TP4, TP4);
+      assertThat(r.delayMs()).isZero();
+    });
+  }
+
+  @Test
+  void inPlaceNarrowInstancesJoinToMakeAWideOne() {
+    // 2 x TP2 -> 1 x TP4: one TP2 instance re-shards into the TP4, taking the other's GPUs
+    var a = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP4, 1980, 1, 5, 4)),
+        List.of(ready("a", TP2), ready("b", TP2)), IN_PLACE);
+    assertThat(a.reshard()).singleElement().satisfies(r -> {
+      assertThat(r.id()).isEqualTo("a");
+      assertThat(r.partners()).containsExactly("b");
+      assertThat(r.into()).extracting(PoolPlan.Group::tp).containsExactly(TP4);
+    });
+    assertThat(a.start()).isEmpty();
+    assertThat(a.drain()).isEmpty();
+  }
+
+  @Test
+  void inPlaceReshardsAreStaggeredSoThePoolKeepsServing() {
+    // four TP8 instances (5 req/s each) -> eight TP4: at most half the capacity (10 req/s) offline at once
+    var a = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP4, 1605, 8, 3, 2)),
+        List.of(ready("a", TP8), ready("b", TP8), ready("c", TP8), ready("d", TP8)), IN_PLACE);
+    assertThat(a.reshard()).hasSize(4);
+    long waveMs = (long) Math.ceil(ReshardCost.IN_PLACE_NVLINK.millis(TP4, TP2)) + 1;
+    // a and b take 10 req/s offline (half); c and d wait one wave, until a and b serve again
+    assertThat(a.reshard()).extracting(PoolReconciler.Reshard::delayMs).containsExactly(0L, 0L, waveMs, waveMs);
+  }
+
+  @Test
   void anEmptyPlanDrainsEverything() {
-    var a = PoolReconciler.reconcile(PoolPlan.EMPTY, List.of(new Live("a", TP8, 1980, InstanceState.READY),
-        new Live("b", TP4, 1980, InstanceState.READY)));
+    var a = PoolReconciler.reconcile(PoolPlan.EMPTY, List.of(ready("a", TP8), ready("b", TP4)), IN_PLACE);
     assertThat(a.drain()).containsExactlyInAnyOrder("a", "b");
+    assertThat(a.reshard()).isEmpty();
   }
 }

@@ -1,5 +1,6 @@
 package io.dynamollm.instance.engine;
 
+import java.util.List;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -30,6 +31,59 @@ public interface Engine extends AutoCloseable {
   /** Stops at once; requests in flight fail with {@link EngineUnavailable}. */
   @Override
   void close();
+
+  // ------------------------------------------------------------------ the waiting queue (the emergency ladder)
+
+  /**
+   * The requests whose prefill has not started, in queue order; empty when the engine does not show its queue (a
+   * server process such as vLLM: there the ladder can only raise the clock from what it observes).
+   */
+  default List<Queued> waiting() {
+    return List.of();
+  }
+
+  /** When the iteration in progress ends, in the engine's (model) time; {@code nowMs} when idle or unknown. */
+  default double busyUntilMs(double nowMs) {
+    return nowMs;
+  }
+
+  /** Puts the waiting queue in this order ({@link Queued#seq}s); requests not named keep their place after. */
+  default void reorder(List<Long> seqs) {}
+
+  /**
+   * Takes a request that has not started out of the queue: its {@link #submit} completes exceptionally with
+   * {@link Withdrawn} ({@code reroute}: to be sent to another instance; else rejected). False when it is no longer
+   * waiting (or the engine cannot withdraw).
+   */
+  default boolean withdraw(long seq, boolean reroute, String reason) {
+    return false;
+  }
+
+  /**
+   * A waiting request.
+   *
+   * @param seq its place in this engine (for {@link #reorder} and {@link #withdraw})
+   * @param requestId the request's id
+   * @param arrivalMs when it reached the engine, engine time
+   * @param promptTokens its prompt
+   */
+  record Queued(long seq, long requestId, double arrivalMs, int promptTokens) {}
+
+  /** The request was taken out of the queue before it started (re-routed or rejected by the emergency ladder). */
+  final class Withdrawn extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final boolean reroute;
+
+    public Withdrawn(boolean reroute, String reason) {
+      super(reason);
+      this.reroute = reroute;
+    }
+
+    /** To be sent to another instance (else it was rejected). */
+    public boolean reroute() {
+      return reroute;
+    }
+  }
 
   /**
    * One request.

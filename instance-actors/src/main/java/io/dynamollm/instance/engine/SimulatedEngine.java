@@ -1,11 +1,11 @@
 package io.dynamollm.instance.engine;
 
+import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.sim.GpuActivity;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -15,31 +15,21 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntSupplier;
 
 /**
- * A simulated inference engine on the profile, in live time: vLLM-like continuous batching without chunked prefill —
- * waiting prompts are prefilled together (up to 8192 tokens, within the batch and KV-cache limits), then one decode
- * step for the running batch, again and again. Each iteration lasts what the profile says at the clock the GPUs run
- * at (read before each iteration) and sets the activity, hence the power, of simulated GPUs. Time runs
- * {@code speedup} times faster than the wall clock; latencies are reported in the engine's (model) time.
+ * A simulated inference engine in live (model) time: the engine model the simulator steps too
+ * ({@link ContinuousBatching}: vLLM-like continuous batching without chunked prefill, batch and KV-cache limits), one
+ * iteration after the other on its own thread. Each iteration lasts what the profile says at the clock the GPUs run at
+ * (read before each iteration) and sets the activity, hence the power, of simulated GPUs. Time runs {@code speedup}
+ * times faster than the wall clock; latencies are reported in the engine's (model) time. Its waiting queue is open to
+ * the emergency ladder ({@link #waiting}, {@link #reorder}, {@link #withdraw}).
  *
- * <p>One thread per engine runs the iterations; {@link #submit} and the other calls are thread-safe.
+ * <p>{@link #submit} and the other calls are thread-safe.
  */
 public final class SimulatedEngine implements Engine {
-  static final int MAX_PREFILL_TOKENS = 8192;
 
   private enum State { NEW, STARTING, SERVING, DRAINING, STOPPED }
 
-  private static final class Job {
-    final EngineRequest req;
-    final CompletableFuture<Completion> done = new CompletableFuture<>();
-    final double arrivalMs;
-    double firstTokenMs;
-    int generated;
-
-    Job(EngineRequest req, double arrivalMs) {
-      this.req = req;
-      this.arrivalMs = arrivalMs;
-    }
-  }
+  /** What the engine model carries for each request. */
+  private record Pending(EngineRequest request, CompletableFuture<Completion> done) {}
 
   private final Profile profile;
   private final TensorParallelism tp;
@@ -48,17 +38,13 @@ public final class SimulatedEngine implements Engine {
   private final ModelClock clock;
   private final double startupMs;
   private final Object lock = new Object();
-  private final ArrayDeque<Job> waiting = new ArrayDeque<>();
-  private final List<Job> running = new ArrayList<>();
-  /** Every request submitted and not finished, wherever it is (queued, being prefilled, decoding). */
-  private final java.util.Set<Job> inFlight = new java.util.LinkedHashSet<>();
+  private final ContinuousBatching<Pending> model;
   private final CompletableFuture<Void> started = new CompletableFuture<>();
   private final CompletableFuture<Void> drained = new CompletableFuture<>();
   private State state = State.NEW;
-  private long kvUsed;
   private long generatedTokens;
   private long completed;
-  private Thread loop;
+  private double busyUntilMs = -1;
 
   /**
    * @param gpus the instance's GPUs (simulated ones get their activity set)
@@ -77,6 +63,7 @@ public final class SimulatedEngine implements Engine {
     this.clockMhz = clockMhz;
     this.clock = clock;
     this.startupMs = startupMs;
+    this.model = new ContinuousBatching<>(profile, tp);
   }
 
   @Override
@@ -87,7 +74,7 @@ public final class SimulatedEngine implements Engine {
       }
       state = State.STARTING;
     }
-    loop = new Thread(this::run, "sim-engine-" + tp + "-" + gpus.get(0).uuid());
+    Thread loop = new Thread(this::run, "sim-engine-" + tp + "-" + gpus.get(0).uuid());
     loop.setDaemon(true);
     loop.start();
     return started;
@@ -95,17 +82,15 @@ public final class SimulatedEngine implements Engine {
 
   @Override
   public CompletionStage<Completion> submit(EngineRequest request) {
-    Job j;
+    CompletableFuture<Completion> done = new CompletableFuture<>();
     synchronized (lock) {
       if (state != State.SERVING) {
         return CompletableFuture.failedFuture(new EngineUnavailable("engine is " + state.name().toLowerCase()));
       }
-      j = new Job(request, clock.nowMs());
-      waiting.add(j);
-      inFlight.add(j);
+      model.submit(new Pending(request, done), request.promptTokens(), request.outputTokens(), clock.nowMs());
       lock.notifyAll();
     }
-    return j.done;
+    return done;
   }
 
   @Override
@@ -115,7 +100,7 @@ public final class SimulatedEngine implements Engine {
         state = State.DRAINING;
         lock.notifyAll();
       }
-      if (state == State.DRAINING && waiting.isEmpty() && running.isEmpty()) {
+      if (state == State.DRAINING && model.isEmpty()) {
         drained.complete(null);
       }
     }
@@ -125,7 +110,7 @@ public final class SimulatedEngine implements Engine {
   @Override
   public EngineLoad load() {
     synchronized (lock) {
-      return new EngineLoad(running.size(), waiting.size(), generatedTokens, completed);
+      return new EngineLoad(model.runningCount(), model.waitingCount(), generatedTokens, completed);
     }
   }
 
@@ -137,17 +122,53 @@ public final class SimulatedEngine implements Engine {
   }
 
   @Override
+  public List<Queued> waiting() {
+    synchronized (lock) {
+      List<Queued> out = new ArrayList<>();
+      for (var j : model.waiting()) {
+        out.add(new Queued(j.seq(), j.payload().request().id(), j.arrivalMs(), j.promptTokens()));
+      }
+      return out;
+    }
+  }
+
+  @Override
+  public double busyUntilMs(double nowMs) {
+    synchronized (lock) {
+      return Math.max(nowMs, busyUntilMs);
+    }
+  }
+
+  @Override
+  public void reorder(List<Long> seqs) {
+    synchronized (lock) {
+      model.reorder(seqs);
+    }
+  }
+
+  @Override
+  public boolean withdraw(long seq, boolean reroute, String reason) {
+    ContinuousBatching.Job<Pending> j;
+    synchronized (lock) {
+      j = model.withdraw(seq);
+    }
+    if (j == null) {
+      return false;
+    }
+    j.payload().done().completeExceptionally(new Withdrawn(reroute, reason));
+    return true;
+  }
+
+  @Override
   public void close() {
-    List<Job> failed = new ArrayList<>();
+    List<ContinuousBatching.Job<Pending>> failed;
     synchronized (lock) {
       state = State.STOPPED;
-      failed.addAll(inFlight);
-      inFlight.clear();
-      waiting.clear();
-      running.clear();
+      failed = model.all();
+      model.clear();
       lock.notifyAll();
     }
-    failed.forEach(j -> j.done.completeExceptionally(new EngineUnavailable("engine stopped")));
+    failed.forEach(j -> j.payload().done().completeExceptionally(new EngineUnavailable("engine stopped")));
     started.completeExceptionally(new EngineUnavailable("engine stopped"));
     drained.complete(null);
     setActivity(GpuActivity.IDLE);
@@ -172,28 +193,18 @@ public final class SimulatedEngine implements Engine {
     // thread's wake-up delays do not add up
     double cursor = clock.nowMs();
     while (true) {
-      List<Job> batch = new ArrayList<>();
-      int tokens = 0;
+      int mhz = clockMhz.getAsInt();
+      ContinuousBatching.Iteration<Pending> it;
       synchronized (lock) {
         if (state == State.STOPPED) {
           return;
         }
-        long kvCap = profile.kvCacheTokens(tp);
-        while (!waiting.isEmpty() && running.size() + batch.size() < profile.maxBatch(tp)) {
-          Job j = waiting.peek();
-          long kv = j.req.promptTokens() + (long) j.req.outputTokens();
-          if ((!batch.isEmpty() && tokens + j.req.promptTokens() > MAX_PREFILL_TOKENS) || kvUsed + kv > kvCap) {
-            break;
-          }
-          waiting.poll();
-          batch.add(j);
-          tokens += j.req.promptTokens();
-          kvUsed += kv;
-        }
-        if (batch.isEmpty() && running.isEmpty()) {
+        it = model.next(mhz, 1); // one step at a time: prompts that arrive meanwhile join after it
+        if (it == null) {
           if (state == State.DRAINING) {
             drained.complete(null);
           }
+          busyUntilMs = -1;
           setActivity(GpuActivity.IDLE);
           try {
             lock.wait(50);
@@ -204,81 +215,45 @@ public final class SimulatedEngine implements Engine {
           continue;
         }
       }
-      int mhz = clockMhz.getAsInt();
       double start = cursor < 0 ? clock.nowMs() : cursor;
-      if (!batch.isEmpty()) {
-        for (Job j : batch) {
-          start = Math.max(start, j.arrivalMs); // a prefill never starts before its prompts arrived
+      double end;
+      if (it instanceof ContinuousBatching.Prefill<Pending> p) {
+        for (var j : p.batch()) {
+          start = Math.max(start, j.arrivalMs()); // a prefill never starts before its prompts arrived
         }
-        int prefillTokens = Math.min(tokens, MAX_PREFILL_TOKENS);
-        setActivity(new GpuActivity.Prefill(tp, prefillTokens));
-        double end = start + profile.prefillMs(tp, prefillTokens, mhz);
-        cursor = end;
-        if (!sleepUntil(end)) {
-          return;
-        }
-        List<Job> done = new ArrayList<>();
-        synchronized (lock) {
-          for (Job j : batch) {
-            j.firstTokenMs = end;
-            j.generated = 1;
-            generatedTokens++;
-            if (j.req.outputTokens() == 1) {
-              done.add(j);
-            } else {
-              running.add(j);
-            }
-          }
-        }
-        finish(done, end);
-        continue;
+        setActivity(new GpuActivity.Prefill(tp, p.tokens()));
+        end = start + p.durationMs();
+      } else {
+        ContinuousBatching.Decode<Pending> d = (ContinuousBatching.Decode<Pending>) it;
+        setActivity(new GpuActivity.Decode(tp, d.batchSize()));
+        end = start + d.stepMs();
       }
-      int b;
-      double context = 0;
       synchronized (lock) {
-        b = running.size();
-        for (Job j : running) {
-          context += j.req.promptTokens() + j.generated;
-        }
+        busyUntilMs = end;
       }
-      context = Math.min(MAX_PREFILL_TOKENS, context / b);
-      setActivity(new GpuActivity.Decode(tp, b));
-      double end = start + profile.decodeStepMs(tp, b, context, mhz);
       cursor = end;
       if (!sleepUntil(end)) {
         return;
       }
-      List<Job> done = new ArrayList<>();
+      List<ContinuousBatching.Job<Pending>> done;
       synchronized (lock) {
-        for (var it = running.iterator(); it.hasNext(); ) {
-          Job j = it.next();
-          j.generated++;
-          generatedTokens++;
-          if (j.generated >= j.req.outputTokens()) {
-            it.remove();
-            done.add(j);
-          }
+        if (state == State.STOPPED) {
+          return;
         }
+        if (it instanceof ContinuousBatching.Prefill<Pending> p) {
+          generatedTokens += p.batch().size();
+          done = model.endPrefill(end);
+        } else {
+          ContinuousBatching.Decode<Pending> d = (ContinuousBatching.Decode<Pending>) it;
+          generatedTokens += d.batchSize();
+          done = model.endDecode(1, start, d.stepMs());
+        }
+        completed += done.size();
       }
-      finish(done, end);
-    }
-  }
-
-  private void finish(List<Job> done, double nowMs) {
-    if (done.isEmpty()) {
-      return;
-    }
-    synchronized (lock) {
-      for (Job j : done) {
-        kvUsed -= j.req.promptTokens() + (long) j.req.outputTokens();
-        completed++;
-        inFlight.remove(j);
+      for (var j : done) {
+        j.payload().done().complete(new Completion(j.payload().request().id(), j.ttftMs(), j.tbtMs(),
+            j.outputTokens()));
       }
-    }
-    for (Job j : done) {
-      int out = j.req.outputTokens();
-      double tbt = out > 1 ? (nowMs - j.firstTokenMs) / (out - 1) : 0;
-      j.done.complete(new Completion(j.req.id(), j.firstTokenMs - j.arrivalMs, tbt, out));
     }
   }
 

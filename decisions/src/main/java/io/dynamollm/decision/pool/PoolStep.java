@@ -1,0 +1,428 @@
+package io.dynamollm.decision.pool;
+
+import io.dynamollm.decision.DecisionNote;
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.PoolRoutes;
+import io.dynamollm.protocol.PoolTelemetry;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.TensorParallelism;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The pool level's epoch logic, once: what the live pool manager and the simulator's pools both run.
+ *
+ * <ul>
+ *   <li>A budget from the cluster ({@link #assign}; one of an older epoch is ignored) or a new forecast
+ *       ({@link #forecast}) sets the load; each pool epoch ({@link #epoch}) the routers' outcomes refine the profile's
+ *       capacity ({@link CapacityCorrection}) and the {@link PoolPlanner} plans for load × correction. The driver runs
+ *       the planner (the live one off the actor's thread) and hands the result to {@link #planned}.
+ *   <li>The plan is reconciled with the instances ({@link PoolReconciler}): starts (the driver places them and
+ *       answers {@link #placed}; a TP that found no host with room is left out of the plan until GPUs free up or the
+ *       next pool epoch — serving instances are never drained to make room), in-place re-shards where the engines can,
+ *       drains once replacements serve.
+ *   <li>Every keep-alive ({@link #keepAlive}): the instances' bounds and SLO again, the ready instances to the
+ *       routers ({@link PoolRoutes}), the pool's telemetry up ({@link PoolTelemetry}); a plan short of its load is
+ *       reported at once.
+ * </ul>
+ *
+ * <p>Inputs in, {@link Effects} out; time is an argument. The driver keeps the instances' states current
+ * ({@link #reported}) and turns the effects into messages (live) or events (simulator).
+ */
+public final class PoolStep {
+
+  /**
+   * An instance to start.
+   *
+   * @param tp its TP
+   * @param clockMhz the clock the plan chose for it
+   * @param capacityRps its planned capacity
+   */
+  public record Start(TensorParallelism tp, int clockMhz, double capacityRps) {}
+
+  /**
+   * What the driver does after a step.
+   *
+   * @param plan run the planner on this request and hand the result to {@link #planned}
+   * @param start place and start these instances, then answer {@link #placed} for each
+   * @param drain drain these instances
+   * @param reshard re-shard these instances in place
+   * @param retarget send every instance its bounds and SLO again (the pool's keep-alive)
+   * @param routes publish these routes
+   * @param up send this telemetry to the cluster
+   * @param decisions log these decisions
+   */
+  public record Effects(Optional<PoolPlanner.Request> plan, List<Start> start, List<String> drain,
+      List<PoolReconciler.Reshard> reshard, boolean retarget, Optional<PoolRoutes> routes, Optional<PoolTelemetry> up,
+      List<DecisionNote> decisions) {
+    public Effects {
+      start = List.copyOf(start);
+      drain = List.copyOf(drain);
+      reshard = List.copyOf(reshard);
+      decisions = List.copyOf(decisions);
+    }
+  }
+
+  /** An instance of the pool as the step knows it. */
+  private static final class Member {
+    final String id;
+    final TensorParallelism tp;
+    InstanceState state;
+    InstanceTelemetry last;
+
+    Member(String id, TensorParallelism tp, InstanceState state) {
+      this.id = id;
+      this.tp = tp;
+      this.state = state;
+    }
+  }
+
+  private final String pool;
+  private final DecisionSettings settings;
+  private final PoolReconciler.Reshards reshards;
+  private final Map<String, Member> members = new LinkedHashMap<>();
+  /** TPs that found no host with room: planned without until GPUs free up or the next pool epoch. */
+  private final Set<TensorParallelism> noRoomFor = new HashSet<>();
+  private PoolBudget budget;
+  private double load;
+  private PoolPlan plan = PoolPlan.EMPTY;
+  private boolean hasPlan;
+  private boolean planning;
+  private int pendingPlacements;
+  private boolean adopting;
+  private CapacityCorrection correction = CapacityCorrection.NONE;
+  private long epochCompleted;
+  private long epochMissed;
+  private long windowCompleted;
+  private long windowMissed;
+  private final Map<RequestType, Integer> windowRouted = new EnumMap<>(RequestType.class);
+  private double windowStartMs;
+  private double retiredEnergyJ;
+
+  /**
+   * @param reshards how the pool changes TP where it runs (in place, or by starting new instances and draining)
+   * @param adopting the driver is still looking for instances of this pool that already run (a restarted pool
+   *     manager): nothing is reconciled until it says {@link #adoptionDone}
+   */
+  public PoolStep(String pool, DecisionSettings settings, PoolReconciler.Reshards reshards, boolean adopting,
+      double nowMs) {
+    this.pool = Objects.requireNonNull(pool, "pool");
+    this.settings = Objects.requireNonNull(settings, "settings");
+    this.reshards = Objects.requireNonNull(reshards, "reshards");
+    this.adopting = adopting;
+    this.windowStartMs = nowMs;
+  }
+
+  public String pool() {
+    return pool;
+  }
+
+  /** The budget in force, if the cluster sent one. */
+  public Optional<PoolBudget> budget() {
+    return Optional.ofNullable(budget);
+  }
+
+  public PoolPlan plan() {
+    return plan;
+  }
+
+  public CapacityCorrection correction() {
+    return correction;
+  }
+
+  /** The instances the pool holds that have not stopped, by id, with their TP. */
+  public Map<String, TensorParallelism> instances() {
+    Map<String, TensorParallelism> out = new LinkedHashMap<>();
+    members.values().forEach(m -> out.put(m.id, m.tp));
+    return out;
+  }
+
+  /** The last telemetry of each instance (absent before its first). */
+  public Map<String, Optional<InstanceTelemetry>> telemetry() {
+    Map<String, Optional<InstanceTelemetry>> out = new LinkedHashMap<>();
+    members.values().forEach(m -> out.put(m.id, Optional.ofNullable(m.last)));
+    return out;
+  }
+
+  /** The state the step believes an instance is in. */
+  public Optional<InstanceState> state(String id) {
+    return Optional.ofNullable(members.get(id)).map(m -> m.state);
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** The cluster's budget. */
+  public Effects assign(PoolBudget b, double nowMs) {
+    List<DecisionNote> notes = new ArrayList<>();
+    if (budget != null && b.epoch() < budget.epoch()) {
+      notes.add(note("ignored a budget of cluster epoch " + b.epoch(),
+          "it is older than the budget of epoch " + budget.epoch() + " in force", 0));
+      return effects(Optional.empty(), notes);
+    }
+    budget = b;
+    load = b.nativeLoadRps();
+    notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s", b.gpus(), b.nativeLoadRps()),
+        "cluster epoch " + b.epoch() + (b.gpus() == 0 ? ": the pool is no longer needed" : ": serves "
+            + b.types().stream().sorted().toList()), 0));
+    Optional<PoolPlanner.Request> req = replanRequest();
+    Effects keep = keepAlive(nowMs);
+    notes.addAll(keep.decisions());
+    return new Effects(req, keep.start(), keep.drain(), keep.reshard(), true, keep.routes(), keep.up(), notes);
+  }
+
+  /** A forecast for the next pool epoch, native-equivalent requests per second. */
+  public void forecast(double nativeLoadRps) {
+    if (!(nativeLoadRps >= 0) || Double.isInfinite(nativeLoadRps)) {
+      throw new IllegalArgumentException("a forecast must be finite and >= 0 req/s, got " + nativeLoadRps);
+    }
+    load = nativeLoadRps;
+  }
+
+  /** A router's count of this pool's requests since its last report. */
+  public void outcomes(long completed, long missed, Map<RequestType, Integer> routed) {
+    epochCompleted += completed;
+    epochMissed += missed;
+    windowCompleted += completed;
+    windowMissed += missed;
+    routed.forEach((t, n) -> windowRouted.merge(t, n, Integer::sum));
+  }
+
+  /** The pool epoch: learn the capacity correction from the epoch's outcomes, try every TP again, plan. */
+  public Effects epoch(double nowMs) {
+    noRoomFor.clear(); // room may have freed up elsewhere
+    List<DecisionNote> notes = new ArrayList<>();
+    CapacityCorrection before = correction;
+    correction = correction.next(epochCompleted, epochMissed, settings.correction());
+    if (correction.factor() != before.factor()) {
+      notes.add(note("capacity correction " + before + " -> " + correction, String.format(Locale.ROOT,
+          "%d of %d requests missed their SLO last pool epoch", epochMissed, epochCompleted), 0));
+    }
+    epochCompleted = 0;
+    epochMissed = 0;
+    return effects(replanRequest(), notes);
+  }
+
+  /** The planner's answer to the last request; empty when it failed ({@code error} says why). */
+  public Effects planned(Optional<PoolPlanner.Result> result, String error, double nowMs) {
+    planning = false;
+    List<DecisionNote> notes = new ArrayList<>();
+    if (result.isEmpty()) {
+      notes.add(note("planner failed", error + "; the current plan stays", 0));
+      if (!hasPlan) {
+        return effects(Optional.empty(), notes); // nothing to reconcile against; the next pool epoch tries again
+      }
+    }
+    hasPlan = true;
+    Optional<PoolTelemetry> up = Optional.empty();
+    if (result.isPresent()) {
+      PoolPlanner.Result r = result.get();
+      if (r.changed() || plan.groups().isEmpty()) {
+        notes.add(note(r.plan().describe(), r.reason() + " (" + r.outcome().name().toLowerCase(Locale.ROOT) + ")",
+            r.predictedSavingW()));
+      }
+      plan = r.plan();
+      if (PoolTelemetry.isShort(plan.capacityRps(), plan.plannedLoadRps())) {
+        up = Optional.of(telemetryUp(nowMs)); // short within the budget: the cluster may add GPUs no pool holds
+      }
+    }
+    Effects e = reconcile(notes);
+    return new Effects(e.plan(), e.start(), e.drain(), e.reshard(), e.retarget(), e.routes(), up, e.decisions());
+  }
+
+  /**
+   * Where a start went: the new instance's id, or empty when no host had room ({@code reason} says why).
+   */
+  public Effects placed(Start s, Optional<String> instanceId, String reason, double nowMs) {
+    pendingPlacements = Math.max(0, pendingPlacements - 1);
+    List<DecisionNote> notes = new ArrayList<>();
+    if (instanceId.isEmpty()) {
+      if (noRoomFor.add(s.tp())) {
+        notes.add(note("cannot start " + s.tp(), reason + "; planning without " + s.tp()
+            + " or wider until GPUs free up", 0));
+        for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
+          if (tp.degree() >= s.tp().degree()) {
+            noRoomFor.add(tp);
+          }
+        }
+      }
+      // once every placement under way has answered, plan again with what fits
+      return effects(pendingPlacements == 0 ? replanRequest() : Optional.empty(), notes);
+    }
+    String id = instanceId.get();
+    members.put(id, new Member(id, s.tp(), InstanceState.STARTING));
+    notes.add(note("start " + id + " (" + s.tp() + ")", "the plan " + plan.describe() + " needs it", 0));
+    return pendingPlacements == 0 ? reconcile(notes) : routesOnly(notes);
+  }
+
+  /** An instance the pool already runs (found in a host's GPU ledger): adopted, not started again. */
+  public DecisionNote adopt(String id, TensorParallelism tp) {
+    members.putIfAbsent(id, new Member(id, tp, InstanceState.READY));
+    return note("adopt " + id + " (" + tp + ")", "it still runs on its host (found in the GPU ledger)", 0);
+  }
+
+  /** The search for running instances is over: reconcile from now on. */
+  public Effects adoptionDone(double nowMs) {
+    adopting = false;
+    return hasPlan ? reconcile(new ArrayList<>()) : routesOnly(List.of());
+  }
+
+  /**
+   * An in-place re-shard began: {@code old} and its {@code partners} are gone, {@code created} (id → TP) re-shard on
+   * their GPUs.
+   */
+  public void resharded(String old, List<String> partners, Map<String, TensorParallelism> created) {
+    members.remove(old);
+    partners.forEach(members::remove);
+    created.forEach((id, tp) -> members.put(id, new Member(id, tp, InstanceState.RESHARDING)));
+  }
+
+  /** An instance's telemetry (every second, and at once when its state changes). */
+  public Effects reported(InstanceTelemetry t, double nowMs) {
+    Member m = members.get(t.instanceId());
+    if (m == null) {
+      return effects(Optional.empty(), List.of());
+    }
+    InstanceState before = m.state;
+    m.last = t;
+    m.state = t.state();
+    if (t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED) {
+      members.remove(t.instanceId());
+      retiredEnergyJ += t.energyJ();
+      noRoomFor.clear(); // its GPUs are free again
+    }
+    if (before != t.state()) {
+      return reconcile(new ArrayList<>()); // a new instance serves (drain the old ones now) or one went away
+    }
+    return effects(Optional.empty(), List.of());
+  }
+
+  /** The keep-alive: bounds and SLO to the instances, retries of starts, routes, telemetry up. */
+  public Effects keepAlive(double nowMs) {
+    if (budget == null) {
+      return effects(Optional.empty(), List.of());
+    }
+    Effects e = hasPlan && !planning && pendingPlacements == 0 ? reconcile(new ArrayList<>()) : routesOnly(List.of());
+    return new Effects(e.plan(), e.start(), e.drain(), e.reshard(), true, e.routes(),
+        Optional.of(telemetryUp(nowMs)), e.decisions());
+  }
+
+  /** The routes of the ready instances now. */
+  public Optional<PoolRoutes> routes() {
+    if (budget == null) {
+      return Optional.empty();
+    }
+    List<PoolRoutes.Ready> ready = new ArrayList<>();
+    for (Member m : members.values()) {
+      if (m.state == InstanceState.READY) {
+        ready.add(new PoolRoutes.Ready(m.id, capacity(m.tp), m.last == null ? 0 : m.last.queued()));
+      }
+    }
+    return Optional.of(new PoolRoutes(pool, budget.nativeType(), budget.types(), ready));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private Optional<PoolPlanner.Request> replanRequest() {
+    if (budget == null || planning) {
+      return Optional.empty();
+    }
+    planning = true;
+    List<TensorParallelism> tps = TensorParallelism.PAPER_DEGREES.stream().filter(tp -> !noRoomFor.contains(tp))
+        .toList();
+    return Optional.of(new PoolPlanner.Request(pool, budget.nativeType(), budget.nativeSlo(), correction.apply(load),
+        budget.gpus(), budget.frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
+        plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false));
+  }
+
+  private Effects reconcile(List<DecisionNote> notes) {
+    if (pendingPlacements > 0 || adopting || !hasPlan) {
+      return routesOnly(notes); // wait for the placements under way, the ledgers' answer, or a first plan
+    }
+    List<PoolReconciler.Live> live = new ArrayList<>();
+    for (Member m : members.values()) {
+      live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp)));
+    }
+    var actions = PoolReconciler.reconcile(plan, live, reshards);
+    List<Start> starts = new ArrayList<>();
+    for (PoolPlan.Group g : actions.start()) {
+      if (noRoomFor.contains(g.tp())) {
+        continue; // no host has room for it: the planner already plans without it
+      }
+      starts.add(new Start(g.tp(), g.clockMhz(), g.capacityRps()));
+    }
+    pendingPlacements += starts.size();
+    for (String id : actions.drain()) {
+      notes.add(note("drain " + id, "the plan " + plan.describe() + " no longer needs it", 0));
+      members.get(id).state = InstanceState.DRAINING;
+    }
+    for (PoolReconciler.Reshard r : actions.reshard()) {
+      notes.add(note("re-shard " + r.id() + (r.partners().isEmpty() ? "" : " with " + r.partners()) + " into "
+          + r.into().stream().map(g -> g.tp().toString()).toList(), "the plan " + plan.describe() + " wants "
+          + "that TP; in place on its own GPUs" + (r.delayMs() > 0 ? ", after " + r.delayMs() + " ms" : ""), 0));
+      Member m = members.get(r.id());
+      m.state = InstanceState.RESHARDING;
+      r.partners().forEach(p -> members.get(p).state = InstanceState.RESHARDING);
+    }
+    return new Effects(Optional.empty(), starts, actions.drain(), actions.reshard(), false, routes(), Optional.empty(),
+        notes);
+  }
+
+  private Effects routesOnly(List<DecisionNote> notes) {
+    return effects(Optional.empty(), notes);
+  }
+
+  private Effects effects(Optional<PoolPlanner.Request> req, List<DecisionNote> notes) {
+    return new Effects(req, List.of(), List.of(), List.of(), false, routes(), Optional.empty(), notes);
+  }
+
+  /** An instance's planned capacity: its TP's group in the plan; without one, in proportion to its GPUs. */
+  private double capacity(TensorParallelism tp) {
+    for (PoolPlan.Group g : plan.groups()) {
+      if (g.tp().equals(tp) && g.capacityRps() > 0) {
+        return g.capacityRps();
+      }
+    }
+    return tp.degree();
+  }
+
+  private PoolTelemetry telemetryUp(double nowMs) {
+    double seconds = Math.max(1e-3, (nowMs - windowStartMs) / 1000.0);
+    Map<RequestType, Double> rates = new EnumMap<>(RequestType.class);
+    windowRouted.forEach((type, n) -> rates.put(type, n / seconds));
+    double power = 0;
+    double energy = retiredEnergyJ;
+    int gpus = 0;
+    for (Member m : members.values()) {
+      if (m.last != null) {
+        power += m.last.powerW();
+        energy += m.last.energyJ();
+      }
+      gpus += m.tp.degree();
+    }
+    double attainment = windowCompleted == 0 ? 1.0
+        : (double) (windowCompleted - Math.min(windowMissed, windowCompleted)) / windowCompleted;
+    PoolTelemetry t = new PoolTelemetry(pool, (long) nowMs, rates, attainment, power, energy, members.size(), gpus,
+        plan.plannedLoadRps(), plan.capacityRps(), correction.factor());
+    windowStartMs = nowMs;
+    windowCompleted = 0;
+    windowMissed = 0;
+    windowRouted.clear();
+    return t;
+  }
+
+  private DecisionNote note(String action, String reason, double savingW) {
+    return new DecisionNote(Decision.POOL, pool, action, reason, savingW);
+  }
+}

@@ -1,0 +1,200 @@
+package io.dynamollm.decision.routing;
+
+import io.dynamollm.protocol.RequestType;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Where a request goes, and where an instance's waiting request may go instead: one rule for the live routers and the
+ * simulator. Pure: the caller passes what it knows of the pools (their ready instances, each with its planned capacity
+ * and the requests it has outstanding).
+ *
+ * <ol>
+ *   <li>The pool that serves the request's type, its ready instance with the least outstanding work for its planned
+ *       capacity ({@code (outstanding + 1) / capacity}).
+ *   <li>Overflow: when that instance's score is above {@code overflowScore} (the pool is past its planned capacity),
+ *       a pool of a larger type (one that covers the type in both input and output class) takes the request if one of
+ *       its instances scores below {@code overflowRatio} times that.
+ *   <li>A type whose pool has no ready instance goes to the best instance of a larger pool, else of any pool (every
+ *       instance serves the same model; only efficiency differs).
+ *   <li>Nothing ready anywhere: the request is held (up to {@code holdTimeoutMs}, at most {@code maxHeld} requests),
+ *       and routed again when an instance becomes ready.
+ * </ol>
+ *
+ * Re-routing (the emergency ladder's third rung) sends a request that has not started to another ready instance of the
+ * same pool or of a larger one whose queue is empty, the best-scoring one; there is none when no such instance exists.
+ */
+public final class RoutingPolicy {
+
+  /**
+   * The routing rule's tuning ({@code dynamollm.decisions.routing}).
+   *
+   * @param overflowScore outstanding requests per req/s of planned capacity above which a request may overflow
+   * @param overflowRatio it overflows to an instance of a larger pool scoring below this share of that
+   * @param holdTimeoutMs a held request fails after this long
+   * @param maxHeld at most this many requests are held
+   */
+  public record Settings(double overflowScore, double overflowRatio, long holdTimeoutMs, int maxHeld) {
+    public Settings {
+      if (!(overflowScore > 0) || Double.isInfinite(overflowScore)) {
+        throw new IllegalArgumentException("overflow-score must be a finite number > 0, got " + overflowScore);
+      }
+      if (!(overflowRatio > 0 && overflowRatio <= 1)) {
+        throw new IllegalArgumentException("overflow-ratio must be within (0, 1], got " + overflowRatio);
+      }
+      if (holdTimeoutMs < 0 || maxHeld < 0) {
+        throw new IllegalArgumentException("hold-timeout and max-held must be >= 0, got " + holdTimeoutMs + " ms, "
+            + maxHeld);
+      }
+    }
+  }
+
+  /**
+   * A ready instance as the router sees it.
+   *
+   * @param id the instance
+   * @param capacityRps its planned capacity (its pool's plan), req/s
+   * @param outstanding requests sent to it and not answered yet
+   * @param waiting of those, requests not started yet (what the caller knows; 0 when it cannot tell)
+   */
+  public record Candidate(String id, double capacityRps, int outstanding, int waiting) {
+    public Candidate {
+      Objects.requireNonNull(id, "id");
+    }
+
+    /** Outstanding work for its capacity, counting the request about to be sent. */
+    public double score() {
+      return (outstanding + 1) / Math.max(1e-6, capacityRps);
+    }
+  }
+
+  /**
+   * One pool.
+   *
+   * @param pool its name
+   * @param nativeType the type its instances are sized for
+   * @param types the types it serves
+   * @param ready its ready instances (never draining, stopped or unreachable ones)
+   */
+  public record PoolView(String pool, RequestType nativeType, Set<RequestType> types, List<Candidate> ready) {
+    public PoolView {
+      Objects.requireNonNull(pool, "pool");
+      Objects.requireNonNull(nativeType, "nativeType");
+      types = Set.copyOf(types);
+      ready = List.copyOf(ready);
+    }
+  }
+
+  /** The routing decision. */
+  public sealed interface Choice permits Route, Hold {}
+
+  /**
+   * Send it to {@code instance} of {@code pool}.
+   *
+   * @param overflow it went to a larger pool because its own was past its planned capacity
+   */
+  public record Route(String pool, String instance, boolean overflow) implements Choice {}
+
+  /** No instance is ready anywhere: hold it and try again when one is. */
+  public record Hold(String reason) implements Choice {}
+
+  private final Settings settings;
+
+  public RoutingPolicy(Settings settings) {
+    this.settings = Objects.requireNonNull(settings, "settings");
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  /**
+   * @param type the request's (predicted) type
+   * @param pools every pool the caller knows
+   * @param avoid instances not to use (one that just failed the request)
+   */
+  public Choice route(RequestType type, Collection<PoolView> pools, Set<String> avoid) {
+    PoolView own = null;
+    for (PoolView p : pools) {
+      if (p.types().contains(type)) {
+        own = p;
+        break;
+      }
+    }
+    Optional<Candidate> mine = own == null ? Optional.empty() : best(own, avoid);
+    if (mine.isPresent()) {
+      Candidate c = mine.get();
+      String ownName = own.pool();
+      if (c.score() > settings.overflowScore()) {
+        Scored larger = bestIn(pools, p -> !p.pool().equals(ownName) && p.nativeType().covers(type), avoid);
+        if (larger != null && larger.score() < c.score() * settings.overflowRatio()) {
+          return new Route(larger.route().pool(), larger.route().instance(), true);
+        }
+      }
+      return new Route(ownName, c.id(), false);
+    }
+    String ownName = own == null ? "" : own.pool();
+    Scored larger = bestIn(pools, p -> !p.pool().equals(ownName) && p.nativeType().covers(type), avoid);
+    if (larger != null) {
+      return larger.route();
+    }
+    Scored any = bestIn(pools, p -> true, avoid);
+    if (any != null) {
+      return any.route();
+    }
+    return new Hold(String.format(Locale.ROOT, "no ready instance serves %s (%d pools known)", type, pools.size()));
+  }
+
+  /**
+   * The ladder's re-route: another ready instance, of {@code fromPool} or of a pool whose native type covers
+   * {@code type}, with an empty queue — the best-scoring one; empty when there is none.
+   */
+  public Optional<Route> reroute(RequestType type, String fromPool, String fromInstance, Collection<PoolView> pools) {
+    Route best = null;
+    double bestScore = Double.POSITIVE_INFINITY;
+    for (PoolView p : pools) {
+      if (!p.pool().equals(fromPool) && !p.nativeType().covers(type)) {
+        continue;
+      }
+      for (Candidate c : p.ready()) {
+        if (!c.id().equals(fromInstance) && c.waiting() == 0 && c.score() < bestScore) {
+          best = new Route(p.pool(), c.id(), !p.pool().equals(fromPool));
+          bestScore = c.score();
+        }
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  private static Optional<Candidate> best(PoolView p, Set<String> avoid) {
+    Candidate best = null;
+    for (Candidate c : p.ready()) {
+      if (!avoid.contains(c.id()) && (best == null || c.score() < best.score())) {
+        best = c;
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  private record Scored(Route route, double score) {}
+
+  /** The best-scoring instance of the pools {@code which} accepts; null when none has one. */
+  private static Scored bestIn(Collection<PoolView> pools, Predicate<PoolView> which, Set<String> avoid) {
+    Scored best = null;
+    for (PoolView p : pools) {
+      if (!which.test(p)) {
+        continue;
+      }
+      Optional<Candidate> c = best(p, avoid);
+      if (c.isPresent() && (best == null || c.get().score() < best.score())) {
+        best = new Scored(new Route(p.pool(), c.get().id(), false), c.get().score());
+      }
+    }
+    return best;
+  }
+}

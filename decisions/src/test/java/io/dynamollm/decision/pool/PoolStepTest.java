@@ -1,0 +1,133 @@
+package io.dynamollm.decision.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dynamollm.decision.DecisionNote;
+import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.PoolBudget;
+import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** The pool level's epoch logic as the live pool manager and the simulator both drive it. */
+class PoolStepTest {
+  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final DecisionSettings D = DecisionSettings.defaults();
+  private static final ReshardCost RESTART = ReshardCost.restart(60_000);
+  private static final PoolPlanner PLANNER = new PoolPlanner(P, D.planner().withTimeLimitMs(2_000),
+      new PoolPlanner.Transitions(RESTART, 60_000, 230));
+
+  private static PoolBudget budget(long epoch, int gpus, double rps) {
+    return new PoolBudget("MS", epoch, gpus, RequestType.MS, Set.of(RequestType.MS, RequestType.SS),
+        Map.of(RequestType.MS, rps), rps, Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS),
+            RequestType.SS, P.defaultSlos(5).of(RequestType.SS)), FrequencyBounds.H100_DEFAULT);
+  }
+
+  private static InstanceTelemetry report(String id, InstanceState s) {
+    return new InstanceTelemetry(id, "MS", 0, s, 0, 0, 0, 0, 0, 900, 1000, 1980, List.of(), null);
+  }
+
+  /** Runs the planner on the step's request, as a driver does, and hands the result back. */
+  private static PoolStep.Effects plan(PoolStep step, PoolStep.Effects fx) {
+    return step.planned(Optional.of(PLANNER.plan(fx.plan().orElseThrow())), "", 0);
+  }
+
+  @Test
+  void aBudgetBecomesAPlanWhoseInstancesStartServeAndArePublished() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep.Effects assigned = step.assign(budget(1, 8, 6.0), 0);
+    assertThat(assigned.plan()).hasValueSatisfying(r -> {
+      assertThat(r.loadRps()).isEqualTo(6.0); // the budget's load, no correction yet
+      assertThat(r.gpuBudget()).isEqualTo(8);
+      assertThat(r.type()).isEqualTo(RequestType.MS);
+    });
+    assertThat(assigned.decisions()).extracting(DecisionNote::action).anyMatch(a -> a.startsWith("budget 8 GPUs"));
+    PoolStep.Effects planned = plan(step, assigned);
+    assertThat(planned.start()).isNotEmpty();
+    int gpus = planned.start().stream().mapToInt(s -> s.tp().degree()).sum();
+    assertThat(gpus).isLessThanOrEqualTo(8);
+    // the driver places them: each becomes a member, starting; once ready it is published for the routers
+    int n = 0;
+    for (PoolStep.Start s : planned.start()) {
+      step.placed(s, Optional.of("h~MS-" + (++n)), "on h", 0);
+    }
+    assertThat(step.routes().orElseThrow().ready()).isEmpty();
+    PoolStep.Effects ready = step.reported(report("h~MS-1", InstanceState.READY), 1);
+    assertThat(ready.routes().orElseThrow().ready()).extracting(r -> r.instanceId()).containsExactly("h~MS-1");
+    assertThat(ready.routes().orElseThrow().types()).containsExactlyInAnyOrder(RequestType.MS, RequestType.SS);
+  }
+
+  @Test
+  void missedSlosRaiseTheLoadThePoolPlansForAndTheTelemetryCarriesIt() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    plan(step, step.assign(budget(1, 8, 4.0), 0));
+    step.outcomes(200, 10, Map.of(RequestType.MS, 215)); // 5 % missed: 1 + 10 x 5 % = 1.5
+    PoolStep.Effects epoch = step.epoch(300_000);
+    assertThat(epoch.decisions()).extracting(DecisionNote::action).contains("capacity correction x1.00 -> x1.50");
+    assertThat(epoch.plan().orElseThrow().loadRps()).isEqualTo(6.0);
+    plan(step, epoch);
+    var up = step.keepAlive(310_000).up().orElseThrow();
+    assertThat(up.capacityCorrection()).isEqualTo(1.5);
+    assertThat(up.plannedLoadRps()).isEqualTo(6.0);
+  }
+
+  @Test
+  void aBudgetOfAnOlderEpochIsIgnoredAndABudgetOfNothingDrainsEverything() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep.Effects planned = plan(step, step.assign(budget(3, 8, 4.0), 0));
+    int n = 0;
+    for (PoolStep.Start s : planned.start()) {
+      String id = "h~MS-" + (++n);
+      step.placed(s, Optional.of(id), "on h", 0);
+      step.reported(report(id, InstanceState.READY), 0);
+    }
+    PoolStep.Effects stale = step.assign(budget(2, 0, 0), 1);
+    assertThat(stale.plan()).isEmpty();
+    assertThat(stale.decisions()).singleElement().satisfies(d -> assertThat(d.action()).contains("epoch 2"));
+    assertThat(step.budget().orElseThrow().epoch()).isEqualTo(3);
+    // the next epoch's budget of nothing: the plan is empty, every instance drains
+    PoolStep.Effects none = plan(step, step.assign(budget(4, 0, 0), 2));
+    assertThat(none.drain()).hasSize(n);
+    assertThat(none.start()).isEmpty();
+  }
+
+  @Test
+  void aTpThatFindsNoHostWithRoomIsPlannedWithoutUntilTheNextPoolEpoch() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 12.0), 0));
+    PoolStep.Start first = planned.start().get(0);
+    PoolStep.Effects refused = null;
+    for (PoolStep.Start s : planned.start()) {
+      refused = step.placed(s, Optional.empty(), "no GPU host has " + s.tp().degree() + " free GPUs", 0);
+    }
+    // the last answer comes in: the pool plans again without the TPs that found no room
+    assertThat(refused.plan()).hasValueSatisfying(r -> assertThat(r.allowedTps())
+        .allSatisfy(tp -> assertThat(tp.degree()).isLessThan(first.tp().degree())));
+    // the next pool epoch tries every TP again
+    step.planned(Optional.of(PLANNER.plan(refused.plan().get())), "", 1);
+    assertThat(step.epoch(300_000).plan().orElseThrow().allowedTps()).containsExactlyElementsOf(
+        TensorParallelism.PAPER_DEGREES);
+  }
+
+  @Test
+  void aRestartedPoolAdoptsWhatRunsBeforeItReconciles() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), true, 0);
+    PoolStep.Effects planned = plan(step, step.assign(budget(1, 8, 6.0), 0));
+    assertThat(planned.start()).as("nothing starts while the ledgers are asked").isEmpty();
+    step.adopt("h~MS-9", TensorParallelism.TP8);
+    PoolStep.Effects done = step.adoptionDone(1);
+    // the adopted TP8 instance is part of the pool: whatever the plan wants, it is not started twice
+    assertThat(step.instances()).containsKey("h~MS-9");
+    assertThat(done.routes().orElseThrow().ready()).extracting(r -> r.instanceId()).contains("h~MS-9");
+  }
+}
