@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-runs every simulation behind docs/results.md, writing the JSON/HTML reports to docs/results/ and each run's
 # console summary (with its wall time) to docs/results/<name>.txt. Needs the Azure conversation trace (see
-# ../shared/data/README.md); pass its path as $1. Runs for about 40 minutes on a 2-core machine; pass names to run a
+# ../shared/data/README.md); pass its path as $1. Runs for about 20 minutes on a 2-core machine; pass names to run a
 # subset: scripts/sim-results.sh TRACE conv-1h conv-1h-x6
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -270,9 +270,9 @@ public final class PoolManager {
     private static RoutingPolicy.PoolView view(PoolRoutes r) {
       List<RoutingPolicy.Candidate> ready = new ArrayList<>();
       for (PoolRoutes.Ready x : r.ready()) {
-        ready.add(new RoutingPolicy.Candidate(x.instanceId(), x.capacityRps(), x.queued(), x.queued()));
+        ready.add(new RoutingPolicy.Ready(x.instanceId(), x.capacityRps(), x.queued(), x.queued()));
       }
-      return new RoutingPolicy.PoolView(r.pool(), r.nativeType(), r.types(), ready);
+      return new RoutingPolicy.Pool(r.pool(), r.nativeType(), r.types(), ready);
     }
 
     /** Asks every host agent which GPUs instances of this pool hold (one ask each; answers come back as Ledger). */

@@ -20,7 +20,8 @@ import java.util.Optional;
  * {@link ClusterStep} (cluster manager), a {@link PoolStep} per pool (pool managers), an
  * {@link io.dynamollm.decision.instance.InstanceStep} per instance (instance managers: governor and emergency ladder)
  * — and turns their effects into events instead of messages. What differs from the live cluster is only what the
- * environment is: the engines' start-up and re-shard cost ({@link SimSettings}), placement (any budget GPU fits), and
+ * environment is: the engines' start-up and re-shard cost ({@link SimSettings}), placement (any free GPU of the
+ * cluster fits: servers are not modelled one by one, so no host is ever too fragmented for a wide instance), and
  * the first layout, which the simulator forms at time 0 with instances already serving (a recorded trace starts on a
  * running cluster), where the live cluster starts its engines cold.
  */
@@ -140,6 +141,13 @@ final class DynamoLlm implements SimPolicy {
       exec(sim, pool, step, step.planned(Optional.of(r), "", now));
     }
     for (PoolStep.Start st : fx.start()) {
+      // the placement: a start needs GPUs no instance holds (the cluster's servers are all there is)
+      int free = sim.settings().servers() * 8 - sim.gpusInInstances();
+      if (free < st.tp().degree()) {
+        exec(sim, pool, step, step.placed(st, Optional.empty(), "no " + st.tp().degree() + " GPUs free in the cluster"
+            + " (" + free + " free)", now));
+        continue;
+      }
       SimInstance i = Policies.start(sim, pool, st.tp(), st.clockMhz(), st.capacityRps(),
           initial ? 0 : sim.settings().startupMs());
       exec(sim, pool, step, step.placed(st, Optional.of(i.id), "", now));

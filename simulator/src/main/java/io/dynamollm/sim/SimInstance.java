@@ -2,6 +2,7 @@ package io.dynamollm.sim;
 
 import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.decision.instance.InstanceStep;
+import io.dynamollm.decision.routing.RoutingPolicy;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.Slo;
@@ -17,7 +18,7 @@ import java.util.List;
  * the batch is constant, so a run of identical steps is one event (re-evaluated at least every second of virtual
  * time, as the context grows).
  */
-final class SimInstance {
+final class SimInstance implements RoutingPolicy.Candidate {
   private enum Activity {
     IDLE,
     PREFILL,
@@ -67,8 +68,26 @@ final class SimInstance {
     return state.acceptsRequests();
   }
 
-  int outstanding() {
+  // ------------------------------------------------------------------ as the routers see it
+
+  @Override
+  public String id() {
+    return id;
+  }
+
+  @Override
+  public double capacityRps() {
+    return capacityRps;
+  }
+
+  @Override
+  public int outstanding() {
     return engine.outstanding();
+  }
+
+  @Override
+  public int waiting() {
+    return engine.waitingCount();
   }
 
   // ------------------------------------------------------------------ lifecycle

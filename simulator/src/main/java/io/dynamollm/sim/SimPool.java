@@ -1,6 +1,7 @@
 package io.dynamollm.sim;
 
 import io.dynamollm.decision.pool.PoolPlan;
+import io.dynamollm.decision.routing.RoutingPolicy;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
@@ -12,13 +13,15 @@ import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 
 /** A pool inside the simulator: its instances, the types it serves and its GPU budget. */
-final class SimPool {
+final class SimPool implements RoutingPolicy.PoolView {
   final Simulation sim;
   final String name;
   RequestType nativeType;
   Set<RequestType> types = EnumSet.noneOf(RequestType.class);
   Slo slo;
   final List<SimInstance> instances = new ArrayList<>();
+  /** Its instances that serve now (kept current on every state change: the routers read it per request). */
+  private final List<SimInstance> ready = new ArrayList<>();
   /** GPUs the pool holds beyond its instances' (idle, counted). */
   int parkedGpus;
   /** GPUs the pool may hold. */
@@ -40,6 +43,36 @@ final class SimPool {
     this.name = name;
     this.nativeType = nativeType;
     this.slo = slo;
+  }
+
+  @Override
+  public String pool() {
+    return name;
+  }
+
+  @Override
+  public RequestType nativeType() {
+    return nativeType;
+  }
+
+  @Override
+  public Set<RequestType> types() {
+    return types;
+  }
+
+  @Override
+  public List<SimInstance> ready() {
+    return ready;
+  }
+
+  /** Re-reads which instances serve (after a state change). */
+  void refreshReady() {
+    ready.clear();
+    for (SimInstance i : instances) {
+      if (i.acceptsRequests()) {
+        ready.add(i);
+      }
+    }
   }
 
   int gpusInInstances() {

@@ -203,34 +203,32 @@ public final class Simulation {
     held.add(r);
   }
 
-  /** What the routers know of every pool: its ready instances, their planned capacity and outstanding requests. */
-  Collection<RoutingPolicy.PoolView> views() {
-    List<RoutingPolicy.PoolView> out = new ArrayList<>(pools.size());
-    for (SimPool p : pools.values()) {
-      List<RoutingPolicy.Candidate> ready = new ArrayList<>();
-      for (SimInstance i : p.instances) {
-        if (i.acceptsRequests()) {
-          ready.add(new RoutingPolicy.Candidate(i.id, i.capacityRps, i.outstanding(), i.engine.waitingCount()));
-        }
-      }
-      out.add(new RoutingPolicy.PoolView(p.name, p.nativeType, p.types, ready));
-    }
-    return out;
+  /**
+   * What the routers know of every pool: its ready instances, their planned capacity and outstanding requests (the
+   * pools and instances themselves: nothing is copied per request).
+   */
+  Collection<SimPool> views() {
+    return pools.values();
   }
 
   SimInstance instance(String id) {
     return instances.get(id);
   }
 
+  /** GPUs held by instances that have not stopped (starting, serving, re-sharding, draining). */
+  int gpusInInstances() {
+    int g = 0;
+    for (SimPool p : pools.values()) {
+      g += p.gpusInInstances();
+    }
+    return g;
+  }
+
   /** Every instance that serves now. */
   List<SimInstance> readyInstances() {
     List<SimInstance> out = new ArrayList<>();
     for (SimPool p : pools.values()) {
-      for (SimInstance i : p.instances) {
-        if (i.acceptsRequests()) {
-          out.add(i);
-        }
-      }
+      out.addAll(p.ready());
     }
     return out;
   }
@@ -248,8 +246,8 @@ public final class Simulation {
   }
 
   boolean anyReady() {
-    for (SimInstance i : instances.values()) {
-      if (i.acceptsRequests()) {
+    for (SimPool p : pools.values()) {
+      if (!p.ready().isEmpty()) {
         return true;
       }
     }
@@ -388,6 +386,7 @@ public final class Simulation {
     }
     instances.remove(old.id);
     pool.instances.remove(old);
+    pool.refreshReady();
     for (SimRequest r : waiting) {
       reroute(r, old);
     }
@@ -409,6 +408,7 @@ public final class Simulation {
   }
 
   void stateChanged(SimInstance i) {
+    i.pool.refreshReady();
     if (!i.pool.muted) {
       i.pool.onStateChange.accept(i);
     }

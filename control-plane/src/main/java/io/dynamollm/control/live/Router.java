@@ -221,10 +221,10 @@ public final class Router {
       for (PoolRoutes r : routes.values()) {
         List<RoutingPolicy.Candidate> ready = new ArrayList<>(r.ready().size());
         for (PoolRoutes.Ready i : r.ready()) {
-          ready.add(new RoutingPolicy.Candidate(i.instanceId(), i.capacityRps(), outstanding.getOrDefault(i.instanceId(),
+          ready.add(new RoutingPolicy.Ready(i.instanceId(), i.capacityRps(), outstanding.getOrDefault(i.instanceId(),
               0), i.queued()));
         }
-        out.add(new RoutingPolicy.PoolView(r.pool(), r.nativeType(), r.types(), ready));
+        out.add(new RoutingPolicy.Pool(r.pool(), r.nativeType(), r.types(), ready));
       }
       return out;
     }

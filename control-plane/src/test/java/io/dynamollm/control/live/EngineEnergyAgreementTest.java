@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.sim.Replays;
-import io.dynamollm.sim.Workload;
 import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.instance.engine.Engine;

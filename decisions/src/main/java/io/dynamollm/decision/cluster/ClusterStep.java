@@ -99,7 +99,6 @@ public final class ClusterStep {
         seenTraffic = true;
       }
     });
-    forecaster.forgetBefore((long) nowMs);
   }
 
   /** When the next cluster epoch is due. */
@@ -127,6 +126,7 @@ public final class ClusterStep {
     clusterGpus = gpus;
     slos = epochSlos;
     lastTopUpMs.clear();
+    forecaster.forgetBefore((long) nowMs); // memory stays bounded on long runs
     Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
         ? forecaster.forecast((long) nowMs, settings.clusterEpochMs()) : Map.of();
     // each type's capacity correction: that of the pool that served it

@@ -99,6 +99,9 @@ public final class InstanceStep {
   /** How often each rung of the ladder was taken since the instance started. */
   public record LadderCounts(long reordered, long maxClockRaises, long rerouted, long rejected) {}
 
+  /** Below this smoothed arrival rate (one request in about 17 minutes) an instance counts as idle. */
+  static final double IDLE_RPS = 1e-3;
+
   private final Profile profile;
   private final FrequencyGovernor governor;
   private final PoolBudgeter budgeter;
@@ -208,6 +211,9 @@ public final class InstanceStep {
     // with that time constant), never below the last epoch's
     double alpha = 1 - Math.exp(-epochS / Math.max(epochS, governor.settings().windowMs() / 1000.0));
     smoothedLoad = smoothedLoad < 0 ? instant : smoothedLoad + alpha * (instant - smoothedLoad);
+    if (smoothedLoad < IDLE_RPS) {
+      smoothedLoad = 0; // an average that only decays is no load: the instance is idle
+    }
     double load = Math.max(instant, smoothedLoad);
     var d = governor.decide(state.clockMhz() == clockMhz ? state : FrequencyGovernor.State.initial(clockMhz),
         new FrequencyGovernor.Input((long) nowMs, instance.nativeType(), instance.tp(), load, nativeSlo, bounds, ttft,

@@ -30,8 +30,9 @@ import java.util.Set;
  *       capacity ({@link CapacityCorrection}) and the {@link PoolPlanner} plans for load × correction. The driver runs
  *       the planner (the live one off the actor's thread) and hands the result to {@link #planned}.
  *   <li>The plan is reconciled with the instances ({@link PoolReconciler}): starts (the driver places them and
- *       answers {@link #placed}; a TP that found no host with room is left out of the plan until GPUs free up or the
- *       next pool epoch — serving instances are never drained to make room), in-place re-shards where the engines can,
+ *       answers {@link #placed}; a TP that found no host with room is left out of the plan until one of the pool's own
+ *       instances stops, the pool epoch, or a keep-alive tries every TP again — after 1, 2, 4, ... keep-alives while
+ *       the cluster stays full; serving instances are never drained to make room), in-place re-shards where the engines can,
  *       drains once replacements serve.
  *   <li>Every keep-alive ({@link #keepAlive}): the instances' bounds and SLO again, the ready instances to the
  *       routers ({@link PoolRoutes}), the pool's telemetry up ({@link PoolTelemetry}); a plan short of its load is
@@ -42,6 +43,8 @@ import java.util.Set;
  * ({@link #reported}) and turns the effects into messages (live) or events (simulator).
  */
 public final class PoolStep {
+  /** The longest wait between two tries of TPs that found no room, in keep-alives (the pool epoch tries too). */
+  private static final int MAX_ROOM_RETRY_KEEP_ALIVES = 16;
 
   /**
    * An instance to start.
@@ -93,8 +96,11 @@ public final class PoolStep {
   private final DecisionSettings settings;
   private final PoolReconciler.Reshards reshards;
   private final Map<String, Member> members = new LinkedHashMap<>();
-  /** TPs that found no host with room: planned without until GPUs free up or the next pool epoch. */
+  /** TPs that found no host with room: planned without until they are tried again (see {@link #keepAlive}). */
   private final Set<TensorParallelism> noRoomFor = new HashSet<>();
+  /** Keep-alives since a TP found no room, and how many to wait before trying again (doubles while none frees). */
+  private int keepAlivesWithoutRoom;
+  private int retryRoomAfter = 1;
   private PoolBudget budget;
   private double load;
   private PoolPlan plan = PoolPlan.EMPTY;
@@ -229,8 +235,7 @@ public final class PoolStep {
     if (result.isPresent()) {
       PoolPlanner.Result r = result.get();
       if (r.changed() || plan.groups().isEmpty()) {
-        notes.add(note(r.plan().describe(), r.reason() + " (" + r.outcome().name().toLowerCase(Locale.ROOT) + ")",
-            r.predictedSavingW()));
+        notes.add(note(r.plan().describe(), r.reason(), r.predictedSavingW()));
       }
       plan = r.plan();
       if (PoolTelemetry.isShort(plan.capacityRps(), plan.plannedLoadRps())) {
@@ -248,9 +253,12 @@ public final class PoolStep {
     pendingPlacements = Math.max(0, pendingPlacements - 1);
     List<DecisionNote> notes = new ArrayList<>();
     if (instanceId.isEmpty()) {
+      if (noRoomFor.isEmpty()) {
+        keepAlivesWithoutRoom = 0;
+      }
       if (noRoomFor.add(s.tp())) {
         notes.add(note("cannot start " + s.tp(), reason + "; planning without " + s.tp()
-            + " or wider until GPUs free up", 0));
+            + " or wider until GPUs free up (tried again at keep-alives)", 0));
         for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
           if (tp.degree() >= s.tp().degree()) {
             noRoomFor.add(tp);
@@ -261,6 +269,7 @@ public final class PoolStep {
       return effects(pendingPlacements == 0 ? replanRequest() : Optional.empty(), notes);
     }
     String id = instanceId.get();
+    retryRoomAfter = 1;
     members.put(id, new Member(id, s.tp(), InstanceState.STARTING));
     notes.add(note("start " + id + " (" + s.tp() + ")", "the plan " + plan.describe() + " needs it", 0));
     return pendingPlacements == 0 ? reconcile(notes) : routesOnly(notes);
@@ -313,7 +322,17 @@ public final class PoolStep {
     if (budget == null) {
       return effects(Optional.empty(), List.of());
     }
-    Effects e = hasPlan && !planning && pendingPlacements == 0 ? reconcile(new ArrayList<>()) : routesOnly(List.of());
+    boolean settled = hasPlan && !planning && pendingPlacements == 0;
+    if (settled && !noRoomFor.isEmpty() && ++keepAlivesWithoutRoom >= retryRoomAfter) {
+      // GPUs may have freed up anywhere in the cluster (another pool drained, a host joined): plan with every TP
+      // again, after 1, 2, 4, ... keep-alives while the cluster stays full
+      noRoomFor.clear();
+      keepAlivesWithoutRoom = 0;
+      retryRoomAfter = Math.min(2 * retryRoomAfter, MAX_ROOM_RETRY_KEEP_ALIVES);
+      return new Effects(replanRequest(), List.of(), List.of(), List.of(), true, routes(),
+          Optional.of(telemetryUp(nowMs)), List.of());
+    }
+    Effects e = settled ? reconcile(new ArrayList<>()) : routesOnly(List.of());
     return new Effects(e.plan(), e.start(), e.drain(), e.reshard(), true, e.routes(),
         Optional.of(telemetryUp(nowMs)), e.decisions());
   }

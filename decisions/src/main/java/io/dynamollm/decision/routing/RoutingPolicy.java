@@ -54,35 +54,50 @@ public final class RoutingPolicy {
     }
   }
 
-  /**
-   * A ready instance as the router sees it.
-   *
-   * @param id the instance
-   * @param capacityRps its planned capacity (its pool's plan), req/s
-   * @param outstanding requests sent to it and not answered yet
-   * @param waiting of those, requests not started yet (what the caller knows; 0 when it cannot tell)
-   */
-  public record Candidate(String id, double capacityRps, int outstanding, int waiting) {
-    public Candidate {
-      Objects.requireNonNull(id, "id");
-    }
+  /** A ready instance as the router sees it. */
+  public interface Candidate {
+    String id();
+
+    /** Its planned capacity (its pool's plan), req/s. */
+    double capacityRps();
+
+    /** Requests sent to it and not answered yet. */
+    int outstanding();
+
+    /** Of those, requests not started yet (what the caller knows; 0 when it cannot tell). */
+    int waiting();
 
     /** Outstanding work for its capacity, counting the request about to be sent. */
-    public double score() {
-      return (outstanding + 1) / Math.max(1e-6, capacityRps);
+    default double score() {
+      return (outstanding() + 1) / Math.max(1e-6, capacityRps());
     }
   }
 
-  /**
-   * One pool.
-   *
-   * @param pool its name
-   * @param nativeType the type its instances are sized for
-   * @param types the types it serves
-   * @param ready its ready instances (never draining, stopped or unreachable ones)
-   */
-  public record PoolView(String pool, RequestType nativeType, Set<RequestType> types, List<Candidate> ready) {
-    public PoolView {
+  /** A {@link Candidate} as a value. */
+  public record Ready(String id, double capacityRps, int outstanding, int waiting) implements Candidate {
+    public Ready {
+      Objects.requireNonNull(id, "id");
+    }
+  }
+
+  /** One pool as the router sees it. */
+  public interface PoolView {
+    String pool();
+
+    /** The type its instances are sized for. */
+    RequestType nativeType();
+
+    /** The types it serves. */
+    Set<RequestType> types();
+
+    /** Its ready instances (never draining, stopped or unreachable ones). */
+    List<? extends Candidate> ready();
+  }
+
+  /** A {@link PoolView} as a value. */
+  public record Pool(String pool, RequestType nativeType, Set<RequestType> types, List<? extends Candidate> ready)
+      implements PoolView {
+    public Pool {
       Objects.requireNonNull(pool, "pool");
       Objects.requireNonNull(nativeType, "nativeType");
       types = Set.copyOf(types);
@@ -118,7 +133,7 @@ public final class RoutingPolicy {
    * @param pools every pool the caller knows
    * @param avoid instances not to use (one that just failed the request)
    */
-  public Choice route(RequestType type, Collection<PoolView> pools, Set<String> avoid) {
+  public Choice route(RequestType type, Collection<? extends PoolView> pools, Set<String> avoid) {
     PoolView own = null;
     for (PoolView p : pools) {
       if (p.types().contains(type)) {
@@ -154,7 +169,8 @@ public final class RoutingPolicy {
    * The ladder's re-route: another ready instance, of {@code fromPool} or of a pool whose native type covers
    * {@code type}, with an empty queue — the best-scoring one; empty when there is none.
    */
-  public Optional<Route> reroute(RequestType type, String fromPool, String fromInstance, Collection<PoolView> pools) {
+  public Optional<Route> reroute(RequestType type, String fromPool, String fromInstance,
+      Collection<? extends PoolView> pools) {
     Route best = null;
     double bestScore = Double.POSITIVE_INFINITY;
     for (PoolView p : pools) {
@@ -184,7 +200,7 @@ public final class RoutingPolicy {
   private record Scored(Route route, double score) {}
 
   /** The best-scoring instance of the pools {@code which} accepts; null when none has one. */
-  private static Scored bestIn(Collection<PoolView> pools, Predicate<PoolView> which, Set<String> avoid) {
+  private static Scored bestIn(Collection<? extends PoolView> pools, Predicate<PoolView> which, Set<String> avoid) {
     Scored best = null;
     for (PoolView p : pools) {
       if (!which.test(p)) {

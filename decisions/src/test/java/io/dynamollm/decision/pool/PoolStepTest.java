@@ -119,6 +119,52 @@ class PoolStepTest {
         TensorParallelism.PAPER_DEGREES);
   }
 
+  /** Answers the driver's work as a full cluster would: plans run, every start refused, until nothing is asked. */
+  private static PoolStep.Effects refuseEverything(PoolStep step, PoolStep.Effects fx) {
+    while (fx.plan().isPresent() || !fx.start().isEmpty()) {
+      if (fx.plan().isPresent()) {
+        fx = plan(step, fx);
+      } else {
+        PoolStep.Effects last = fx;
+        for (PoolStep.Start s : fx.start()) {
+          last = step.placed(s, Optional.empty(), "no GPU host has " + s.tp().degree() + " free GPUs", 0);
+        }
+        fx = last;
+      }
+    }
+    return fx;
+  }
+
+  @Test
+  void keepAlivesTryEveryTpAgainBackingOffWhileTheClusterStaysFullAndAStartResetsTheWait() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    refuseEverything(step, plan(step, step.assign(budget(1, 16, 12.0), 0)));
+    List<Integer> retries = new java.util.ArrayList<>();
+    PoolStep.Effects retry = null;
+    for (int k = 1; k <= 8; k++) {
+      PoolStep.Effects kept = step.keepAlive(k * 10_000.0);
+      if (kept.plan().isPresent()) {
+        retries.add(k);
+        assertThat(kept.plan().get().allowedTps()).containsExactlyElementsOf(TensorParallelism.PAPER_DEGREES);
+        retry = kept;
+        if (k < 7) {
+          refuseEverything(step, kept);
+        }
+      }
+    }
+    // other pools' GPUs may free up at any time: tried after 1, 2, then 4 keep-alives
+    assertThat(retries).containsExactly(1, 3, 7);
+    // the last try finds room; the wait starts over at one keep-alive for the next TP that finds none
+    PoolStep.Effects planned = plan(step, retry);
+    for (PoolStep.Start s : planned.start()) {
+      step.placed(s, Optional.of("h~MS-" + s.tp()), "on h", 80_000);
+    }
+    PoolStep.Effects more = plan(step, step.assign(budget(2, 16, 30.0), 80_000));
+    assertThat(more.start()).isNotEmpty();
+    refuseEverything(step, more);
+    assertThat(step.keepAlive(90_000).plan()).isPresent();
+  }
+
   @Test
   void aRestartedPoolAdoptsWhatRunsBeforeItReconciles() {
     PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), true, 0);
