@@ -305,8 +305,12 @@ public final class PoolStep {
     }
     InstanceState before = m.state;
     m.last = t;
+    boolean gone = t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED;
+    if (before == InstanceState.DRAINING && !gone) {
+      return effects(Optional.empty(), List.of()); // sent before the drain reached it: a drain is not taken back
+    }
     m.state = t.state();
-    if (t.state() == InstanceState.STOPPED || t.state() == InstanceState.FAILED) {
+    if (gone) {
       members.remove(t.instanceId());
       retiredEnergyJ += t.energyJ();
       noRoomFor.clear(); // its GPUs are free again

@@ -99,6 +99,13 @@ class PoolStepTest {
     PoolStep.Effects none = plan(step, step.assign(budget(4, 0, 0), 2));
     assertThat(none.drain()).hasSize(n);
     assertThat(none.start()).isEmpty();
+    // telemetry an instance sent before the drain reached it does not take the drain back (nor drain it twice)
+    PoolStep.Effects late = step.reported(report("h~MS-1", InstanceState.READY), 3);
+    assertThat(late.drain()).isEmpty();
+    assertThat(step.state("h~MS-1")).contains(InstanceState.DRAINING);
+    assertThat(step.routes().orElseThrow().ready()).isEmpty();
+    step.reported(report("h~MS-1", InstanceState.STOPPED), 4);
+    assertThat(step.instances()).doesNotContainKey("h~MS-1");
   }
 
   @Test
