@@ -114,7 +114,8 @@ final class SimulateCommand implements Callable<Integer> {
   @Option(names = "--kwh-usd", paramLabel = "P", defaultValue = "0.10", description = "Price of one kWh (default ${DEFAULT-VALUE}).")
   double kwhUsd;
 
-  @Option(names = "--report-json", paramLabel = "FILE", required = true, description = "Where to write the JSON report.")
+  @Option(names = "--report-json", paramLabel = "FILE",
+      description = "Where to write the JSON report (the summary always goes to the console).")
   Path reportJson;
 
   @Option(names = "--report-html", paramLabel = "DIR", description = "Also write an HTML report with charts into DIR.")
@@ -169,11 +170,13 @@ final class SimulateCommand implements Callable<Integer> {
       err.println("error: " + e.getMessage());
       return 3;
     }
-    Path parent = reportJson.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
+    if (reportJson != null) {
+      Path parent = reportJson.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      Files.writeString(reportJson, ReportWriter.json(report));
     }
-    Files.writeString(reportJson, ReportWriter.json(report));
     PrintWriter out = spec.commandLine().getOut();
     out.printf("%d servers (%s)%n", report.servers(), report.sizing());
     var base = report.policies().get("singlepool");
@@ -182,7 +185,9 @@ final class SimulateCommand implements Callable<Integer> {
         base != null ? String.format(java.util.Locale.ROOT, "%+6.1f %% vs singlepool", 100 * (p.energyKwh() / base.energyKwh() - 1))
             : "", 100 * p.sloAttainment(), p.avgServers()));
     out.println(report.oracleCheck());
-    out.println("JSON report: " + reportJson);
+    if (reportJson != null) {
+      out.println("JSON report: " + reportJson);
+    }
     if (reportHtml != null) {
       out.println("HTML report: " + ReportWriter.html(report, reportHtml));
     }

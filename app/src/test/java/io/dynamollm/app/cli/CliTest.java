@@ -183,6 +183,15 @@ class CliTest {
   }
 
   @Test
+  void simulateWithoutReportFilesPrintsItsSummary() {
+    Result r = run("simulate", "--workload", "coding", "--days", "0.01", "--average-rps", "2", "--policies",
+        "singlepool,dynamollm");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.out()).contains("singlepool").contains("dynamollm").contains("attainment")
+        .doesNotContain("JSON report");
+  }
+
+  @Test
   void gpuListReadsSimulatedGpusAndSaysWhenNvmlIsMissing() throws IOException {
     Result sim = run("gpu", "list", "--backend", "simulated", "--json");
     assertThat(sim.code()).isZero();
