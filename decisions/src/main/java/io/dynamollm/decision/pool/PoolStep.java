@@ -32,8 +32,8 @@ import java.util.Set;
  *   <li>The plan is reconciled with the instances ({@link PoolReconciler}): starts (the driver places them and
  *       answers {@link #placed}; a TP that found no host with room is left out of the plan until one of the pool's own
  *       instances stops, the pool epoch, or a keep-alive tries every TP again — after 1, 2, 4, ... keep-alives while
- *       the cluster stays full; serving instances are never drained to make room), in-place re-shards where the engines can,
- *       drains once replacements serve.
+ *       the cluster stays full; serving instances are never drained to make room), in-place re-shards where the
+ *       engines can, drains once replacements serve.
  *   <li>Every keep-alive ({@link #keepAlive}): the instances' bounds and SLO again, the ready instances to the
  *       routers ({@link PoolRoutes}), the pool's telemetry up ({@link PoolTelemetry}); a plan short of its load is
  *       reported at once.
