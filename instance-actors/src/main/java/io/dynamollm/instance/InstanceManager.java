@@ -1,5 +1,6 @@
 package io.dynamollm.instance;
 
+import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
@@ -235,7 +236,7 @@ public final class InstanceManager {
     }
 
     private Duration wall(Duration model) {
-      return Duration.ofNanos(Math.max(1_000_000, (long) (model.toNanos() / clock.speedup())));
+      return clock.wall(model);
     }
 
     Behavior<Command> idle() {
@@ -472,8 +473,8 @@ public final class InstanceManager {
       lastDecision = reason + " (" + detail + ")";
       if (decisionsTo != null) {
         String action = (fromMhz > 0 ? "clock " + fromMhz + " -> " + mhz : "clock " + mhz) + " MHz: " + detail;
-        decisionsTo.tell(new Decision(System.currentTimeMillis(), (long) clock.nowMs(), Decision.INSTANCE, id, action,
-            reason, Double.isFinite(savingW) ? savingW : 0));
+        decisionsTo.tell(new DecisionNote(Decision.INSTANCE, id, action, reason, savingW)
+            .at(System.currentTimeMillis(), (long) clock.nowMs()));
       }
     }
 

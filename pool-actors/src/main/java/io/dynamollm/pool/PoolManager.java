@@ -163,7 +163,7 @@ public final class PoolManager {
     }
 
     private Duration wall(long modelMs) {
-      return Duration.ofNanos(Math.max(1_000_000, (long) (modelMs * 1e6 / w.clock().speedup())));
+      return w.clock().wall(Duration.ofMillis(modelMs));
     }
 
     private double now() {
@@ -258,21 +258,13 @@ public final class PoolManager {
         return;
       }
       List<RoutingPolicy.PoolView> views = new ArrayList<>();
-      step.routes().ifPresent(r -> views.add(view(r)));
-      others.values().forEach(r -> views.add(view(r)));
+      step.routes().ifPresent(r -> views.add(RoutingPolicy.Pool.of(r, PoolRoutes.Ready::queued)));
+      others.values().forEach(r -> views.add(RoutingPolicy.Pool.of(r, PoolRoutes.Ready::queued)));
       for (String id : step.instances().keySet()) {
         boolean canReroute = routing.reroute(b.get().nativeType(), pool, id, views).isPresent();
         w.instances().tell(id, new InstanceManager.Retarget(b.get().frequencyBounds(), b.get().nativeSlo(),
             canReroute));
       }
-    }
-
-    private static RoutingPolicy.PoolView view(PoolRoutes r) {
-      List<RoutingPolicy.Candidate> ready = new ArrayList<>();
-      for (PoolRoutes.Ready x : r.ready()) {
-        ready.add(new RoutingPolicy.Ready(x.instanceId(), x.capacityRps(), x.queued(), x.queued()));
-      }
-      return new RoutingPolicy.Pool(r.pool(), r.nativeType(), r.types(), ready);
     }
 
     /** Asks every host agent which GPUs instances of this pool hold (one ask each; answers come back as Ledger). */
@@ -322,8 +314,7 @@ public final class PoolManager {
     }
 
     private void log(DecisionNote n) {
-      w.decisions().tell(new Decision(System.currentTimeMillis(), (long) now(), n.level(), n.target(), n.action(),
-          n.reason(), n.predictedSavingW()));
+      w.decisions().tell(n.at(System.currentTimeMillis(), (long) now()));
     }
   }
 }

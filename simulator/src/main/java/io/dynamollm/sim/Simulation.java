@@ -193,7 +193,7 @@ public final class Simulation {
       i.enqueue(now, r, true);
       return;
     }
-    if (held.size() >= settings.decisions().routing().maxHeld()) {
+    if (!routing.mayHold(held.size())) {
       dropped(r);
       return;
     }
@@ -399,7 +399,7 @@ public final class Simulation {
     int n = held.size();
     for (int k = 0; k < n; k++) {
       SimRequest r = held.poll();
-      if (t - r.heldSinceMs > settings.decisions().routing().holdTimeoutMs()) {
+      if (routing.heldTooLong(r.heldSinceMs, t)) {
         dropped(r); // held longer than a client would wait
       } else {
         route(r, Set.of());
@@ -456,7 +456,7 @@ public final class Simulation {
   private void sample(double t) {
     for (Iterator<SimRequest> it = held.iterator(); it.hasNext(); ) {
       SimRequest r = it.next();
-      if (t - r.heldSinceMs > settings.decisions().routing().holdTimeoutMs()) {
+      if (routing.heldTooLong(r.heldSinceMs, t)) {
         it.remove();
         dropped(r);
       }

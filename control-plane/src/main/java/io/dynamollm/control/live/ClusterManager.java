@@ -8,6 +8,7 @@ import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.cluster.ClusterStep;
 import io.dynamollm.instance.HostAgent;
+import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.protocol.CborSerializable;
 import io.dynamollm.protocol.Decision;
@@ -136,7 +137,7 @@ public final class ClusterManager {
     }
 
     private Duration wall(double modelMs) {
-      return Duration.ofNanos(Math.max(1_000_000, (long) (modelMs * 1e6 / w.speedup())));
+      return ModelClock.wall(modelMs, w.speedup());
     }
 
     /** The next epoch when the step says it is due. */
@@ -278,8 +279,7 @@ public final class ClusterManager {
     }
 
     private void log(DecisionNote n) {
-      w.decisions().tell(new Decision(System.currentTimeMillis(), (long) now(), n.level(), n.target(), n.action(),
-          n.reason(), n.predictedSavingW()));
+      w.decisions().tell(n.at(System.currentTimeMillis(), (long) now()));
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})

@@ -167,11 +167,11 @@ public final class Router {
       this.predictor = new OnlineOutputPredictor(w.thresholds());
       this.slos = w.initialSlos();
       this.lastReportMs = w.clock().nowMs();
-      this.answerTimeout = Duration.ofNanos(Math.max(1_000_000, (long) (ANSWER_TIMEOUT.toNanos() / w.clock().speedup())));
+      this.answerTimeout = w.clock().wall(ANSWER_TIMEOUT);
       w.routesTopic().tell(Topic.subscribe(ctx.messageAdapter(PoolRoutes.class, GotRoutes::new)));
       w.slos().tell(new SloStore.Subscribe(ctx.messageAdapter(SloTable.class, GotSlos::new)));
       timers.startTimerWithFixedDelay(Tick.REPORT,
-          Duration.ofNanos(Math.max(1_000_000, (long) (w.reportEvery().toNanos() / w.clock().speedup()))));
+          w.clock().wall(w.reportEvery()));
     }
 
     Behavior<Command> behavior() {
@@ -219,12 +219,7 @@ public final class Router {
     private List<RoutingPolicy.PoolView> views() {
       List<RoutingPolicy.PoolView> out = new ArrayList<>(routes.size());
       for (PoolRoutes r : routes.values()) {
-        List<RoutingPolicy.Candidate> ready = new ArrayList<>(r.ready().size());
-        for (PoolRoutes.Ready i : r.ready()) {
-          ready.add(new RoutingPolicy.Ready(i.instanceId(), i.capacityRps(), outstanding.getOrDefault(i.instanceId(),
-              0), i.queued()));
-        }
-        out.add(new RoutingPolicy.Pool(r.pool(), r.nativeType(), r.types(), ready));
+        out.add(RoutingPolicy.Pool.of(r, i -> outstanding.getOrDefault(i.instanceId(), 0)));
       }
       return out;
     }
@@ -236,7 +231,7 @@ public final class Router {
         send(p, to.pool(), to.instance());
         return;
       }
-      if (held.size() >= w.routing().settings().maxHeld()) {
+      if (!w.routing().mayHold(held.size())) {
         fail(p, Optional.empty(), "no instance serves " + p.type() + " and " + held.size()
             + " requests are already waiting");
       } else {
@@ -265,7 +260,7 @@ public final class Router {
       int n = held.size();
       for (int k = 0; k < n; k++) {
         Pending p = held.poll();
-        if (t - p.heldSinceMs() > w.routing().settings().holdTimeoutMs()) {
+        if (w.routing().heldTooLong(p.heldSinceMs(), t)) {
           fail(p, Optional.empty(), "no instance served " + p.type() + " within "
               + w.routing().settings().holdTimeoutMs() / 1000 + " s");
         } else {

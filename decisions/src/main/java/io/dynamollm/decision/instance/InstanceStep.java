@@ -1,6 +1,7 @@
 package io.dynamollm.decision.instance;
 
 import io.dynamollm.decision.cluster.PoolBudgeter;
+import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
@@ -244,7 +245,7 @@ public final class InstanceStep {
     int max = guard.max(instance.supportedClocksMhz());
     List<EmergencyLadder.Waiting> w = new ArrayList<>(waiting.size());
     for (Queued q : waiting) {
-      int tokens = Math.max(1, Math.min(8192, q.promptTokens()));
+      int tokens = Math.max(1, Math.min(ContinuousBatching.MAX_PREFILL_TOKENS, q.promptTokens()));
       w.add(new EmergencyLadder.Waiting(q.seq(), q.arrivalMs() + q.ttftSloMs(),
           profile.prefillMs(instance.tp(), tokens, clockMhz), profile.prefillMs(instance.tp(), tokens, max)));
     }

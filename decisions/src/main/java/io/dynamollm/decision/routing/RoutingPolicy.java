@@ -1,6 +1,8 @@
 package io.dynamollm.decision.routing;
 
+import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.protocol.RequestType;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
@@ -8,6 +10,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Predicate;
+import java.util.function.ToIntFunction;
 
 /**
  * Where a request goes, and where an instance's waiting request may go instead: one rule for the live routers and the
@@ -103,6 +106,18 @@ public final class RoutingPolicy {
       types = Set.copyOf(types);
       ready = List.copyOf(ready);
     }
+
+    /**
+     * The pool as its published routes show it; {@code outstanding} is what the caller counts as each instance's
+     * outstanding requests (a router its own; a pool manager the instance's queue).
+     */
+    public static Pool of(PoolRoutes routes, ToIntFunction<PoolRoutes.Ready> outstanding) {
+      List<Ready> ready = new ArrayList<>(routes.ready().size());
+      for (PoolRoutes.Ready r : routes.ready()) {
+        ready.add(new Ready(r.instanceId(), r.capacityRps(), outstanding.applyAsInt(r), r.queued()));
+      }
+      return new Pool(routes.pool(), routes.nativeType(), routes.types(), ready);
+    }
   }
 
   /** The routing decision. */
@@ -163,6 +178,16 @@ public final class RoutingPolicy {
       return any.route();
     }
     return new Hold(String.format(Locale.ROOT, "no ready instance serves %s (%d pools known)", type, pools.size()));
+  }
+
+  /** Whether a request no instance can take now may wait, {@code alreadyHeld} being held: else it fails at once. */
+  public boolean mayHold(int alreadyHeld) {
+    return alreadyHeld < settings.maxHeld();
+  }
+
+  /** Whether a request held since {@code heldSinceMs} has waited longer than a client would: it fails. */
+  public boolean heldTooLong(double heldSinceMs, double nowMs) {
+    return nowMs - heldSinceMs > settings.holdTimeoutMs();
   }
 
   /**

@@ -7,6 +7,7 @@ import io.dynamollm.decision.routing.RoutingPolicy.Ready;
 import io.dynamollm.decision.routing.RoutingPolicy.Hold;
 import io.dynamollm.decision.routing.RoutingPolicy.PoolView;
 import io.dynamollm.decision.routing.RoutingPolicy.Route;
+import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.protocol.RequestType;
 import java.util.List;
 import java.util.Set;
@@ -67,5 +68,25 @@ class RoutingPolicyTest {
     var alone = pool("MS", RequestType.MS, Set.of(RequestType.MS), new Ready("from", 2, 9, 6),
         new Ready("busy", 2, 1, 1));
     assertThat(POLICY.reroute(RequestType.MS, "MS", "from", List.of(alone, ss))).isEmpty();
+  }
+
+  @Test
+  void aRequestNothingCanTakeWaitsUpToMaxHeldAndTheHoldTimeout() {
+    var small = new RoutingPolicy(new RoutingPolicy.Settings(4.0, 0.5, 60_000, 2));
+    assertThat(small.mayHold(0)).isTrue();
+    assertThat(small.mayHold(1)).isTrue();
+    assertThat(small.mayHold(2)).isFalse(); // two already wait: the third fails at once
+    assertThat(small.heldTooLong(1_000, 61_000)).isFalse(); // exactly the timeout: still waits
+    assertThat(small.heldTooLong(1_000, 61_001)).isTrue();
+  }
+
+  @Test
+  void publishedRoutesBecomeAPoolWithTheCallersOwnOutstandingCounts() {
+    var routes = new PoolRoutes("MS", RequestType.MS, Set.of(RequestType.MS, RequestType.SS),
+        List.of(new PoolRoutes.Ready("a", 2, 1), new PoolRoutes.Ready("b", 4, 0)));
+    Pool p = Pool.of(routes, r -> r.instanceId().equals("a") ? 7 : 3);
+    assertThat(p.pool()).isEqualTo("MS");
+    assertThat(p.types()).containsExactlyInAnyOrder(RequestType.MS, RequestType.SS);
+    assertThat(List.<Object>copyOf(p.ready())).containsExactly(new Ready("a", 2, 7, 1), new Ready("b", 4, 3, 0));
   }
 }
