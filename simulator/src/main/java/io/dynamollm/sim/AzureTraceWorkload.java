@@ -21,12 +21,17 @@ import java.util.Locale;
  * GeneratedTokens}, one row per request, sorted by time (credit: Azure Public Dataset).
  *
  * <p>Bad input stops the read with a message naming the file, the line and what is wrong: a malformed row, a
- * timestamp earlier than the previous one, a negative or absurd token count (more than {@value #MAX_TOKENS}), an
- * empty file. Rows whose prompt plus output exceed the maximum context are kept; the classifier rejects them and the
- * report counts them.
+ * timestamp earlier than the previous one, a row dated more than {@value #MAX_SPAN_DAYS} days after the first (a
+ * mis-dated row would otherwise make a years-long simulation), a negative or absurd token count (more than
+ * {@value #MAX_TOKENS}), an empty file, a trace of several rows that all carry one timestamp (its times were lost).
+ * Rows that share a timestamp (timestamps of whole seconds) arrive spread evenly over the time to the next
+ * timestamp, at most one second, instead of all at once. Rows whose prompt plus output exceed the maximum context are
+ * kept; the classifier rejects them and the report counts them.
  */
 public final class AzureTraceWorkload implements Workload {
   static final int MAX_TOKENS = 1_000_000;
+  /** The longest span a trace may have (as the synthetic workloads). */
+  static final int MAX_SPAN_DAYS = 28;
   private static final DateTimeFormatter TIMESTAMP = new DateTimeFormatterBuilder()
       .appendPattern("yyyy-MM-dd HH:mm:ss")
       .optionalStart().appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true).optionalEnd()
@@ -64,7 +69,7 @@ public final class AzureTraceWorkload implements Workload {
       throw new WorkloadException("trace file " + file + " does not exist or is not a file");
     }
     List<double[]> rows = new ArrayList<>();
-    java.util.SplittableRandom jitter = new java.util.SplittableRandom(0x5eed);
+    int distinctTimes = 1;
     try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       String header = in.readLine();
       if (header == null || header.isBlank()) {
@@ -81,6 +86,8 @@ public final class AzureTraceWorkload implements Workload {
       String line;
       int lineNo = 1;
       double first = Double.NaN;
+      int firstLine = 0;
+      double lastOffset = 0;
       double previous = Double.NEGATIVE_INFINITY;
       while ((line = in.readLine()) != null) {
         lineNo++;
@@ -102,23 +109,31 @@ public final class AzureTraceWorkload implements Workload {
         previous = t;
         if (Double.isNaN(first)) {
           first = t;
+          firstLine = lineNo;
         }
         double offset = t - first;
+        if (offset > MAX_SPAN_DAYS * 86_400_000.0) {
+          throw new WorkloadException(String.format(Locale.ROOT, "%s:%d: timestamp %s is %.0f days after the first row's"
+              + " (line %d); a trace may span at most %d days — is this row mis-dated?", file, lineNo, f[ts].trim(),
+              offset / 86_400_000.0, firstLine, MAX_SPAN_DAYS));
+        }
+        distinctTimes += offset > lastOffset ? 1 : 0;
+        lastOffset = offset;
         if (offset < fromMs || (lengthMs > 0 && offset >= fromMs + lengthMs)) {
           continue;
         }
-        int copies = (int) Math.floor(rateScale);
-        if (jitter.nextDouble() < rateScale - copies) {
-          copies++;
-        }
-        for (int c = 0; c < copies; c++) {
-          double shift = c == 0 ? 0 : (jitter.nextDouble() - 0.5) * 60_000;
-          rows.add(new double[] {Math.max(0, offset - fromMs + shift), p, o});
-        }
+        // {offset from the first row, prompt, output}; copies for a rate scale are made once ties are spread
+        rows.add(new double[] {offset - fromMs, p, o});
       }
     } catch (IOException e) {
       throw new WorkloadException("cannot read trace " + file + ": " + e.getMessage());
     }
+    if (rows.size() > 1 && distinctTimes == 1) {
+      throw new WorkloadException(file + ": all " + rows.size() + " rows carry the same TIMESTAMP; a trace needs each"
+          + " request's arrival time (were the times cut to the date?)");
+    }
+    spreadTies(rows);
+    rows = scaled(rows, rateScale);
     rows.sort(java.util.Comparator.comparingDouble(r -> r[0]));
     if (rows.isEmpty()) {
       throw new WorkloadException(file + " has no requests" + (fromMs > 0 || lengthMs > 0 ? " in the chosen window" : ""));
@@ -136,6 +151,52 @@ public final class AzureTraceWorkload implements Workload {
     String label = String.format(Locale.ROOT, "%s (%d requests, %.1f min%s)", file.getFileName(), n, duration / 60_000,
         rateScale != 1 ? String.format(Locale.ROOT, ", rate x%.2f", rateScale) : "");
     return new AzureTraceWorkload(label, a, p, o, duration);
+  }
+
+  /**
+   * Rows that share a timestamp arrive evenly spread over the time to the next distinct timestamp (at most one second):
+   * with whole-second timestamps a second's requests would otherwise arrive in the same instant. {@code rows} are in
+   * file order.
+   */
+  private static void spreadTies(List<double[]> rows) {
+    int i = 0;
+    while (i < rows.size()) {
+      double t = rows.get(i)[0];
+      int j = i + 1;
+      while (j < rows.size() && rows.get(j)[0] == t) {
+        j++;
+      }
+      if (j - i > 1) {
+        double gap = Math.min(1000, (j < rows.size() ? rows.get(j)[0] : t + 1000) - t);
+        for (int k = i; k < j; k++) {
+          rows.get(k)[0] = t + gap * (k - i) / (j - i);
+        }
+      }
+      i = j;
+    }
+  }
+
+  /**
+   * Each row {@code floor(rateScale)} times, once more with probability {@code rateScale - floor(rateScale)}; copies
+   * arrive up to 30 s before or after the original (seeded), never before the start.
+   */
+  private static List<double[]> scaled(List<double[]> rows, double rateScale) {
+    if (rateScale == 1) {
+      return rows;
+    }
+    java.util.SplittableRandom jitter = new java.util.SplittableRandom(0x5eed);
+    List<double[]> out = new ArrayList<>((int) Math.min(Integer.MAX_VALUE - 8, rows.size() * Math.ceil(rateScale)));
+    for (double[] r : rows) {
+      int copies = (int) Math.floor(rateScale);
+      if (jitter.nextDouble() < rateScale - copies) {
+        copies++;
+      }
+      for (int c = 0; c < copies; c++) {
+        double shift = c == 0 ? 0 : (jitter.nextDouble() - 0.5) * 60_000;
+        out.add(new double[] {Math.max(0, r[0] + shift), r[1], r[2]});
+      }
+    }
+    return out;
   }
 
   private static int indexOf(String[] cols, String name) {

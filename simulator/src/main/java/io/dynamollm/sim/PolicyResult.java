@@ -9,7 +9,7 @@ import java.util.Map;
  * @param name policy name
  * @param energyKwh GPU energy
  * @param gpuHours GPU-hours held (instances, starting and re-sharding ones, parked budget GPUs)
- * @param avgServers GPU-hours / 8 / hours
+ * @param avgServers GPU-hours / 8 / hours, over the run (until the last request finished)
  * @param requests requests served (completed)
  * @param rejected requests refused at admission (longer than the maximum context)
  * @param dropped requests the emergency ladder dropped past their deadline
@@ -56,7 +56,9 @@ public record PolicyResult(
   static PolicyResult of(String name, SimSettings s, Metrics m, double endMs, double durationMs) {
     double kwh = m.energyJ / 3.6e6;
     double gpuHours = m.gpuMs / 3.6e6;
-    double hours = durationMs / 3.6e6;
+    // GPUs are held until the last request finishes: average over that whole time, not only the workload's span
+    // (a trace of a few rows lasts milliseconds)
+    double hours = Math.max(endMs, durationMs) / 3.6e6;
     double[] power = m.powerSeries(durationMs);
     double[] sorted = power.clone();
     java.util.Arrays.sort(sorted);

@@ -136,4 +136,104 @@ class WorkloadTest {
     assertThat(again).isEqualTo(n);
     assertThatThrownBy(() -> new SyntheticWorkload(SyntheticWorkload.Kind.CODING, 0, 5, 1)).hasMessageContaining("--days");
   }
+
+  @Test
+  void aMisdatedRowOrATraceWithoutTimesIsRefusedNamingTheLine() throws IOException {
+    Path far = csv("TIMESTAMP,ContextTokens,GeneratedTokens", "2023-11-16 18:15:45.00,10,10",
+        "2023-11-16 18:15:46.00,10,10", "2025-11-16 18:15:46.00,10,10");
+    assertThatThrownBy(() -> AzureTraceWorkload.read(far, 1, 0, 0)).isInstanceOf(WorkloadException.class)
+        .hasMessageContaining("trace.csv:4: timestamp 2025-11-16 18:15:46.00 is 731 days after the first row's (line 2)");
+    Path same = csv("TIMESTAMP,ContextTokens,GeneratedTokens", "2023-11-16 18:15:45,10,10", "2023-11-16 18:15:45,20,10",
+        "2023-11-16 18:15:45,30,10");
+    assertThatThrownBy(() -> AzureTraceWorkload.read(same, 1, 0, 0)).isInstanceOf(WorkloadException.class)
+        .hasMessageContaining("all 3 rows carry the same TIMESTAMP");
+  }
+
+  @Test
+  void rowsThatShareATimestampArriveSpreadOverIt() throws IOException {
+    // whole-second timestamps: the four requests of 18:15:45 arrive 250 ms apart, not in one instant
+    Path f = csv("TIMESTAMP,ContextTokens,GeneratedTokens", "2023-11-16 18:15:45,10,10", "2023-11-16 18:15:45,20,10",
+        "2023-11-16 18:15:45,30,10", "2023-11-16 18:15:45,40,10", "2023-11-16 18:15:47,50,10");
+    List<TraceRequest> r = new ArrayList<>();
+    AzureTraceWorkload.read(f, 1, 0, 0).forEach(r::add);
+    assertThat(r).extracting(TraceRequest::arrivalMs).containsExactly(0.0, 250.0, 500.0, 750.0, 2000.0);
+    assertThat(r).extracting(TraceRequest::promptTokens).containsExactly(10, 20, 30, 40, 50);
+    // a trace of a single row is a workload too
+    assertThat(AzureTraceWorkload.read(csv("TIMESTAMP,ContextTokens,GeneratedTokens", "2023-11-16 18:15:45,10,10"), 1,
+        0, 0).size()).isEqualTo(1);
+  }
+
+  @Test
+  void everyZooWorkloadIsReproducibleAndHasItsAdvertisedShape() {
+    for (WorkloadZoo.Entry e : WorkloadZoo.entries()) {
+      double days = Math.min(e.defaultDays(), 1 / 24.0);
+      Workload w = WorkloadZoo.create(e.name(), days, null, 1, 3);
+      Summary s = Summary.of(w, 10_000);
+      assertThat(s.n).as(e.name() + " requests").isGreaterThan(1000);
+      assertThat(Summary.of(WorkloadZoo.create(e.name(), days, null, 1, 3), 10_000).n).as(e.name() + " again")
+          .isEqualTo(s.n);
+      assertThat(w.synthetic()).isTrue();
+      assertThat(w.name()).contains("synthetic " + e.name());
+      if (!e.name().equals("conversation") && !e.name().equals("coding")) {
+        // the week shapes, like the Azure traces, have a few requests over the context limit (rejected and counted)
+        assertThat(s.maxContext).as(e.name() + " prompt + output").isLessThanOrEqualTo(WorkloadZoo.MAX_CONTEXT);
+        assertThat(s.n / 3600.0).as(e.name() + " mean rate").isCloseTo(e.defaultAverageRps(),
+            within(e.defaultAverageRps() * (e.name().contains("burst") ? 0.25 : 0.1))); // bursts: an hour holds ~16
+      }
+    }
+    Summary bursty = Summary.of(WorkloadZoo.create("bursty", null, null, 1, 3), 10_000);
+    assertThat(bursty.peakWindowRps / (bursty.n / 3600.0)).as("bursty: busiest 10 s over the mean").isGreaterThan(10);
+    Summary coding = Summary.of(WorkloadZoo.create("coding-bursty", null, null, 1, 3), 10_000);
+    assertThat(coding.medianOutput).isBetween(12, 18);
+    assertThat(coding.medianPrompt).isGreaterThan(1800);
+    assertThat(coding.peakWindowPromptTokensPerS / (coding.promptTokens / 3600.0)).as("coding: prompt-token burst")
+        .isGreaterThan(6);
+    Summary longCtx = Summary.of(WorkloadZoo.create("long-context", null, null, 1, 3), 10_000);
+    assertThat(longCtx.medianPrompt).isGreaterThan(3000);
+    assertThat(longCtx.maxPrompt).isGreaterThan(7000);
+    // shifting mix: short prompts in the first 15 minutes, long ones from minute 20 to 35
+    Workload mix = WorkloadZoo.create("shifting-mix", null, null, 1, 3);
+    assertThat(Summary.of(new WindowedWorkload(mix, 0, 15 * 60_000.0), 10_000).medianPrompt).isLessThan(300);
+    assertThat(Summary.of(new WindowedWorkload(mix, 20 * 60_000.0, 15 * 60_000.0), 10_000).medianPrompt)
+        .isGreaterThan(2000);
+    assertThatThrownBy(() -> WorkloadZoo.create("chat", null, null, 1, 1)).isInstanceOf(WorkloadException.class)
+        .hasMessageContaining("unknown workload 'chat': expected one of conversation, coding, bursty");
+    assertThatThrownBy(() -> WorkloadZoo.create("bursty", 40.0, null, 1, 1)).hasMessageContaining("--days");
+  }
+
+  @Test
+  void shiftingMixHandsOverLinearly() {
+    double phase = 20 * 60_000.0;
+    double blend = 5 * 60_000.0;
+    assertThat(WorkloadZoo.phaseWeights(60_000, phase, blend)).containsExactly(1, 0, 0);
+    assertThat(WorkloadZoo.phaseWeights(17.5 * 60_000, phase, blend)).containsExactly(0.5, 0.5, 0);
+    assertThat(WorkloadZoo.phaseWeights(59.9 * 60_000, phase, blend)[0]).isCloseTo(0.98, within(0.01));
+  }
+
+  /** Counts, medians and the busiest short window of a workload. */
+  record Summary(long n, long promptTokens, int medianPrompt, int medianOutput, int maxPrompt, int maxContext,
+      double peakWindowRps, double peakWindowPromptTokensPerS) {
+    static Summary of(Workload w, double windowMs) {
+      List<Integer> prompts = new ArrayList<>();
+      List<Integer> outputs = new ArrayList<>();
+      java.util.Map<Long, long[]> windows = new java.util.HashMap<>();
+      long tokens = 0;
+      int maxContext = 0;
+      for (TraceRequest r : w) {
+        prompts.add(r.promptTokens());
+        outputs.add(r.outputTokens());
+        tokens += r.promptTokens();
+        maxContext = Math.max(maxContext, r.promptTokens() + r.outputTokens());
+        long[] c = windows.computeIfAbsent((long) (r.arrivalMs() / windowMs), k -> new long[2]);
+        c[0]++;
+        c[1] += r.promptTokens();
+      }
+      prompts.sort(null);
+      outputs.sort(null);
+      double peakN = windows.values().stream().mapToLong(c -> c[0]).max().orElse(0) / (windowMs / 1000);
+      double peakT = windows.values().stream().mapToLong(c -> c[1]).max().orElse(0) / (windowMs / 1000);
+      return new Summary(prompts.size(), tokens, prompts.get(prompts.size() / 2), outputs.get(outputs.size() / 2),
+          prompts.get(prompts.size() - 1), maxContext, peakN, peakT);
+    }
+  }
 }

@@ -9,7 +9,7 @@ import io.dynamollm.control.live.LiveSettings;
 import io.dynamollm.control.live.LoadGenerator;
 import io.dynamollm.control.node.NodeSettings;
 import io.dynamollm.sim.AzureTraceWorkload;
-import io.dynamollm.sim.SyntheticWorkload;
+import io.dynamollm.sim.WorkloadZoo;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.instance.engine.ModelClock;
 import java.util.ArrayList;
@@ -70,8 +70,9 @@ final class NodeCommand implements Callable<Integer> {
   @Option(names = "--gpus-per-host", paramLabel = "G", description = "GPUs of each simulated host (default 8).")
   Integer gpusPerHost;
 
-  @Option(names = "--workload", paramLabel = "conversation|coding|FILE",
-      description = "Replay a built-in week-shaped workload or an Azure-format trace CSV through the router.")
+  @Option(names = "--workload", paramLabel = "NAME|FILE",
+      description = "Replay a workload of the zoo (conversation, coding, bursty, coding-bursty, long-context,"
+          + " shifting-mix) or an Azure-format trace CSV through the router.")
   String workload;
 
   @Option(names = "--average-rps", paramLabel = "RPS",
@@ -191,15 +192,13 @@ final class NodeCommand implements Callable<Integer> {
   }
 
   private Workload workload(String what) {
-    if (what.equalsIgnoreCase("conversation") || what.equalsIgnoreCase("coding")) {
-      SyntheticWorkload.Kind kind = SyntheticWorkload.Kind.parse(what);
-      double avg = averageRps != null ? averageRps : kind == SyntheticWorkload.Kind.CONVERSATION ? 5.5 : 4.0;
-      return new SyntheticWorkload(kind, 7, avg, 1);
+    if (WorkloadZoo.has(what)) {
+      return WorkloadZoo.create(what, null, averageRps, 1, 1);
     }
     Path file = Path.of(what);
     if (!java.nio.file.Files.isRegularFile(file)) {
-      throw new CommandLine.ParameterException(spec.commandLine(),
-          "--workload must be conversation, coding or a trace CSV file; no such file: " + what);
+      throw new CommandLine.ParameterException(spec.commandLine(), "--workload must be a workload of the zoo ("
+          + String.join(", ", WorkloadZoo.names()) + ") or a trace CSV file; no such file: " + what);
     }
     return AzureTraceWorkload.read(file, 1.0, 0, 0);
   }

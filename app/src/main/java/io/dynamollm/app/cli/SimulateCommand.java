@@ -12,7 +12,7 @@ import io.dynamollm.sim.GridIntensity;
 import io.dynamollm.sim.ReportWriter;
 import io.dynamollm.sim.SimSettings;
 import io.dynamollm.sim.SimulationRunner;
-import io.dynamollm.sim.SyntheticWorkload;
+import io.dynamollm.sim.WorkloadZoo;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.decision.pool.ReshardCost;
 import io.dynamollm.protocol.ClassThresholds;
@@ -50,19 +50,21 @@ final class SimulateCommand implements Callable<Integer> {
         description = "Azure LLM inference trace CSV (TIMESTAMP, ContextTokens, GeneratedTokens).")
     Path trace;
 
-    @Option(names = "--workload", paramLabel = "conversation|coding",
-        description = "A built-in synthetic week-shaped workload.")
+    @Option(names = "--workload", paramLabel = "NAME",
+        description = "A workload of the built-in zoo (synthetic, seeded): conversation, coding (weeks), bursty,"
+            + " coding-bursty, long-context, shifting-mix (an hour each); docs/simulator.md describes each.")
     String workload;
   }
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   Source source;
 
-  @Option(names = "--days", paramLabel = "N", defaultValue = "7", description = "Length of a synthetic workload (default ${DEFAULT-VALUE}).")
-  double days;
+  @Option(names = "--days", paramLabel = "N",
+      description = "Length of a zoo workload in days, fractions allowed (default: 7 for the weeks, 1/24 for the others).")
+  Double days;
 
   @Option(names = "--average-rps", paramLabel = "X",
-      description = "Weekday average request rate of a synthetic workload (default: 5.5 conversation, 4 coding).")
+      description = "Mean request rate of a zoo workload (the weeks: a weekday's; default: the workload's own).")
   Double averageRps;
 
   @Option(names = "--policies", paramLabel = "LIST", split = ",",
@@ -149,9 +151,7 @@ final class SimulateCommand implements Callable<Integer> {
       err.flush();
       w = AzureTraceWorkload.read(source.trace, rateScale, windowStartMin * 60_000, windowMinutes * 60_000);
     } else {
-      SyntheticWorkload.Kind kind = SyntheticWorkload.Kind.parse(source.workload);
-      double avg = (averageRps != null ? averageRps : kind == SyntheticWorkload.Kind.CONVERSATION ? 5.5 : 4.0) * rateScale;
-      w = new SyntheticWorkload(kind, days, avg, seed);
+      w = WorkloadZoo.create(source.workload, days, averageRps, rateScale, seed);
     }
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
         DecisionSettings.fromConfig(cfg), 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
