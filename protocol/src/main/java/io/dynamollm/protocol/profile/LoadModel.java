@@ -17,6 +17,148 @@ final class LoadModel {
   private LoadModel() {}
 
   static LoadPoint estimate(Profile p, TypeShape s, TensorParallelism tp, int clockMhz, double rps) {
+    Core c = core(p, s, Outputs.of(s), tp, clockMhz, rps);
+    return c == null ? LoadPoint.unstable(rps) : c.point;
+  }
+
+  /** The share of a mix's requests that may miss their TTFT SLO (the SLOs are p99s: 1 %). */
+  static final double MISS_BUDGET = 0.01;
+
+  /**
+   * A mix as one stream of its parts' mixture lengths ({@link Mix#aggregate}): the same batch, power, stability and TBT.
+   * TTFT is judged per part: a request waits for the iteration in progress when it arrives — a prefill (with
+   * probability rho; the longer prefills of the mix are more likely to be the one in progress, and the prompts arriving
+   * meanwhile join the request's own prefill) or a decode step — and then for its own prefill. The mix meets its SLOs
+   * when the TBT p99 is within every part's TBT SLO and the parts' TTFT misses, weighted by their shares, stay within
+   * 1 %: the SLOs are p99s over all requests, so a small part may miss more often than a large one (a short prompt that
+   * arrives during a long one's prefill waits for it). One part alone is judged as {@link #estimate} judges it.
+   */
+  static MixPoint estimateMix(Profile p, Mix mix, TensorParallelism tp, int clockMhz, double rps) {
+    Core c = core(p, mix.aggregate(), Outputs.of(mix), tp, clockMhz, rps);
+    if (c == null) {
+      return MixPoint.unstable(rps);
+    }
+    int n = mix.parts().size();
+    boolean tbtOk = true;
+    for (int i = 0; i < n; i++) {
+      tbtOk &= c.point.tbtP99Ms() <= mix.parts().get(i).slo().tbtP99Ms();
+    }
+    if (n == 1) {
+      return new MixPoint(c.point, Double.NaN, tbtOk && c.point.ttftP99Ms() <= mix.parts().get(0).slo().ttftP99Ms());
+    }
+    PrefillTail tail = new PrefillTail(p, mix, tp, clockMhz, c, rps);
+    double missed = 0;
+    for (int i = 0; i < n; i++) {
+      Mix.Part part = mix.parts().get(i);
+      missed += part.share() * tail.exceeds(i, part.slo().ttftP99Ms());
+    }
+    return new MixPoint(c.point, missed, tbtOk && missed <= MISS_BUDGET);
+  }
+
+  /**
+   * The TTFT distribution of each part of a mix. A request finds (Poisson arrivals see time averages) a prefill
+   * iteration in progress with probability rho, a decode step with probability (1 - rho) · decode-busy, else nothing.
+   * The residual R of a prefill in progress follows the equilibrium residual of the prefill iteration time — each part's
+   * prompts as a normal in tokens, at the local slope of prefill time per token, so long prompts weigh in proportion to
+   * their time; the prompts that arrive during R join the request's own prefill, which then takes R · slope · lambda ·
+   * mean prompt longer. A decode step's residual is uniform. The request's own prompt is one of 8 quantiles of its
+   * part's normal.
+   */
+  private static final class PrefillTail {
+    private static final double[] Q8 = new double[8];
+
+    static {
+      for (int i = 0; i < Q8.length; i++) {
+        Q8[i] = inverseNormal((i + 0.5) / Q8.length);
+      }
+    }
+
+    private final double rho;
+    private final double decodeOnly;
+    private final double stepMs;
+    private final double growth;
+    private final double[] w;
+    private final double[] sMean;
+    private final double[] sSd;
+    private final double meanS;
+    /** [part][quantile] own prefill time. */
+    private final double[][] own;
+
+    PrefillTail(Profile p, Mix mix, TensorParallelism tp, int clockMhz, Core c, double rps) {
+      int n = mix.parts().size();
+      rho = c.rho;
+      decodeOnly = (1 - c.rho) * c.decodeBusy;
+      stepMs = c.stepMs;
+      double others = Math.max(0, (c.k - 1) * c.meanPrompt);
+      int base = Core.tokens(others + c.meanPrompt);
+      double slope = (p.prefillMs(tp, Core.tokens(base + 1024), clockMhz) - p.prefillMs(tp, base, clockMhz)) / 1024;
+      growth = 1 + slope * rps / 1000.0 * c.meanPrompt;
+      w = new double[n];
+      sMean = new double[n];
+      sSd = new double[n];
+      own = new double[n][Q8.length];
+      double norm = 0;
+      for (int i = 0; i < n; i++) {
+        TypeShape s = mix.parts().get(i).shape();
+        w[i] = mix.parts().get(i).share();
+        sMean[i] = p.prefillMs(tp, Core.tokens(others + s.meanInputTokens()), clockMhz);
+        double sd = (s.p99InputTokens() - s.meanInputTokens()) / Z99;
+        sSd[i] = slope * sd;
+        for (int q = 0; q < Q8.length; q++) {
+          own[i][q] = p.prefillMs(tp, Core.tokens(s.meanInputTokens() + Q8[q] * sd), clockMhz);
+        }
+        norm += w[i] * sMean[i];
+      }
+      meanS = norm;
+    }
+
+    /** P(TTFT of part i > x). */
+    double exceeds(int i, double x) {
+      double total = 0;
+      for (double pf : own[i]) {
+        double left = x - pf;
+        double p = 0;
+        if (left < 0) {
+          p = 1;
+        } else {
+          p += rho * residualExceeds(left / growth);
+          p += decodeOnly * Math.max(0, 1 - left / stepMs);
+        }
+        total += Math.min(1, p);
+      }
+      return total / own[i].length;
+    }
+
+    /** P(R > y) for the residual R of the prefill iteration in progress. */
+    private double residualExceeds(double y) {
+      double tail = 0;
+      for (int j = 0; j < w.length; j++) {
+        double m = sMean[j];
+        double sd = sSd[j];
+        if (sd <= 1e-9) {
+          tail += w[j] * Math.max(0, m - y);
+        } else {
+          double d = (m - y) / sd;
+          tail += w[j] * (sd * normalPdf(d) + (m - y) * Mix.normalCdf(d));
+        }
+      }
+      return Math.min(1, Math.max(0, tail / meanS));
+    }
+
+    private static double normalPdf(double z) {
+      return Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI);
+    }
+  }
+
+  /** What the load model works out at one load. */
+  private record Core(LoadPoint point, double rho, double stepMs, double decodeBusy, double k, int meanPrompt) {
+    static int tokens(double t) {
+      return (int) Math.max(1, Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round(t)));
+    }
+  }
+
+  /** The load model at one load; null when the instance cannot keep up. */
+  private static Core core(Profile p, TypeShape s, Outputs outputs, TensorParallelism tp, int clockMhz, double rps) {
     double lambdaPerMs = rps / 1000.0;
     int n = s.meanInputTokens();
     double context = s.meanDecodeContext();
@@ -40,12 +182,12 @@ final class LoadModel {
       prefillIterMs = p.prefillMs(tp, (int) Math.min(MAX_PREFILL_BATCH_TOKENS, Math.round(k * n)), clockMhz);
       rhoPrefill = lambdaPerMs * prefillIterMs / k;
       if (rhoPrefill >= 1) {
-        return LoadPoint.unstable(rps);
+        return null;
       }
       stepMs = p.decodeStepMs(tp, Math.min(Math.max(batch, 1), maxBatch), context, clockMhz);
       double nextBatch = lambdaPerMs * s.meanOutputTokens() * stepMs / (1 - rhoPrefill);
       if (nextBatch > batchLimit) {
-        return LoadPoint.unstable(rps);
+        return null;
       }
       double decodeBusy = 1 - Math.exp(-nextBatch);
       double nextK = Math.min(maxPrompts, Math.max(1, lambdaPerMs * (prefillIterMs + decodeBusy * stepMs)));
@@ -58,7 +200,7 @@ final class LoadModel {
       }
     }
     if (!converged) {
-      return LoadPoint.unstable(rps);
+      return null;
     }
     double decodeBusy = 1 - Math.exp(-batch);
     double tbtMean = stepMs / (1 - rhoPrefill);
@@ -80,7 +222,8 @@ final class LoadModel {
     double busyMean = prefillIterMs / (1 - rhoPrefill);
     double busySecond = secondMoment / Math.pow(1 - rhoPrefill, 3);
     double busyRatePerMs = lambdaPerMs / k * (1 - rhoPrefill);
-    double tbtP99 = Math.max(tbtMean, step99 + stallPerToken99(s, busyRatePerMs * tbtMean, busyMean, busySecond));
+    double tbtP99 = Math.max(tbtMean, step99 + stallPerToken99(outputs, busyRatePerMs * tbtMean,
+        busyRatePerMs * prefillIterMs, busyMean, busySecond));
     // TTFT p99 = wait for the prefill server + rest of the decode step in flight on arrival + the prefill iteration
     // that carries the prompt. Wait: M/G/1 (Pollaczek–Khinchine mean with per-prompt service prefillIter / k;
     // P(wait > 0) = ρ with an exponential tail). Residual step: uniform on [0, step] while anything decodes. Prefill:
@@ -105,43 +248,127 @@ final class LoadModel {
         + decodeShare * p.decodePowerW(tp, Math.max(1, batch), clockMhz)
         + idleShare * p.idlePowerW();
     double energyWh = tp.degree() * power / rps / 3600.0;
-    return new LoadPoint(rps, true, ttftP99, tbtP99, power, energyWh, batch, rhoPrefill);
+    return new Core(new LoadPoint(rps, true, ttftP99, tbtP99, power, energyWh, batch, rhoPrefill), rhoPrefill, stepMs,
+        decodeBusy, k, n);
   }
 
-  /** Output lengths standing for a type: 16 equal-weight quantiles of a normal fitted to mean and p99. */
-  private static final double[] OUTPUT_QUANTILE_Z = new double[16];
+  /**
+   * The highest load (req/s) at which {@code meets} holds, to 0.2 %: brackets by doubling or halving from 1 req/s,
+   * then bisects; 0 when even 0.001 req/s fails. {@code meets} must hold below a threshold and fail above it.
+   */
+  static double capacity(java.util.function.DoublePredicate meets) {
+    double lo;
+    double hi;
+    if (meets.test(1)) {
+      lo = 1;
+      hi = 2;
+      while (meets.test(hi)) {
+        lo = hi;
+        hi *= 2;
+        if (hi > 1e6) {
+          throw new IllegalStateException("a capacity above 10^6 req/s does not converge");
+        }
+      }
+    } else {
+      hi = 1;
+      lo = 0.5;
+      while (!meets.test(lo)) {
+        hi = lo;
+        lo /= 2;
+        if (lo < 1e-3) {
+          return 0;
+        }
+      }
+    }
+    while (hi - lo > 2e-3 * lo) {
+      double mid = 0.5 * (lo + hi);
+      if (meets.test(mid)) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
 
-  static {
-    for (int i = 0; i < OUTPUT_QUANTILE_Z.length; i++) {
-      OUTPUT_QUANTILE_Z[i] = inverseNormal(0.01 + 0.98 * (i + 0.5) / OUTPUT_QUANTILE_Z.length);
+  /**
+   * Output lengths standing for a stream: for each of its types, equal-weight quantiles of a log-normal fitted to the
+   * type's mean and p99 output (from the 1st to the 99th percentile), weighted by the type's share — 16 points in all,
+   * shared by the types in proportion to their share. A mix's outputs are its parts', not one normal over all of them: that would put
+   * one-token outputs into a mix of short and long ones and make every stall look huge per token.
+   */
+  record Outputs(double[] tokens, double[] weights) {
+    static Outputs of(TypeShape s) {
+      return build(java.util.List.of(s), new double[] {1});
+    }
+
+    static Outputs of(Mix mix) {
+      double[] w = new double[mix.parts().size()];
+      java.util.List<TypeShape> shapes = new java.util.ArrayList<>();
+      for (int i = 0; i < w.length; i++) {
+        w[i] = mix.parts().get(i).share();
+        shapes.add(mix.parts().get(i).shape());
+      }
+      return build(shapes, w);
+    }
+
+    private static Outputs build(java.util.List<TypeShape> shapes, double[] w) {
+      // 16 points in all, shared by the types in proportion to their weight (at least 2 each): the short outputs of a
+      // large part decide the tail
+      int[] per = new int[shapes.size()];
+      int total = 0;
+      for (int k = 0; k < per.length; k++) {
+        per[k] = Math.max(2, (int) Math.round(16 * w[k]));
+        total += per[k];
+      }
+      double[] tokens = new double[total];
+      double[] weights = new double[total];
+      int at = 0;
+      for (int k = 0; k < shapes.size(); k++) {
+        TypeShape s = shapes.get(k);
+        // log-normal through the mean and p99: output lengths are skewed, and a normal fit would put many outputs of
+        // one or two tokens into a type whose outputs are short but rarely that short
+        double ratio = Math.min(15, (double) s.p99OutputTokens() / s.meanOutputTokens());
+        double sigma = Z99 - Math.sqrt(Math.max(0, Z99 * Z99 - 2 * Math.log(ratio)));
+        double mu = Math.log(s.meanOutputTokens()) - sigma * sigma / 2;
+        for (int i = 0; i < per[k]; i++) {
+          double z = inverseNormal(0.01 + 0.98 * (i + 0.5) / per[k]);
+          tokens[at] = Math.max(1, Math.exp(mu + sigma * z));
+          weights[at++] = w[k] / per[k];
+        }
+      }
+      return new Outputs(tokens, weights);
     }
   }
 
   /**
    * The 99th percentile over requests of stall time per output token, where a request of o tokens sees busy periods
-   * at {@code periodsPerToken}·o, each of mean {@code busyMean} and second moment {@code busySecond}.
+   * at {@code periodsPerToken}·o + {@code firstGapPeriods}, each of mean {@code busyMean} and second moment
+   * {@code busySecond}. The second term: prompts that arrive during the request's own prefill are prefilled before its
+   * first decode step (prefill first), a stall every request risks whatever its length — for outputs of a few tokens
+   * the one that decides their TBT.
    */
-  static double stallPerToken99(TypeShape s, double periodsPerToken, double busyMean, double busySecond) {
+  static double stallPerToken99(Outputs outputs, double periodsPerToken, double firstGapPeriods, double busyMean,
+      double busySecond) {
     if (periodsPerToken <= 0 || busyMean <= 0) {
       return 0;
     }
-    double sd = (s.p99OutputTokens() - s.meanOutputTokens()) / Z99;
-    double[] tokens = new double[OUTPUT_QUANTILE_Z.length];
+    double[] tokens = outputs.tokens();
+    double[] weights = outputs.weights();
     double hi = 0;
-    for (int i = 0; i < tokens.length; i++) {
-      tokens[i] = Math.max(1, s.meanOutputTokens() + OUTPUT_QUANTILE_Z[i] * sd);
-      double m = periodsPerToken * tokens[i];
-      hi = Math.max(hi, (m * busyMean + 12 * Math.sqrt(m * busySecond) + busyMean) / tokens[i]);
+    for (double o : tokens) {
+      double m = periodsPerToken * o + firstGapPeriods;
+      hi = Math.max(hi, (m * busyMean + 12 * Math.sqrt(m * busySecond) + busyMean) / o);
     }
     double lo = 0;
-    for (int it = 0; it < 50; it++) {
+    for (int it = 0; it < 50 && hi - lo > 1e-6 * hi; it++) {
       double x = 0.5 * (lo + hi);
       double tail = 0;
-      for (double o : tokens) {
-        double m = periodsPerToken * o;
-        tail += GammaTail.exceeds(m * busyMean, m * busySecond, x * o);
+      for (int i = 0; i < tokens.length; i++) {
+        double m = periodsPerToken * tokens[i] + firstGapPeriods;
+        tail += weights[i] * GammaTail.exceeds(m * busyMean, m * busySecond, x * tokens[i]);
       }
-      if (tail / tokens.length > 0.01) {
+      if (tail > 0.01) {
         lo = x;
       } else {
         hi = x;

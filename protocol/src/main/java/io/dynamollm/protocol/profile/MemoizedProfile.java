@@ -23,9 +23,18 @@ public final class MemoizedProfile implements Profile {
 
   private record CapacityKey(RequestType type, int tp, int mhz, Slo slo) {}
 
+  private record MixKey(Mix mix, int tp, int mhz, long loadStep) {}
+
+  private record MixCapacityKey(Mix mix, int tp, int mhz) {}
+
+  /** Mix answers kept at most (mixes change with forecasts; an old one is rarely asked again). */
+  private static final int MAX_MIX_ENTRIES = 200_000;
+
   private final Profile delegate;
   private final Map<EstimateKey, LoadPoint> estimates = new ConcurrentHashMap<>();
   private final Map<CapacityKey, Double> capacities = new ConcurrentHashMap<>();
+  private final Map<MixKey, MixPoint> mixEstimates = new ConcurrentHashMap<>();
+  private final Map<MixCapacityKey, Double> mixCapacities = new ConcurrentHashMap<>();
 
   private MemoizedProfile(Profile delegate) {
     this.delegate = Objects.requireNonNull(delegate, "delegate");
@@ -50,6 +59,35 @@ public final class MemoizedProfile implements Profile {
   public double capacityRps(RequestType type, TensorParallelism tp, int clockMhz, Slo slo) {
     return capacities.computeIfAbsent(new CapacityKey(type, tp.degree(), clockMhz, slo),
         k -> delegate.capacityRps(type, tp, clockMhz, slo));
+  }
+
+  @Override
+  public MixPoint estimate(Mix mix, TensorParallelism tp, int clockMhz, double loadRps) {
+    if (!(loadRps > 0) || Double.isInfinite(loadRps)) {
+      return delegate.estimate(mix, tp, clockMhz, loadRps);
+    }
+    if (mixEstimates.size() > MAX_MIX_ENTRIES) {
+      mixEstimates.clear(); // bounded memory on week-long runs whose mixes drift
+    }
+    long step = Math.round(Math.log(loadRps) / LOG_STEP);
+    return mixEstimates.computeIfAbsent(new MixKey(mix, tp.degree(), clockMhz, step),
+        k -> delegate.estimate(mix, tp, clockMhz, Math.exp(k.loadStep() * LOG_STEP)));
+  }
+
+  @Override
+  public double capacityRps(Mix mix, TensorParallelism tp, int clockMhz) {
+    if (mixCapacities.size() > MAX_MIX_ENTRIES) {
+      mixCapacities.clear();
+    }
+    MixCapacityKey key = new MixCapacityKey(mix, tp.degree(), clockMhz);
+    Double known = mixCapacities.get(key);
+    if (known != null) {
+      return known;
+    }
+    // bisect on this memoized profile, so the estimates along the way are remembered too
+    double cap = LoadModel.capacity(rps -> estimate(mix, tp, clockMhz, rps).meets());
+    mixCapacities.put(key, cap);
+    return cap;
   }
 
   @Override

@@ -76,6 +76,25 @@ public interface Profile {
   /** What an instance serving only {@code type} at {@code loadRps} requests per second looks like. */
   LoadPoint estimate(RequestType type, TensorParallelism tp, int clockMhz, double loadRps);
 
+  /**
+   * What an instance serving {@code mix} at {@code loadRps} requests per second looks like, each part judged against
+   * its own SLO (the load model of this package, on the profile's iteration times).
+   */
+  default MixPoint estimate(Mix mix, TensorParallelism tp, int clockMhz, double loadRps) {
+    if (!(loadRps > 0) || Double.isInfinite(loadRps)) {
+      throw new IllegalArgumentException("load must be a positive, finite number of requests per second, got " + loadRps);
+    }
+    return LoadModel.estimateMix(this, mix, tp, clockMhz, loadRps);
+  }
+
+  /**
+   * The highest load, requests per second, that one instance serves with every part of {@code mix} within its SLO
+   * (to 0.2 %); 0 when even a trickle misses.
+   */
+  default double capacityRps(Mix mix, TensorParallelism tp, int clockMhz) {
+    return LoadModel.capacity(rps -> estimate(mix, tp, clockMhz, rps).meets());
+  }
+
   /** p99 TTFT and TBT of one request of the type running alone on TP8 at the maximum clock. */
   Slo aloneLatency(RequestType type);
 
@@ -97,27 +116,7 @@ public interface Profile {
    * misses it.
    */
   default double capacityRps(RequestType type, TensorParallelism tp, int clockMhz, Slo slo) {
-    double lo = 0;
-    double hi = 1e-3;
-    if (!estimate(type, tp, clockMhz, hi).meets(slo)) {
-      return 0;
-    }
-    while (estimate(type, tp, clockMhz, hi * 2).meets(slo)) {
-      hi *= 2;
-      if (hi > 1e6) {
-        throw new IllegalStateException("capacity of " + type + " on " + tp + " does not converge");
-      }
-    }
-    lo = hi;
-    hi = hi * 2;
-    for (int i = 0; i < 40 && hi - lo > 1e-6 * hi; i++) {
-      double mid = (lo + hi) / 2;
-      if (estimate(type, tp, clockMhz, mid).meets(slo)) {
-        lo = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    return lo;
+    return LoadModel.capacity(rps -> estimate(type, tp, clockMhz, rps).meets(slo));
   }
+
 }

@@ -40,10 +40,10 @@ class GammaTailTest {
     // same mean output, one type with widely spread outputs: its p99 stall per token is higher
     TypeShape narrow = new TypeShape(3000, 5000, 60, 62);
     TypeShape wide = new TypeShape(3000, 5000, 60, 99);
-    double n = LoadModel.stallPerToken99(narrow, 0.05, 200, 200 * 200 * 1.2);
-    double w = LoadModel.stallPerToken99(wide, 0.05, 200, 200 * 200 * 1.2);
+    double n = LoadModel.stallPerToken99(LoadModel.Outputs.of(narrow), 0.05, 0, 200, 200 * 200 * 1.2);
+    double w = LoadModel.stallPerToken99(LoadModel.Outputs.of(wide), 0.05, 0, 200, 200 * 200 * 1.2);
     assertThat(w).isGreaterThan(n);
     // with no stalls there is nothing to add
-    assertThat(LoadModel.stallPerToken99(narrow, 0, 200, 1)).isZero();
+    assertThat(LoadModel.stallPerToken99(LoadModel.Outputs.of(narrow), 0, 0, 200, 1)).isZero();
   }
 }

@@ -1,0 +1,26 @@
+package io.dynamollm.protocol.profile;
+
+/**
+ * What a profile predicts for one instance serving a {@link Mix} at a steady load.
+ *
+ * @param point the mix as one stream: its latencies (of the mixture's lengths), power, energy, batch
+ * @param ttftMiss the share of the mix's requests predicted to miss their own part's TTFT SLO (the parts' misses
+ *     weighted by their shares); NaN for a mix of one part, which is judged by its TTFT p99 instead
+ * @param meets whether the TBT p99 is within every part's TBT SLO and the TTFT misses within 1 % (one part: its TTFT
+ *     p99 within its SLO)
+ */
+public record MixPoint(LoadPoint point, double ttftMiss, boolean meets) {
+
+  /** Whether the instance keeps up at all. */
+  public boolean stable() {
+    return point.stable();
+  }
+
+  public double powerPerGpuW() {
+    return point.powerPerGpuW();
+  }
+
+  static MixPoint unstable(double loadRps) {
+    return new MixPoint(LoadPoint.unstable(loadRps), 1, false);
+  }
+}
