@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import io.dynamollm.decision.cluster.LoadForecaster;
 import io.dynamollm.decision.cluster.PoolBudgeter;
+import io.dynamollm.decision.cluster.ShapeLearner;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.pool.CapacityCorrection;
 import io.dynamollm.decision.pool.PoolPlanner;
@@ -33,6 +34,7 @@ public record DecisionSettings(
     long poolKeepAliveMs,
     long rebudgetDelayMs,
     LoadForecaster.Settings forecaster,
+    ShapeLearner.Settings shapes,
     PoolBudgeter.Settings budgeter,
     PoolPlanner.Settings planner,
     CapacityCorrection.Settings correction,
@@ -45,6 +47,7 @@ public record DecisionSettings(
 
   public DecisionSettings {
     Objects.requireNonNull(forecaster, "forecaster");
+    Objects.requireNonNull(shapes, "shapes");
     Objects.requireNonNull(budgeter, "budgeter");
     Objects.requireNonNull(planner, "planner");
     Objects.requireNonNull(correction, "correction");
@@ -83,18 +86,21 @@ public record DecisionSettings(
         ms(c, "pool-keep-alive"),
         ms(c, "rebudget-delay"),
         section(c, "forecaster", f -> new LoadForecaster.Settings(ms(f, "bucket"), f.getInt("smoothing-buckets"),
-            ms(f, "recent-window"), f.getDouble("headroom"))),
-        section(c, "budgeter", b -> new PoolBudgeter.Settings(b.getDouble("fill-share"), b.getDouble("slo-margin"),
-            b.getDouble("headroom"), b.getDouble("oversubscribe"), b.getDouble("bootstrap-share"))),
+            ms(f, "recent-window"), ms(f, "min-history"), ms(f, "trend-window"), ms(f, "short-bucket"),
+            ms(f, "burst-window"), f.getDouble("burst-quantile"), f.getDouble("headroom"))),
+        section(c, "shapes", l -> new ShapeLearner.Settings(l.getDouble("prior-requests"), ms(l, "half-life"),
+            l.getDouble("publish-change"))),
+        section(c, "budgeter", b -> new PoolBudgeter.Settings(b.getDouble("fill-share"), b.getDouble("headroom"),
+            b.getDouble("layout-hysteresis"), b.getDouble("bootstrap-share"))),
         section(c, "planner", p -> new PoolPlanner.Settings(ms(p, "time-limit"), p.getInt("max-groups"),
             doubles(p.getDoubleList("load-levels")), p.getDouble("slo-margin"), p.getDouble("switch-threshold"),
-            p.getDouble("min-relative-saving"), p.getDouble("max-offline-share"))),
+            p.getDouble("min-relative-saving"), p.getDouble("max-offline-share"), p.getDouble("miss-budget"))),
         section(c, "correction", k -> new CapacityCorrection.Settings(k.getLong("min-requests"),
             k.getDouble("miss-threshold"), k.getDouble("gain"), k.getDouble("max-step"), k.getDouble("max"),
             k.getDouble("relax-below"), k.getDouble("relax"))),
         section(c, "governor", g -> new FrequencyGovernor.Settings(g.getDouble("profile-margin"),
-            g.getDouble("guard-enter"), g.getDouble("guard-exit"), g.getInt("min-completions"), ms(g, "window"),
-            ms(g, "min-change-interval"), g.getInt("step-down-after"))),
+            g.getDouble("guard-enter"), g.getDouble("guard-exit"), g.getDouble("guard-step"),
+            g.getInt("min-completions"), ms(g, "window"), ms(g, "min-change-interval"), g.getInt("step-down-after"))),
         section(c, "ladder", l -> ms(l, "interval")),
         section(c, "routing", r -> new RoutingPolicy.Settings(r.getDouble("overflow-score"),
             r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"))));
@@ -102,14 +108,14 @@ public record DecisionSettings(
 
   /** With other epochs (tests and demos compress time). */
   public DecisionSettings withEpochs(long clusterMs, long poolMs, long instanceMs) {
-    return new DecisionSettings(clusterMs, poolMs, instanceMs, poolKeepAliveMs, rebudgetDelayMs, forecaster, budgeter,
-        planner, correction, governor, ladderIntervalMs, routing);
+    return new DecisionSettings(clusterMs, poolMs, instanceMs, poolKeepAliveMs, rebudgetDelayMs, forecaster, shapes,
+        budgeter, planner, correction, governor, ladderIntervalMs, routing);
   }
 
   /** With another planner tuning. */
   public DecisionSettings withPlanner(PoolPlanner.Settings p) {
     return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,
-        forecaster, budgeter, p, correction, governor, ladderIntervalMs, routing);
+        forecaster, shapes, budgeter, p, correction, governor, ladderIntervalMs, routing);
   }
 
   /**

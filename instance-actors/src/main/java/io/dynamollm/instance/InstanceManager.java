@@ -11,6 +11,7 @@ import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
@@ -62,9 +63,10 @@ public final class InstanceManager {
   public sealed interface Command permits Start, Adopt, Retarget, Submit, Drain, Stop, GetStatus, Internal {}
 
   /**
-   * Start serving {@code nativeType}'s pool at {@code tp}, clock bounds and SLO; telemetry goes to {@code telemetryTo}.
+   * Start serving {@code nativeType}'s pool at {@code tp} within the clock bounds, for the pool's mix of requests (its
+   * governor plans with it); telemetry goes to {@code telemetryTo}.
    */
-  public record Start(String pool, RequestType nativeType, TensorParallelism tp, FrequencyBounds bounds, Slo slo,
+  public record Start(String pool, RequestType nativeType, TensorParallelism tp, FrequencyBounds bounds, MixSpec mix,
       ActorRef<InstanceTelemetry> telemetryTo, ActorRef<Decision> decisionsTo) implements Command, CborSerializable {}
 
   /**
@@ -75,10 +77,10 @@ public final class InstanceManager {
       implements Command, CborSerializable {}
 
   /**
-   * New bounds or SLO from the pool manager (also its keep-alive); {@code canReroute}: another ready instance of the
+   * New bounds or mix from the pool manager (also its keep-alive); {@code canReroute}: another ready instance of the
    * pool or of a larger one could take a request now (the emergency ladder's third rung).
    */
-  public record Retarget(FrequencyBounds bounds, Slo slo, boolean canReroute) implements Command, CborSerializable {}
+  public record Retarget(FrequencyBounds bounds, MixSpec mix, boolean canReroute) implements Command, CborSerializable {}
 
   /**
    * A request to serve; the reply comes when it finished, failed, or was taken out before it started.
@@ -286,7 +288,7 @@ public final class InstanceManager {
         telemetryTo = a.telemetryTo();
         decisionsTo = a.decisionsTo();
         if (step != null) {
-          step.retarget(start.bounds(), start.slo(), clock.nowMs());
+          step.retarget(start.bounds(), start.mix(), clock.nowMs());
         }
         ctx.getLog().info("instance {}: adopted by a new manager of pool {}", id, a.pool());
         report();
@@ -328,7 +330,7 @@ public final class InstanceManager {
 
     private Behavior<Command> onRetarget(Retarget r) {
       if (step != null) {
-        step.retarget(r.bounds(), r.slo(), clock.nowMs());
+        step.retarget(r.bounds(), r.mix(), clock.nowMs());
       }
       canReroute = r.canReroute();
       return Behaviors.same();
@@ -340,7 +342,7 @@ public final class InstanceManager {
             false));
         return Behaviors.same();
       }
-      step.arrived(s.type(), s.slo());
+      step.arrived(s.type());
       inFlight.put(s.request().id(), s.slo());
       ctx.pipeToSelf(engine.submit(s.request()), (c, err) -> new Finished(s, c, err));
       return Behaviors.same();
@@ -394,7 +396,9 @@ public final class InstanceManager {
       }
       List<InstanceStep.Queued> queued = new ArrayList<>(waiting.size());
       for (Engine.Queued q : waiting) {
-        Slo slo = inFlight.getOrDefault(q.requestId(), start.slo());
+        // a request it does not know the SLO of (adopted, submitted before a restart): the pool's tightest
+        Slo slo = inFlight.computeIfAbsent(q.requestId(), k -> start.mix().slos().values().stream()
+            .min(java.util.Comparator.comparingDouble(Slo::ttftP99Ms)).orElseThrow());
         queued.add(new InstanceStep.Queued(q.seq(), q.arrivalMs(), q.promptTokens(), slo.ttftP99Ms()));
       }
       var a = step.ladder(now, queued, engine.busyUntilMs(now), canReroute);

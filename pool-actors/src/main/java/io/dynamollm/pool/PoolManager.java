@@ -62,8 +62,10 @@ public final class PoolManager {
   /** The cluster manager's budget (each cluster epoch, and when the pool gets GPUs between epochs). */
   public record Assign(PoolBudget budget) implements Command, CborSerializable {}
 
-  /** The forecast for the next pool epoch (native-equivalent requests per second), each pool epoch. */
-  public record Forecast(double nativeLoadRps) implements Command, CborSerializable {}
+  /**
+   * The forecast for the next pool epoch, each pool epoch: the load to plan for and each type's, requests per second.
+   */
+  public record Forecast(double loadRps, Map<RequestType, Double> typeRps) implements Command, CborSerializable {}
 
   /**
    * A router's count of this pool's requests since its last report: completed ones, those that missed their own
@@ -180,7 +182,7 @@ public final class PoolManager {
             return apply(step.assign(a.budget(), now()));
           })
           .onMessage(Forecast.class, f -> {
-            step.forecast(f.nativeLoadRps());
+            step.forecast(f.loadRps(), f.typeRps());
             return Behaviors.same();
           })
           .onMessage(Outcomes.class, o -> {
@@ -246,15 +248,16 @@ public final class PoolManager {
             + " /api/v1/decisions)", pool, p.start().tp(), p.placement().reason());
         warnedNoRoom = true;
       }
-      id.ifPresent(i -> step.budget().ifPresent(b -> w.instances().tell(i, new InstanceManager.Start(pool,
-          b.nativeType(), p.start().tp(), b.frequencyBounds(), b.nativeSlo(), telemetryAdapter, w.decisions()))));
+      id.ifPresent(i -> step.budget().ifPresent(b -> step.mixSpec().ifPresent(m -> w.instances().tell(i,
+          new InstanceManager.Start(pool, b.nativeType(), p.start().tp(), b.frequencyBounds(), m, telemetryAdapter,
+              w.decisions())))));
       return apply(step.placed(p.start(), id, p.placement().reason(), now()));
     }
 
     /** The keep-alive: bounds and SLO to every instance, and whether a re-route could find another one now. */
     private void retarget() {
       Optional<PoolBudget> b = step.budget();
-      if (b.isEmpty()) {
+      if (b.isEmpty() || step.mixSpec().isEmpty()) {
         return;
       }
       List<RoutingPolicy.PoolView> views = new ArrayList<>();
@@ -262,7 +265,7 @@ public final class PoolManager {
       others.values().forEach(r -> views.add(RoutingPolicy.Pool.of(r, PoolRoutes.Ready::queued)));
       for (String id : step.instances().keySet()) {
         boolean canReroute = routing.reroute(b.get().nativeType(), pool, id, views).isPresent();
-        w.instances().tell(id, new InstanceManager.Retarget(b.get().frequencyBounds(), b.get().nativeSlo(),
+        w.instances().tell(id, new InstanceManager.Retarget(b.get().frequencyBounds(), step.mixSpec().get(),
             canReroute));
       }
     }

@@ -14,8 +14,9 @@ import java.util.Objects;
  * @param energyJ energy of the pool's instances since the pool was created
  * @param instances number of instances the pool holds
  * @param gpus number of GPUs the pool holds
- * @param plannedLoadRps the load the pool's current plan is for (its forecast times its capacity correction),
- *     native-equivalent requests per second
+ * @param forecastLoadRps the load the pool was asked to plan for (budget or forecast), requests per second
+ * @param plannedLoadRps the load the pool's current plan is for (that forecast times its capacity correction, applied
+ *     once), requests per second
  * @param capacityRps what the current plan carries within the SLO; below {@code plannedLoadRps} the budget is short
  * @param capacityCorrection the multiple of its forecast the pool plans for, learned from its SLO misses (1 = the
  *     profile's capacity holds)
@@ -29,6 +30,7 @@ public record PoolTelemetry(
     double energyJ,
     int instances,
     int gpus,
+    double forecastLoadRps,
     double plannedLoadRps,
     double capacityRps,
     double capacityCorrection)
@@ -40,9 +42,9 @@ public record PoolTelemetry(
     if (sloAttainment < 0 || sloAttainment > 1 || Double.isNaN(sloAttainment)) {
       throw new IllegalArgumentException("SLO attainment is a fraction in [0, 1], got " + sloAttainment);
     }
-    if (!(plannedLoadRps >= 0) || !(capacityRps >= 0)) {
-      throw new IllegalArgumentException("planned load and capacity are rates >= 0, got " + plannedLoadRps + " and "
-          + capacityRps);
+    if (!(forecastLoadRps >= 0) || !(plannedLoadRps >= 0) || !(capacityRps >= 0)) {
+      throw new IllegalArgumentException("forecast, planned load and capacity are rates >= 0, got " + forecastLoadRps
+          + ", " + plannedLoadRps + " and " + capacityRps);
     }
     if (!(capacityCorrection >= 1) || Double.isInfinite(capacityCorrection)) {
       throw new IllegalArgumentException("a capacity correction is a finite factor >= 1, got " + capacityCorrection);

@@ -2,6 +2,7 @@ package io.dynamollm.protocol;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.dynamollm.protocol.profile.TypeShape;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -33,14 +34,19 @@ class MessageSerializationTest {
     return Stream.of(
         new PoolBudget("SM", 7, 16, RequestType.SM, Set.of(RequestType.SS, RequestType.SM),
             Map.of(RequestType.SS, 3.5, RequestType.SM, 1.25), 3.1,
-            Map.of(RequestType.SS, new Slo(100, 50), RequestType.SM, new Slo(120, 55)), FrequencyBounds.H100_DEFAULT),
-        new PoolLayout(7, List.of(PoolBudget.retire("LL", 7, new Slo(500, 60), FrequencyBounds.H100_DEFAULT))),
+            Map.of(RequestType.SS, new Slo(100, 50), RequestType.SM, new Slo(120, 55)),
+            Map.of(RequestType.SS, new TypeShape(180, 250, 55, 98), RequestType.SM, new TypeShape(170, 240, 170, 270)),
+            FrequencyBounds.H100_DEFAULT),
+        new PoolLayout(7, List.of(PoolBudget.retire("LL", 7, FrequencyBounds.H100_DEFAULT))),
+        new MixSpec(Map.of(RequestType.SS, 2.0), Map.of(RequestType.SS, new TypeShape(180, 250, 55, 98)),
+            Map.of(RequestType.SS, new Slo(100, 50))),
         new PoolRoutes("SM", RequestType.SM, Set.of(RequestType.SS, RequestType.SM),
             List.of(new PoolRoutes.Ready("h~SM-1", 3.5, 2))),
         new InstanceTelemetry("ss-1", "SS", 1_700_000_000_000L, InstanceState.READY, 3, 17, 812.5, 88.1, 31.2, 1650.0,
             1.5e6, 1395, List.of("GPU-a", "GPU-b"), new InstanceTelemetry.Ladder(1, 2, 3, 4)),
         new Decision(1_700_000_000_000L, 61_000, Decision.POOL, "SM", "2×TP4@1605", "saves 300 W", 300.0),
-        new PoolTelemetry("SS", 1_700_000_000_000L, Map.of(RequestType.SS, 4.0), 0.995, 3300.0, 9.9e6, 2, 8, 4.8, 5.0, 1.2),
+        new PoolTelemetry("SS", 1_700_000_000_000L, Map.of(RequestType.SS, 4.0), 0.995, 3300.0, 9.9e6, 2, 8, 4.0, 4.8, 5.0,
+            1.2),
         new SloTable(slos),
         ClassThresholds.DEFAULT,
         TensorParallelism.TP8,

@@ -47,7 +47,7 @@ final class DynamoLlm implements SimPolicy {
   @Override
   public void start(Simulation sim, Workload workload) {
     SimSettings s = sim.settings();
-    cluster = new ClusterStep(s.profile(), s.decisions(), 0);
+    cluster = new ClusterStep(s.profile(), s.decisions(), s.transitions(), 0);
     planner = new PoolPlanner(s.profile(), s.decisions().planner(), s.transitions());
     reshards = new PoolReconciler.Reshards(s.reshardCost().inPlace(), s.reshardCost(),
         s.decisions().planner().maxOfflineShare());
@@ -63,6 +63,7 @@ final class DynamoLlm implements SimPolicy {
       poolEpoch(sim, now);
     });
     sim.every(s.decisions().poolKeepAliveMs(), s.decisions().poolKeepAliveMs(), now -> {
+      cluster.handover(now).ifPresent(e -> budgets(sim, e, now));
       for (var e : List.copyOf(steps.entrySet())) {
         exec(sim, sim.pools.get(e.getKey()), e.getValue(), e.getValue().keepAlive(now));
       }
@@ -71,13 +72,21 @@ final class DynamoLlm implements SimPolicy {
 
   @Override
   public void observeArrival(double nowMs, SimRequest r) {
-    cluster.observe(nowMs, Map.of(r.routedType, 1));
+    cluster.observe(nowMs, r.routedType, 1, r.prompt);
+  }
+
+  @Override
+  public void observeCompletion(double nowMs, SimRequest r) {
+    cluster.completed(nowMs, r.routedType, r.prompt, r.output);
   }
 
   /** The cluster manager's epoch: budgets to the pools, zero to those the layout drops. */
   private void clusterEpoch(Simulation sim, double now) {
     SimSettings s = sim.settings();
-    ClusterStep.Epoch e = cluster.epoch(now, s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT);
+    budgets(sim, cluster.epoch(now, s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT), now);
+  }
+
+  private void budgets(Simulation sim, ClusterStep.Epoch e, double now) {
     note(now, e.decision());
     for (PoolBudget b : e.retire()) {
       PoolStep step = steps.get(b.pool());
@@ -93,8 +102,11 @@ final class DynamoLlm implements SimPolicy {
   }
 
   private void assign(Simulation sim, PoolBudget b, double now) {
-    SimPool pool = sim.pool(b.pool(), b.nativeType(), b.nativeSlo(), b.types());
+    SimPool pool = sim.pool(b.pool(), b.nativeType(), sim.settings().slos().of(b.nativeType()), b.types());
     pool.bounds = b.frequencyBounds();
+    if (!b.types().isEmpty()) {
+      pool.mix = b.mix();
+    }
     PoolStep step = steps.computeIfAbsent(b.pool(), name -> listen(sim, pool, new PoolStep(name, sim.settings()
         .decisions(), reshards, false, now)));
     exec(sim, pool, step, step.assign(b, now));
@@ -110,11 +122,11 @@ final class DynamoLlm implements SimPolicy {
 
   /** The pool epoch: forecasts to the pools, each pool plans. */
   private void poolEpoch(Simulation sim, double now) {
-    Map<String, Double> forecasts = cluster.poolForecasts(now);
+    Map<String, ClusterStep.PoolForecast> forecasts = cluster.poolForecasts(now);
     for (var e : List.copyOf(steps.entrySet())) {
       PoolStep step = e.getValue();
       if (step.budget().map(b -> b.gpus() > 0).orElse(false)) {
-        Optional.ofNullable(forecasts.get(e.getKey())).ifPresent(step::forecast);
+        Optional.ofNullable(forecasts.get(e.getKey())).ifPresent(f -> step.forecast(f.loadRps(), f.typeRps()));
         exec(sim, sim.pools.get(e.getKey()), step, step.epoch(now));
       }
     }
@@ -128,9 +140,10 @@ final class DynamoLlm implements SimPolicy {
     if (fx.retarget()) {
       step.budget().ifPresent(b -> {
         pool.bounds = b.frequencyBounds();
+        step.mixSpec().ifPresent(m -> pool.mix = m);
         for (SimInstance i : pool.instances) {
-          if (i.step != null) {
-            i.step.retarget(b.frequencyBounds(), b.nativeSlo(), now);
+          if (i.step != null && pool.mix != null) {
+            i.step.retarget(b.frequencyBounds(), pool.mix, now);
           }
         }
       });

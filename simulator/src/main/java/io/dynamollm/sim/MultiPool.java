@@ -40,7 +40,7 @@ final class MultiPool implements SimPolicy {
       }
       Slo slo = s.slos().of(t);
       SimPool pool = sim.pool(t.name(), t, slo, Set.of(t));
-      double cap = Policies.tp8Capacity(s, t);
+      double cap = Policies.capacity(s, stats.mix(Set.of(t), s.slos()), TensorParallelism.TP8);
       int n = Math.max(1, (int) Math.ceil(peak / Math.max(cap, 1e-9) - 1e-9));
       for (int i = 0; i < n; i++) {
         sim.addInstance(pool, TensorParallelism.TP8, max, 0, cap, false);

@@ -1,15 +1,13 @@
 package io.dynamollm.sim;
 
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.decision.pool.PoolPlan;
 import io.dynamollm.decision.pool.PoolReconciler;
+import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.InstanceState;
-import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.Mix;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +33,7 @@ import java.util.Optional;
  */
 public final class Policies {
   public static final List<String> ALL = List.of("singlepool", "multipool", "scaleinst", "scaleshard", "scalefreq",
-      "dynamollm", "oracle");
+      "dynamollm", "oracle", "oracle-paid");
 
   static boolean known(String name) {
     return ALL.contains(name);
@@ -46,41 +44,25 @@ public final class Policies {
   /** The policy called {@code name}, for a workload with {@code stats}. */
   static SimPolicy create(String name, WorkloadStats stats) {
     return switch (name) {
-      case "singlepool" -> new SinglePool(false, false, false);
-      case "scaleinst" -> new SinglePool(true, false, false);
-      case "scaleshard" -> new SinglePool(false, true, false);
-      case "scalefreq" -> new SinglePool(false, false, true);
+      case "singlepool" -> new SinglePool(false, false, false, stats);
+      case "scaleinst" -> new SinglePool(true, false, false, stats);
+      case "scaleshard" -> new SinglePool(false, true, false, stats);
+      case "scalefreq" -> new SinglePool(false, false, true, stats);
       case "multipool" -> new MultiPool(stats);
       case "dynamollm" -> new DynamoLlm();
-      case "oracle" -> new Oracle(stats);
+      case "oracle" -> new Oracle(stats, false);
+      case "oracle-paid" -> new Oracle(stats, true);
       default -> throw new IllegalArgumentException("unknown policy '" + name + "': expected one of "
           + String.join(", ", ALL));
     };
   }
 
   /**
-   * Native-equivalent work of one request of each type in a pool sized for {@code host}, for sizing the static
-   * baselines and the oracle: the budgeter's ratio of TP8 max-clock capacities, times the settings' calibrated mix
-   * penalty for types other than the native one.
+   * What one instance of {@code tp} at the maximum clock carries of {@code mix} within the planner's SLO margin (the
+   * capacity model the static baselines are sized by, as the live pools plan by it).
    */
-  static double[] workRatios(SimSettings s, RequestType host) {
-    PoolBudgeter budgeter = new PoolBudgeter(s.profile(), s.decisions().budgeter());
-    SloTable slos = s.slos();
-    double[] r = new double[9];
-    for (RequestType t : RequestType.values()) {
-      double ratio = budgeter.nativeWork(t, slos.of(t), host, slos.of(host));
-      r[t.ordinal()] = t == host ? ratio : ratio * s.mixPenalty();
-    }
-    return r;
-  }
-
-  /** Capacity of one TP8 max-clock instance of {@code type} within its SLO (with the budgeter's margin). */
-  static double tp8Capacity(SimSettings s, RequestType type) {
-    Profile p = s.profile();
-    double m = s.decisions().budgeter().sloMargin();
-    var slo = s.slos().of(type);
-    return p.capacityRps(type, TensorParallelism.TP8, p.maxClockMhz(),
-        new io.dynamollm.protocol.Slo(slo.ttftP99Ms() * m, slo.tbtP99Ms() * m));
+  static double capacity(SimSettings s, Mix mix, TensorParallelism tp) {
+    return s.planner().capacityRps(mix, tp, FrequencyBounds.H100_DEFAULT);
   }
 
   // ================================================================== shared machinery
@@ -108,7 +90,32 @@ public final class Policies {
         break;
       }
     }
+    setClocks(sim, pool, plan);
     sim.updateParked(pool, budgetGpus);
+  }
+
+  /**
+   * Instances that keep their TP run at the plan's clock for it (policies without a governor: the plan's clock is the
+   * only one there is); a TP with groups at two clocks gives its instances the higher clocks first.
+   */
+  private static void setClocks(Simulation sim, SimPool pool, PoolPlan plan) {
+    for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
+      List<Integer> clocks = new ArrayList<>();
+      plan.groups().stream().filter(g -> g.tp().equals(tp))
+          .sorted((a, b) -> Integer.compare(b.clockMhz(), a.clockMhz()))
+          .forEach(g -> {
+            for (int k = 0; k < g.instances(); k++) {
+              clocks.add(g.clockMhz());
+            }
+          });
+      int k = 0;
+      for (SimInstance i : pool.instances) {
+        if (i.tp.equals(tp) && i.step == null && (i.state == InstanceState.READY || i.state == InstanceState.STARTING)
+            && k < clocks.size()) {
+          i.setClock(sim.now(), clocks.get(k++));
+        }
+      }
+    }
   }
 
   /** The pool's instances as the reconciler sees them. */
@@ -163,10 +170,9 @@ public final class Policies {
    */
   static void governInstances(Simulation sim, FrequencyGovernor governor) {
     SimSettings s = sim.settings();
-    PoolBudgeter budgeter = new PoolBudgeter(s.profile(), s.decisions().budgeter());
-    sim.instanceSteps(i -> new InstanceStep(s.profile(), governor, budgeter,
+    sim.instanceSteps(i -> new InstanceStep(s.profile(), governor,
         new InstanceStep.Instance(i.id, i.pool.nativeType, i.tp, s.profile().clockLevelsMhz()), i.pool.bounds,
-        s.slos().of(i.pool.nativeType), s.instanceEpochMs(), Long.MAX_VALUE / 4, sim.now()));
+        i.pool.mix, s.instanceEpochMs(), Long.MAX_VALUE / 4, sim.now()));
     sim.every(s.instanceEpochMs(), s.instanceEpochMs(), now -> {
       for (SimInstance i : sim.readyInstances()) {
         if (i.step != null) {

@@ -31,7 +31,7 @@ public final class Replays {
     Workload w = Workload.of("replay", reqs, durationMs);
     SimSettings s = new SimSettings(p, slos, t, 1, DecisionSettings.defaults(), 60_000, 420_000,
         ReshardCost.IN_PLACE_NVLINK, p.loadingPowerW(), OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400),
-        2.5, 0.1, 1);
+        2.5, 0.1);
     SimPolicy fixed = new SimPolicy() {
       public String name() {
         return "fixed";
@@ -54,8 +54,7 @@ public final class Replays {
 
   /**
    * {@code policy} on {@code servers} 8-GPU servers as the live control plane runs: its decision settings, engine
-   * start-up {@code startupMs}, TP changes as restarts of that length (start new, drain old), the online predictor,
-   * no mix penalty.
+   * start-up {@code startupMs}, TP changes as restarts of that length (start new, drain old), the online predictor.
    */
   public static ClusterOutcome runLikeLive(Profile p, DecisionSettings decisions, String policy, int servers,
       List<TraceRequest> reqs, double durationMs, long startupMs) {
@@ -64,8 +63,8 @@ public final class Replays {
     Workload w = Workload.of("replay", reqs, durationMs);
     SimSettings s = new SimSettings(p, slos, t, servers, decisions, 60_000, startupMs,
         ReshardCost.restart(startupMs), p.loadingPowerW(), new io.dynamollm.decision.routing.OnlineOutputPredictor(t), 1,
-        GridIntensity.constant(400), 2.5, 0.1, 1);
-    PolicyResult r = new Simulation(s, Policies.create(policy, new WorkloadStats(w, t))).run(w);
+        GridIntensity.constant(400), 2.5, 0.1);
+    PolicyResult r = new Simulation(s, Policies.create(policy, new WorkloadStats(w, t, p))).run(w);
     double hours = durationMs / 3.6e6;
     double unheldGpuHours = Math.max(0, servers * 8 * hours - r.gpuHours());
     return new ClusterOutcome(r.energyKwh(), r.energyKwh() + unheldGpuHours * p.idlePowerW() / 1000, r.sloAttainment(),

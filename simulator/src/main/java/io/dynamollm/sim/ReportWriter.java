@@ -58,10 +58,15 @@ public final class ReportWriter {
         num(n, "energy_vs_singlepool", p.energyKwh() / base.energyKwh() - 1);
       }
       ObjectNode byType = n.putObject("attainment_by_type");
+      ObjectNode misses = n.putObject("misses_by_type");
       for (RequestType t : RequestType.values()) {
         long served = p.byType()[0][t.ordinal()];
         if (served > 0) {
           num(byType, t.name(), (double) p.byType()[1][t.ordinal()] / served);
+          ObjectNode m = misses.putObject(t.name());
+          m.put("served", served);
+          m.put("ttft", p.byType()[2][t.ordinal()]);
+          m.put("tbt", p.byType()[3][t.ordinal()]);
         }
       }
     }

@@ -152,7 +152,7 @@ final class SimInstance implements RoutingPolicy.Candidate {
     r.instance = this;
     r.job = engine.submit(r, r.prompt, r.output, r.arrivalMs);
     if (step != null && arrival) {
-      step.arrived(r.routedType, sim().settings().slos().of(r.routedType));
+      step.arrived(r.routedType);
     }
     if (activity == Activity.DECODE) {
       cutRun(nowMs);

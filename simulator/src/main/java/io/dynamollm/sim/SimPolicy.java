@@ -18,4 +18,7 @@ interface SimPolicy {
 
   /** Told about every accepted arrival (forecasters count them). */
   default void observeArrival(double nowMs, SimRequest r) {}
+
+  /** Told about every completed request (shape learners measure them). */
+  default void observeCompletion(double nowMs, SimRequest r) {}
 }

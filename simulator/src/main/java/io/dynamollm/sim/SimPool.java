@@ -3,6 +3,7 @@ package io.dynamollm.sim;
 import io.dynamollm.decision.pool.PoolPlan;
 import io.dynamollm.decision.routing.RoutingPolicy;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import java.util.ArrayList;
@@ -27,6 +28,8 @@ final class SimPool implements RoutingPolicy.PoolView {
   /** GPUs the pool may hold. */
   int budgetGpus;
   PoolPlan plan = PoolPlan.EMPTY;
+  /** The requests its instances serve (their governors plan with it). */
+  MixSpec mix;
   /** The clock range its instances may use. */
   FrequencyBounds bounds = FrequencyBounds.H100_DEFAULT;
   /** Told whenever one of its instances changes state (the policy's pool step listens). */

@@ -25,9 +25,6 @@ import io.dynamollm.protocol.profile.Profile;
  * @param grid grid carbon intensity over time
  * @param gpuHourUsd price of one GPU-hour (servers rented by the GPU)
  * @param kwhUsd price of one kWh
- * @param mixPenalty how much more a request of a type other than a pool's native one costs than the profile's
- *     capacity ratio says (queueing behind other types' prompts); calibrated by the runner's sizing step and used
- *     only by the oracle and the static baselines' sizing
  */
 public record SimSettings(
     Profile profile,
@@ -43,22 +40,33 @@ public record SimSettings(
     long seed,
     GridIntensity grid,
     double gpuHourUsd,
-    double kwhUsd,
-    double mixPenalty) {
+    double kwhUsd) {
 
   public SimSettings withServers(int n) {
     return new SimSettings(profile, slos, thresholds, n, decisions, oracleWindowMs, startupMs, reshardCost,
-        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, mixPenalty);
-  }
-
-  public SimSettings withMixPenalty(double p) {
-    return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, reshardCost,
-        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, p);
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
   }
 
   public SimSettings withPredictor(OutputLengthPredictor p) {
     return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, reshardCost,
-        transitionPowerW, p, seed, grid, gpuHourUsd, kwhUsd, mixPenalty);
+        transitionPowerW, p, seed, grid, gpuHourUsd, kwhUsd);
+  }
+
+  /** With another start-up time of new instances. */
+  public SimSettings withStartupMs(long ms) {
+    return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, ms, reshardCost,
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
+  }
+
+  /** With another re-shard cost. */
+  public SimSettings withReshardCost(ReshardCost cost) {
+    return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, cost,
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
+  }
+
+  /** A planner on this cluster's profile, tuning and transition costs. */
+  public PoolPlanner planner() {
+    return new PoolPlanner(profile, decisions.planner(), transitions());
   }
 
   /** What a pool change costs on this cluster's engines (the planner weighs it). */

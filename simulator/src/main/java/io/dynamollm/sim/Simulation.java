@@ -276,6 +276,7 @@ public final class Simulation {
     metrics.completed(r.ttftMs(), r.tbtMs(), ttftOk && tbtOk);
     metrics.completedType(r.trueType.ordinal(), ttftOk, tbtOk);
     r.instance.pool.onCompleted.accept(r, ttftOk && tbtOk);
+    policy.observeCompletion(now, r);
   }
 
   void dropped(SimRequest r) {

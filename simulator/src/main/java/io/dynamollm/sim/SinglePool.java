@@ -10,6 +10,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.EnumSet;
 import java.util.List;
@@ -30,14 +31,16 @@ final class SinglePool implements SimPolicy {
   private final boolean scaleInst;
   private final boolean scaleShard;
   private final boolean scaleFreq;
+  private final WorkloadStats stats;
   private SimPool pool;
-  private double[] workRatio;
+  private Mix mix;
   private LoadForecaster forecaster;
 
-  SinglePool(boolean scaleInst, boolean scaleShard, boolean scaleFreq) {
+  SinglePool(boolean scaleInst, boolean scaleShard, boolean scaleFreq, WorkloadStats stats) {
     this.scaleInst = scaleInst;
     this.scaleShard = scaleShard;
     this.scaleFreq = scaleFreq;
+    this.stats = stats;
   }
 
   @Override
@@ -52,9 +55,11 @@ final class SinglePool implements SimPolicy {
     RequestType nativeType = RequestType.LL;
     Slo slo = s.slos().of(nativeType);
     pool = sim.pool("all", nativeType, slo, EnumSet.allOf(RequestType.class));
-    workRatio = Policies.workRatios(s, nativeType);
+    // sized and governed for the workload's own mix of types and lengths (the baseline's operator knows its service)
+    mix = stats.mix(EnumSet.allOf(RequestType.class), s.slos());
+    pool.mix = stats.mixSpec(EnumSet.allOf(RequestType.class), s.slos());
     int max = p.maxClockMhz();
-    double cap = Policies.tp8Capacity(s, nativeType);
+    double cap = Policies.capacity(s, mix, TensorParallelism.TP8);
     if (scaleFreq) {
       Policies.governInstances(sim, new FrequencyGovernor(p, s.decisions().governor()));
     }
@@ -78,12 +83,12 @@ final class SinglePool implements SimPolicy {
     }
   }
 
-  /** Native-equivalent forecast; with too little history it never falls below what the pool is planned for. */
+  /** The forecast peak, req/s; with too little history it never falls below what the pool is planned for. */
   private double forecastLoad(double startMs, double lengthMs) {
     double load = 0;
     boolean partial = false;
-    for (var e : forecaster.forecast((long) startMs, (long) lengthMs).entrySet()) {
-      load += e.getValue().peakRps() * workRatio[e.getKey().ordinal()];
+    for (var e : forecaster.forecast((long) startMs, (long) lengthMs, 0).entrySet()) {
+      load += e.getValue().peakRps();
       partial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
     }
     return partial ? Math.max(load, pool.plan.capacityRps()) : load;
@@ -117,7 +122,7 @@ final class SinglePool implements SimPolicy {
     SimSettings s = sim.settings();
     double load = forecastLoad(now, s.poolEpochMs());
     int max = s.profile().maxClockMhz();
-    var r = planner.plan(new PoolPlanner.Request(pool.name, pool.nativeType, pool.slo, load, s.servers() * 8,
+    var r = planner.plan(new PoolPlanner.Request(pool.name, mix, load, s.servers() * 8,
         new FrequencyBounds(max, max), TensorParallelism.PAPER_DEGREES, Optional.of(pool.plan), s.poolEpochMs() / 1000.0, true));
     if (r.changed()) {
       log.debug("{} scaleshard at {} req/s: {}", fmtTime(now), String.format(java.util.Locale.ROOT, "%.2f", load),
@@ -129,6 +134,6 @@ final class SinglePool implements SimPolicy {
 
   @Override
   public void observeArrival(double nowMs, SimRequest r) {
-    forecaster.observe((long) nowMs, r.routedType, 1);
+    forecaster.observe((long) nowMs, r.routedType, 1, r.prompt);
   }
 }

@@ -1,30 +1,96 @@
 package io.dynamollm.sim;
 
+import io.dynamollm.decision.cluster.ShapeLearner;
 import io.dynamollm.protocol.ClassThresholds;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SloTable;
+import io.dynamollm.protocol.profile.Mix;
+import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.TypeShape;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Set;
 
 /**
- * Per-minute arrivals per true type, read once from the workload: the static policies size their pools from its
- * peaks and the oracle plans each window from it (it is the oracle's perfect knowledge).
+ * Arrivals per true type, per minute and per short window (10 s), and each type's lengths, read once from the
+ * workload: the static policies size their pools from its peaks and its mix, and the oracle plans each window from
+ * it (it is the oracle's perfect knowledge).
  */
 final class WorkloadStats {
+  static final double SHORT_MS = 10_000;
   final int minutes;
   final int[][] perMinute; // [type][minute]
+  final int[][] perShort; // [type][10 s window]
+  final long[] byType;
   final long requests;
   final double durationMs;
+  private final Map<RequestType, TypeShape> shapes;
 
-  WorkloadStats(Workload w, ClassThresholds thresholds) {
+  WorkloadStats(Workload w, ClassThresholds thresholds, Profile profile) {
     this.durationMs = w.durationMs();
     this.minutes = (int) Math.ceil(durationMs / 60_000.0) + 1;
     this.perMinute = new int[9][minutes];
+    this.perShort = new int[9][(int) Math.ceil(minutes * 60_000.0 / SHORT_MS)];
+    this.byType = new long[9];
+    // the workload's own lengths per type, as the shape learner would learn them with no prior and no forgetting
+    ShapeLearner lengths = new ShapeLearner(new ShapeLearner.Settings(0, Long.MAX_VALUE / 4, 0), profile::shape);
     long n = 0;
     for (TraceRequest r : w) {
+      if ((long) r.promptTokens() + r.outputTokens() > thresholds.maxContextTokens()) {
+        continue; // rejected at admission: no policy serves it
+      }
       int m = (int) Math.min(minutes - 1, Math.floor(r.arrivalMs() / 60_000.0));
-      RequestType t = thresholds.typeOf(Math.min(r.promptTokens(), thresholds.maxContextTokens()), r.outputTokens());
+      RequestType t = thresholds.typeOf(r.promptTokens(), r.outputTokens());
       perMinute[t.ordinal()][m]++;
+      perShort[t.ordinal()][(int) Math.min(perShort[0].length - 1, Math.floor(r.arrivalMs() / SHORT_MS))]++;
+      byType[t.ordinal()]++;
+      lengths.observe(t, r.promptTokens(), r.outputTokens(), 0);
       n++;
     }
     this.requests = n;
+    this.shapes = lengths.shapes(0);
+  }
+
+  /** The workload's lengths of each type (the profile's where it has no request of a type). */
+  Map<RequestType, TypeShape> shapes() {
+    return shapes;
+  }
+
+  /** The mix of {@code types} as the whole workload brings them (alike when it brings none of them). */
+  Mix mix(Set<RequestType> types, SloTable slos) {
+    Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
+    for (RequestType t : types) {
+      w.put(t, (double) byType[t.ordinal()]);
+    }
+    return Mix.of(w, shapes::get, slos::of);
+  }
+
+  /** The same as a message's mix (the weights are the workload's request counts). */
+  MixSpec mixSpec(Set<RequestType> types, SloTable slos) {
+    Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
+    Map<RequestType, Slo> sl = new EnumMap<>(RequestType.class);
+    for (RequestType t : types) {
+      w.put(t, (double) byType[t.ordinal()]);
+      sl.put(t, slos.of(t));
+    }
+    return new MixSpec(w, shapes, sl);
+  }
+
+  /** Highest rate (req/s) of {@code types} together over the short windows in [fromMs, toMs). */
+  double shortPeak(Set<RequestType> types, double fromMs, double toMs) {
+    int b0 = (int) Math.max(0, Math.floor(fromMs / SHORT_MS));
+    int b1 = (int) Math.min(perShort[0].length, Math.ceil(toMs / SHORT_MS));
+    double best = 0;
+    for (int b = b0; b < b1; b++) {
+      int c = 0;
+      for (RequestType t : types) {
+        c += perShort[t.ordinal()][b];
+      }
+      best = Math.max(best, c / (SHORT_MS / 1000));
+    }
+    return best;
   }
 
   /** Rate (req/s) of type t in minute m. */

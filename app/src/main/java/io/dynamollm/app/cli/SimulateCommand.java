@@ -156,20 +156,14 @@ final class SimulateCommand implements Callable<Integer> {
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
         DecisionSettings.fromConfig(cfg), 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
         predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
-        serverHourUsd / 8, kwhUsd, 1);
+        serverHourUsd / 8, kwhUsd);
     err.println("workload: " + w.name());
     err.flush();
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {
       err.println(line);
       err.flush();
     });
-    SimulationRunner.Report report;
-    try {
-      report = runner.run(w, policies.stream().map(String::trim).toList());
-    } catch (SimulationRunner.OracleNotLowerBoundException e) {
-      err.println("error: " + e.getMessage());
-      return 3;
-    }
+    SimulationRunner.Report report = runner.run(w, policies.stream().map(String::trim).toList());
     if (reportJson != null) {
       Path parent = reportJson.toAbsolutePath().getParent();
       if (parent != null) {
@@ -192,6 +186,11 @@ final class SimulateCommand implements Callable<Integer> {
       out.println("HTML report: " + ReportWriter.html(report, reportHtml));
     }
     out.flush();
+    if (!report.boundHolds()) {
+      err.println("error: " + report.oracleCheck());
+      err.flush();
+      return 3;
+    }
     return 0;
   }
 }

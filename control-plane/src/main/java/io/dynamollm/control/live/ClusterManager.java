@@ -7,6 +7,7 @@ import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.cluster.ClusterStep;
+import io.dynamollm.decision.pool.PoolPlanner;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.pool.PoolManager;
@@ -45,8 +46,21 @@ public final class ClusterManager {
 
   public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
 
-  /** Arrivals per type a router saw since its last report. */
-  public record Observed(long atMillis, Map<RequestType, Integer> arrivals) implements Command, CborSerializable {}
+  /**
+   * What a router saw since its last report: arrivals and their prompt tokens per (predicted) type, and the lengths of
+   * the requests that completed (by the type they were routed as).
+   */
+  public record Observed(long atMillis, Map<RequestType, Integer> arrivals, Map<RequestType, Long> promptTokens,
+      List<Completed> completed) implements Command, CborSerializable {
+    public Observed {
+      arrivals = Map.copyOf(arrivals);
+      promptTokens = Map.copyOf(promptTokens);
+      completed = List.copyOf(completed);
+    }
+  }
+
+  /** A request routed as {@code type} completed with these lengths. */
+  public record Completed(RequestType type, int promptTokens, int outputTokens) implements CborSerializable {}
 
   /** A pool manager's telemetry (every keep-alive). */
   public record PoolReport(PoolTelemetry telemetry) implements Command, CborSerializable {}
@@ -62,7 +76,7 @@ public final class ClusterManager {
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
 
-  private enum Tick implements Internal { EPOCH, POOL_EPOCH }
+  private enum Tick implements Internal { EPOCH, POOL_EPOCH, KEEP_ALIVE }
 
   private record HostsListing(Receptionist.Listing listing) implements Internal {}
 
@@ -85,6 +99,7 @@ public final class ClusterManager {
   /**
    * What the cluster manager is wired to.
    *
+   * @param transitions what pool changes cost on this cluster's engines (start-up: forecasts look that far ahead)
    * @param slos this node's SLO store (subscribed to)
    * @param limits this node's limits store (subscribed to)
    * @param layoutStore where each epoch's layout is kept, and read back by a manager that takes over
@@ -92,7 +107,8 @@ public final class ClusterManager {
    * @param modelNowMs model time now (the node's model clock)
    * @param speedup model time runs this many times faster than the wall clock (timers are set in wall time)
    */
-  public record Wiring(Profile profile, DecisionSettings settings, PoolRefs pools, ActorRef<SloStore.Command> slos,
+  public record Wiring(Profile profile, DecisionSettings settings, PoolPlanner.Transitions transitions, PoolRefs pools,
+      ActorRef<SloStore.Command> slos,
       ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
       FrequencyBounds bounds, DoubleSupplier modelNowMs, double speedup) {}
 
@@ -119,7 +135,7 @@ public final class ClusterManager {
       this.ctx = ctx;
       this.timers = timers;
       this.w = w;
-      this.step = new ClusterStep(w.profile(), w.settings(), w.modelNowMs().getAsDouble());
+      this.step = new ClusterStep(w.profile(), w.settings(), w.transitions(), w.modelNowMs().getAsDouble());
       this.limits = new ClusterLimits(w.bounds(), 0);
       // a cluster manager that took over from another node resumes the last epoch's pools
       ctx.ask(Optional.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
@@ -130,6 +146,7 @@ public final class ClusterManager {
           ctx.messageAdapter(Receptionist.Listing.class, HostsListing::new)));
       scheduleEpoch();
       timers.startTimerWithFixedDelay(Tick.POOL_EPOCH, wall(w.settings().poolEpochMs()));
+      timers.startTimerWithFixedDelay(Tick.KEEP_ALIVE, wall(w.settings().poolKeepAliveMs()));
     }
 
     private double now() {
@@ -148,7 +165,8 @@ public final class ClusterManager {
     Behavior<Command> behavior() {
       return Behaviors.receive(Command.class)
           .onMessage(Observed.class, o -> {
-            step.observe(o.atMillis(), o.arrivals());
+            o.arrivals().forEach((t, n) -> step.observe(o.atMillis(), t, n, o.promptTokens().getOrDefault(t, 0L)));
+            o.completed().forEach(c -> step.completed(o.atMillis(), c.type(), c.promptTokens(), c.outputTokens()));
             return Behaviors.same();
           })
           .onMessage(PoolReport.class, this::onPoolReport)
@@ -170,6 +188,10 @@ public final class ClusterManager {
           })
           .onMessageEquals(Tick.EPOCH, this::gather)
           .onMessageEquals(Tick.POOL_EPOCH, this::onPoolEpoch)
+          .onMessageEquals(Tick.KEEP_ALIVE, () -> {
+            step.handover(now()).ifPresent(this::send); // a layout change's handover ends
+            return Behaviors.same();
+          })
           .onMessage(HostGpus.class, this::onHostGpus)
           .onMessage(Resumed.class, this::onResumed)
           .onMessage(Stored.class, st -> {
@@ -229,9 +251,15 @@ public final class ClusterManager {
     }
 
     private Behavior<Command> budget() {
-      ClusterStep.Epoch e = step.epoch(now(), slos, limits.usableGpus(gatheredGpus), limits.bounds());
+      send(step.epoch(now(), slos, limits.usableGpus(gatheredGpus), limits.bounds()));
+      scheduleEpoch();
+      return Behaviors.same();
+    }
+
+    /** An epoch's (or a handover's) budgets to the pools; retirements first, so their GPUs are free for the others. */
+    private void send(ClusterStep.Epoch e) {
       for (PoolBudget b : e.retire()) {
-        w.pools().tell(b.pool(), new PoolManager.Assign(b)); // drained first, so their GPUs are free for the others
+        w.pools().tell(b.pool(), new PoolManager.Assign(b));
       }
       for (PoolBudget b : e.assign()) {
         w.pools().tell(b.pool(), new PoolManager.Assign(b));
@@ -240,8 +268,6 @@ public final class ClusterManager {
         store(e.layout());
       }
       log(e.decision());
-      scheduleEpoch();
-      return Behaviors.same();
     }
 
     /** A pool's telemetry; a pool short of capacity may get GPUs no pool holds. */
@@ -256,7 +282,8 @@ public final class ClusterManager {
 
     /** Each pool epoch: every pool's forecast for its next pool epoch. */
     private Behavior<Command> onPoolEpoch() {
-      step.poolForecasts(now()).forEach((pool, load) -> w.pools().tell(pool, new PoolManager.Forecast(load)));
+      step.poolForecasts(now()).forEach((pool, f) -> w.pools().tell(pool, new PoolManager.Forecast(f.loadRps(),
+          f.typeRps())));
       return Behaviors.same();
     }
 

@@ -4,7 +4,6 @@ import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.decision.DecisionSettings;
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.decision.pool.PoolPlanner;
@@ -80,12 +79,11 @@ public final class LiveControlPlane {
     String selfHost = hostId(self);
     ClusterSharding sharding = ClusterSharding.get(system);
     DecisionSettings decisions = live.decisions();
-    PoolBudgeter budgeter = new PoolBudgeter(profile, decisions.budgeter());
     FrequencyGovernor governor = new FrequencyGovernor(profile, decisions.governor());
     double startupMs = live.engineStartup().toMillis();
 
-    InstanceManager.StepFactory steps = (id, s, clocks, nowMs) -> new InstanceStep(profile, governor, budgeter,
-        new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.slo(),
+    InstanceManager.StepFactory steps = (id, s, clocks, nowMs) -> new InstanceStep(profile, governor,
+        new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.mix(),
         decisions.instanceEpochMs(), live.poolSilence().toMillis(), nowMs);
     InstanceManager.init(system, hostAgent, selfHost, self, id -> engineConfig.process()
             ? (tp, devices) -> engineConfig.httpEngine(id, tp, devices, live.speedup())
@@ -110,8 +108,13 @@ public final class LiveControlPlane {
     ActorRef<PoolManager.Place> placementFront = ctx.spawn(Placement.front(placement), "placement-front");
     ClusterManager.PoolRefs pools = (pool, cmd) -> sharding.entityRefFor(PoolManager.TYPE_KEY, pool).tell(cmd);
     ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");
+    // a TP change live starts a new engine and drains the old one: the planner weighs it as a restart
+    ReshardCost restart = ReshardCost.restart(live.engineStartup().toMillis());
+    PoolPlanner.Transitions transitions = new PoolPlanner.Transitions(restart, live.engineStartup().toMillis(),
+        profile.loadingPowerW());
     ActorRef<ClusterManager.Command> cm = ClusterSingleton.get(system).init(SingletonActor.of(
-            Behaviors.supervise(ClusterManager.create(new ClusterManager.Wiring(profile, decisions, pools, slos,
+            Behaviors.supervise(ClusterManager.create(new ClusterManager.Wiring(profile, decisions, transitions, pools,
+                    slos,
                     limits, layouts, publish, FrequencyBounds.H100_DEFAULT, clock::nowMs, clock.speedup())))
                 .onFailure(SupervisorStrategy.restartWithBackoff(Duration.ofSeconds(1), Duration.ofSeconds(30), 0.2)),
             "cluster-manager")
@@ -124,10 +127,7 @@ public final class LiveControlPlane {
           return Behaviors.same();
         }).build(), "pool-telemetry");
 
-    // a TP change live starts a new engine and drains the old one: the planner weighs it as a restart
-    ReshardCost restart = ReshardCost.restart(live.engineStartup().toMillis());
-    PoolPlanner planner = new PoolPlanner(profile, decisions.planner(),
-        new PoolPlanner.Transitions(restart, live.engineStartup().toMillis(), profile.loadingPowerW()));
+    PoolPlanner planner = new PoolPlanner(profile, decisions.planner(), transitions);
     PoolManager.Instances instances = (id, cmd) -> sharding.entityRefFor(InstanceManager.TYPE_KEY, id).tell(cmd);
     PoolManager.init(system, new PoolManager.Wiring(planner, decisions, PoolReconciler.Reshards.byRestart(restart),
         instances, placementFront, routesTopic, publish, poolTelemetry, clock));

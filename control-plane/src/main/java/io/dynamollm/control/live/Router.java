@@ -150,6 +150,8 @@ public final class Router {
     private final Map<String, Integer> arrivalsSinceReport = new HashMap<>();
     private final Map<String, String> poolOf = new HashMap<>();
     private final Map<RequestType, Integer> typeArrivals = new EnumMap<>(RequestType.class);
+    private final Map<RequestType, Long> typePromptTokens = new EnumMap<>(RequestType.class);
+    private final List<ClusterManager.Completed> completedLengths = new ArrayList<>();
     private final Map<RequestType, Long> served = new EnumMap<>(RequestType.class);
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);
     /** Requests that found no ready instance yet (the cluster is starting, a pool is re-forming). */
@@ -211,6 +213,7 @@ public final class Router {
       }
       RequestType type = ((RequestClassifier.Accepted) c).type();
       typeArrivals.merge(type, 1, Integer::sum);
+      typePromptTokens.merge(type, (long) r.promptTokens(), Long::sum);
       route(new Pending(r, type, predicted, 0, Double.NaN), Set.of());
       return Behaviors.same();
     }
@@ -294,6 +297,7 @@ public final class Router {
       var features = new RequestFeatures(p.request().id(), p.request().promptTokens(), p.request().maxTokens(),
           "default", Optional.empty(), OptionalInt.empty());
       predictor.observe(features, p.predicted(), c.outputTokens());
+      completedLengths.add(new ClusterManager.Completed(p.type(), p.request().promptTokens(), c.outputTokens()));
       // judged against the SLO of the request's true type
       RequestType truth = classifier.thresholds().typeOf(p.request().promptTokens(), c.outputTokens());
       boolean ok = slos.of(truth).isMetBy(c.ttftMs(), c.tbtMs());
@@ -338,9 +342,11 @@ public final class Router {
       }
       poolOutcomes.clear();
       poolRouted.clear();
-      if (!typeArrivals.isEmpty()) {
-        w.observed().tell(new ClusterManager.Observed((long) t, new EnumMap<>(typeArrivals)));
+      if (!typeArrivals.isEmpty() || !completedLengths.isEmpty()) {
+        w.observed().tell(new ClusterManager.Observed((long) t, typeArrivals, typePromptTokens, completedLengths));
         typeArrivals.clear();
+        typePromptTokens.clear();
+        completedLengths.clear();
       }
       return Behaviors.same();
     }

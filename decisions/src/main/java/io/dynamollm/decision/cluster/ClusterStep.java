@@ -2,6 +2,7 @@ package io.dynamollm.decision.cluster;
 
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
+import io.dynamollm.decision.pool.PoolPlanner;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
@@ -11,6 +12,7 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.TypeShape;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
@@ -20,25 +22,31 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The cluster level's epoch logic, once: what the live cluster manager and the simulator's DynamoLLM policy both run.
  *
  * <ul>
- *   <li>Arrivals per type ({@link #observe}) feed the {@link LoadForecaster}.
- *   <li>Each cluster epoch ({@link #epoch}): the {@link ClusterLayout} on the forecasts, the SLOs, the cluster's GPUs
- *       and clock bounds, and each type's capacity correction (from the telemetry of the pool that served it); every
- *       pool gets its budget, a pool no longer needed a budget of zero (it drains). While the layout is the bootstrap
- *       one (too little history) the next epoch comes one pool epoch later, else one cluster epoch later.
+ *   <li>Arrivals per type ({@link #observe}) feed the {@link LoadForecaster}; completed requests ({@link #completed})
+ *       the {@link ShapeLearner}.
+ *   <li>Each cluster epoch ({@link #epoch}): the {@link ClusterLayout} on the forecasts (the epoch and a start-up time
+ *       ahead), the learned lengths, the SLOs, the cluster's GPUs and clock bounds, and each type's capacity correction
+ *       (from the telemetry of the pool that served it). While the layout is the bootstrap one (too little history)
+ *       the next epoch comes one pool epoch later, else one cluster epoch later.
+ *   <li>A layout that moves types between pools hands over: for a start-up time (and a keep-alive) every pool of the
+ *       old layout keeps its GPUs and load beside the new pools — a pool the layout drops keeps serving, as the larger
+ *       pool the router falls back to, until the pools taking its types have started — when the cluster has room for
+ *       both; then the new budgets alone ({@link #handover}). Without room the new budgets go out at once.
  *   <li>An SLO, limits or GPU-host change ({@link #requestRebudget}) brings the next epoch within
  *       {@code rebudgetDelayMs}; further changes in the meantime do not postpone it.
- *   <li>Each pool epoch ({@link #poolForecasts}): every pool's forecast for its next pool epoch, native-equivalent —
- *       none while a seen type's history is partial (it would read low).
- *   <li>A pool whose telemetry says its plan falls short ({@link #poolReport}) gets GPUs no pool holds, at most once
- *       a pool epoch ({@link ClusterLayout#topUp}).
+ *   <li>Each pool epoch ({@link #poolForecasts}): every pool's forecast for its next pool epoch — none while a seen
+ *       type's history is partial (it would read low).
+ *   <li>A pool whose telemetry says its plan falls short ({@link #poolReport}) gets GPUs no pool holds, at most once a
+ *       pool epoch ({@link ClusterLayout#topUp}).
  * </ul>
  *
- * <p>Time is an argument; the driver calls {@link #epoch} when {@link #due} and stores the returned layout.
+ * <p>Time is an argument; the driver calls {@link #epoch} when {@link #due} and {@link #handover} at its keep-alives.
  */
 public final class ClusterStep {
 
@@ -63,13 +71,19 @@ public final class ClusterStep {
   /** GPUs added to a pool between epochs: its new budget, and why. */
   public record TopUp(PoolBudget budget, PoolLayout layout, DecisionNote decision) {}
 
-  private final Profile profile;
   private final DecisionSettings settings;
+  private final Profile profile;
+  private final long startupMs;
   private final LoadForecaster forecaster;
+  private final ShapeLearner shapes;
   private final ClusterLayout layouts;
   private final Map<String, PoolBudget> assigned = new LinkedHashMap<>();
   private final Map<String, PoolTelemetry> telemetry = new HashMap<>();
   private final Map<String, Double> lastTopUpMs = new HashMap<>();
+  /** The budgets that take over once the handover of a layout change is over (empty: none under way). */
+  private List<PoolBudget> handoverTo = List.of();
+  private List<PoolBudget> handoverRetire = List.of();
+  private double handoverAtMs = Double.POSITIVE_INFINITY;
   private long epoch;
   private int clusterGpus;
   private SloTable slos;
@@ -77,28 +91,43 @@ public final class ClusterStep {
   private double nextDueMs;
   private double predictedPowerW;
 
-  /** The first epoch is due {@code rebudgetDelayMs} after {@code nowMs} (GPU hosts join meanwhile). */
-  public ClusterStep(Profile profile, DecisionSettings settings, double nowMs) {
+  /**
+   * The first epoch is due {@code rebudgetDelayMs} after {@code nowMs} (GPU hosts join meanwhile).
+   *
+   * @param transitions what a pool change costs where the pools run (start-up time: forecasts look that far ahead)
+   */
+  public ClusterStep(Profile profile, DecisionSettings settings, PoolPlanner.Transitions transitions, double nowMs) {
     this.profile = Objects.requireNonNull(profile, "profile");
     this.settings = Objects.requireNonNull(settings, "settings");
+    this.startupMs = transitions.startupMs();
     this.forecaster = new LoadForecaster(settings.forecaster());
-    this.layouts = new ClusterLayout(new PoolBudgeter(profile, settings.budgeter()), profile);
+    this.shapes = new ShapeLearner(settings.shapes(), profile::shape);
+    PoolPlanner planner = new PoolPlanner(profile, settings.planner(), transitions);
+    this.layouts = new ClusterLayout(new PoolBudgeter(planner, settings.budgeter()));
     this.nextDueMs = nowMs + settings.rebudgetDelayMs();
   }
 
-  /** The budgeter the layouts use (pools count their load in its native-equivalent units). */
+  /** The layouts (budgeter, planner) the cluster uses. */
   public ClusterLayout layouts() {
     return layouts;
   }
 
-  /** {@code arrivals} per type a router saw up to {@code nowMs}. */
-  public void observe(double nowMs, Map<RequestType, Integer> arrivals) {
-    arrivals.forEach((t, n) -> {
-      if (n > 0) {
-        forecaster.observe((long) nowMs, t, n);
-        seenTraffic = true;
-      }
-    });
+  /** {@code n} arrivals of {@code type} a router saw up to {@code nowMs}, {@code promptTokens} prompt tokens in all. */
+  public void observe(double nowMs, RequestType type, int n, long promptTokens) {
+    if (n > 0) {
+      forecaster.observe((long) nowMs, type, n, promptTokens);
+      seenTraffic = true;
+    }
+  }
+
+  /** A request routed as {@code type} completed with these lengths. */
+  public void completed(double nowMs, RequestType type, int promptTokens, int outputTokens) {
+    shapes.observe(type, promptTokens, outputTokens, nowMs);
+  }
+
+  /** The lengths the pools plan with now. */
+  public Map<RequestType, TypeShape> shapes(double nowMs) {
+    return shapes.shapes(nowMs);
   }
 
   /** When the next cluster epoch is due. */
@@ -122,13 +151,14 @@ public final class ClusterStep {
       return new Epoch(epoch, List.of(), List.of(), layout(), false, note("no budget",
           "no GPU host in the cluster yet; trying again in " + settings.rebudgetDelayMs() / 1000 + " s", 0));
     }
+    finishHandover(); // a layout change still under way is overtaken by this one
     epoch++;
     clusterGpus = gpus;
     slos = epochSlos;
     lastTopUpMs.clear();
     forecaster.forgetBefore((long) nowMs); // memory stays bounded on long runs
     Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
-        ? forecaster.forecast((long) nowMs, settings.clusterEpochMs()) : Map.of();
+        ? forecaster.forecast((long) nowMs, settings.clusterEpochMs(), startupMs) : Map.of();
     // each type's capacity correction: that of the pool that served it
     Map<RequestType, Double> corrections = new EnumMap<>(RequestType.class);
     assigned.forEach((pool, b) -> {
@@ -137,62 +167,159 @@ public final class ClusterStep {
         b.types().forEach(type -> corrections.merge(type, t.capacityCorrection(), Math::max));
       }
     });
-    ClusterLayout.Layout layout = layouts.decide(forecast, epochSlos, gpus, bounds, corrections);
+    List<Set<RequestType>> current = new ArrayList<>();
+    assigned.values().stream().filter(b -> !b.types().isEmpty()).forEach(b -> current.add(b.types()));
+    Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
+    ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
     List<PoolBudget> assign = new ArrayList<>();
     for (ClusterLayout.Pool p : layout.pools()) {
-      Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
-      for (RequestType t : p.types()) {
-        s.put(t, epochSlos.of(t));
-      }
-      s.put(p.nativeType(), epochSlos.of(p.nativeType()));
-      assign.add(new PoolBudget(p.name(), epoch, p.gpus(), p.nativeType(), p.types(), p.forecastRps(), p.loadRps(), s,
-          p.bounds()));
+      assign.add(budget(epoch, p, epochSlos, shapeNow));
     }
     List<PoolBudget> retire = new ArrayList<>();
     for (String old : assigned.keySet()) {
       if (assign.stream().noneMatch(b -> b.pool().equals(old))) {
-        retire.add(PoolBudget.retire(old, epoch, epochSlos.of(RequestType.LL), bounds));
+        retire.add(PoolBudget.retire(old, epoch, bounds));
+      }
+    }
+    String handoverNote = "";
+    List<PoolBudget> send = assign;
+    List<PoolBudget> retireNow = retire;
+    boolean moved = !sameTypes(current, layout.pools());
+    if (moved && !assigned.isEmpty()) {
+      // hand over: old pools keep what they hold beside the new ones, while the cluster has room for both
+      List<PoolBudget> during = new ArrayList<>();
+      int held = 0;
+      for (PoolBudget b : assign) {
+        PoolBudget old = assigned.get(b.pool());
+        PoolBudget d = old == null ? b : b.withGpus(Math.max(b.gpus(), old.gpus()), Math.max(b.loadRps(),
+            old.loadRps()));
+        during.add(d);
+        held += d.gpus();
+      }
+      List<PoolBudget> keepServing = new ArrayList<>();
+      for (PoolBudget r : retire) {
+        PoolBudget old = assigned.get(r.pool());
+        // a dropped pool serves no type of its own any more: it serves as the larger pool requests fall back to
+        keepServing.add(new PoolBudget(old.pool(), epoch, old.gpus(), old.nativeType(), Set.of(), Map.of(),
+            old.loadRps(), Map.of(), Map.of(), old.frequencyBounds()));
+        held += old.gpus();
+      }
+      if (held <= gpus) {
+        handoverTo = List.copyOf(assign);
+        handoverRetire = List.copyOf(retire);
+        handoverAtMs = nowMs + startupMs + settings.poolKeepAliveMs();
+        send = during;
+        during.addAll(keepServing);
+        retireNow = List.of();
+        handoverNote = String.format(Locale.ROOT, "; hands over for %.0f s", (handoverAtMs - nowMs) / 1000);
       }
     }
     assigned.clear();
-    assign.forEach(b -> assigned.put(b.pool(), b));
+    send.forEach(b -> assigned.put(b.pool(), b));
     telemetry.keySet().retainAll(assigned.keySet());
     nextDueMs = nowMs + (layout.bootstrap() ? settings.poolEpochMs() : settings.clusterEpochMs());
-    double power = layouts.predictedPowerW(layout, epochSlos);
+    double power = layout.predictedPowerW();
     double saving = epoch == 1 ? 0 : predictedPowerW - power;
     predictedPowerW = power;
     String action = "epoch " + epoch + ": " + assign.stream()
-        .map(b -> String.format(Locale.ROOT, "%s=%d GPUs", b.pool(), b.gpus())).toList();
-    return new Epoch(epoch, assign, retire, layout(), layout.bootstrap(), note(action, layout.reason(), saving));
+        .map(b -> String.format(Locale.ROOT, "%s=%d GPUs %s", b.pool(), b.gpus(), b.types().stream().sorted()
+            .toList())).toList();
+    return new Epoch(epoch, send, retireNow, layout(), layout.bootstrap(), note(action, layout.reason()
+        + handoverNote, saving));
   }
 
   /**
-   * Each pool's forecast for the next pool epoch, native-equivalent requests per second; empty while no traffic was
-   * seen or a seen type's history is shorter than a forecast window (the pools keep their budgets' loads).
+   * The end of a layout change's handover: the new budgets alone (old pools shrink to them, dropped pools drain); empty
+   * while none is due.
    */
-  public Map<String, Double> poolForecasts(double nowMs) {
+  public Optional<Epoch> handover(double nowMs) {
+    if (nowMs < handoverAtMs) {
+      return Optional.empty();
+    }
+    List<PoolBudget> to = handoverTo;
+    List<PoolBudget> retire = handoverRetire;
+    finishHandover();
+    return Optional.of(new Epoch(epoch, to, retire, layout(), false, note("handover done: " + to.stream()
+        .map(b -> String.format(Locale.ROOT, "%s=%d GPUs", b.pool(), b.gpus())).toList(), "the new pools have had a"
+        + " start-up time; " + (retire.isEmpty() ? "no pool is dropped" : "drops " + retire.stream()
+        .map(PoolBudget::pool).toList()), 0)));
+  }
+
+  private void finishHandover() {
+    if (handoverAtMs == Double.POSITIVE_INFINITY) {
+      return;
+    }
+    handoverRetire.forEach(r -> assigned.remove(r.pool()));
+    handoverTo.forEach(b -> assigned.put(b.pool(), b));
+    handoverTo = List.of();
+    handoverRetire = List.of();
+    handoverAtMs = Double.POSITIVE_INFINITY;
+  }
+
+  private static boolean sameTypes(List<Set<RequestType>> current, List<ClusterLayout.Pool> next) {
+    if (current.size() != next.size()) {
+      return false;
+    }
+    for (ClusterLayout.Pool p : next) {
+      if (!current.contains(p.types())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static PoolBudget budget(long epoch, ClusterLayout.Pool p, SloTable slos, Map<RequestType, TypeShape> shapes) {
+    Map<RequestType, Slo> s = new EnumMap<>(RequestType.class);
+    Map<RequestType, TypeShape> l = new EnumMap<>(RequestType.class);
+    for (RequestType t : p.types()) {
+      s.put(t, slos.of(t));
+      l.put(t, shapes.get(t));
+    }
+    return new PoolBudget(p.name(), epoch, p.gpus(), p.nativeType(), p.types(), p.forecastRps(), p.loadRps(), s, l,
+        p.bounds());
+  }
+
+  /**
+   * Each pool's forecast for the next pool epoch (the epoch and a start-up time ahead): its load to plan for and each
+   * of its types' — empty while no traffic was seen or a seen type's history is partial (the pools keep their
+   * budgets' loads).
+   */
+  public Map<String, PoolForecast> poolForecasts(double nowMs) {
     if (slos == null || !seenTraffic) {
       return Map.of();
     }
-    Map<RequestType, Double> peaks = new EnumMap<>(RequestType.class);
-    for (var e : forecaster.forecast((long) nowMs, settings.poolEpochMs()).entrySet()) {
+    Map<RequestType, Double> plan = new EnumMap<>(RequestType.class);
+    for (var e : forecaster.forecast((long) nowMs, settings.poolEpochMs(), startupMs).entrySet()) {
       if (e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA) {
         return Map.of();
       }
-      peaks.put(e.getKey(), e.getValue().peakRps());
+      plan.put(e.getKey(), e.getValue().planRps());
     }
-    Map<String, Double> out = new LinkedHashMap<>();
+    Map<String, PoolForecast> out = new LinkedHashMap<>();
     assigned.forEach((pool, b) -> {
-      if (b.gpus() > 0) {
-        out.put(pool, layouts.nativeLoad(b.nativeType(), b.types(), peaks, slos));
+      if (b.gpus() > 0 && !b.types().isEmpty()) {
+        Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
+        double load = 0;
+        for (RequestType t : b.types()) {
+          f.put(t, plan.getOrDefault(t, 0.0));
+          load += plan.getOrDefault(t, 0.0);
+        }
+        out.put(pool, new PoolForecast(load, f));
       }
     });
     return out;
   }
 
+  /** A pool's forecast: the load to plan for and each of its types', req/s. */
+  public record PoolForecast(double loadRps, Map<RequestType, Double> typeRps) {
+    public PoolForecast {
+      typeRps = Map.copyOf(typeRps);
+    }
+  }
+
   /**
    * A pool's telemetry. When its plan carries less than it plans for, it gets GPUs no pool holds — the fewest-GPU
-   * layout of that load less its budget, at most what is free — at most once a pool epoch.
+   * plan of that load less its budget, at most what is free — at most once a pool epoch.
    */
   public Optional<TopUp> poolReport(double nowMs, PoolTelemetry t) {
     if (!assigned.containsKey(t.pool())) {
@@ -200,21 +327,23 @@ public final class ClusterStep {
     }
     telemetry.put(t.pool(), t);
     PoolBudget b = assigned.get(t.pool());
-    if (!t.shortOfCapacity() || clusterGpus == 0 || b.gpus() == 0
+    if (!t.shortOfCapacity() || clusterGpus == 0 || b.gpus() == 0 || b.types().isEmpty()
         || nowMs - lastTopUpMs.getOrDefault(t.pool(), Double.NEGATIVE_INFINITY) < settings.poolEpochMs()) {
       return Optional.empty();
     }
     int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
     int free = clusterGpus - held;
-    int add = layouts.topUp(b.nativeType(), b.nativeSlo(), t.plannedLoadRps(), b.gpus(), free, b.frequencyBounds());
+    int add = layouts.topUp(b.mix().toMix(), t.plannedLoadRps(), b.gpus(), free, b.frequencyBounds());
     if (add <= 0) {
       return Optional.empty();
     }
     lastTopUpMs.put(t.pool(), nowMs);
-    // the load the pool plans for now (its latest forecast), not the epoch's: a new budget resets the pool's load
-    double load = Math.max(b.nativeLoadRps(), t.plannedLoadRps() / t.capacityCorrection());
+    // the load the pool was asked for now (its latest forecast), not the epoch's: a new budget resets the pool's load
+    double load = Math.max(b.loadRps(), t.forecastLoadRps());
     PoolBudget more = b.withGpus(b.gpus() + add, load);
     assigned.put(t.pool(), more);
+    handoverTo = handoverTo.stream().map(h -> h.pool().equals(t.pool()) ? h.withGpus(Math.max(h.gpus(),
+        more.gpus()), Math.max(h.loadRps(), load)) : h).toList();
     DecisionNote n = note(String.format(Locale.ROOT, "top up %s: %d -> %d GPUs", t.pool(), b.gpus(), more.gpus()),
         String.format(Locale.ROOT, "its plan carries %.2f of the %.2f req/s it plans for (correction x%.2f); %d GPUs"
             + " were free", t.capacityRps(), t.plannedLoadRps(), t.capacityCorrection(), free),
@@ -251,7 +380,9 @@ public final class ClusterStep {
   }
 
   private PoolLayout layout() {
-    return new PoolLayout(epoch, List.copyOf(assigned.values()));
+    List<PoolBudget> numbered = new ArrayList<>();
+    assigned.values().forEach(b -> numbered.add(b));
+    return new PoolLayout(epoch, numbered);
   }
 
   private static DecisionNote note(String action, String reason, double savingW) {

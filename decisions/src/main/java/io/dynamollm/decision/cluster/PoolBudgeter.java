@@ -1,16 +1,17 @@
 package io.dynamollm.decision.cluster;
 
+import io.dynamollm.decision.pool.PoolPlanner;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.Slo;
+import io.dynamollm.protocol.SizeClass;
 import io.dynamollm.protocol.SloTable;
-import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.LoadPoint;
-import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.Mix;
+import io.dynamollm.protocol.profile.TypeShape;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -18,49 +19,48 @@ import java.util.Objects;
 import java.util.Set;
 
 /**
- * Cluster epoch (default 30 min): which pools exist, which types each serves, and how many GPUs each gets.
+ * Cluster epoch: which pools exist, which types each serves, and how many GPUs each gets — chosen among layouts by
+ * the power they are predicted to draw at the forecast load.
  *
- * <ol>
- *   <li>Merge: a type whose forecast would not fill {@code fillShare} of its smallest instance (TP2 at the maximum
- *       clock) is served by the pool of the next larger type — one at least as large in both input and output class
- *       that keeps its own pool (LL takes everything). The merged pool is sized for its native (largest) type against
- *       that type's SLO; loads of merged types count in native-equivalent requests (scaled by the ratio of TP8
- *       max-clock capacities, each type within its own SLO). Every request is still judged against its own SLO.
- *   <li>Size: each pool gets the GPUs of the least-power single-configuration layout that carries its forecast
- *       (any TP and clock in the bounds), rounded up to whole instances — room for the pool planner to choose.
- *   <li>Fit: if the pools need more GPUs than the cluster has, each pool falls back to its fewest-GPU layout, first
- *       with the headroom, then without it; if that still needs more than {@code oversubscribe} times the cluster,
- *       the smallest pool is merged into a larger one, again and again (fewer, fuller pools waste fewer GPUs), down
- *       to one LL pool; a remaining shortfall is shared by the pools in proportion, and the allocation says it is
- *       short.
- *   <li>Start ahead: GPUs a pool gains start loading {@code startupMs} before the epoch, so they are ready at its start.
- * </ol>
+ * <p>Every candidate layout is a partition of the nine types into pools. Each pool is sized by the pool planner's own
+ * capacity model ({@link PoolPlanner#size}): its types form a {@link Mix} (each type's share of the load, its lengths,
+ * its own SLO), so the cost of mixing types — a short prompt waiting behind long prefills — is in the sizing, not a
+ * separate penalty. The candidates:
+ *
+ * <ul>
+ *   <li>one pool of every type (fewest instances, most interference);
+ *   <li>a pool per prompt class (S, M, L) and one for short-and-medium prompts beside one for long ones;
+ *   <li>a pool per type, with a type whose load would not fill {@code fillShare} of its pool's smallest instance merged
+ *       into the next larger type's pool (LL takes everything), then those pools merged pair by pair — the merge that
+ *       saves the most power first — as long as merging saves power;
+ *   <li>the layout in force now.
+ * </ul>
+ *
+ * Each pool gets the GPUs of its least-power single-configuration plan (whole instances: the planner then plans within
+ * them); when those do not fit the cluster, the fewest-GPU plans, with the spare GPUs spent where they save the most
+ * power; a layout that does not fit even so is left out. The layout with the least predicted power wins, except that
+ * the layout in force stays while it is within {@code layoutHysteresis} of the best (changing pools costs cold starts).
+ * When no layout fits, one pool gets every GPU and the allocation says it is short.
  */
 public final class PoolBudgeter {
 
   /**
-   * @param fillShare share of a TP2 max-clock instance's capacity below which a type is merged
-   * @param sloMargin capacity is computed against this share of the SLO
+   * @param fillShare share of its smallest instance's capacity below which a type is merged into a larger type's pool
    * @param headroom pools are sized for this multiple of their forecast
-   * @param oversubscribe pools whose fewest-GPU layouts need up to this multiple of the cluster's GPUs share the
-   *     shortfall (their peaks rarely coincide, and a loaded pool overflows into larger ones); beyond it they merge
-   * @param bootstrapShare share of every GPU's TP8 max-clock LL capacity the bootstrap pool plans for
+   * @param layoutHysteresis the layout in force stays while its predicted power is within this share of the best
+   * @param bootstrapShare share of every GPU's TP8 max-clock capacity the bootstrap pool plans for
    *     ({@link ClusterLayout})
    */
-  public record Settings(double fillShare, double sloMargin, double headroom, double oversubscribe,
-      double bootstrapShare) {
+  public record Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare) {
     public Settings {
       if (!(fillShare >= 0 && fillShare <= 1)) {
         throw new IllegalArgumentException("fill-share must be within 0..1, got " + fillShare);
       }
-      if (!(sloMargin > 0 && sloMargin <= 1)) {
-        throw new IllegalArgumentException("slo-margin must be within (0, 1], got " + sloMargin);
-      }
       if (!(headroom >= 1) || Double.isInfinite(headroom)) {
         throw new IllegalArgumentException("headroom must be a finite number >= 1, got " + headroom);
       }
-      if (!(oversubscribe >= 1) || Double.isInfinite(oversubscribe)) {
-        throw new IllegalArgumentException("oversubscribe must be a finite number >= 1, got " + oversubscribe);
+      if (!(layoutHysteresis >= 0 && layoutHysteresis < 1)) {
+        throw new IllegalArgumentException("layout-hysteresis must be within [0, 1), got " + layoutHysteresis);
       }
       if (!(bootstrapShare > 0 && bootstrapShare <= 1)) {
         throw new IllegalArgumentException("bootstrap-share must be within (0, 1], got " + bootstrapShare);
@@ -71,34 +71,62 @@ public final class PoolBudgeter {
   /**
    * One pool for the coming epoch.
    *
-   * @param name the pool's name: its native type
-   * @param nativeType the type its instances are sized for
+   * @param name the pool's name: its largest type
+   * @param nativeType that type
    * @param types the types it serves
-   * @param loadRps forecast load, native-equivalent requests per second
-   * @param slo the SLO its instances are sized for (its native type's)
+   * @param loadRps the load it plans for (with headroom), req/s
    * @param gpus GPUs it may hold
+   * @param powerW its predicted power at that load
    */
-  public record PoolBudget(
-      String name, RequestType nativeType, Set<RequestType> types, double loadRps, Slo slo, int gpus) {
+  public record PoolBudget(String name, RequestType nativeType, Set<RequestType> types, double loadRps, int gpus,
+      double powerW) {
     public PoolBudget {
       types = Set.copyOf(types);
     }
   }
 
   /** The cluster's allocation. */
-  public record Allocation(List<PoolBudget> pools, int gpusUsed, boolean shortOfGpus, Map<RequestType, String> routing,
+  public record Allocation(List<PoolBudget> pools, int gpusUsed, boolean shortOfGpus, double predictedPowerW,
       String reason) {
     public Allocation {
       pools = List.copyOf(pools);
-      routing = Map.copyOf(routing);
+    }
+
+    /** The pool serving each type. */
+    public Map<RequestType, String> routing() {
+      Map<RequestType, String> r = new EnumMap<>(RequestType.class);
+      pools.forEach(p -> p.types().forEach(t -> r.put(t, p.name())));
+      return r;
     }
   }
 
-  private final Profile profile;
+  /**
+   * What the budgeter is asked.
+   *
+   * @param loadRps each type's forecast load (without headroom), req/s
+   * @param shapes each type's lengths
+   * @param slos every type's SLO
+   * @param totalGpus GPUs the pools may hold
+   * @param bounds the clock range
+   * @param current the pools in force now (their type sets), empty for none
+   */
+  public record Question(Map<RequestType, Double> loadRps, Map<RequestType, TypeShape> shapes, SloTable slos,
+      int totalGpus, FrequencyBounds bounds, List<Set<RequestType>> current) {
+    public Question {
+      loadRps = Map.copyOf(loadRps);
+      shapes = Map.copyOf(shapes);
+      current = List.copyOf(current);
+      Objects.requireNonNull(slos, "slos");
+      Objects.requireNonNull(bounds, "bounds");
+    }
+  }
+
+  private final PoolPlanner planner;
   private final Settings settings;
 
-  public PoolBudgeter(Profile profile, Settings settings) {
-    this.profile = Objects.requireNonNull(profile, "profile");
+  /** Pools are sized by {@code planner}'s capacity model. */
+  public PoolBudgeter(PoolPlanner planner, Settings settings) {
+    this.planner = Objects.requireNonNull(planner, "planner");
     this.settings = Objects.requireNonNull(settings, "settings");
   }
 
@@ -106,180 +134,115 @@ public final class PoolBudgeter {
     return settings;
   }
 
-  /**
-   * @param forecastRps forecast peak per type
-   * @param slos SLO per type
-   * @param totalGpus GPUs of the cluster
-   * @param bounds clock range
-   */
-  public Allocation allocate(Map<RequestType, Double> forecastRps, SloTable slos, int totalGpus,
-      FrequencyBounds bounds) {
-    Map<RequestType, RequestType> hostOf = merge(forecastRps, slos);
-    Sizing z = size(hostOf, forecastRps, slos, bounds, settings.headroom());
-    int wanted = z.total(z.optimal);
-    int[] chosen = z.optimal;
-    boolean shortOfGpus = false;
-    String reason = String.format(Locale.ROOT, "%d pools, %d of %d GPUs at least-power layouts", z.hosts.size(), wanted,
-        totalGpus);
-    if (wanted > totalGpus) {
-      chosen = z.minimal;
-      reason = String.format(Locale.ROOT, "least-power layouts need %d GPUs > %d: fewest-GPU layouts", wanted, totalGpus);
-      int merges = 0;
-      if (z.total(z.minimal) > totalGpus * settings.oversubscribe() && settings.headroom() > 1) {
-        // headroom is a luxury: give it up before giving up pools
-        Sizing bare = size(hostOf, forecastRps, slos, bounds, 1.0);
-        if (bare.total(bare.minimal) < z.total(z.minimal)) {
-          z = bare;
-          reason += " without headroom";
-        }
+  public PoolPlanner planner() {
+    return planner;
+  }
+
+  /** One candidate layout, sized. */
+  private record Candidate(String name, List<Set<RequestType>> pools, List<PoolPlanner.Sizing> sizes, int[] gpus,
+      double powerW, boolean fits) {}
+
+  public Allocation allocate(Question q) {
+    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      load.put(t, Math.max(0, q.loadRps().getOrDefault(t, 0.0)) * settings.headroom());
+    }
+    Map<String, List<Set<RequestType>>> layouts = new LinkedHashMap<>();
+    layouts.put("one pool", List.of(EnumSet.allOf(RequestType.class)));
+    layouts.put("a pool per prompt class", byInput(List.of(List.of(SizeClass.S), List.of(SizeClass.M),
+        List.of(SizeClass.L))));
+    layouts.put("short and medium prompts apart from long ones", byInput(List.of(List.of(SizeClass.S, SizeClass.M),
+        List.of(SizeClass.L))));
+    List<Set<RequestType>> perType = perType(load, q);
+    layouts.put("a pool per type", perType);
+    if (!q.current().isEmpty() && covers(q.current())) {
+      layouts.put("the layout in force", q.current());
+    }
+    List<Candidate> sized = new ArrayList<>();
+    for (var e : layouts.entrySet()) {
+      sized.add(size(e.getKey(), withLoad(e.getValue(), load), load, q));
+    }
+    sized.add(agglomerate(perType, load, q));
+    Candidate best = null;
+    Candidate inForce = null;
+    for (Candidate c : sized) {
+      if (c.fits() && (best == null || c.powerW() < best.powerW() - 1e-6)) {
+        best = c;
       }
-      // a shortfall up to oversubscribe is shared by the pools (their peaks rarely coincide); beyond, merge
-      while (z.total(z.minimal) > totalGpus * settings.oversubscribe() && z.hosts.size() > 1) {
-        hostOf = mergeSmallest(hostOf, z.load);
-        z = size(hostOf, forecastRps, slos, bounds, z.headroom);
-        merges++;
-      }
-      chosen = z.minimal;
-      if (merges > 0) {
-        reason += String.format(Locale.ROOT, ", %d extra merges to fit", merges);
-      }
-      int least = z.total(z.minimal);
-      if (least > totalGpus) {
-        shortOfGpus = true;
-        chosen = scaleDown(z.hosts, z.minimal, least, totalGpus);
-        reason += String.format(Locale.ROOT, "; still short (%d GPUs), scaled to %d", least, totalGpus);
-      } else {
-        // spend what is left on the least-power layouts where it fits
-        int spare = totalGpus - least;
-        int[] mix = z.minimal.clone();
-        for (RequestType h : z.hosts) {
-          int extra = z.optimal[h.ordinal()] - z.minimal[h.ordinal()];
-          if (extra > 0 && extra <= spare) {
-            mix[h.ordinal()] = z.optimal[h.ordinal()];
-            spare -= extra;
-          }
-        }
-        chosen = mix;
+      if (c.name().equals("the layout in force")) {
+        inForce = c;
       }
     }
-    List<RequestType> hosts = z.hosts;
-    Map<RequestType, Set<RequestType>> served = z.served;
-    Map<RequestType, Double> poolLoad = z.load;
-    Map<RequestType, Slo> poolSlo = z.slo;
+    if (best == null) {
+      return shortOfGpus(load, q);
+    }
+    String reason = String.format(Locale.ROOT, "%s: %.1f kW predicted on %d of %d GPUs", best.name(),
+        best.powerW() / 1e3, sum(best.gpus()), q.totalGpus());
+    if (inForce != null && inForce.fits() && inForce != best
+        && inForce.powerW() <= best.powerW() * (1 + settings.layoutHysteresis())) {
+      reason = String.format(Locale.ROOT, "kept the layout in force (%.1f kW predicted): %s would save only %.1f %%",
+          inForce.powerW() / 1e3, best.name(), 100 * (1 - best.powerW() / inForce.powerW()));
+      best = inForce;
+    }
     List<PoolBudget> pools = new ArrayList<>();
-    int used = 0;
-    Map<RequestType, String> routing = new EnumMap<>(RequestType.class);
-    for (RequestType host : hosts) {
-      int g = chosen[host.ordinal()];
-      used += g;
-      pools.add(new PoolBudget(host.name(), host, served.get(host), poolLoad.get(host), poolSlo.get(host), g));
-      for (RequestType t : served.get(host)) {
-        routing.put(t, host.name());
-      }
+    for (int i = 0; i < best.pools().size(); i++) {
+      Set<RequestType> types = best.pools().get(i);
+      RequestType largest = largest(types);
+      pools.add(new PoolBudget(largest.name(), largest, types, poolLoad(types, load), best.gpus()[i],
+          best.sizes().get(i).powerW()));
     }
-    return new Allocation(pools, used, shortOfGpus, routing, reason);
+    return new Allocation(pools, sum(best.gpus()), false, best.powerW(), reason);
   }
 
-  private final class Sizing {
-    final double headroom;
-    final List<RequestType> hosts = new ArrayList<>();
-    final Map<RequestType, Set<RequestType>> served = new EnumMap<>(RequestType.class);
-    final Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    final Map<RequestType, Slo> slo = new EnumMap<>(RequestType.class);
-    final int[] optimal = new int[RequestType.values().length];
-    final int[] minimal = new int[RequestType.values().length];
+  // ------------------------------------------------------------------ candidates
 
-    Sizing(double headroom) {
-      this.headroom = headroom;
-    }
-
-    int total(int[] gpus) {
-      return hosts.stream().mapToInt(h -> gpus[h.ordinal()]).sum();
-    }
-  }
-
-  private Sizing size(Map<RequestType, RequestType> hostOf, Map<RequestType, Double> forecastRps, SloTable slos,
-      FrequencyBounds bounds, double headroom) {
-    Sizing z = new Sizing(headroom);
-    hostOf.forEach((t, h) -> z.served.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
-    z.hosts.addAll(z.served.keySet());
-    z.hosts.sort(Comparator.naturalOrder());
-    for (RequestType host : z.hosts) {
-      Slo slo = slos.of(host);
-      double load = 0;
-      for (RequestType t : z.served.get(host)) {
-        load += forecastRps.getOrDefault(t, 0.0) * workRatio(t, host, slos);
+  /** Pools by prompt class groups; output classes together. */
+  private static List<Set<RequestType>> byInput(List<List<SizeClass>> groups) {
+    List<Set<RequestType>> out = new ArrayList<>();
+    for (List<SizeClass> g : groups) {
+      Set<RequestType> s = EnumSet.noneOf(RequestType.class);
+      for (RequestType t : RequestType.values()) {
+        if (g.contains(t.input())) {
+          s.add(t);
+        }
       }
-      z.load.put(host, load);
-      z.slo.put(host, slo);
-      z.optimal[host.ordinal()] = gpusFor(host, load * headroom, slo, bounds, false);
-      z.minimal[host.ordinal()] = gpusFor(host, load * headroom, slo, bounds, true);
-    }
-    return z;
-  }
-
-  /** Merges the pool with the least load into the smallest larger pool that covers it (LL covers all). */
-  private Map<RequestType, RequestType> mergeSmallest(Map<RequestType, RequestType> hostOf, Map<RequestType, Double> load) {
-    List<RequestType> hosts = hostOf.values().stream().distinct().filter(h -> h != RequestType.LL)
-        .sorted(Comparator.comparingDouble(h -> load.getOrDefault(h, 0.0))).toList();
-    if (hosts.isEmpty()) {
-      return hostOf;
-    }
-    RequestType victim = hosts.get(0);
-    RequestType target = null;
-    for (RequestType u : hostOf.values().stream().distinct().toList()) {
-      if (u != victim && u.covers(victim) && (target == null || size(u) < size(target))) {
-        target = u;
-      }
-    }
-    if (target == null) {
-      target = RequestType.LL;
-    }
-    Map<RequestType, RequestType> out = new EnumMap<>(hostOf);
-    for (var e : hostOf.entrySet()) {
-      if (e.getValue() == victim) {
-        out.put(e.getKey(), target);
-      }
+      out.add(s);
     }
     return out;
   }
 
-  /** Host pool of each type after merging small types upward (every type maps to itself or a larger type). */
-  public Map<RequestType, RequestType> merge(Map<RequestType, Double> forecastRps, SloTable slos) {
+  /**
+   * A pool per type; a type whose load would not fill {@code fillShare} of one instance of its own smallest feasible
+   * configuration joins the smallest larger type that keeps a pool (LL takes everything).
+   */
+  private List<Set<RequestType>> perType(Map<RequestType, Double> load, Question q) {
     Map<RequestType, RequestType> host = new EnumMap<>(RequestType.class);
     List<RequestType> order = new ArrayList<>(List.of(RequestType.values()));
-    order.sort(Comparator.comparingInt((RequestType t) -> t.input().ordinal() + t.output().ordinal())
-        .thenComparing(Comparator.naturalOrder()));
+    order.sort(Comparator.comparingInt((RequestType t) -> size(t)).thenComparing(Comparator.naturalOrder()));
     Set<RequestType> own = EnumSet.allOf(RequestType.class);
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    for (RequestType t : RequestType.values()) {
-      load.put(t, forecastRps.getOrDefault(t, 0.0));
-    }
+    Map<RequestType, Double> carried = new EnumMap<>(load);
     for (RequestType t : order) {
       if (t == RequestType.LL) {
         break;
       }
-      double fill = settings.fillShare() * capacity(t, TensorParallelism.TP2, profile.maxClockMhz(), slos.of(t));
-      if (load.get(t) >= fill) {
+      double fill = settings.fillShare() * smallestInstance(t, q);
+      if (carried.get(t) >= fill && carried.get(t) > 0) {
         continue;
       }
       RequestType target = null;
       for (RequestType u : order) {
-        if (u != t && u.covers(t) && own.contains(u)
-            && (target == null || size(u) < size(target) || (size(u) == size(target) && load.get(u) > load.get(target)))) {
+        if (u != t && u.covers(t) && own.contains(u) && (target == null || size(u) < size(target)
+            || (size(u) == size(target) && carried.get(u) > carried.get(target)))) {
           target = u;
         }
       }
       own.remove(t);
       host.put(t, target);
-      load.merge(target, load.get(t), Double::sum);
+      carried.merge(target, carried.get(t), Double::sum);
     }
-    for (RequestType t : RequestType.values()) {
-      if (own.contains(t)) {
-        host.put(t, t);
-      }
+    for (RequestType t : own) {
+      host.put(t, t);
     }
-    // follow chains: a type merged into one that later merged further ends at the final host
     for (RequestType t : RequestType.values()) {
       RequestType h = host.get(t);
       while (host.get(h) != h) {
@@ -287,124 +250,226 @@ public final class PoolBudgeter {
       }
       host.put(t, h);
     }
-    return host;
+    Map<RequestType, Set<RequestType>> pools = new EnumMap<>(RequestType.class);
+    host.forEach((t, h) -> pools.computeIfAbsent(h, k -> EnumSet.noneOf(RequestType.class)).add(t));
+    return new ArrayList<>(pools.values());
   }
 
-  private static int size(RequestType t) {
-    return t.input().ordinal() + t.output().ordinal();
-  }
-
-  private int gpusFor(RequestType type, double load, Slo slo, FrequencyBounds bounds, boolean fewestGpus) {
-    if (load <= 0) {
-      return 0;
-    }
-    Slo margin = margin(slo);
-    double bestPower = Double.POSITIVE_INFINITY;
-    int bestGpus = Integer.MAX_VALUE;
-    for (TensorParallelism tp : profile.tensorParallelisms()) {
-      for (int mhz : profile.clockLevelsMhz()) {
-        if (!bounds.contains(mhz)) {
-          continue;
-        }
-        double cap = profile.capacityRps(type, tp, mhz, margin);
-        if (cap <= 0) {
-          continue;
-        }
-        int n = (int) Math.ceil(load / cap - 1e-9);
-        int gpus = n * tp.degree();
-        LoadPoint p = profile.estimate(type, tp, mhz, load / n);
-        double power = gpus * p.powerPerGpuW();
-        if (fewestGpus ? gpus < bestGpus || (gpus == bestGpus && power < bestPower) : power < bestPower) {
-          bestPower = power;
-          bestGpus = gpus;
-        }
+  /** The capacity of one instance of {@code t} alone at its smallest feasible TP and the top clock (0: none). */
+  private double smallestInstance(RequestType t, Question q) {
+    Mix alone = Mix.single(t, q.shapes().get(t), q.slos().of(t));
+    for (var tp : planner.profile().tensorParallelisms()) {
+      double cap = planner.capacityRps(alone, tp, q.bounds());
+      if (cap > 0) {
+        return cap;
       }
     }
-    if (bestGpus == Integer.MAX_VALUE) {
-      // nothing meets the SLO with the margin: TP8 instances at full speed, as many as the plain SLO says, at least one
-      double cap = profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slo);
-      return cap > 0 ? 8 * (int) Math.ceil(load / cap - 1e-9) : 8;
-    }
-    return bestGpus;
+    return 0;
   }
 
   /**
-   * Shrinks every pool's GPUs in proportion to fit {@code available}, in whole TP4 blocks where a pool needs at least
-   * four (TP2 blocks below); the pools with the most left give back first when rounding leaves too many.
+   * From {@code start}, merge the two pools whose merge saves the most predicted power (a pool merges into one whose
+   * largest type covers all of its types), while a merge saves power; the best layout seen.
    */
-  private static int[] scaleDown(List<RequestType> hosts, int[] need, int total, int available) {
-    int[] out = need.clone();
-    int used = 0;
-    for (RequestType h : hosts) {
-      int n = need[h.ordinal()];
-      int block = n >= 4 ? 4 : 2;
-      int g = n == 0 ? 0 : Math.max(block, (int) Math.floor((double) n * available / total / block) * block);
-      out[h.ordinal()] = g;
-      used += g;
+  private Candidate agglomerate(List<Set<RequestType>> start, Map<RequestType, Double> load, Question q) {
+    List<Set<RequestType>> pools = withLoad(start, load);
+    Candidate best = size("pools per type merged where it saves power", pools, load, q);
+    while (pools.size() > 1) {
+      Candidate step = null;
+      for (int i = 0; i < pools.size(); i++) {
+        for (int j = 0; j < pools.size(); j++) {
+          if (i == j || !largest(pools.get(j)).covers(largest(pools.get(i)))) {
+            continue;
+          }
+          List<Set<RequestType>> merged = new ArrayList<>();
+          Set<RequestType> union = EnumSet.copyOf(pools.get(i));
+          union.addAll(pools.get(j));
+          for (int k = 0; k < pools.size(); k++) {
+            if (k != i && k != j) {
+              merged.add(pools.get(k));
+            }
+          }
+          merged.add(union);
+          Candidate c = size("pools per type merged where it saves power", merged, load, q);
+          if (step == null || better(c, step)) {
+            step = c;
+          }
+        }
+      }
+      if (step == null || !better(step, best)) {
+        break;
+      }
+      best = step;
+      pools = step.pools();
     }
-    while (used > available) {
-      RequestType largest = hosts.stream().max(Comparator.comparingInt(h -> out[h.ordinal()])).orElseThrow();
-      int block = out[largest.ordinal()] > 4 ? 4 : 2;
-      out[largest.ordinal()] -= block;
-      used -= block;
+    return best;
+  }
+
+  /** A fitting layout beats one that does not; then less power wins. */
+  private static boolean better(Candidate a, Candidate b) {
+    if (a.fits() != b.fits()) {
+      return a.fits();
+    }
+    return a.powerW() < b.powerW() - 1e-6;
+  }
+
+  // ------------------------------------------------------------------ sizing
+
+  private Candidate size(String name, List<Set<RequestType>> pools, Map<RequestType, Double> load, Question q) {
+    List<PoolPlanner.Sizing> sizes = new ArrayList<>();
+    int least = 0;
+    int fewest = 0;
+    for (Set<RequestType> p : pools) {
+      PoolPlanner.Sizing s = planner.size(mix(p, load, q), poolLoad(p, load), q.bounds());
+      sizes.add(s);
+      least += s.gpus();
+      fewest += s.fewestGpus();
+    }
+    int[] gpus = new int[pools.size()];
+    double power = 0;
+    boolean feasible = sizes.stream().allMatch(PoolPlanner.Sizing::feasible);
+    if (least <= q.totalGpus()) {
+      for (int i = 0; i < gpus.length; i++) {
+        gpus[i] = sizes.get(i).gpus();
+        power += sizes.get(i).powerW();
+      }
+      return new Candidate(name, pools, sizes, gpus, power, feasible);
+    }
+    if (fewest > q.totalGpus()) {
+      return new Candidate(name, pools, sizes, gpus, Double.POSITIVE_INFINITY, false);
+    }
+    // the fewest-GPU plans, then spend what is left where it saves the most power per GPU
+    int spare = q.totalGpus() - fewest;
+    boolean[] upgraded = new boolean[gpus.length];
+    for (int i = 0; i < gpus.length; i++) {
+      gpus[i] = sizes.get(i).fewestGpus();
+      power += sizes.get(i).fewestPowerW();
+    }
+    while (true) {
+      int pick = -1;
+      double bestGain = 0;
+      for (int i = 0; i < gpus.length; i++) {
+        PoolPlanner.Sizing s = sizes.get(i);
+        int extra = s.gpus() - s.fewestGpus();
+        double gain = s.fewestPowerW() - s.powerW();
+        if (!upgraded[i] && extra > 0 && extra <= spare && gain / extra > bestGain) {
+          bestGain = gain / extra;
+          pick = i;
+        }
+      }
+      if (pick < 0) {
+        break;
+      }
+      upgraded[pick] = true;
+      spare -= sizes.get(pick).gpus() - sizes.get(pick).fewestGpus();
+      gpus[pick] = sizes.get(pick).gpus();
+      power += sizes.get(pick).powerW() - sizes.get(pick).fewestPowerW();
+    }
+    List<PoolPlanner.Sizing> used = new ArrayList<>();
+    for (int i = 0; i < gpus.length; i++) {
+      PoolPlanner.Sizing s = sizes.get(i);
+      used.add(upgraded[i] ? s : new PoolPlanner.Sizing(s.fewestGpus(), s.fewestPowerW(), s.fewestGpus(),
+          s.fewestPowerW(), s.feasible()));
+    }
+    return new Candidate(name, pools, used, gpus, power, feasible);
+  }
+
+  /** Nothing fits: one pool of every type on every GPU. */
+  private Allocation shortOfGpus(Map<RequestType, Double> load, Question q) {
+    Set<RequestType> all = EnumSet.allOf(RequestType.class);
+    double l = poolLoad(all, load);
+    PoolPlanner.Sizing s = planner.size(mix(all, load, q), l, q.bounds());
+    PoolBudget one = new PoolBudget(RequestType.LL.name(), RequestType.LL, all, l, q.totalGpus(),
+        Math.min(s.fewestPowerW(), s.powerW()));
+    return new Allocation(List.of(one), q.totalGpus(), true, one.powerW(), String.format(Locale.ROOT,
+        "no layout fits %d GPUs (one pool alone needs %d): one pool on every GPU, short", q.totalGpus(),
+        s.fewestGpus()));
+  }
+
+  /**
+   * The mix of a pool's types, weighted by their load; a pool of types without load counts them alike. The loads are
+   * rounded to a 5 % grid of each pool's total first, so mixes of similar epochs are the same mix (the profile
+   * remembers its answers per mix).
+   */
+  Mix mix(Set<RequestType> types, Map<RequestType, Double> load, Question q) {
+    Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
+    double total = poolLoad(types, load);
+    for (RequestType t : types) {
+      double share = total > 0 ? load.getOrDefault(t, 0.0) / total : 1.0 / types.size();
+      w.put(t, Math.round(share * 20) / 20.0);
+    }
+    if (w.values().stream().allMatch(v -> v == 0)) {
+      types.forEach(t -> w.put(t, 1.0));
+    }
+    return Mix.of(w, q.shapes()::get, q.slos()::of);
+  }
+
+  /** Every type belongs to a pool; types without load are left where they are (they route by the largest type). */
+  private static List<Set<RequestType>> withLoad(List<Set<RequestType>> pools, Map<RequestType, Double> load) {
+    List<Set<RequestType>> out = new ArrayList<>();
+    List<Set<RequestType>> idle = new ArrayList<>();
+    for (Set<RequestType> p : pools) {
+      if (p.stream().anyMatch(t -> load.getOrDefault(t, 0.0) > 0)) {
+        out.add(EnumSet.copyOf(p));
+      } else if (!p.isEmpty()) {
+        idle.add(p);
+      }
+    }
+    if (out.isEmpty()) {
+      out.add(EnumSet.allOf(RequestType.class));
+      return out;
+    }
+    // a pool with no load would hold instances for nothing: its types join the smallest pool that covers them
+    for (Set<RequestType> p : idle) {
+      for (RequestType t : p) {
+        Set<RequestType> home = null;
+        for (Set<RequestType> o : out) {
+          if (largest(o).covers(t) && (home == null || size(largest(o)) < size(largest(home)))) {
+            home = o;
+          }
+        }
+        if (home == null) {
+          home = out.stream().max(Comparator.comparingInt(o -> size(largest(o)))).orElseThrow();
+        }
+        home.add(t);
+      }
     }
     return out;
   }
 
-  /**
-   * The load of {@code types} served by a pool sized for {@code host}, in native-equivalent requests per second (as
-   * {@link #allocate} sizes pools): each type's forecast scaled by the ratio of TP8 max-clock capacities.
-   */
-  public double nativeLoad(RequestType host, Set<RequestType> types, Map<RequestType, Double> forecastRps,
-      SloTable slos) {
-    double load = 0;
-    for (RequestType t : types) {
-      load += forecastRps.getOrDefault(t, 0.0) * workRatio(t, host, slos);
-    }
-    return load;
+  private static boolean covers(List<Set<RequestType>> pools) {
+    Set<RequestType> all = EnumSet.noneOf(RequestType.class);
+    pools.forEach(all::addAll);
+    return all.size() == RequestType.values().length;
   }
 
-  /**
-   * The fewest GPUs of whole instances of one TP at the maximum clock of {@code bounds} that carry {@code loadRps} of
-   * {@code type} within {@code slo} (with the SLO margin); 0 for no load, {@link Integer#MAX_VALUE} when no TP can.
-   */
-  public int fewestGpus(RequestType type, Slo slo, double loadRps, FrequencyBounds bounds) {
-    if (loadRps <= 0) {
-      return 0;
+  static double poolLoad(Set<RequestType> types, Map<RequestType, Double> load) {
+    double l = 0;
+    for (RequestType t : types) {
+      l += load.getOrDefault(t, 0.0);
     }
-    int best = Integer.MAX_VALUE;
-    for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
-      double cap = capacity(type, tp, bounds.maxMhz(), slo);
-      if (cap > 0) {
-        long n = (long) Math.ceil(loadRps / cap);
-        best = (int) Math.min(best, n * tp.degree());
+    return l;
+  }
+
+  static RequestType largest(Set<RequestType> types) {
+    RequestType best = null;
+    for (RequestType t : types) {
+      if (best == null || size(t) > size(best) || (size(t) == size(best) && t.compareTo(best) > 0)) {
+        best = t;
       }
     }
     return best;
   }
 
-  private double workRatio(RequestType t, RequestType host, SloTable slos) {
-    return nativeWork(t, slos.of(t), host, slos.of(host));
-  }
-
-  /**
-   * How many requests of a pool's native type {@code host} one request of {@code t} is worth (each within its own
-   * SLO): the ratio of their TP8 max-clock capacities, 1 for the native type. Pools count their load in these units.
-   */
-  public double nativeWork(RequestType t, Slo tSlo, RequestType host, Slo hostSlo) {
-    if (t == host) {
-      return 1;
+  private static int sum(int[] a) {
+    int s = 0;
+    for (int v : a) {
+      s += v;
     }
-    double capHost = capacity(host, TensorParallelism.TP8, profile.maxClockMhz(), hostSlo);
-    double capT = capacity(t, TensorParallelism.TP8, profile.maxClockMhz(), tSlo);
-    return capT > 0 && capHost > 0 ? capHost / capT : 1;
+    return s;
   }
 
-  private double capacity(RequestType t, TensorParallelism tp, int mhz, Slo slo) {
-    return profile.capacityRps(t, tp, mhz, margin(slo));
-  }
-
-  private Slo margin(Slo slo) {
-    return new Slo(slo.ttftP99Ms() * settings.sloMargin(), slo.tbtP99Ms() * settings.sloMargin());
+  static int size(RequestType t) {
+    return t.input().ordinal() + t.output().ordinal();
   }
 }

@@ -1,10 +1,9 @@
 package io.dynamollm.decision.instance;
 
 import io.dynamollm.protocol.FrequencyBounds;
-import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.LoadPoint;
+import io.dynamollm.protocol.profile.Mix;
+import io.dynamollm.protocol.profile.MixPoint;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.List;
 import java.util.Locale;
@@ -14,12 +13,20 @@ import java.util.Optional;
 /**
  * Instance epoch (default 5 s): the GPU clock of one instance.
  *
- * <p>Open loop: drop the clocks the profile says would miss the SLO at the instance's current load (with a safety
- * margin), pick the one with the least energy per request, the maximum if none fits. Closed loop (guardrail): when
- * the observed windowed p99 TTFT or TBT — each completion judged against its own type's SLO — nears the SLO, step up
- * one level above what the profile says and stay there until the observation falls well below the SLO. Changes are
- * rate-limited, except a step up when the SLO is already being missed; a step down waits until the governor wanted
- * it {@code stepDownAfter} epochs in a row, so a steady load does not flap between two clocks.
+ * <p>Open loop: drop the clocks the profile says would miss the SLOs of the instance's mix at its current load (each
+ * SLO times a safety margin), pick the one with the least energy per request, the maximum if none fits.
+ *
+ * <p>Closed loop (the guardrail), a controller on what the SLOs are about: the windowed p99, over the instance's
+ * recent completions, of each request's latency over its own type's SLO (the larger of its TTFT and TBT ratios) — p99
+ * at or below 1 is the 99 % attainment the SLOs ask for; a short prompt in a merged pool that waits behind long ones
+ * counts as the one request in a hundred it is, not as the pool's SLO. With {@code n} completions the p99 is known only
+ * between two order statistics (a one-sided 90 % confidence band): the guardrail raises a floor under the clock when
+ * the band's lower end reaches {@code guardEnter} — by one level, and by one more for every {@code guardStep} the
+ * lower end stands above it (above 1, the SLO is already missed: the maximum), and again only once half a window has
+ * completed at the new clock (no ratchet on the same slow requests) — holds it while the band straddles,
+ * and releases it when the band's upper end falls to {@code guardExit}. Fewer than {@code minCompletions} completions
+ * say nothing. Changes are rate-limited, except a raise when the SLO is already being missed; a step down waits until
+ * the governor wanted it {@code stepDownAfter} epochs in a row, so a steady load does not flap between two clocks.
  *
  * <p>Pure: state in, state out; time is a parameter.
  */
@@ -28,16 +35,17 @@ public final class FrequencyGovernor {
   /**
    * The governor's tuning ({@code dynamollm.decisions.governor}).
    *
-   * @param profileMargin a clock is feasible when the predicted p99s stay within this share of the SLO
-   * @param guardEnter observed p99 / SLO at or above which the guardrail engages
-   * @param guardExit observed p99 / SLO at or below which the guardrail releases
+   * @param profileMargin a clock is feasible when the predicted latencies stay within this share of the SLOs
+   * @param guardEnter the guardrail raises the clock when the observed p99 (latency over SLO) is surely at least this
+   * @param guardExit it releases when the observed p99 is surely at most this
+   * @param guardStep one more level for every this much the observed p99 stands above {@code guardEnter}
    * @param minCompletions the guardrail needs at least this many completions in the window
    * @param windowMs latencies and the arrival rate are judged over this much recent time
    * @param minChangeIntervalMs least time between two changes (except emergencies)
    * @param stepDownAfter a lower clock is taken only after it was wanted this many epochs in a row
    */
-  public record Settings(double profileMargin, double guardEnter, double guardExit, int minCompletions, long windowMs,
-      long minChangeIntervalMs, int stepDownAfter) {
+  public record Settings(double profileMargin, double guardEnter, double guardExit, double guardStep,
+      int minCompletions, long windowMs, long minChangeIntervalMs, int stepDownAfter) {
 
     public Settings {
       if (!(profileMargin > 0 && profileMargin <= 1)) {
@@ -45,6 +53,9 @@ public final class FrequencyGovernor {
       }
       if (!(guardExit > 0 && guardExit < guardEnter)) {
         throw new IllegalArgumentException("need 0 < guard-exit < guard-enter, got " + guardExit + ", " + guardEnter);
+      }
+      if (!(guardStep > 0) || Double.isInfinite(guardStep)) {
+        throw new IllegalArgumentException("guard-step must be a positive, finite number, got " + guardStep);
       }
       if (minCompletions < 1) {
         throw new IllegalArgumentException("min-completions must be at least 1, got " + minCompletions);
@@ -83,34 +94,42 @@ public final class FrequencyGovernor {
   }
 
   /**
+   * What the completions of the window say: the p99 of latency over SLO lies within [{@code lower}, {@code upper}]
+   * (one-sided 90 % each), from {@code completions} requests.
+   */
+  public record Observed(double lower, double upper, int completions) {
+    /**
+     * The band of the p99 of {@code ratios} (each request's latency over its own SLO): the order statistics at ranks
+     * 0.99·n ∓ 1.28·√(0.99·0.01·n), the binomial count of requests above the true p99 at one-sided 90 %.
+     */
+    public static Observed of(double[] ratios) {
+      int n = ratios.length;
+      double[] v = ratios.clone();
+      java.util.Arrays.sort(v);
+      double spread = 1.2816 * Math.sqrt(0.99 * 0.01 * n);
+      int lo = (int) Math.max(0, Math.min(n - 1, Math.floor(0.99 * n - spread) - 1));
+      int hi = (int) Math.max(0, Math.min(n - 1, Math.ceil(0.99 * n + spread) - 1));
+      return new Observed(n == 0 ? 0 : v[lo], n == 0 ? 0 : v[hi], n);
+    }
+  }
+
+  /**
    * One epoch's inputs.
    *
    * @param nowMs the time
-   * @param type the request type the instance is sized for (a merged pool's native type)
+   * @param mix the requests the instance serves (its pool's mix: types, shares, lengths, SLOs)
    * @param tp the instance's TP
-   * @param loadRps the instance's current arrival rate, native-equivalent requests per second
-   * @param slo the SLO the profile's estimate is held to (the native type's)
+   * @param loadRps the instance's current arrival rate, requests per second
    * @param bounds the clock range the pool allows
-   * @param observedTtftRatio windowed p99 of each completion's TTFT over its own type's TTFT SLO, when enough
-   *     requests completed in the window
-   * @param observedTbtRatio likewise for TBT
+   * @param observed what its recent completions say, when enough completed in the window
    */
-  public record Input(
-      long nowMs,
-      RequestType type,
-      TensorParallelism tp,
-      double loadRps,
-      Slo slo,
-      FrequencyBounds bounds,
-      Optional<Double> observedTtftRatio,
-      Optional<Double> observedTbtRatio) {
+  public record Input(long nowMs, Mix mix, TensorParallelism tp, double loadRps, FrequencyBounds bounds,
+      Optional<Observed> observed) {
     public Input {
-      Objects.requireNonNull(type, "type");
+      Objects.requireNonNull(mix, "mix");
       Objects.requireNonNull(tp, "tp");
-      Objects.requireNonNull(slo, "slo");
       Objects.requireNonNull(bounds, "bounds");
-      Objects.requireNonNull(observedTtftRatio, "observedTtftRatio");
-      Objects.requireNonNull(observedTbtRatio, "observedTbtRatio");
+      Objects.requireNonNull(observed, "observed");
       if (!(loadRps >= 0) || Double.isInfinite(loadRps)) {
         throw new IllegalArgumentException("loadRps must be finite and >= 0, got " + loadRps);
       }
@@ -132,7 +151,7 @@ public final class FrequencyGovernor {
       return switch (this) {
         case PROFILE_OPTIMUM -> "the profile's least-energy clock within the SLO";
         case NO_FEASIBLE_CLOCK -> "no clock meets the SLO at this load: the maximum";
-        case GUARDRAIL_STEP_UP -> "observed latency near the SLO: one level up";
+        case GUARDRAIL_STEP_UP -> "observed p99 near the SLO: up by the margin it shows";
         case GUARDRAIL_HOLD -> "guardrail holds until the latency falls well below the SLO";
         case STEP_DOWN_PENDING -> "a lower clock must be wanted a few epochs in a row";
         case RATE_LIMITED -> "too soon after the last change";
@@ -170,7 +189,7 @@ public final class FrequencyGovernor {
     }
     int max = levels.get(levels.size() - 1);
 
-    // open loop: the cheapest clock the profile says holds the SLO at this load
+    // open loop: the cheapest clock the profile says holds the SLOs at this load
     int target = max;
     Reason reason = Reason.NO_FEASIBLE_CLOCK;
     double bestEnergy = Double.POSITIVE_INFINITY;
@@ -178,11 +197,11 @@ public final class FrequencyGovernor {
       target = levels.get(0);
       reason = Reason.IDLE;
     } else {
-      Slo margin = new Slo(in.slo().ttftP99Ms() * settings.profileMargin(), in.slo().tbtP99Ms() * settings.profileMargin());
+      Mix margin = in.mix().withSloScaled(settings.profileMargin());
       for (int mhz : levels) {
-        LoadPoint p = profile.estimate(in.type(), in.tp(), mhz, in.loadRps());
-        if (p.meets(margin) && p.energyPerRequestWh() < bestEnergy) {
-          bestEnergy = p.energyPerRequestWh();
+        MixPoint p = profile.estimate(margin, in.tp(), mhz, in.loadRps());
+        if (p.meets() && p.point().energyPerRequestWh() < bestEnergy) {
+          bestEnergy = p.point().energyPerRequestWh();
           target = mhz;
           reason = Reason.PROFILE_OPTIMUM;
         }
@@ -190,15 +209,22 @@ public final class FrequencyGovernor {
     }
 
     // closed loop: the observation overrules the profile near the SLO
-    double ratio = Math.max(in.observedTtftRatio().orElse(0.0), in.observedTbtRatio().orElse(0.0));
     int guardFloor = state.guardFloorMhz();
-    boolean emergency = ratio >= 1.0;
-    if (ratio >= settings.guardEnter()) {
-      int stepped = emergency ? max : nextAbove(levels, Math.max(state.clockMhz(), target));
+    double lower = in.observed().map(Observed::lower).orElse(0.0);
+    double upper = in.observed().map(Observed::upper).orElse(Double.POSITIVE_INFINITY);
+    boolean emergency = lower > 1.0;
+    // a raise answers what the window showed; the next one waits for half a window of completions at the new clock
+    // (else the same slow requests would raise it again every epoch: a ratchet)
+    boolean fresh = emergency || guardFloor == 0 || in.nowMs() - state.lastChangeMs() >= settings.windowMs() / 2;
+    if (in.observed().isPresent() && lower >= settings.guardEnter() && fresh) {
+      int steps = 1 + (int) Math.floor((lower - settings.guardEnter()) / settings.guardStep());
+      int stepped = emergency ? max : above(levels, Math.max(state.clockMhz(), target), steps);
       guardFloor = Math.max(guardFloor, stepped);
       reason = Reason.GUARDRAIL_STEP_UP;
-    } else if (guardFloor > 0 && ratio <= settings.guardExit()) {
-      guardFloor = 0; // released: observation is well below the SLO again
+    } else if (in.observed().isPresent() && lower >= settings.guardEnter()) {
+      reason = Reason.GUARDRAIL_HOLD;
+    } else if (guardFloor > 0 && upper <= settings.guardExit()) {
+      guardFloor = 0; // released: the observation is surely well below the SLO again
     } else if (guardFloor > 0) {
       reason = Reason.GUARDRAIL_HOLD;
     }
@@ -225,8 +251,10 @@ public final class FrequencyGovernor {
           Reason.RATE_LIMITED, detail, 0);
     }
     boolean changed = target != state.clockMhz();
-    String detail = String.format(Locale.ROOT, "%d MHz at %.2f req/s on %s (observed p99/SLO %.2f%s)", target,
-        in.loadRps(), in.tp(), ratio, guardFloor > 0 ? ", guard floor " + guardFloor + " MHz" : "");
+    String detail = String.format(Locale.ROOT, "%d MHz at %.2f req/s on %s (%s%s)", target, in.loadRps(), in.tp(),
+        in.observed().map(o -> String.format(Locale.ROOT, "observed p99/SLO %.2f..%.2f of %d", o.lower(), o.upper(),
+            o.completions())).orElse("too few completions to judge"), guardFloor > 0 ? ", guard floor " + guardFloor
+            + " MHz" : "");
     double saving = changed ? in.tp().degree() * (powerPerGpu(in, state.clockMhz()) - powerPerGpu(in, target)) : 0;
     long last = changed ? in.nowMs() : state.lastChangeMs();
     return new Decision(new State(target, last, guardFloor, 0), changed, reason, detail,
@@ -241,16 +269,19 @@ public final class FrequencyGovernor {
     if (in.loadRps() <= 0) {
       return profile.idlePowerW();
     }
-    LoadPoint p = profile.estimate(in.type(), in.tp(), mhz, in.loadRps());
+    MixPoint p = profile.estimate(in.mix(), in.tp(), mhz, in.loadRps());
     return p.stable() ? p.powerPerGpuW() : Double.NaN;
   }
 
-  private static int nextAbove(List<Integer> levels, int mhz) {
-    for (int l : levels) {
-      if (l > mhz) {
-        return l;
+  /** The level {@code steps} above {@code mhz} (the highest when there are fewer). */
+  private static int above(List<Integer> levels, int mhz, int steps) {
+    int at = levels.size() - 1;
+    for (int i = 0; i < levels.size(); i++) {
+      if (levels.get(i) > mhz) {
+        at = i + steps - 1;
+        break;
       }
     }
-    return levels.get(levels.size() - 1);
+    return levels.get(Math.min(levels.size() - 1, at));
   }
 }

@@ -1,11 +1,12 @@
 package io.dynamollm.decision.instance;
 
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -19,9 +20,9 @@ import java.util.Optional;
  * The instance level's epoch logic, once: what the live instance manager and the simulator's instances both run.
  *
  * <ul>
- *   <li>Every instance epoch ({@link #govern}): the arrival rate (native-equivalent work, smoothed over the latency
- *       window so one quiet epoch does not drop the clock before the next burst) and the windowed p99 latencies (each
- *       completion against its own type's SLO) go to the {@link FrequencyGovernor}; its choice passes the
+ *   <li>Every instance epoch ({@link #govern}): the arrival rate (smoothed over the latency window so one quiet epoch
+ *       does not drop the clock before the next burst), the pool's mix and the band of the windowed p99 of each
+ *       completion's latency over its own type's SLO go to the {@link FrequencyGovernor}; its choice passes the
  *       {@link ClockGuard} (a supported clock inside the bounds, rate-limited). An instance that has heard nothing
  *       from its pool for {@code poolSilenceMs} returns to the maximum clock.
  *   <li>Every ladder interval ({@link #ladder}): the {@link EmergencyLadder} on the waiting queue — deadline order,
@@ -39,7 +40,7 @@ public final class InstanceStep {
    * What stays fixed for the instance's life.
    *
    * @param id the instance
-   * @param nativeType the type its pool is sized for
+   * @param nativeType its pool's largest type
    * @param tp its tensor parallelism
    * @param supportedClocksMhz the clocks its GPUs support
    */
@@ -105,13 +106,13 @@ public final class InstanceStep {
 
   private final Profile profile;
   private final FrequencyGovernor governor;
-  private final PoolBudgeter budgeter;
   private final Instance instance;
   private final EmergencyLadder ladder = new EmergencyLadder();
   private final long epochMs;
   private final long poolSilenceMs;
   private FrequencyBounds bounds;
-  private Slo nativeSlo;
+  private Mix mix;
+  private MixSpec lastSpec;
   private ClockGuard guard;
   private FrequencyGovernor.State state;
   private int clockMhz;
@@ -119,7 +120,7 @@ public final class InstanceStep {
   private double lastHeardMs;
   private double workSinceEpoch;
   private double smoothedLoad = -1;
-  /** {time, TTFT ms, TBT ms, TTFT / own SLO, TBT / own SLO} of recent completions. */
+  /** {time, TTFT ms, TBT ms, the larger of TTFT and TBT over the own SLO} of recent completions. */
   private final ArrayDeque<double[]> completions = new ArrayDeque<>();
   private long reordered;
   private long raises;
@@ -129,15 +130,14 @@ public final class InstanceStep {
   /**
    * Starts at the highest supported clock inside the bounds (where every GPU's clock is reset to).
    *
-   * @param budgeter counts each arrival in native-equivalent work ({@link PoolBudgeter#nativeWork})
+   * @param mix the requests its pool serves
    * @param epochMs the instance epoch ({@link #govern} runs this often)
    * @param poolSilenceMs after this long without a word from the pool, the maximum clock
    */
-  public InstanceStep(Profile profile, FrequencyGovernor governor, PoolBudgeter budgeter, Instance instance,
-      FrequencyBounds bounds, Slo nativeSlo, long epochMs, long poolSilenceMs, double nowMs) {
+  public InstanceStep(Profile profile, FrequencyGovernor governor, Instance instance, FrequencyBounds bounds,
+      MixSpec mix, long epochMs, long poolSilenceMs, double nowMs) {
     this.profile = Objects.requireNonNull(profile, "profile");
     this.governor = Objects.requireNonNull(governor, "governor");
-    this.budgeter = Objects.requireNonNull(budgeter, "budgeter");
     this.instance = Objects.requireNonNull(instance, "instance");
     if (epochMs <= 0 || poolSilenceMs <= 0) {
       throw new IllegalArgumentException("epoch and pool silence must be positive, got " + epochMs + " and "
@@ -145,7 +145,7 @@ public final class InstanceStep {
     }
     this.epochMs = epochMs;
     this.poolSilenceMs = poolSilenceMs;
-    retarget(bounds, nativeSlo, nowMs);
+    retarget(bounds, mix, nowMs);
     clockMhz = guard.max(instance.supportedClocksMhz());
     lastChangeMs = nowMs;
     state = FrequencyGovernor.State.initial(clockMhz);
@@ -160,22 +160,26 @@ public final class InstanceStep {
     return instance;
   }
 
-  /** New bounds or native SLO from the pool (also its keep-alive). */
-  public void retarget(FrequencyBounds newBounds, Slo newSlo, double nowMs) {
+  /** New bounds or mix from the pool (also its keep-alive). */
+  public void retarget(FrequencyBounds newBounds, MixSpec newMix, double nowMs) {
     this.bounds = Objects.requireNonNull(newBounds, "bounds");
-    this.nativeSlo = Objects.requireNonNull(newSlo, "nativeSlo");
+    Objects.requireNonNull(newMix, "mix");
+    if (lastSpec == null || !lastSpec.equals(newMix)) {
+      this.mix = newMix.toMix();
+      this.lastSpec = newMix;
+    }
     this.guard = new ClockGuard(newBounds, governor.settings().minChangeIntervalMs());
     this.lastHeardMs = nowMs;
   }
 
-  /** A request of {@code type} (whose SLO is {@code slo}) arrived at the instance. */
-  public void arrived(RequestType type, Slo slo) {
-    workSinceEpoch += budgeter.nativeWork(type, slo, instance.nativeType(), nativeSlo);
+  /** A request of {@code type} arrived at the instance. */
+  public void arrived(RequestType type) {
+    workSinceEpoch += 1;
   }
 
   /** A request completed with these latencies; {@code slo} is its own type's. */
   public void completed(double nowMs, double ttftMs, double tbtMs, Slo slo) {
-    completions.add(new double[] {nowMs, ttftMs, tbtMs, ttftMs / slo.ttftP99Ms(), tbtMs / slo.tbtP99Ms()});
+    completions.add(new double[] {nowMs, ttftMs, tbtMs, Math.max(ttftMs / slo.ttftP99Ms(), tbtMs / slo.tbtP99Ms())});
   }
 
   /** Windowed p99 TTFT of the completions (0 when none), ms. */
@@ -202,11 +206,14 @@ public final class InstanceStep {
           + " s: the maximum clock", "pool silent", 0, true, nowMs);
     }
     trim(nowMs);
-    Optional<Double> ttft = Optional.empty();
-    Optional<Double> tbt = Optional.empty();
+    Optional<FrequencyGovernor.Observed> observed = Optional.empty();
     if (completions.size() >= governor.settings().minCompletions()) {
-      ttft = p99(3);
-      tbt = p99(4);
+      double[] ratios = new double[completions.size()];
+      int k = 0;
+      for (double[] c : completions) {
+        ratios[k++] = c[3];
+      }
+      observed = Optional.of(FrequencyGovernor.Observed.of(ratios));
     }
     // the load the governor plans for: the arrival rate smoothed over the latency window (an exponential average
     // with that time constant), never below the last epoch's
@@ -217,8 +224,7 @@ public final class InstanceStep {
     }
     double load = Math.max(instant, smoothedLoad);
     var d = governor.decide(state.clockMhz() == clockMhz ? state : FrequencyGovernor.State.initial(clockMhz),
-        new FrequencyGovernor.Input((long) nowMs, instance.nativeType(), instance.tp(), load, nativeSlo, bounds, ttft,
-            tbt));
+        new FrequencyGovernor.Input((long) nowMs, mix, instance.tp(), load, bounds, observed));
     state = d.state();
     var g = guard.decide(d.state().clockMhz(), clockMhz, (long) lastChangeMs, (long) nowMs,
         instance.supportedClocksMhz(), false);

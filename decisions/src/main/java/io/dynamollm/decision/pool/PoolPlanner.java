@@ -5,6 +5,7 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.LoadPoint;
+import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,6 +49,7 @@ public final class PoolPlanner {
    * @param switchThreshold a new plan must save this many times its transition energy
    * @param minRelativeSaving a layout change not needed for capacity must save at least this share of the pool's power
    * @param maxOfflineShare re-shards take at most this share of a pool's capacity offline at once
+   * @param missBudget a mix's plan allows this share of its requests to miss their TTFT SLO (the SLOs' own is 1 %)
    */
   public record Settings(
       long timeLimitMs,
@@ -56,7 +58,8 @@ public final class PoolPlanner {
       double sloMargin,
       double switchThreshold,
       double minRelativeSaving,
-      double maxOfflineShare) {
+      double maxOfflineShare,
+      double missBudget) {
 
     public Settings {
       if (timeLimitMs < 1) {
@@ -86,11 +89,20 @@ public final class PoolPlanner {
       if (!(maxOfflineShare > 0 && maxOfflineShare <= 1)) {
         throw new IllegalArgumentException("max-offline-share must be within (0, 1], got " + maxOfflineShare);
       }
+      if (!(missBudget > 0 && missBudget <= 0.05)) {
+        throw new IllegalArgumentException("miss-budget must be within (0, 0.05], got " + missBudget);
+      }
       loadLevels = loadLevels.clone();
     }
 
     public Settings withTimeLimitMs(long ms) {
-      return new Settings(ms, maxGroups, loadLevels, sloMargin, switchThreshold, minRelativeSaving, maxOfflineShare);
+      return new Settings(ms, maxGroups, loadLevels, sloMargin, switchThreshold, minRelativeSaving, maxOfflineShare,
+          missBudget);
+    }
+
+    public Settings withMissBudget(double budget) {
+      return new Settings(timeLimitMs, maxGroups, loadLevels, sloMargin, switchThreshold, minRelativeSaving,
+          maxOfflineShare, budget);
     }
   }
 
@@ -115,9 +127,8 @@ public final class PoolPlanner {
    * One pool's question.
    *
    * @param pool pool name
-   * @param type the type whose requests size the pool's instances (a merged pool's native, largest type)
-   * @param slo the SLO to hold (a merged pool's tightest)
-   * @param loadRps forecast load of the coming epoch
+   * @param mix the requests the pool serves: its types' shares, lengths and SLOs (the profile's capacity model)
+   * @param loadRps load of the coming epoch to plan for, requests per second
    * @param gpuBudget GPUs the pool may hold
    * @param bounds clock range allowed
    * @param allowedTps TPs allowed (one-knob policies restrict them)
@@ -127,8 +138,7 @@ public final class PoolPlanner {
    */
   public record Request(
       String pool,
-      RequestType type,
-      Slo slo,
+      Mix mix,
       double loadRps,
       int gpuBudget,
       FrequencyBounds bounds,
@@ -138,8 +148,7 @@ public final class PoolPlanner {
       boolean useWholeBudget) {
     public Request {
       Objects.requireNonNull(pool, "pool");
-      Objects.requireNonNull(type, "type");
-      Objects.requireNonNull(slo, "slo");
+      Objects.requireNonNull(mix, "mix");
       Objects.requireNonNull(bounds, "bounds");
       allowedTps = List.copyOf(allowedTps);
       if (!(loadRps >= 0) || Double.isInfinite(loadRps)) {
@@ -202,7 +211,7 @@ public final class PoolPlanner {
       PoolPlan empty = new PoolPlan(List.of(), req.gpuBudget() * profile.idlePowerW(), 0);
       return decide(req, empty, Outcome.OPTIMAL);
     }
-    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    Mix target = target(req.mix());
     List<Row> rows = rows(req, target);
     if (rows.isEmpty()) {
       return decide(req, maxCapacityPlan(req, target), Outcome.INFEASIBLE);
@@ -228,7 +237,12 @@ public final class PoolPlanner {
 
   // ------------------------------------------------------------------ options
 
-  private List<Row> rows(Request req, Slo target) {
+  /** The mix the planner holds to: each SLO times the margin, and the planner's miss budget. */
+  private Mix target(Mix mix) {
+    return mix.withSloScaled(settings.sloMargin()).withMissBudget(settings.missBudget());
+  }
+
+  private List<Row> rows(Request req, Mix target) {
     List<Row> rows = new ArrayList<>();
     for (TensorParallelism tp : profile.tensorParallelisms()) {
       if (!req.allowedTps().contains(tp) || tp.degree() > req.gpuBudget()) {
@@ -238,13 +252,13 @@ public final class PoolPlanner {
         if (!req.bounds().contains(mhz)) {
           continue;
         }
-        double cap = profile.capacityRps(req.type(), tp, mhz, target);
+        double cap = profile.capacityRps(target, tp, mhz);
         if (cap <= 0) {
           continue;
         }
         for (double f : settings.loadLevels()) {
           double load = cap * f;
-          LoadPoint p = profile.estimate(req.type(), tp, mhz, load);
+          LoadPoint p = profile.estimate(target, tp, mhz, load).point();
           if (p.stable()) {
             rows.add(new Row(tp, mhz, cap, load, p.powerPerGpuW() * tp.degree()));
           }
@@ -269,6 +283,83 @@ public final class PoolPlanner {
     }
     kept.sort(java.util.Comparator.comparingDouble((Row r) -> r.powerW() / r.loadRps()).thenComparing(Row::loadRps));
     return kept;
+  }
+
+  // ------------------------------------------------------------------ sizing (the budgeter's question)
+
+  /**
+   * What one pool needs, by the planner's own rows: the least-power plan of one group (one TP and clock, whole
+   * instances) and the plan of one group with the fewest GPUs (least power among those).
+   *
+   * @param gpus GPUs of the least-power plan
+   * @param powerW its power (its instances only)
+   * @param fewestGpus GPUs of the fewest-GPU plan
+   * @param fewestPowerW its power
+   * @param feasible whether any configuration within the bounds meets the SLOs at all
+   */
+  public record Sizing(int gpus, double powerW, int fewestGpus, double fewestPowerW, boolean feasible) {
+    public static final Sizing NONE = new Sizing(0, 0, 0, 0, true);
+  }
+
+  /**
+   * The GPUs a pool serving {@code loadRps} of {@code mix} needs. When no configuration meets the SLOs, as many TP8
+   * instances at the top of the bounds as keep up with the load stand in (and {@code feasible} is false): a pool is
+   * never sized at nothing.
+   */
+  public Sizing size(Mix mix, double loadRps, FrequencyBounds bounds) {
+    if (loadRps <= 0) {
+      return Sizing.NONE;
+    }
+    Mix target = target(mix);
+    int bestGpus = 0;
+    double bestPower = Double.POSITIVE_INFINITY;
+    int fewGpus = Integer.MAX_VALUE;
+    double fewPower = Double.POSITIVE_INFINITY;
+    for (TensorParallelism tp : profile.tensorParallelisms()) {
+      for (int mhz : profile.clockLevelsMhz()) {
+        if (!bounds.contains(mhz)) {
+          continue;
+        }
+        double cap = profile.capacityRps(target, tp, mhz);
+        if (cap <= 0) {
+          continue;
+        }
+        int n = (int) Math.ceil(loadRps / cap - 1e-9);
+        int gpus = n * tp.degree();
+        double power = gpus * instancePowerPerGpu(target, tp, mhz, loadRps / n);
+        if (power < bestPower) {
+          bestPower = power;
+          bestGpus = gpus;
+        }
+        if (gpus < fewGpus || (gpus == fewGpus && power < fewPower)) {
+          fewGpus = gpus;
+          fewPower = power;
+        }
+      }
+    }
+    if (fewGpus == Integer.MAX_VALUE) {
+      int mhz = profile.clockLevelsMhz().stream().filter(bounds::contains).max(Integer::compare)
+          .orElse(profile.maxClockMhz());
+      double keepsUp = profile.capacityRps(mix.withSloScaled(1e3), TensorParallelism.TP8, mhz);
+      int gpus = 8 * (keepsUp > 0 ? Math.max(1, (int) Math.min(1 << 20, Math.ceil(loadRps / keepsUp - 1e-9))) : 1);
+      double power = gpus * profile.decodePowerW(TensorParallelism.TP8, profile.maxBatch(TensorParallelism.TP8), mhz);
+      return new Sizing(gpus, power, gpus, power, false);
+    }
+    return new Sizing(bestGpus, bestPower, fewGpus, fewPower, true);
+  }
+
+  /**
+   * What one instance of {@code tp} at the top clock of {@code bounds} carries of {@code mix} within the planner's SLO
+   * margin, req/s (the capacity model every plan is made of).
+   */
+  public double capacityRps(Mix mix, TensorParallelism tp, FrequencyBounds bounds) {
+    int mhz = profile.clockLevelsMhz().stream().filter(bounds::contains).max(Integer::compare)
+        .orElse(profile.maxClockMhz());
+    return profile.capacityRps(target(mix), tp, mhz);
+  }
+
+  public Profile profile() {
+    return profile;
   }
 
   // ------------------------------------------------------------------ Choco
@@ -378,16 +469,16 @@ public final class PoolPlanner {
     for (PoolPlan.Group g : groups) {
       double perInstance = g.capacityRps() * share;
       out.add(new PoolPlan.Group(g.tp(), g.clockMhz(), g.instances(), g.capacityRps(), perInstance));
-      power += g.instances() * g.tp().degree() * instancePowerPerGpu(req.type(), g.tp(), g.clockMhz(), perInstance);
+      power += g.instances() * g.tp().degree() * instancePowerPerGpu(target(req.mix()), g.tp(), g.clockMhz(), perInstance);
     }
     return new PoolPlan(out, power, req.loadRps());
   }
 
-  private double instancePowerPerGpu(RequestType type, TensorParallelism tp, int mhz, double load) {
+  private double instancePowerPerGpu(Mix mix, TensorParallelism tp, int mhz, double load) {
     if (load <= 0) {
       return profile.idlePowerW();
     }
-    LoadPoint p = profile.estimate(type, tp, mhz, load);
+    LoadPoint p = profile.estimate(mix, tp, mhz, load).point();
     return p.stable() ? p.powerPerGpuW() : profile.decodePowerW(tp, profile.maxBatch(tp), mhz);
   }
 
@@ -417,7 +508,7 @@ public final class PoolPlanner {
   }
 
   /** Every budget GPU at the configuration with the most capacity per GPU at the highest allowed clock. */
-  private PoolPlan maxCapacityPlan(Request req, Slo target) {
+  private PoolPlan maxCapacityPlan(Request req, Mix target) {
     int mhz = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
         .orElse(profile.maxClockMhz());
     TensorParallelism bestTp = null;
@@ -427,7 +518,7 @@ public final class PoolPlanner {
       if (tp.degree() > req.gpuBudget()) {
         continue;
       }
-      double cap = profile.capacityRps(req.type(), tp, mhz, target);
+      double cap = profile.capacityRps(target, tp, mhz);
       if (cap / tp.degree() > bestPerGpu) {
         bestPerGpu = cap / tp.degree();
         bestTp = tp;
@@ -507,7 +598,7 @@ public final class PoolPlanner {
    * growth carries the load.
    */
   private Optional<PoolPlan> grown(Request req, PoolPlan current) {
-    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    Mix target = target(req.mix());
     PoolPlan top = atMaxClock(req, current);
     List<PoolPlan.Group> atMax = top.groups();
     double capacity = top.capacityRps();
@@ -536,12 +627,12 @@ public final class PoolPlanner {
 
   /** The current layout with every group at the highest allowed clock, at the new load. */
   private PoolPlan atMaxClock(Request req, PoolPlan current) {
-    Slo target = new Slo(req.slo().ttftP99Ms() * settings.sloMargin(), req.slo().tbtP99Ms() * settings.sloMargin());
+    Mix target = target(req.mix());
     int max = profile.clockLevelsMhz().stream().filter(req.bounds()::contains).max(Integer::compare)
         .orElse(profile.maxClockMhz());
     List<PoolPlan.Group> atMax = new ArrayList<>();
     for (PoolPlan.Group g : current.groups()) {
-      double cap = profile.capacityRps(req.type(), g.tp(), max, target);
+      double cap = profile.capacityRps(target, g.tp(), max);
       atMax.add(new PoolPlan.Group(g.tp(), max, g.instances(), Math.max(cap, 1e-9), 0));
     }
     return balanced(req, atMax, current.gpus());

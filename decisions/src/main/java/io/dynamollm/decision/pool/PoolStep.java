@@ -5,11 +5,13 @@ import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
+import io.dynamollm.protocol.profile.Mix;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashSet;
@@ -45,6 +47,8 @@ import java.util.Set;
 public final class PoolStep {
   /** The longest wait between two tries of TPs that found no room, in keep-alives (the pool epoch tries too). */
   private static final int MAX_ROOM_RETRY_KEEP_ALIVES = 16;
+  /** The SLO of the placeholder mix a retiring pool plans with (it plans for no load). */
+  private static final io.dynamollm.protocol.Slo ANY_SLO = new io.dynamollm.protocol.Slo(1, 1);
 
   /**
    * An instance to start.
@@ -102,7 +106,11 @@ public final class PoolStep {
   private int keepAlivesWithoutRoom;
   private int retryRoomAfter = 1;
   private PoolBudget budget;
+  /** The load the pool was asked to plan for (budget or forecast), req/s; the correction multiplies it once. */
   private double load;
+  /** The pool's mix: the budget's types, lengths and SLOs, weighted by the latest forecast. */
+  private Mix mix;
+  private MixSpec mixSpec;
   private PoolPlan plan = PoolPlan.EMPTY;
   private boolean hasPlan;
   private boolean planning;
@@ -177,9 +185,23 @@ public final class PoolStep {
           "it is older than the budget of epoch " + budget.epoch() + " in force", 0));
       return effects(Optional.empty(), notes);
     }
+    if (b.types().isEmpty() && b.gpus() > 0 && budget != null) {
+      // a layout change hands over: the pool serves no type of its own until the new pools have started, but keeps
+      // its instances and plan (requests fall back to it as a larger pool)
+      budget = new PoolBudget(b.pool(), b.epoch(), b.gpus(), budget.nativeType(), Set.of(), Map.of(), budget.loadRps(),
+          budget.slos(), budget.shapes(), budget.frequencyBounds());
+      notes.add(note("hand over", "cluster epoch " + b.epoch() + " moved its types to other pools; it keeps its "
+          + b.gpus() + " GPUs and instances until they have started", 0));
+      Effects keep = keepAlive(nowMs);
+      notes.addAll(keep.decisions());
+      return new Effects(Optional.empty(), keep.start(), keep.drain(), keep.reshard(), true, keep.routes(), keep.up(),
+          notes);
+    }
     budget = b;
-    load = b.nativeLoadRps();
-    notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s", b.gpus(), b.nativeLoadRps()),
+    load = b.loadRps();
+    mixSpec = b.types().isEmpty() ? null : b.mix();
+    mix = mixSpec == null ? null : mixSpec.toMix();
+    notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s", b.gpus(), b.loadRps()),
         "cluster epoch " + b.epoch() + (b.gpus() == 0 ? ": the pool is no longer needed" : ": serves "
             + b.types().stream().sorted().toList()), 0));
     Optional<PoolPlanner.Request> req = replanRequest();
@@ -188,12 +210,33 @@ public final class PoolStep {
     return new Effects(req, keep.start(), keep.drain(), keep.reshard(), true, keep.routes(), keep.up(), notes);
   }
 
-  /** A forecast for the next pool epoch, native-equivalent requests per second. */
-  public void forecast(double nativeLoadRps) {
-    if (!(nativeLoadRps >= 0) || Double.isInfinite(nativeLoadRps)) {
-      throw new IllegalArgumentException("a forecast must be finite and >= 0 req/s, got " + nativeLoadRps);
+  /**
+   * A forecast for the next pool epoch: the load to plan for (req/s) and each type's forecast, which weighs the pool's
+   * mix (types it does not serve are ignored).
+   */
+  public void forecast(double loadRps, Map<RequestType, Double> typeRps) {
+    if (!(loadRps >= 0) || Double.isInfinite(loadRps)) {
+      throw new IllegalArgumentException("a forecast must be finite and >= 0 req/s, got " + loadRps);
     }
-    load = nativeLoadRps;
+    load = loadRps;
+    if (budget != null && !budget.types().isEmpty()) {
+      Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
+      for (RequestType t : budget.types()) {
+        w.put(t, Math.max(0, typeRps.getOrDefault(t, 0.0)));
+      }
+      mixSpec = new MixSpec(w, budget.shapes(), budget.slos());
+      mix = mixSpec.toMix();
+    }
+  }
+
+  /** The pool's mix as its instances are told it (their governors plan with it). */
+  public Optional<MixSpec> mixSpec() {
+    return Optional.ofNullable(mixSpec);
+  }
+
+  /** The pool's mix now (types, shares, lengths, SLOs); empty without a budget that serves a type. */
+  public Optional<Mix> mix() {
+    return Optional.ofNullable(mix);
   }
 
   /** A router's count of this pool's requests since its last report. */
@@ -364,7 +407,9 @@ public final class PoolStep {
     planning = true;
     List<TensorParallelism> tps = TensorParallelism.PAPER_DEGREES.stream().filter(tp -> !noRoomFor.contains(tp))
         .toList();
-    return Optional.of(new PoolPlanner.Request(pool, budget.nativeType(), budget.nativeSlo(), correction.apply(load),
+    // a retiring pool serves no type: it plans for nothing and drains
+    Mix m = mix != null ? mix : Mix.single(RequestType.LL, io.dynamollm.protocol.profile.TypeShape.ONE, ANY_SLO);
+    return Optional.of(new PoolPlanner.Request(pool, m, mix == null ? 0 : correction.apply(load),
         budget.gpus(), budget.frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
         plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false));
   }
@@ -437,7 +482,7 @@ public final class PoolStep {
     double attainment = windowCompleted == 0 ? 1.0
         : (double) (windowCompleted - Math.min(windowMissed, windowCompleted)) / windowCompleted;
     PoolTelemetry t = new PoolTelemetry(pool, (long) nowMs, rates, attainment, power, energy, members.size(), gpus,
-        plan.plannedLoadRps(), plan.capacityRps(), correction.factor());
+        load, plan.plannedLoadRps(), plan.capacityRps(), correction.factor());
     windowStartMs = nowMs;
     windowCompleted = 0;
     windowMissed = 0;

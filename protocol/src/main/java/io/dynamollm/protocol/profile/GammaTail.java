@@ -5,7 +5,8 @@ package io.dynamollm.protocol.profile;
  * request) by matching their mean and variance: unlike a normal, it keeps the right skew of a sum of a few events.
  */
 final class GammaTail {
-  private static final double EPS = 1e-12;
+  /** Relative precision of the series and continued fraction (tail probabilities near 1 % need far less). */
+  private static final double EPS = 1e-9;
   private static final double[] LANCZOS = {
     676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
     -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7
@@ -31,10 +32,15 @@ final class GammaTail {
 
   /** Q(a, x) = Γ(a, x) / Γ(a): series below a + 1, Lentz's continued fraction above. */
   static double regularizedUpper(double a, double x) {
+    return regularizedUpper(a, x, logGamma(a));
+  }
+
+  /** {@link #regularizedUpper(double, double)} with ln Γ(a) already known (callers that vary only x). */
+  static double regularizedUpper(double a, double x, double logGammaA) {
     if (x <= 0) {
       return 1;
     }
-    double logPrefix = -x + a * Math.log(x) - logGamma(a);
+    double logPrefix = -x + a * Math.log(x) - logGammaA;
     if (x < a + 1) {
       double term = 1 / a;
       double sum = term;

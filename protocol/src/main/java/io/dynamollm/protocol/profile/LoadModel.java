@@ -21,16 +21,13 @@ final class LoadModel {
     return c == null ? LoadPoint.unstable(rps) : c.point;
   }
 
-  /** The share of a mix's requests that may miss their TTFT SLO (the SLOs are p99s: 1 %). */
-  static final double MISS_BUDGET = 0.01;
-
   /**
    * A mix as one stream of its parts' mixture lengths ({@link Mix#aggregate}): the same batch, power, stability and TBT.
    * TTFT is judged per part: a request waits for the iteration in progress when it arrives — a prefill (with
    * probability rho; the longer prefills of the mix are more likely to be the one in progress, and the prompts arriving
    * meanwhile join the request's own prefill) or a decode step — and then for its own prefill. The mix meets its SLOs
    * when the TBT p99 is within every part's TBT SLO and the parts' TTFT misses, weighted by their shares, stay within
-   * 1 %: the SLOs are p99s over all requests, so a small part may miss more often than a large one (a short prompt that
+   * the mix's miss budget (1 %): the SLOs are p99s over all requests, so a small part may miss more often than a large one (a short prompt that
    * arrives during a long one's prefill waits for it). One part alone is judged as {@link #estimate} judges it.
    */
   static MixPoint estimateMix(Profile p, Mix mix, TensorParallelism tp, int clockMhz, double rps) {
@@ -52,7 +49,7 @@ final class LoadModel {
       Mix.Part part = mix.parts().get(i);
       missed += part.share() * tail.exceeds(i, part.slo().ttftP99Ms());
     }
-    return new MixPoint(c.point, missed, tbtOk && missed <= MISS_BUDGET);
+    return new MixPoint(c.point, missed, tbtOk && missed <= mix.missBudget());
   }
 
   /**
@@ -355,18 +352,29 @@ final class LoadModel {
     }
     double[] tokens = outputs.tokens();
     double[] weights = outputs.weights();
+    int n = tokens.length;
+    // each point's stall is a gamma of fixed shape and scale; only the threshold moves in the bisection below
+    double[] shape = new double[n];
+    double[] scale = new double[n];
+    double[] logGamma = new double[n];
     double hi = 0;
-    for (double o : tokens) {
-      double m = periodsPerToken * o + firstGapPeriods;
-      hi = Math.max(hi, (m * busyMean + 12 * Math.sqrt(m * busySecond) + busyMean) / o);
+    for (int i = 0; i < n; i++) {
+      double m = periodsPerToken * tokens[i] + firstGapPeriods;
+      double mean = m * busyMean;
+      double var = m * busySecond;
+      shape[i] = var > 0 ? mean * mean / var : 0;
+      scale[i] = mean > 0 ? var / mean : 0;
+      logGamma[i] = shape[i] > 0 ? GammaTail.logGamma(shape[i]) : 0;
+      hi = Math.max(hi, (mean + 12 * Math.sqrt(var) + busyMean) / tokens[i]);
     }
     double lo = 0;
-    for (int it = 0; it < 50 && hi - lo > 1e-6 * hi; it++) {
+    for (int it = 0; it < 50 && hi - lo > 1e-4 * hi; it++) {
       double x = 0.5 * (lo + hi);
       double tail = 0;
-      for (int i = 0; i < tokens.length; i++) {
-        double m = periodsPerToken * tokens[i] + firstGapPeriods;
-        tail += weights[i] * GammaTail.exceeds(m * busyMean, m * busySecond, x * tokens[i]);
+      for (int i = 0; i < n; i++) {
+        double t = x * tokens[i];
+        tail += weights[i] * (shape[i] <= 0 ? (t < 0 ? 1 : 0) : GammaTail.regularizedUpper(shape[i], t / scale[i],
+            logGamma[i]));
       }
       if (tail > 0.01) {
         lo = x;

@@ -42,17 +42,42 @@ public final class Mix {
     }
   }
 
+  /** The share of a mix's requests that may miss their TTFT SLO unless said otherwise (the SLOs are p99s). */
+  public static final double DEFAULT_MISS_BUDGET = 0.01;
+
   private final List<Part> parts;
   private final TypeShape aggregate;
+  private final double missBudget;
   private final int hash;
 
-  private Mix(List<Part> parts) {
+  private Mix(List<Part> parts, double missBudget) {
     if (parts.isEmpty()) {
       throw new IllegalArgumentException("a mix needs at least one part");
     }
+    if (!(missBudget > 0 && missBudget < 0.5)) {
+      throw new IllegalArgumentException("a miss budget is within (0, 0.5), got " + missBudget);
+    }
     this.parts = Collections.unmodifiableList(parts);
     this.aggregate = aggregate(parts);
-    this.hash = parts.hashCode();
+    this.missBudget = missBudget;
+    this.hash = parts.hashCode() * 31 + Double.hashCode(missBudget);
+  }
+
+  private Mix(List<Part> parts) {
+    this(parts, DEFAULT_MISS_BUDGET);
+  }
+
+  /**
+   * The share of the mix's requests its estimates allow to miss their TTFT SLO (its parts' misses weighted by share;
+   * a mix of one part is judged by its p99 instead).
+   */
+  public double missBudget() {
+    return missBudget;
+  }
+
+  /** The same mix with another miss budget (a planner that keeps a margin below the SLOs' 1 %). */
+  public Mix withMissBudget(double budget) {
+    return budget == missBudget ? this : new Mix(new ArrayList<>(parts), budget);
   }
 
   /** One type alone. */
@@ -134,7 +159,7 @@ public final class Mix {
       scaled.add(new Part(p.type(), p.shape(), p.share(), new Slo(p.slo().ttftP99Ms() * factor,
           p.slo().tbtP99Ms() * factor)));
     }
-    return new Mix(scaled);
+    return new Mix(scaled, missBudget);
   }
 
   /** The same shares and SLOs with other lengths per type (learned ones). */
@@ -143,7 +168,7 @@ public final class Mix {
     for (Part p : parts) {
       out.add(new Part(p.type(), shapes.apply(p.type()), p.share(), p.slo()));
     }
-    return new Mix(out);
+    return new Mix(out, missBudget);
   }
 
   /** The largest type of the mix (in input, then output class). */
@@ -159,7 +184,7 @@ public final class Mix {
 
   @Override
   public boolean equals(Object o) {
-    return o == this || (o instanceof Mix m && m.hash == hash && m.parts.equals(parts));
+    return o == this || (o instanceof Mix m && m.hash == hash && m.missBudget == missBudget && m.parts.equals(parts));
   }
 
   @Override

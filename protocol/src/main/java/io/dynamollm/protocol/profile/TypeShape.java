@@ -11,6 +11,9 @@ package io.dynamollm.protocol.profile;
  */
 public record TypeShape(int meanInputTokens, int p99InputTokens, int meanOutputTokens, int p99OutputTokens) {
 
+  /** A request of one token in and one out (a placeholder where no lengths are known or needed). */
+  public static final TypeShape ONE = new TypeShape(1, 1, 1, 1);
+
   public TypeShape {
     if (meanInputTokens < 1 || p99InputTokens < meanInputTokens) {
       throw new IllegalArgumentException(
