@@ -23,9 +23,9 @@ import java.util.Set;
 
 /**
  * Two bounds with perfect knowledge of the workload. Every window (default 1 min) the budgeter lays out pools — the
- * same candidates and capacity model DynamoLLM uses — and the planner plans each for the load the window will
- * actually bring: each type's mean over the window times the window's busiest 10 s over its mean (the bursts within
- * it, not its mean), each pool's mix of the types and lengths the workload really has. Routing uses the true type.
+ * same candidates and capacity model DynamoLLM uses, every {@value #BLOCK} windows — and the planner plans each pool
+ * for the load the window will actually bring: the busiest 10 s of its types together (the bursts within the window,
+ * not its mean), of the mix of types and lengths the workload really has then. Routing uses the true type.
  *
  * <ul>
  *   <li>{@code oracle}: pools jump to each window's plan at no cost and no delay — what no real cluster can do, the
@@ -43,9 +43,11 @@ final class Oracle implements SimPolicy {
   /** Each window's layout: pool name → its types and plan. */
   private final Map<Integer, Map<String, Planned>> windows = new HashMap<>();
   /** Each block of {@value #BLOCK} windows' pools (their types): the budgeter lays out pools per block. */
-  private final Map<Integer, List<Set<RequestType>>> blocks = new HashMap<>();
+  private final Map<Integer, List<PoolBudgeter.PoolBudget>> blocks = new HashMap<>();
   /** Windows per layout: plans follow every window's load, the pools' types every block's. */
   private static final int BLOCK = 5;
+  /** A window's plan covers the load this long before and after it. */
+  private static final double EDGE_MS = 30_000;
   /** The share of requests the oracle's plans allow to miss their TTFT SLO. */
   static final double ORACLE_MISS_BUDGET = 0.006;
   private final Map<String, PoolPlanner.Result> plans = new HashMap<>();
@@ -135,36 +137,28 @@ final class Oracle implements SimPolicy {
 
   private Map<String, Planned> plan(Simulation sim, int w) {
     SimSettings s = sim.settings();
-    Map<RequestType, Double> load = windowLoads(w);
-    Map<RequestType, Double> weights = new EnumMap<>(RequestType.class);
-    int m0 = (int) (w * windowMs / 60_000);
-    int minutes = (int) Math.max(1, Math.round(windowMs / 60_000));
-    for (RequestType t : RequestType.values()) {
-      double near = 0;
-      for (int m = m0 - 7; m < m0 + minutes + 7; m++) {
-        near += stats.rate(t, m); // the mix of the quarter hour around: the window's own is too noisy to plan by
-      }
-      weights.put(t, near);
-    }
+    double from = w * windowMs;
+    double to = from + windowMs;
+    // the block's mix: the one its pools were laid out and sized for
+    Map<RequestType, Double> weights = blockWeights(Math.floorDiv(w, BLOCK));
     Map<String, Planned> out = new LinkedHashMap<>();
-    if (load.values().stream().allMatch(v -> v <= 0)) {
-      return out;
-    }
     int block = Math.floorDiv(w, BLOCK);
-    List<Set<RequestType>> pools = blocks.get(block);
+    List<PoolBudgeter.PoolBudget> pools = blocks.get(block);
     if (pools == null) {
       pools = partition(sim, block);
       blocks.put(block, pools);
     }
-    for (Set<RequestType> types : pools) {
+    for (PoolBudgeter.PoolBudget budget : pools) {
+      Set<RequestType> types = budget.types();
       Map<RequestType, Double> wts = new EnumMap<>(RequestType.class);
       Map<RequestType, Slo> slos = new EnumMap<>(RequestType.class);
-      double poolLoad = 0;
       for (RequestType t : types) {
         wts.put(t, Math.round(weights.get(t) * 50) / 50.0);
         slos.put(t, s.slos().of(t));
-        poolLoad += load.get(t);
       }
+      // the pool's own busiest 10 s of the window and half a minute either side (requests arriving at a window's end
+      // are served into the next, and an instance drained at its start still empties its queue): its types together
+      double poolLoad = stats.shortPeak(types, from - EDGE_MS, to + EDGE_MS);
       if (poolLoad <= 0) {
         continue;
       }
@@ -172,60 +166,52 @@ final class Oracle implements SimPolicy {
       Mix mix = spec.toMix();
       double quantized = Math.exp(Math.ceil(Math.log(poolLoad) / Math.log(1.01)) * Math.log(1.01));
       String name = largest(types).name();
-      PoolPlanner.Result r = plans.computeIfAbsent(mix.hashCode() + "|" + mix + "|" + quantized, k -> {
-        int gpus = Math.max(2, planner.size(mix, quantized, FrequencyBounds.H100_DEFAULT).gpus());
-        return planner.plan(new PoolPlanner.Request(name, mix, quantized, gpus, FrequencyBounds.H100_DEFAULT,
-            TensorParallelism.PAPER_DEGREES, Optional.empty(), windowMs / 1000, false));
-      });
+      // within the GPUs the block's layout gave the pool (the layouts of a block fit the cluster together)
+      int gpus = Math.max(2, budget.gpus());
+      PoolPlanner.Result r = plans.computeIfAbsent(mix.hashCode() + "|" + mix + "|" + quantized + "|" + gpus, k ->
+          planner.plan(new PoolPlanner.Request(name, mix, quantized, gpus, FrequencyBounds.H100_DEFAULT,
+              TensorParallelism.PAPER_DEGREES, Optional.empty(), windowMs / 1000, false)));
       out.put(name, new Planned(largest(types), types, spec, r.plan()));
+      if (System.getenv("DBG") != null) {
+        System.err.printf("ORACLE w=%d %s load %.1f gpus %d -> %s %s cap %.1f%n", w, name, quantized, gpus,
+            r.plan().describe(), r.outcome(), r.plan().capacityRps());
+      }
     }
     return out;
   }
 
   /**
-   * Each type's load in window {@code w}: its mean over the window times the window's busiest 10 s over its mean
-   * (bursts come for all types at once).
+   * The pools of block {@code b}: the budgeter's layout for the block, each candidate pool planned for its own busiest
+   * 10 s of the block (of its types together) and the block's mix, the previous block's layout as the one in force.
    */
-  private Map<RequestType, Double> windowLoads(int w) {
-    double from = w * windowMs;
-    double to = from + windowMs;
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    int m0 = (int) (from / 60_000);
-    int minutes = (int) Math.max(1, Math.round(windowMs / 60_000));
-    double mean = 0;
+  /** Each type's arrivals in block {@code b}: the block's mix. */
+  private Map<RequestType, Double> blockWeights(int b) {
+    double from = b * BLOCK * windowMs;
+    double to = from + BLOCK * windowMs;
+    Map<RequestType, Double> weights = new EnumMap<>(RequestType.class);
     for (RequestType t : RequestType.values()) {
-      double sum = 0;
-      for (int m = m0; m < m0 + minutes; m++) {
-        sum += stats.rate(t, m);
+      double n = 0;
+      for (int m = (int) (from / 60_000); m < (int) Math.ceil(to / 60_000); m++) {
+        n += stats.rate(t, m);
       }
-      load.put(t, sum / minutes);
-      mean += sum / minutes;
+      weights.put(t, n);
     }
-    double burst = mean > 0 ? Math.max(1, stats.shortPeak(EnumSet.allOf(RequestType.class), from, to) / mean) : 1;
-    load.replaceAll((t, v) -> v * burst);
-    return load;
+    return weights;
   }
 
-  /**
-   * The pools of block {@code b}: the budgeter's layout for the block's per-type loads (each type's busiest window of
-   * the block), the previous block's layout as the one in force.
-   */
-  private List<Set<RequestType>> partition(Simulation sim, int b) {
+  private List<PoolBudgeter.PoolBudget> partition(Simulation sim, int b) {
     SimSettings s = sim.settings();
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    for (int w = b * BLOCK; w < (b + 1) * BLOCK; w++) {
-      for (var e : windowLoads(w).entrySet()) {
-        load.merge(e.getKey(), e.getValue(), Math::max);
-      }
+    double from = b * BLOCK * windowMs;
+    double to = from + BLOCK * windowMs;
+    Map<RequestType, Double> weights = blockWeights(b);
+    if (weights.values().stream().allMatch(v -> v <= 0)) {
+      return List.of();
     }
-    if (load.values().stream().allMatch(v -> v <= 0)) {
-      return List.of(EnumSet.allOf(RequestType.class));
-    }
-    var alloc = budgeter.allocate(new PoolBudgeter.Question(load, stats.shapes(), s.slos(), s.servers() * 8,
-        FrequencyBounds.H100_DEFAULT, blocks.getOrDefault(b - 1, List.of())));
-    List<Set<RequestType>> pools = new ArrayList<>();
-    alloc.pools().forEach(p -> pools.add(p.types()));
-    return pools;
+    List<Set<RequestType>> before = new ArrayList<>();
+    blocks.getOrDefault(b - 1, List.of()).forEach(p -> before.add(p.types()));
+    return budgeter.allocate(new PoolBudgeter.Question(types -> stats.shortPeak(types, from - EDGE_MS,
+        to + EDGE_MS), weights,
+        stats.shapes(), s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT, before, Map.of())).pools();
   }
 
   private static RequestType largest(Set<RequestType> types) {

@@ -24,16 +24,18 @@ import java.util.Optional;
  *   <li>{@code scaleshard}: one pool on all GPUs at the maximum clock; the TP mix is re-planned each pool epoch;
  *   <li>{@code scalefreq}: one pool of TP8 instances sized for the peak; each instance's clock follows its instance
  *       step;
+ *   <li>{@code autoscale}: one TP8 pool at the single best fixed clock whose instance count follows the recent load,
+ *       start-ups paid, release hysteresis ({@link Autoscale}) — what production autoscalers do;
  *   <li>{@code dynamollm}: the live control plane's cluster, pool and instance steps, as the live node runs them;
- *   <li>{@code oracle}: a lower bound — every window (1 min) each true type's pool jumps, at no cost, to the least-power
- *       plan for the requests that window will actually bring.
+ *   <li>{@code oracle}, {@code oracle-paid}: bounds with perfect knowledge ({@link Oracle}): every window planned for
+ *       its actual busiest 10 s, re-configured for free, or paying start-ups and re-shards.
  * </ul>
  *
  * The one-knob policies act on a single pool: they change one knob of the SinglePool baseline.
  */
 public final class Policies {
   public static final List<String> ALL = List.of("singlepool", "multipool", "scaleinst", "scaleshard", "scalefreq",
-      "dynamollm", "oracle", "oracle-paid");
+      "autoscale", "dynamollm", "oracle", "oracle-paid");
 
   static boolean known(String name) {
     return ALL.contains(name);
@@ -52,6 +54,7 @@ public final class Policies {
       case "dynamollm" -> new DynamoLlm();
       case "oracle" -> new Oracle(stats, false);
       case "oracle-paid" -> new Oracle(stats, true);
+      case "autoscale" -> new Autoscale(stats);
       default -> throw new IllegalArgumentException("unknown policy '" + name + "': expected one of "
           + String.join(", ", ALL));
     };

@@ -53,6 +53,13 @@ public record PolicyResult(
     Map<String, List<double[]>> poolSeries,
     long[][] byType) {
 
+  /** The same outcome under another name. */
+  PolicyResult named(String newName) {
+    return new PolicyResult(newName, energyKwh, gpuHours, avgServers, requests, rejected, dropped, sloAttainment,
+        ttftP50Ms, ttftP99Ms, tbtP50Ms, tbtP99Ms, powerP50W, powerP99W, scaleChanges, reshards, frequencyChanges,
+        carbonKg, costUsd, powerSeriesW, poolSeries, byType);
+  }
+
   static PolicyResult of(String name, SimSettings s, Metrics m, double endMs, double durationMs) {
     double kwh = m.energyJ / 3.6e6;
     double gpuHours = m.gpuMs / 3.6e6;

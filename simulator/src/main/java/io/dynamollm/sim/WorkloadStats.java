@@ -19,10 +19,12 @@ import java.util.Set;
  * it (it is the oracle's perfect knowledge).
  */
 final class WorkloadStats {
-  static final double SHORT_MS = 10_000;
+  /** Arrivals are counted per second; a short window is 10 of them, sliding. */
+  static final double SECOND_MS = 1_000;
+  static final int SHORT_SECONDS = 10;
   final int minutes;
   final int[][] perMinute; // [type][minute]
-  final int[][] perShort; // [type][10 s window]
+  final int[][] perSecond; // [type][second]
   final long[] byType;
   final long requests;
   final double durationMs;
@@ -32,7 +34,7 @@ final class WorkloadStats {
     this.durationMs = w.durationMs();
     this.minutes = (int) Math.ceil(durationMs / 60_000.0) + 1;
     this.perMinute = new int[9][minutes];
-    this.perShort = new int[9][(int) Math.ceil(minutes * 60_000.0 / SHORT_MS)];
+    this.perSecond = new int[9][minutes * 60];
     this.byType = new long[9];
     // the workload's own lengths per type, as the shape learner would learn them with no prior and no forgetting
     ShapeLearner lengths = new ShapeLearner(new ShapeLearner.Settings(0, Long.MAX_VALUE / 4, 0), profile::shape);
@@ -44,7 +46,7 @@ final class WorkloadStats {
       int m = (int) Math.min(minutes - 1, Math.floor(r.arrivalMs() / 60_000.0));
       RequestType t = thresholds.typeOf(r.promptTokens(), r.outputTokens());
       perMinute[t.ordinal()][m]++;
-      perShort[t.ordinal()][(int) Math.min(perShort[0].length - 1, Math.floor(r.arrivalMs() / SHORT_MS))]++;
+      perSecond[t.ordinal()][(int) Math.min(perSecond[0].length - 1, Math.floor(r.arrivalMs() / SECOND_MS))]++;
       byType[t.ordinal()]++;
       lengths.observe(t, r.promptTokens(), r.outputTokens(), 0);
       n++;
@@ -67,6 +69,21 @@ final class WorkloadStats {
     return Mix.of(w, shapes::get, slos::of);
   }
 
+  /** The mix of {@code types} as minutes [fromMinute, toMinute) bring them (the whole workload's when none). */
+  Mix mix(Set<RequestType> types, SloTable slos, int fromMinute, int toMinute) {
+    Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
+    double total = 0;
+    for (RequestType t : types) {
+      double n = 0;
+      for (int m = Math.max(0, fromMinute); m < Math.min(minutes, toMinute); m++) {
+        n += perMinute[t.ordinal()][m];
+      }
+      w.put(t, n);
+      total += n;
+    }
+    return total > 0 ? Mix.of(w, shapes::get, slos::of) : mix(types, slos);
+  }
+
   /** The same as a message's mix (the weights are the workload's request counts). */
   MixSpec mixSpec(Set<RequestType> types, SloTable slos) {
     Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
@@ -78,19 +95,35 @@ final class WorkloadStats {
     return new MixSpec(w, shapes, sl);
   }
 
-  /** Highest rate (req/s) of {@code types} together over the short windows in [fromMs, toMs). */
+  /**
+   * Highest rate (req/s) of {@code types} together over any 10 s (sliding by the second) that begins in [fromMs, toMs).
+   */
   double shortPeak(Set<RequestType> types, double fromMs, double toMs) {
-    int b0 = (int) Math.max(0, Math.floor(fromMs / SHORT_MS));
-    int b1 = (int) Math.min(perShort[0].length, Math.ceil(toMs / SHORT_MS));
-    double best = 0;
-    for (int b = b0; b < b1; b++) {
-      int c = 0;
-      for (RequestType t : types) {
-        c += perShort[t.ordinal()][b];
-      }
-      best = Math.max(best, c / (SHORT_MS / 1000));
+    int n = perSecond[0].length;
+    int s0 = (int) Math.max(0, Math.floor(fromMs / SECOND_MS));
+    int s1 = (int) Math.min(n, Math.ceil(toMs / SECOND_MS));
+    int[] types9 = types.stream().mapToInt(Enum::ordinal).toArray();
+    int window = 0;
+    for (int s = s0; s < Math.min(n, s0 + SHORT_SECONDS); s++) {
+      window += count(types9, s);
     }
-    return best;
+    int best = window;
+    for (int s = s0 + 1; s < s1; s++) {
+      window -= count(types9, s - 1);
+      if (s + SHORT_SECONDS - 1 < n) {
+        window += count(types9, s + SHORT_SECONDS - 1);
+      }
+      best = Math.max(best, window);
+    }
+    return best / (double) SHORT_SECONDS;
+  }
+
+  private int count(int[] types, int second) {
+    int c = 0;
+    for (int t : types) {
+      c += perSecond[t][second];
+    }
+    return c;
   }
 
   /** Rate (req/s) of type t in minute m. */
@@ -146,6 +179,21 @@ final class WorkloadStats {
       }
     }
     return start;
+  }
+
+  /** Highest weighted rate over any window of {@code 2k+1} minutes centred in [fromMinute, toMinute). */
+  double peakWeighted(double[] weights, int k, int fromMinute, int toMinute) {
+    double best = 0;
+    for (int m = Math.max(0, fromMinute); m < Math.min(minutes, toMinute); m++) {
+      double s = 0;
+      for (int j = m - k; j <= m + k; j++) {
+        for (RequestType t : RequestType.values()) {
+          s += rate(t, j) * weights[t.ordinal()];
+        }
+      }
+      best = Math.max(best, s / (2 * k + 1));
+    }
+    return best;
   }
 
   /** Highest native-equivalent rate (weights per type) over any window of {@code 2k+1} minutes. */

@@ -38,8 +38,8 @@ public final class ClusterLayout {
   /**
    * One pool of the layout.
    *
-   * @param forecastRps each type's load to plan for, req/s (the weights of the pool's mix)
-   * @param loadRps the pool's load to plan for (their sum), req/s, without capacity correction
+   * @param forecastRps each type's recent arrival rate, req/s (the weights of the pool's mix)
+   * @param loadRps the pool's load to plan for, req/s, without capacity correction
    * @param predictedPowerW the budgeter's prediction of its power at that load
    */
   public record Pool(String name, RequestType nativeType, Set<RequestType> types, Map<RequestType, Double> forecastRps,
@@ -87,51 +87,58 @@ public final class ClusterLayout {
     return budgeter;
   }
 
+  /** What the forecaster says about the coming epoch. */
+  public interface Forecasts {
+    /** Whether any traffic has been seen. */
+    boolean seen();
+
+    /** Whether the history is shorter than the forecaster's minimum (forecasts would read low). */
+    boolean partial();
+
+    /** The load a pool of {@code types} plans for: its forecast peak or, where higher, its bursts (req/s). */
+    double planRps(Set<RequestType> types);
+
+    /** Each type's recent arrival rate: the shares of the pools' mixes. */
+    Map<RequestType, Double> weights();
+  }
+
   /**
-   * @param forecast each type's forecast for the epoch; empty when no traffic has been seen yet
+   * @param forecasts the forecaster's view of the epoch
    * @param shapes each type's lengths
    * @param slos the SLOs of this epoch
    * @param gpus GPUs of the cluster's hosts
    * @param bounds the clock range pools may use
-   * @param corrections each type's capacity correction (the factor of the pool that served it; absent = 1)
+   * @param corrections the capacity corrections of the pools in force (by their types)
    * @param current the pools in force (their types), for the budgeter's hysteresis
    */
-  public Layout decide(Map<RequestType, LoadForecaster.Forecast> forecast, Map<RequestType, TypeShape> shapes,
-      SloTable slos, int gpus, FrequencyBounds bounds, Map<RequestType, Double> corrections,
-      List<Set<RequestType>> current) {
+  public Layout decide(Forecasts forecasts, Map<RequestType, TypeShape> shapes, SloTable slos, int gpus,
+      FrequencyBounds bounds, Map<Set<RequestType>, Double> corrections, List<Set<RequestType>> current) {
     if (gpus <= 0) {
       throw new IllegalArgumentException("a layout needs GPUs, got " + gpus);
     }
-    boolean partial = forecast.isEmpty();
-    Map<RequestType, Double> plan = new EnumMap<>(RequestType.class);
-    for (var e : forecast.entrySet()) {
-      plan.put(e.getKey(), e.getValue().planRps());
-      // a type never seen has no history at all, which is no reason to distrust the others
-      partial |= e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA;
+    Set<RequestType> all = EnumSet.allOf(RequestType.class);
+    if (!forecasts.seen() || forecasts.partial() || forecasts.planRps(all) <= 0) {
+      return bootstrap(forecasts.seen() ? forecasts.weights() : Map.of(), shapes, slos, gpus, bounds,
+          !forecasts.seen() ? "no traffic seen yet" : forecasts.partial()
+              ? "less history than the forecaster's minimum" : "no load forecast");
     }
-    double total = plan.values().stream().mapToDouble(Double::doubleValue).sum();
-    if (partial || total <= 0) {
-      return bootstrap(plan, shapes, slos, gpus, bounds, forecast.isEmpty() ? "no traffic seen yet" : partial
-          ? "less history than the forecaster's minimum" : "no load forecast");
-    }
-    Map<RequestType, Double> corrected = new EnumMap<>(RequestType.class);
-    plan.forEach((t, rps) -> corrected.put(t, rps * Math.max(1.0, corrections.getOrDefault(t, 1.0))));
-    var alloc = budgeter.allocate(new PoolBudgeter.Question(corrected, shapes, slos, gpus, bounds, current));
+    var alloc = budgeter.allocate(new PoolBudgeter.Question(forecasts::planRps, forecasts.weights(), shapes, slos, gpus,
+        bounds, current, corrections));
     List<Pool> pools = new ArrayList<>();
     for (var pb : alloc.pools()) {
       Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
-      double load = 0;
       for (RequestType t : pb.types()) {
-        f.put(t, plan.getOrDefault(t, 0.0));
-        load += plan.getOrDefault(t, 0.0);
+        f.put(t, forecasts.weights().getOrDefault(t, 0.0));
       }
-      pools.add(new Pool(pb.name(), pb.nativeType(), pb.types(), f, load, pb.gpus(), bounds, pb.powerW()));
+      pools.add(new Pool(pb.name(), pb.nativeType(), pb.types(), f, forecasts.planRps(pb.types()), pb.gpus(), bounds,
+          pb.powerW()));
     }
     String reason = alloc.reason();
     if (corrections.values().stream().anyMatch(c -> c > 1.0)) {
-      reason += "; sized with the pools' capacity corrections " + corrections.entrySet().stream()
+      reason += "; the pools in force sized with their capacity corrections " + corrections.entrySet().stream()
           .filter(e -> e.getValue() > 1.0)
-          .map(e -> String.format(Locale.ROOT, "%s x%.2f", e.getKey(), e.getValue())).toList();
+          .map(e -> String.format(Locale.ROOT, "%s x%.2f", e.getKey().stream().sorted().toList(), e.getValue()))
+          .toList();
     }
     return new Layout(pools, false, alloc.predictedPowerW(), reason);
   }

@@ -157,18 +157,19 @@ public final class ClusterStep {
     slos = epochSlos;
     lastTopUpMs.clear();
     forecaster.forgetBefore((long) nowMs); // memory stays bounded on long runs
-    Map<RequestType, LoadForecaster.Forecast> forecast = seenTraffic
-        ? forecaster.forecast((long) nowMs, settings.clusterEpochMs(), startupMs) : Map.of();
-    // each type's capacity correction: that of the pool that served it
-    Map<RequestType, Double> corrections = new EnumMap<>(RequestType.class);
+    ClusterLayout.Forecasts forecast = forecasts(nowMs, settings.clusterEpochMs());
+    // each pool's capacity correction, for the budgeter's look at the layout in force
+    Map<Set<RequestType>, Double> corrections = new HashMap<>();
+    List<Set<RequestType>> current = new ArrayList<>();
     assigned.forEach((pool, b) -> {
-      PoolTelemetry t = telemetry.get(pool);
-      if (t != null && t.capacityCorrection() > 1) {
-        b.types().forEach(type -> corrections.merge(type, t.capacityCorrection(), Math::max));
+      if (!b.types().isEmpty()) {
+        current.add(b.types());
+        PoolTelemetry t = telemetry.get(pool);
+        if (t != null && t.capacityCorrection() > 1) {
+          corrections.put(b.types(), t.capacityCorrection());
+        }
       }
     });
-    List<Set<RequestType>> current = new ArrayList<>();
-    assigned.values().stream().filter(b -> !b.types().isEmpty()).forEach(b -> current.add(b.types()));
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
     ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
     List<PoolBudget> assign = new ArrayList<>();
@@ -256,6 +257,39 @@ public final class ClusterStep {
     handoverAtMs = Double.POSITIVE_INFINITY;
   }
 
+  /**
+   * The forecaster's view of [now, now + length) with a start-up time's lead, each pool's asked once: the history's
+   * state, each pool's load to plan for, each type's recent rate.
+   */
+  private ClusterLayout.Forecasts forecasts(double nowMs, long lengthMs) {
+    Map<Set<RequestType>, LoadForecaster.Forecast> memo = new HashMap<>();
+    java.util.function.Function<Set<RequestType>, LoadForecaster.Forecast> of = types -> memo.computeIfAbsent(
+        java.util.EnumSet.copyOf(types), k -> forecaster.forecast(k, (long) nowMs, lengthMs, startupMs));
+    Map<RequestType, Double> weights = forecaster.recentMeans((long) nowMs);
+    boolean seen = seenTraffic;
+    return new ClusterLayout.Forecasts() {
+      @Override
+      public boolean seen() {
+        return seen;
+      }
+
+      @Override
+      public boolean partial() {
+        return seen && of.apply(java.util.EnumSet.allOf(RequestType.class)).partialHistory();
+      }
+
+      @Override
+      public double planRps(Set<RequestType> types) {
+        return types.isEmpty() ? 0 : of.apply(types).planRps();
+      }
+
+      @Override
+      public Map<RequestType, Double> weights() {
+        return weights;
+      }
+    };
+  }
+
   private static boolean sameTypes(List<Set<RequestType>> current, List<ClusterLayout.Pool> next) {
     if (current.size() != next.size()) {
       return false;
@@ -288,29 +322,24 @@ public final class ClusterStep {
     if (slos == null || !seenTraffic) {
       return Map.of();
     }
-    Map<RequestType, Double> plan = new EnumMap<>(RequestType.class);
-    for (var e : forecaster.forecast((long) nowMs, settings.poolEpochMs(), startupMs).entrySet()) {
-      if (e.getValue().partialHistory() && e.getValue().basis() != LoadForecaster.Basis.NO_DATA) {
-        return Map.of();
-      }
-      plan.put(e.getKey(), e.getValue().planRps());
+    ClusterLayout.Forecasts f = forecasts(nowMs, settings.poolEpochMs());
+    if (f.partial()) {
+      return Map.of();
     }
     Map<String, PoolForecast> out = new LinkedHashMap<>();
     assigned.forEach((pool, b) -> {
       if (b.gpus() > 0 && !b.types().isEmpty()) {
-        Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
-        double load = 0;
+        Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
         for (RequestType t : b.types()) {
-          f.put(t, plan.getOrDefault(t, 0.0));
-          load += plan.getOrDefault(t, 0.0);
+          w.put(t, f.weights().getOrDefault(t, 0.0));
         }
-        out.put(pool, new PoolForecast(load, f));
+        out.put(pool, new PoolForecast(f.planRps(b.types()), w));
       }
     });
     return out;
   }
 
-  /** A pool's forecast: the load to plan for and each of its types', req/s. */
+  /** A pool's forecast: the load to plan for and each of its types' recent rate (its mix's shares), req/s. */
   public record PoolForecast(double loadRps, Map<RequestType, Double> typeRps) {
     public PoolForecast {
       typeRps = Map.copyOf(typeRps);

@@ -3,7 +3,10 @@ package io.dynamollm.decision.cluster;
 import io.dynamollm.protocol.RequestType;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Forecasts, per request type, the peak load of the coming epoch and the bursts within it.
@@ -139,16 +142,37 @@ public final class LoadForecaster {
   }
 
   public Forecast forecast(RequestType type, long startMs, long lengthMs, long leadMs) {
-    Map<Long, Integer> c = counts.get(type);
-    if (c == null || c.isEmpty() || firstMs == Long.MAX_VALUE) {
+    return forecast(java.util.EnumSet.of(type), startMs, lengthMs, leadMs);
+  }
+
+  /**
+   * The forecast for a pool of {@code types}: of their arrivals together (peaks of different types at different times
+   * do not add up).
+   */
+  public Forecast forecast(Set<RequestType> types, long startMs, long lengthMs, long leadMs) {
+    List<Map<Long, Integer>> maps = new ArrayList<>();
+    for (RequestType t : types) {
+      Map<Long, Integer> m = counts.get(t);
+      if (m != null && !m.isEmpty()) {
+        maps.add(m);
+      }
+    }
+    if (maps.isEmpty() || firstMs == Long.MAX_VALUE) {
       return new Forecast(0, 0, Basis.NO_DATA, 1, true);
     }
+    java.util.function.LongToIntFunction c = b -> {
+      int sum = 0;
+      for (Map<Long, Integer> m : maps) {
+        sum += m.getOrDefault(b, 0);
+      }
+      return sum;
+    };
     long history = startMs - firstMs;
     long horizon = lengthMs + Math.max(0, leadMs);
     long shift = history >= WEEK_MS + horizon ? WEEK_MS : history >= DAY_MS + horizon ? DAY_MS : 0;
     double recentPeak = peak(c, startMs - settings.recentWindowMs(), startMs);
     double trend = trend(c, startMs, horizon, recentPeak);
-    double burst = burst(type, startMs) * settings.headroom();
+    double burst = burst(types, startMs) * settings.headroom();
     if (shift == 0) {
       return new Forecast(Math.max(recentPeak, trend) * settings.headroom(), burst, Basis.RECENT_PEAK, 1,
           history < settings.minHistoryMs());
@@ -164,12 +188,22 @@ public final class LoadForecaster {
         : Basis.DAILY_TEMPLATE, correction, false);
   }
 
+  /** Each type's mean arrival rate over the recent window before {@code nowMs}, req/s: the shares of a pool's mix. */
+  public Map<RequestType, Double> recentMeans(long nowMs) {
+    Map<RequestType, Double> out = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      Map<Long, Integer> m = counts.get(t);
+      out.put(t, m == null ? 0.0 : mean(b -> m.getOrDefault(b, 0), nowMs - settings.recentWindowMs(), nowMs));
+    }
+    return out;
+  }
+
   /**
    * The rate a line fitted (least squares) to the bucket rates of the last trend window reaches at the end of the
    * horizon, at most twice the recent peak; 0 when it falls.
    */
-  private double trend(Map<Long, Integer> c, long startMs, long horizonMs, double recentPeak) {
-    long b1 = Math.floorDiv(startMs - 1, settings.bucketMs());
+  private double trend(java.util.function.LongToIntFunction c, long startMs, long horizonMs, double recentPeak) {
+    long b1 = Math.min(Math.floorDiv(startMs - 1, settings.bucketMs()), Math.floorDiv(lastMs, settings.bucketMs()) - 1);
     int n = (int) (settings.trendWindowMs() / settings.bucketMs());
     double sx = 0;
     double sy = 0;
@@ -177,7 +211,7 @@ public final class LoadForecaster {
     double sxy = 0;
     for (int i = 0; i < n; i++) {
       double x = i - (n - 1);
-      double y = c.getOrDefault(b1 - (n - 1) + i, 0) / (settings.bucketMs() / 1000.0);
+      double y = c.applyAsInt(b1 - (n - 1) + i) / (settings.bucketMs() / 1000.0);
       sx += x;
       sy += y;
       sxx += x * x;
@@ -188,23 +222,30 @@ public final class LoadForecaster {
       return 0;
     }
     double intercept = (sy - slope * sx) / n; // the fitted rate at the last full bucket
-    double ahead = intercept + slope * (horizonMs / (double) settings.bucketMs() + 0.5);
+    double ahead = intercept + slope * ((startMs - (b1 + 1) * settings.bucketMs() + horizonMs)
+        / (double) settings.bucketMs() + 0.5);
     return Math.min(2 * recentPeak, Math.max(0, ahead));
   }
 
   /**
-   * The burst rate of {@code type} over the burst window before {@code nowMs}: the larger of the Poisson rates that
+   * The burst rate of {@code types} together over the burst window before {@code nowMs}: the larger of the Poisson rates that
    * match the request-weighted {@code burstQuantile} of short-window request counts and of short-window prompt tokens
    * (in requests of the window's mean prompt). 0 without short windows.
    */
-  double burst(RequestType type, long nowMs) {
-    java.util.TreeMap<Long, long[]> m = shortCounts.get(type);
-    if (m == null) {
-      return 0;
-    }
+  double burst(Set<RequestType> types, long nowMs) {
     long from = Math.floorDiv(nowMs - settings.burstWindowMs(), settings.shortBucketMs());
     long to = Math.floorDiv(nowMs - 1, settings.shortBucketMs());
-    var window = m.subMap(from, true, to, true);
+    java.util.TreeMap<Long, long[]> window = new java.util.TreeMap<>();
+    for (RequestType t : types) {
+      java.util.TreeMap<Long, long[]> m = shortCounts.get(t);
+      if (m != null) {
+        m.subMap(from, true, to, true).forEach((b, v) -> {
+          long[] sum = window.computeIfAbsent(b, k -> new long[2]);
+          sum[0] += v[0];
+          sum[1] += v[1];
+        });
+      }
+    }
     if (window.isEmpty()) {
       return 0;
     }
@@ -272,27 +313,31 @@ public final class LoadForecaster {
   }
 
   /** Highest smoothed rate (req/s) of any bucket in [from, to). */
-  private double peak(Map<Long, Integer> c, long fromMs, long toMs) {
+  private double peak(java.util.function.LongToIntFunction c, long fromMs, long toMs) {
+    // only complete buckets count: the one under way (and those after it) would read low
+    long complete = Math.floorDiv(lastMs, settings.bucketMs()) - 1;
     long b0 = Math.floorDiv(fromMs, settings.bucketMs());
-    long b1 = Math.floorDiv(toMs - 1, settings.bucketMs());
+    long b1 = Math.min(complete, Math.floorDiv(toMs - 1, settings.bucketMs()));
     double best = 0;
     int k = settings.smoothingBuckets();
     for (long b = b0; b <= b1; b++) {
       long sum = 0;
-      for (long j = b - k; j <= b + k; j++) {
-        sum += c.getOrDefault(j, 0);
+      int n = 0;
+      for (long j = b - k; j <= Math.min(b + k, complete); j++) {
+        sum += c.applyAsInt(j);
+        n++;
       }
-      best = Math.max(best, sum / ((2.0 * k + 1) * settings.bucketMs() / 1000.0));
+      best = Math.max(best, sum / (n * settings.bucketMs() / 1000.0));
     }
     return best;
   }
 
-  private double mean(Map<Long, Integer> c, long fromMs, long toMs) {
+  private double mean(java.util.function.LongToIntFunction c, long fromMs, long toMs) {
     long b0 = Math.floorDiv(fromMs, settings.bucketMs());
     long b1 = Math.floorDiv(toMs - 1, settings.bucketMs());
     long sum = 0;
     for (long b = b0; b <= b1; b++) {
-      sum += c.getOrDefault(b, 0);
+      sum += c.applyAsInt(b);
     }
     return sum / ((b1 - b0 + 1) * settings.bucketMs() / 1000.0);
   }

@@ -17,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Cluster epoch: which pools exist, which types each serves, and how many GPUs each gets — chosen among layouts by
@@ -103,21 +104,55 @@ public final class PoolBudgeter {
   /**
    * What the budgeter is asked.
    *
-   * @param loadRps each type's forecast load (without headroom), req/s
+   * @param loadRps the load a pool of these types would plan for (its forecast, without headroom), req/s: of their
+   *     arrivals together, so peaks of types at different times do not add up
+   * @param weights each type's share of the arrivals (any unit): the mixes' shares
    * @param shapes each type's lengths
    * @param slos every type's SLO
    * @param totalGpus GPUs the pools may hold
    * @param bounds the clock range
    * @param current the pools in force now (their type sets), empty for none
+   * @param corrections capacity corrections of pools in force (by their type sets): what their telemetry says they
+   *     need beyond the profile's capacity; a pool of other types starts without
    */
-  public record Question(Map<RequestType, Double> loadRps, Map<RequestType, TypeShape> shapes, SloTable slos,
-      int totalGpus, FrequencyBounds bounds, List<Set<RequestType>> current) {
+  public record Question(ToDoubleFunction<Set<RequestType>> loadRps, Map<RequestType, Double> weights,
+      Map<RequestType, TypeShape> shapes, SloTable slos, int totalGpus, FrequencyBounds bounds,
+      List<Set<RequestType>> current, Map<Set<RequestType>, Double> corrections) {
     public Question {
-      loadRps = Map.copyOf(loadRps);
+      Objects.requireNonNull(loadRps, "loadRps");
+      weights = Map.copyOf(weights);
       shapes = Map.copyOf(shapes);
       current = List.copyOf(current);
+      corrections = Map.copyOf(corrections);
       Objects.requireNonNull(slos, "slos");
       Objects.requireNonNull(bounds, "bounds");
+    }
+
+    /** Per-type loads, as a question's load function (pools add up their types' loads). */
+    public static ToDoubleFunction<Set<RequestType>> sumOf(Map<RequestType, Double> perType) {
+      Map<RequestType, Double> copy = Map.copyOf(perType);
+      return types -> {
+        double l = 0;
+        for (RequestType t : types) {
+          l += copy.getOrDefault(t, 0.0);
+        }
+        return l;
+      };
+    }
+  }
+
+  /** A question's pool loads with the budgeter's headroom and the pools' corrections, each asked once. */
+  private final class Loads {
+    final Question q;
+    final Map<Set<RequestType>, Double> memo = new java.util.HashMap<>();
+
+    Loads(Question q) {
+      this.q = q;
+    }
+
+    double of(Set<RequestType> types) {
+      return memo.computeIfAbsent(EnumSet.copyOf(types), k -> Math.max(0, q.loadRps().applyAsDouble(k))
+          * settings.headroom() * Math.max(1, q.corrections().getOrDefault(k, 1.0)));
     }
   }
 
@@ -143,10 +178,7 @@ public final class PoolBudgeter {
       double powerW, boolean fits) {}
 
   public Allocation allocate(Question q) {
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    for (RequestType t : RequestType.values()) {
-      load.put(t, Math.max(0, q.loadRps().getOrDefault(t, 0.0)) * settings.headroom());
-    }
+    Loads load = new Loads(q);
     Map<String, List<Set<RequestType>>> layouts = new LinkedHashMap<>();
     layouts.put("one pool", List.of(EnumSet.allOf(RequestType.class)));
     layouts.put("a pool per prompt class", byInput(List.of(List.of(SizeClass.S), List.of(SizeClass.M),
@@ -188,7 +220,7 @@ public final class PoolBudgeter {
     for (int i = 0; i < best.pools().size(); i++) {
       Set<RequestType> types = best.pools().get(i);
       RequestType largest = largest(types);
-      pools.add(new PoolBudget(largest.name(), largest, types, poolLoad(types, load), best.gpus()[i],
+      pools.add(new PoolBudget(largest.name(), largest, types, load.of(types), best.gpus()[i],
           best.sizes().get(i).powerW()));
     }
     return new Allocation(pools, sum(best.gpus()), false, best.powerW(), reason);
@@ -215,12 +247,19 @@ public final class PoolBudgeter {
    * A pool per type; a type whose load would not fill {@code fillShare} of one instance of its own smallest feasible
    * configuration joins the smallest larger type that keeps a pool (LL takes everything).
    */
-  private List<Set<RequestType>> perType(Map<RequestType, Double> load, Question q) {
+  private List<Set<RequestType>> perType(Loads load, Question q) {
     Map<RequestType, RequestType> host = new EnumMap<>(RequestType.class);
     List<RequestType> order = new ArrayList<>(List.of(RequestType.values()));
     order.sort(Comparator.comparingInt((RequestType t) -> size(t)).thenComparing(Comparator.naturalOrder()));
     Set<RequestType> own = EnumSet.allOf(RequestType.class);
-    Map<RequestType, Double> carried = new EnumMap<>(load);
+    Map<RequestType, Set<RequestType>> members = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      members.put(t, EnumSet.of(t));
+    }
+    Map<RequestType, Double> carried = new EnumMap<>(RequestType.class);
+    for (RequestType t : RequestType.values()) {
+      carried.put(t, load.of(Set.of(t)));
+    }
     for (RequestType t : order) {
       if (t == RequestType.LL) {
         break;
@@ -238,7 +277,8 @@ public final class PoolBudgeter {
       }
       own.remove(t);
       host.put(t, target);
-      carried.merge(target, carried.get(t), Double::sum);
+      members.get(target).addAll(members.get(t));
+      carried.put(target, load.of(members.get(target)));
     }
     for (RequestType t : own) {
       host.put(t, t);
@@ -271,7 +311,7 @@ public final class PoolBudgeter {
    * From {@code start}, merge the two pools whose merge saves the most predicted power (a pool merges into one whose
    * largest type covers all of its types), while a merge saves power; the best layout seen.
    */
-  private Candidate agglomerate(List<Set<RequestType>> start, Map<RequestType, Double> load, Question q) {
+  private Candidate agglomerate(List<Set<RequestType>> start, Loads load, Question q) {
     List<Set<RequestType>> pools = withLoad(start, load);
     Candidate best = size("pools per type merged where it saves power", pools, load, q);
     while (pools.size() > 1) {
@@ -315,12 +355,12 @@ public final class PoolBudgeter {
 
   // ------------------------------------------------------------------ sizing
 
-  private Candidate size(String name, List<Set<RequestType>> pools, Map<RequestType, Double> load, Question q) {
+  private Candidate size(String name, List<Set<RequestType>> pools, Loads load, Question q) {
     List<PoolPlanner.Sizing> sizes = new ArrayList<>();
     int least = 0;
     int fewest = 0;
     for (Set<RequestType> p : pools) {
-      PoolPlanner.Sizing s = planner.size(mix(p, load, q), poolLoad(p, load), q.bounds());
+      PoolPlanner.Sizing s = planner.size(mix(p, q), load.of(p), q.bounds());
       sizes.add(s);
       least += s.gpus();
       fewest += s.fewestGpus();
@@ -375,10 +415,10 @@ public final class PoolBudgeter {
   }
 
   /** Nothing fits: one pool of every type on every GPU. */
-  private Allocation shortOfGpus(Map<RequestType, Double> load, Question q) {
+  private Allocation shortOfGpus(Loads load, Question q) {
     Set<RequestType> all = EnumSet.allOf(RequestType.class);
-    double l = poolLoad(all, load);
-    PoolPlanner.Sizing s = planner.size(mix(all, load, q), l, q.bounds());
+    double l = load.of(all);
+    PoolPlanner.Sizing s = planner.size(mix(all, q), l, q.bounds());
     PoolBudget one = new PoolBudget(RequestType.LL.name(), RequestType.LL, all, l, q.totalGpus(),
         Math.min(s.fewestPowerW(), s.powerW()));
     return new Allocation(List.of(one), q.totalGpus(), true, one.powerW(), String.format(Locale.ROOT,
@@ -387,15 +427,18 @@ public final class PoolBudgeter {
   }
 
   /**
-   * The mix of a pool's types, weighted by their load; a pool of types without load counts them alike. The loads are
+   * The mix of a pool's types, weighted by their shares; a pool of types without any counts them alike. The shares are
    * rounded to a 5 % grid of each pool's total first, so mixes of similar epochs are the same mix (the profile
    * remembers its answers per mix).
    */
-  Mix mix(Set<RequestType> types, Map<RequestType, Double> load, Question q) {
+  Mix mix(Set<RequestType> types, Question q) {
     Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
-    double total = poolLoad(types, load);
+    double total = 0;
     for (RequestType t : types) {
-      double share = total > 0 ? load.getOrDefault(t, 0.0) / total : 1.0 / types.size();
+      total += Math.max(0, q.weights().getOrDefault(t, 0.0));
+    }
+    for (RequestType t : types) {
+      double share = total > 0 ? Math.max(0, q.weights().getOrDefault(t, 0.0)) / total : 1.0 / types.size();
       w.put(t, Math.round(share * 20) / 20.0);
     }
     if (w.values().stream().allMatch(v -> v == 0)) {
@@ -405,11 +448,11 @@ public final class PoolBudgeter {
   }
 
   /** Every type belongs to a pool; types without load are left where they are (they route by the largest type). */
-  private static List<Set<RequestType>> withLoad(List<Set<RequestType>> pools, Map<RequestType, Double> load) {
+  private static List<Set<RequestType>> withLoad(List<Set<RequestType>> pools, Loads load) {
     List<Set<RequestType>> out = new ArrayList<>();
     List<Set<RequestType>> idle = new ArrayList<>();
     for (Set<RequestType> p : pools) {
-      if (p.stream().anyMatch(t -> load.getOrDefault(t, 0.0) > 0)) {
+      if (load.of(p) > 0) {
         out.add(EnumSet.copyOf(p));
       } else if (!p.isEmpty()) {
         idle.add(p);
@@ -441,14 +484,6 @@ public final class PoolBudgeter {
     Set<RequestType> all = EnumSet.noneOf(RequestType.class);
     pools.forEach(all::addAll);
     return all.size() == RequestType.values().length;
-  }
-
-  static double poolLoad(Set<RequestType> types, Map<RequestType, Double> load) {
-    double l = 0;
-    for (RequestType t : types) {
-      l += load.getOrDefault(t, 0.0);
-    }
-    return l;
   }
 
   static RequestType largest(Set<RequestType> types) {

@@ -122,6 +122,8 @@ public final class PoolStep {
   private long windowCompleted;
   private long windowMissed;
   private final Map<RequestType, Integer> windowRouted = new EnumMap<>(RequestType.class);
+  /** The highest rate routed to the pool in a telemetry window (a keep-alive) this pool epoch, req/s. */
+  private double epochPeakRps;
   private double windowStartMs;
   private double retiredEnergyJ;
 
@@ -197,10 +199,16 @@ public final class PoolStep {
       return new Effects(Optional.empty(), keep.start(), keep.drain(), keep.reshard(), true, keep.routes(), keep.up(),
           notes);
     }
+    boolean topUp = budget != null && b.epoch() == budget.epoch() && b.types().equals(budget.types()) && mix != null;
     budget = b;
-    load = b.loadRps();
-    mixSpec = b.types().isEmpty() ? null : b.mix();
-    mix = mixSpec == null ? null : mixSpec.toMix();
+    if (topUp) {
+      // more GPUs within the epoch: the latest forecast (its load and shares) still stands
+      load = Math.max(load, b.loadRps());
+    } else {
+      load = b.loadRps();
+      mixSpec = b.types().isEmpty() ? null : b.mix();
+      mix = mixSpec == null ? null : mixSpec.toMix();
+    }
     notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s", b.gpus(), b.loadRps()),
         "cluster epoch " + b.epoch() + (b.gpus() == 0 ? ": the pool is no longer needed" : ": serves "
             + b.types().stream().sorted().toList()), 0));
@@ -248,18 +256,30 @@ public final class PoolStep {
     routed.forEach((t, n) -> windowRouted.merge(t, n, Integer::sum));
   }
 
-  /** The pool epoch: learn the capacity correction from the epoch's outcomes, try every TP again, plan. */
+  /**
+   * The pool epoch: learn the capacity correction from the epoch's outcomes, try every TP again, plan. Misses while
+   * more arrived than the plan carries say the forecast was low, not the profile's capacity: the correction then does
+   * not rise (the forecaster has seen that load and plans for it now).
+   */
   public Effects epoch(double nowMs) {
     noRoomFor.clear(); // room may have freed up elsewhere
     List<DecisionNote> notes = new ArrayList<>();
     CapacityCorrection before = correction;
-    correction = correction.next(epochCompleted, epochMissed, settings.correction());
+    boolean overloaded = hasPlan && epochPeakRps > plan.capacityRps() * 1.02;
+    CapacityCorrection next = correction.next(epochCompleted, epochMissed, settings.correction());
+    correction = overloaded && next.factor() > correction.factor() ? correction : next;
     if (correction.factor() != before.factor()) {
       notes.add(note("capacity correction " + before + " -> " + correction, String.format(Locale.ROOT,
-          "%d of %d requests missed their SLO last pool epoch", epochMissed, epochCompleted), 0));
+          "%d of %d requests missed their SLO last pool epoch at up to %.2f req/s for a plan of %.2f", epochMissed,
+          epochCompleted, epochPeakRps, plan.capacityRps()), 0));
+    } else if (overloaded && next.factor() > correction.factor()) {
+      notes.add(note("capacity correction stays " + correction, String.format(Locale.ROOT, "%d of %d requests"
+          + " missed their SLO, but up to %.2f req/s arrived for a plan of %.2f: the forecast was low, not the"
+          + " capacity", epochMissed, epochCompleted, epochPeakRps, plan.capacityRps()), 0));
     }
     epochCompleted = 0;
     epochMissed = 0;
+    epochPeakRps = 0;
     return effects(replanRequest(), notes);
   }
 
@@ -308,8 +328,10 @@ public final class PoolStep {
           }
         }
       }
-      // once every placement under way has answered, plan again with what fits
-      return effects(pendingPlacements == 0 ? replanRequest() : Optional.empty(), notes);
+      // once every placement under way has answered, plan again with what fits; when no TP fits anywhere, wait for
+      // the keep-alives' retries (planning again now would only ask for the same starts)
+      boolean anyLeft = TensorParallelism.PAPER_DEGREES.stream().anyMatch(tp -> !noRoomFor.contains(tp));
+      return effects(pendingPlacements == 0 && anyLeft ? replanRequest() : Optional.empty(), notes);
     }
     String id = instanceId.get();
     retryRoomAfter = 1;
@@ -469,6 +491,9 @@ public final class PoolStep {
     double seconds = Math.max(1e-3, (nowMs - windowStartMs) / 1000.0);
     Map<RequestType, Double> rates = new EnumMap<>(RequestType.class);
     windowRouted.forEach((type, n) -> rates.put(type, n / seconds));
+    if (seconds >= 1) {
+      epochPeakRps = Math.max(epochPeakRps, rates.values().stream().mapToDouble(Double::doubleValue).sum());
+    }
     double power = 0;
     double energy = retiredEnergyJ;
     int gpus = 0;
