@@ -98,7 +98,7 @@ public record DecisionSettings(
         section(c, "correction", k -> new CapacityCorrection.Settings(k.getLong("min-requests"),
             k.getDouble("miss-threshold"), k.getDouble("gain"), k.getDouble("max-step"), k.getDouble("max"),
             k.getDouble("relax-below"), k.getDouble("relax"))),
-        section(c, "governor", g -> new FrequencyGovernor.Settings(g.getDouble("profile-margin"),
+        section(c, "governor", g -> new FrequencyGovernor.Settings(g.getDouble("profile-margin"), g.getDouble("miss-budget"),
             g.getDouble("guard-enter"), g.getDouble("guard-exit"), g.getDouble("guard-step"),
             g.getInt("min-completions"), ms(g, "window"), ms(g, "min-change-interval"), g.getInt("step-down-after"))),
         section(c, "ladder", l -> ms(l, "interval")),

@@ -113,6 +113,17 @@ public final class ClusterLayout {
    */
   public Layout decide(Forecasts forecasts, Map<RequestType, TypeShape> shapes, SloTable slos, int gpus,
       FrequencyBounds bounds, Map<Set<RequestType>, Double> corrections, List<Set<RequestType>> current) {
+    return decide(forecasts, shapes, slos, gpus, bounds, corrections, current, 0);
+  }
+
+  /**
+   * As {@link #decide(Forecasts, Map, SloTable, int, FrequencyBounds, Map, List)}, keeping the layout in force unless
+   * another saves more than {@code keepCurrentWithin} (a layout change the cluster has no room to hand over costs
+   * a cold start for every pool it adds).
+   */
+  public Layout decide(Forecasts forecasts, Map<RequestType, TypeShape> shapes, SloTable slos, int gpus,
+      FrequencyBounds bounds, Map<Set<RequestType>, Double> corrections, List<Set<RequestType>> current,
+      double keepCurrentWithin) {
     if (gpus <= 0) {
       throw new IllegalArgumentException("a layout needs GPUs, got " + gpus);
     }
@@ -123,7 +134,7 @@ public final class ClusterLayout {
               ? "less history than the forecaster's minimum" : "no load forecast");
     }
     var alloc = budgeter.allocate(new PoolBudgeter.Question(forecasts::planRps, forecasts.weights(), shapes, slos, gpus,
-        bounds, current, corrections));
+        bounds, current, corrections, keepCurrentWithin));
     List<Pool> pools = new ArrayList<>();
     for (var pb : alloc.pools()) {
       Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
@@ -167,15 +178,17 @@ public final class ClusterLayout {
     Mix mix = Mix.of(weights, shapes::get, slos::of);
     FrequencyBounds atMax = new FrequencyBounds(bounds.maxMhz(), bounds.maxMhz());
     double perInstance = budgeter.planner().capacityRps(mix, TensorParallelism.TP8, atMax);
+    // the instances' governors may lower clocks where the mix seen so far allows it (they judge each type by its own
+    // SLO), so the bootstrap pool keeps the cluster's range
     double nominal = budgeter.settings().bootstrapShare() * (gpus / 8.0) * perInstance;
     Map<RequestType, Double> f = new EnumMap<>(RequestType.class);
     double total = weights.values().stream().mapToDouble(Double::doubleValue).sum();
     for (RequestType t : RequestType.values()) {
       f.put(t, total > 0 ? nominal * weights.get(t) / total : nominal / RequestType.values().length);
     }
-    Pool all = new Pool("LL", RequestType.LL, EnumSet.allOf(RequestType.class), f, nominal, gpus, atMax,
+    Pool all = new Pool("LL", RequestType.LL, EnumSet.allOf(RequestType.class), f, nominal, gpus, bounds,
         gpus * budgeter.planner().profile().idlePowerW());
     return new Layout(List.of(all), true, all.predictedPowerW(), why + ": one pool of every type on all " + gpus
-        + " GPUs at the maximum clock");
+        + " GPUs, planned for the capacity of TP8 instances at the maximum clock");
   }
 }

@@ -71,6 +71,9 @@ public final class ClusterStep {
   /** GPUs added to a pool between epochs: its new budget, and why. */
   public record TopUp(PoolBudget budget, PoolLayout layout, DecisionNote decision) {}
 
+  /** A layout change that cannot be handed over now is made only when the layout in force no longer fits. */
+  static final double KEEP_WITHOUT_TRANSITION = 1e9;
+
   private final DecisionSettings settings;
   private final Profile profile;
   private final long startupMs;
@@ -172,6 +175,17 @@ public final class ClusterStep {
     });
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
     ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
+    if (!current.isEmpty() && !sameTypes(current, layout.pools()) && !roomToHandOver(layout, gpus)) {
+      // no room beside the pools in force for the new ones to start before those go: a change now would leave types
+      // without their pool for a cold start. Keep the layout in force while it fits, sized to what it needs — the
+      // GPUs it gives back are the room the next epoch hands a change over in
+      ClusterLayout.Layout keep = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current,
+          KEEP_WITHOUT_TRANSITION);
+      if (sameTypes(current, keep.pools())) {
+        layout = new ClusterLayout.Layout(keep.pools(), keep.bootstrap(), keep.predictedPowerW(), keep.reason()
+            + " (" + layout.reason() + " next, once there is room to hand it over)");
+      }
+    }
     List<PoolBudget> assign = new ArrayList<>();
     for (ClusterLayout.Pool p : layout.pools()) {
       assign.add(budget(epoch, p, epochSlos, shapeNow));
@@ -187,31 +201,40 @@ public final class ClusterStep {
     List<PoolBudget> retireNow = retire;
     boolean moved = !sameTypes(current, layout.pools());
     if (moved && !assigned.isEmpty()) {
-      // hand over: old pools keep what they hold beside the new ones, while the cluster has room for both
+      // hand over: the new layout's budgets first; then, as far as the cluster has room, the old pools keep what
+      // they held beyond them — continuing pools up to their old GPUs, dropped ones their old GPUs as fallbacks
+      int room = gpus - assign.stream().mapToInt(PoolBudget::gpus).sum();
       List<PoolBudget> during = new ArrayList<>();
-      int held = 0;
+      boolean kept = false;
       for (PoolBudget b : assign) {
         PoolBudget old = assigned.get(b.pool());
-        PoolBudget d = old == null ? b : b.withGpus(Math.max(b.gpus(), old.gpus()), Math.max(b.loadRps(),
-            old.loadRps()));
-        during.add(d);
-        held += d.gpus();
+        int extra = old == null ? 0 : Math.max(0, Math.min(room, old.gpus() - b.gpus()));
+        room -= extra;
+        kept |= extra > 0;
+        during.add(extra == 0 && (old == null || old.loadRps() <= b.loadRps()) ? b
+            : b.withGpus(b.gpus() + extra, Math.max(b.loadRps(), old.loadRps())));
       }
-      List<PoolBudget> keepServing = new ArrayList<>();
+      List<PoolBudget> retireLater = new ArrayList<>();
+      List<PoolBudget> retireAtOnce = new ArrayList<>();
       for (PoolBudget r : retire) {
         PoolBudget old = assigned.get(r.pool());
-        // a dropped pool serves no type of its own any more: it serves as the larger pool requests fall back to
-        keepServing.add(new PoolBudget(old.pool(), epoch, old.gpus(), old.nativeType(), Set.of(), Map.of(),
-            old.loadRps(), Map.of(), Map.of(), old.frequencyBounds()));
-        held += old.gpus();
+        if (old.gpus() <= room) {
+          room -= old.gpus();
+          // a dropped pool serves no type of its own any more: it serves as the larger pool requests fall back to
+          during.add(new PoolBudget(old.pool(), epoch, old.gpus(), old.nativeType(), Set.of(), Map.of(),
+              old.loadRps(), Map.of(), Map.of(), old.frequencyBounds()));
+          retireLater.add(r);
+          kept = true;
+        } else {
+          retireAtOnce.add(r);
+        }
       }
-      if (held <= gpus) {
+      if (kept) {
         handoverTo = List.copyOf(assign);
-        handoverRetire = List.copyOf(retire);
+        handoverRetire = List.copyOf(retireLater);
         handoverAtMs = nowMs + startupMs + settings.poolKeepAliveMs();
         send = during;
-        during.addAll(keepServing);
-        retireNow = List.of();
+        retireNow = retireAtOnce;
         handoverNote = String.format(Locale.ROOT, "; hands over for %.0f s", (handoverAtMs - nowMs) / 1000);
       }
     }
@@ -290,6 +313,17 @@ public final class ClusterStep {
     };
   }
 
+  /** Whether the pools {@code next} adds fit beside what the pools in force hold now. */
+  private boolean roomToHandOver(ClusterLayout.Layout next, int gpus) {
+    int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
+    int added = 0;
+    for (ClusterLayout.Pool p : next.pools()) {
+      PoolBudget old = assigned.get(p.name());
+      added += Math.max(0, p.gpus() - (old == null ? 0 : old.gpus()));
+    }
+    return held + added <= gpus;
+  }
+
   private static boolean sameTypes(List<Set<RequestType>> current, List<ClusterLayout.Pool> next) {
     if (current.size() != next.size()) {
       return false;
@@ -328,7 +362,10 @@ public final class ClusterStep {
     }
     Map<String, PoolForecast> out = new LinkedHashMap<>();
     assigned.forEach((pool, b) -> {
-      if (b.gpus() > 0 && !b.types().isEmpty()) {
+      // a pool handing over also carries the types whose new pools are starting: it keeps its handover load
+      boolean handingOver = handoverAtMs < Double.POSITIVE_INFINITY && handoverTo.stream()
+          .anyMatch(h -> h.pool().equals(pool) && (h.gpus() != b.gpus() || h.loadRps() != b.loadRps()));
+      if (b.gpus() > 0 && !b.types().isEmpty() && !handingOver) {
         Map<RequestType, Double> w = new EnumMap<>(RequestType.class);
         for (RequestType t : b.types()) {
           w.put(t, f.weights().getOrDefault(t, 0.0));

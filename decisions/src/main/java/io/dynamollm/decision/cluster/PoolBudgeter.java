@@ -114,10 +114,24 @@ public final class PoolBudgeter {
    * @param current the pools in force now (their type sets), empty for none
    * @param corrections capacity corrections of pools in force (by their type sets): what their telemetry says they
    *     need beyond the profile's capacity; a pool of other types starts without
+   * @param keepCurrentWithin the layout in force stays while within this share of the best (at least the settings'
+   *     hysteresis; a caller that cannot hand a change over raises it)
    */
   public record Question(ToDoubleFunction<Set<RequestType>> loadRps, Map<RequestType, Double> weights,
       Map<RequestType, TypeShape> shapes, SloTable slos, int totalGpus, FrequencyBounds bounds,
-      List<Set<RequestType>> current, Map<Set<RequestType>, Double> corrections) {
+      List<Set<RequestType>> current, Map<Set<RequestType>, Double> corrections, double keepCurrentWithin) {
+
+    public Question(ToDoubleFunction<Set<RequestType>> loadRps, Map<RequestType, Double> weights,
+        Map<RequestType, TypeShape> shapes, SloTable slos, int totalGpus, FrequencyBounds bounds,
+        List<Set<RequestType>> current, Map<Set<RequestType>, Double> corrections) {
+      this(loadRps, weights, shapes, slos, totalGpus, bounds, current, corrections, 0);
+    }
+
+    /** The same question, keeping the layout in force unless the best saves more than {@code share}. */
+    public Question keepingCurrentWithin(double share) {
+      return new Question(loadRps, weights, shapes, slos, totalGpus, bounds, current, corrections, share);
+    }
+
     public Question {
       Objects.requireNonNull(loadRps, "loadRps");
       weights = Map.copyOf(weights);
@@ -206,12 +220,12 @@ public final class PoolBudgeter {
       }
     }
     if (best == null) {
-      return shortOfGpus(load, q);
+      return inForce != null ? scaledDown(inForce, load, q) : shortOfGpus(load, q);
     }
     String reason = String.format(Locale.ROOT, "%s: %.1f kW predicted on %d of %d GPUs", best.name(),
         best.powerW() / 1e3, sum(best.gpus()), q.totalGpus());
     if (inForce != null && inForce.fits() && inForce != best
-        && inForce.powerW() <= best.powerW() * (1 + settings.layoutHysteresis())) {
+        && inForce.powerW() <= best.powerW() * (1 + Math.max(settings.layoutHysteresis(), q.keepCurrentWithin()))) {
       reason = String.format(Locale.ROOT, "kept the layout in force (%.1f kW predicted): %s would save only %.1f %%",
           inForce.powerW() / 1e3, best.name(), 100 * (1 - best.powerW() / inForce.powerW()));
       best = inForce;
@@ -414,7 +428,52 @@ public final class PoolBudgeter {
     return new Candidate(name, pools, used, gpus, power, feasible);
   }
 
-  /** Nothing fits: one pool of every type on every GPU. */
+  /**
+   * Nothing fits, not even the layout in force: it keeps its pools (changing them now would only add cold starts),
+   * their fewest-GPU needs shrunk in proportion to the cluster — in whole TP8 blocks where a pool needs at least eight
+   * GPUs, TP2 blocks below — and says it is short.
+   */
+  private Allocation scaledDown(Candidate c, Loads load, Question q) {
+    int need = 0;
+    for (PoolPlanner.Sizing s : c.sizes()) {
+      need += Math.max(s.fewestGpus(), 2);
+    }
+    int[] gpus = new int[c.pools().size()];
+    int used = 0;
+    for (int i = 0; i < gpus.length; i++) {
+      int n = Math.max(c.sizes().get(i).fewestGpus(), 2);
+      int block = n >= 8 ? 8 : 2;
+      gpus[i] = Math.max(block, (int) Math.floor((double) n * q.totalGpus() / need / block) * block);
+      used += gpus[i];
+    }
+    while (used > q.totalGpus()) {
+      int largest = 0;
+      for (int i = 1; i < gpus.length; i++) {
+        largest = gpus[i] > gpus[largest] ? i : largest;
+      }
+      int block = gpus[largest] > 8 ? 8 : 2;
+      gpus[largest] -= block;
+      used -= block;
+    }
+    for (int i = 0; i < gpus.length && used < q.totalGpus(); i++) {
+      int add = q.totalGpus() - used; // what rounding left over goes to the first pools
+      gpus[i] += add - add % 2;
+      used += add - add % 2;
+    }
+    List<PoolBudget> pools = new ArrayList<>();
+    double power = 0;
+    for (int i = 0; i < gpus.length; i++) {
+      Set<RequestType> types = c.pools().get(i);
+      RequestType largest = largest(types);
+      double p = Math.min(c.sizes().get(i).fewestPowerW(), c.sizes().get(i).powerW());
+      pools.add(new PoolBudget(largest.name(), largest, types, load.of(types), gpus[i], p));
+      power += p;
+    }
+    return new Allocation(pools, used, true, power, String.format(Locale.ROOT, "no layout fits %d GPUs (the one in"
+        + " force needs %d): kept it, every pool short in proportion", q.totalGpus(), need));
+  }
+
+  /** Nothing fits and no layout is in force: one pool of every type on every GPU. */
   private Allocation shortOfGpus(Loads load, Question q) {
     Set<RequestType> all = EnumSet.allOf(RequestType.class);
     double l = load.of(all);

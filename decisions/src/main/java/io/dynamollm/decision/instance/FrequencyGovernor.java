@@ -35,7 +35,8 @@ public final class FrequencyGovernor {
   /**
    * The governor's tuning ({@code dynamollm.decisions.governor}).
    *
-   * @param profileMargin a clock is feasible when the predicted latencies stay within this share of the SLOs
+   * @param profileMargin a clock is feasible when the predicted TBT p99 stays within this share of the SLOs ...
+   * @param missBudget ... and at most this share of the requests misses the TTFT SLO (as the planner plans)
    * @param guardEnter the guardrail raises the clock when the observed p99 (latency over SLO) is surely at least this
    * @param guardExit it releases when the observed p99 is surely at most this
    * @param guardStep one more level for every this much the observed p99 stands above {@code guardEnter}
@@ -44,12 +45,15 @@ public final class FrequencyGovernor {
    * @param minChangeIntervalMs least time between two changes (except emergencies)
    * @param stepDownAfter a lower clock is taken only after it was wanted this many epochs in a row
    */
-  public record Settings(double profileMargin, double guardEnter, double guardExit, double guardStep,
+  public record Settings(double profileMargin, double missBudget, double guardEnter, double guardExit, double guardStep,
       int minCompletions, long windowMs, long minChangeIntervalMs, int stepDownAfter) {
 
     public Settings {
       if (!(profileMargin > 0 && profileMargin <= 1)) {
         throw new IllegalArgumentException("profile-margin must be within (0, 1], got " + profileMargin);
+      }
+      if (!(missBudget > 0 && missBudget <= 0.05)) {
+        throw new IllegalArgumentException("miss-budget must be within (0, 0.05], got " + missBudget);
       }
       if (!(guardExit > 0 && guardExit < guardEnter)) {
         throw new IllegalArgumentException("need 0 < guard-exit < guard-enter, got " + guardExit + ", " + guardEnter);
@@ -197,7 +201,7 @@ public final class FrequencyGovernor {
       target = levels.get(0);
       reason = Reason.IDLE;
     } else {
-      Mix margin = in.mix().withSloScaled(settings.profileMargin());
+      Mix margin = in.mix().withSloScaled(1, settings.profileMargin()).withMissBudget(settings.missBudget());
       for (int mhz : levels) {
         MixPoint p = profile.estimate(margin, in.tp(), mhz, in.loadRps());
         if (p.meets() && p.point().energyPerRequestWh() < bestEnergy) {

@@ -237,9 +237,12 @@ public final class PoolPlanner {
 
   // ------------------------------------------------------------------ options
 
-  /** The mix the planner holds to: each SLO times the margin, and the planner's miss budget. */
+  /**
+   * The mix the planner holds to: each TBT SLO times the margin (a p99 the model may be optimistic about), the TTFT
+   * SLOs as they are with the planner's miss budget (the share of requests allowed over them).
+   */
   private Mix target(Mix mix) {
-    return mix.withSloScaled(settings.sloMargin()).withMissBudget(settings.missBudget());
+    return mix.withSloScaled(1, settings.sloMargin()).withMissBudget(settings.missBudget());
   }
 
   private List<Row> rows(Request req, Mix target) {

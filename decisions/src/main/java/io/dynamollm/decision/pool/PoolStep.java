@@ -200,6 +200,10 @@ public final class PoolStep {
           notes);
     }
     boolean topUp = budget != null && b.epoch() == budget.epoch() && b.types().equals(budget.types()) && mix != null;
+    if (budget != null && !topUp && (!b.types().equals(budget.types()) || !b.shapes().equals(budget.shapes()))) {
+      // what the correction learned was about other requests (other types, or lengths the profile had wrong)
+      correction = CapacityCorrection.NONE;
+    }
     budget = b;
     if (topUp) {
       // more GPUs within the epoch: the latest forecast (its load and shares) still stands
@@ -256,26 +260,16 @@ public final class PoolStep {
     routed.forEach((t, n) -> windowRouted.merge(t, n, Integer::sum));
   }
 
-  /**
-   * The pool epoch: learn the capacity correction from the epoch's outcomes, try every TP again, plan. Misses while
-   * more arrived than the plan carries say the forecast was low, not the profile's capacity: the correction then does
-   * not rise (the forecaster has seen that load and plans for it now).
-   */
+  /** The pool epoch: learn the capacity correction from the epoch's outcomes, try every TP again, plan. */
   public Effects epoch(double nowMs) {
     noRoomFor.clear(); // room may have freed up elsewhere
     List<DecisionNote> notes = new ArrayList<>();
     CapacityCorrection before = correction;
-    boolean overloaded = hasPlan && epochPeakRps > plan.capacityRps() * 1.02;
-    CapacityCorrection next = correction.next(epochCompleted, epochMissed, settings.correction());
-    correction = overloaded && next.factor() > correction.factor() ? correction : next;
+    correction = correction.next(epochCompleted, epochMissed, settings.correction());
     if (correction.factor() != before.factor()) {
       notes.add(note("capacity correction " + before + " -> " + correction, String.format(Locale.ROOT,
-          "%d of %d requests missed their SLO last pool epoch at up to %.2f req/s for a plan of %.2f", epochMissed,
-          epochCompleted, epochPeakRps, plan.capacityRps()), 0));
-    } else if (overloaded && next.factor() > correction.factor()) {
-      notes.add(note("capacity correction stays " + correction, String.format(Locale.ROOT, "%d of %d requests"
-          + " missed their SLO, but up to %.2f req/s arrived for a plan of %.2f: the forecast was low, not the"
-          + " capacity", epochMissed, epochCompleted, epochPeakRps, plan.capacityRps()), 0));
+          "%d of %d requests missed their SLO last pool epoch (up to %.2f req/s arrived in a keep-alive, the plan"
+              + " carries %.2f)", epochMissed, epochCompleted, epochPeakRps, plan.capacityRps()), 0));
     }
     epochCompleted = 0;
     epochMissed = 0;

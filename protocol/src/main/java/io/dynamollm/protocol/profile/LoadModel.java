@@ -28,7 +28,8 @@ final class LoadModel {
    * meanwhile join the request's own prefill) or a decode step — and then for its own prefill. The mix meets its SLOs
    * when the TBT p99 is within every part's TBT SLO and the parts' TTFT misses, weighted by their shares, stay within
    * the mix's miss budget (1 %): the SLOs are p99s over all requests, so a small part may miss more often than a large one (a short prompt that
-   * arrives during a long one's prefill waits for it). One part alone is judged as {@link #estimate} judges it.
+   * arrives during a long one's prefill waits for it), not counting those that miss even alone on the widest, fastest
+   * instance (no plan helps them).
    */
   static MixPoint estimateMix(Profile p, Mix mix, TensorParallelism tp, int clockMhz, double rps) {
     Core c = core(p, mix.aggregate(), Outputs.of(mix), tp, clockMhz, rps);
@@ -40,16 +41,34 @@ final class LoadModel {
     for (int i = 0; i < n; i++) {
       tbtOk &= c.point.tbtP99Ms() <= mix.parts().get(i).slo().tbtP99Ms();
     }
-    if (n == 1) {
-      return new MixPoint(c.point, Double.NaN, tbtOk && c.point.ttftP99Ms() <= mix.parts().get(0).slo().ttftP99Ms());
-    }
     PrefillTail tail = new PrefillTail(p, mix, tp, clockMhz, c, rps);
     double missed = 0;
+    double unavoidable = 0;
     for (int i = 0; i < n; i++) {
       Mix.Part part = mix.parts().get(i);
       missed += part.share() * tail.exceeds(i, part.slo().ttftP99Ms());
+      unavoidable += part.share() * aloneMiss(p, part);
     }
-    return new MixPoint(c.point, missed, tbtOk && missed <= mix.missBudget());
+    // requests that miss even alone on the widest, fastest instance miss whatever the plan: the budget is for the rest
+    return new MixPoint(c.point, missed, tbtOk && missed - unavoidable <= mix.missBudget());
+  }
+
+  /**
+   * The share of a part's requests whose prompt alone takes longer than its TTFT SLO to prefill on the profile's
+   * widest TP at its highest clock (no configuration meets those), from 8 quantiles of its prompt lengths.
+   */
+  static double aloneMiss(Profile p, Mix.Part part) {
+    TensorParallelism widest = p.tensorParallelisms().get(p.tensorParallelisms().size() - 1);
+    TypeShape s = part.shape();
+    double sd = (s.p99InputTokens() - s.meanInputTokens()) / Z99;
+    int over = 0;
+    for (double z : PrefillTail.Q8) {
+      int tokens = Core.tokens(s.meanInputTokens() + z * sd);
+      if (p.prefillMs(widest, tokens, p.maxClockMhz()) > part.slo().ttftP99Ms()) {
+        over++;
+      }
+    }
+    return over / (double) PrefillTail.Q8.length;
   }
 
   /**
@@ -62,7 +81,7 @@ final class LoadModel {
    * part's normal.
    */
   private static final class PrefillTail {
-    private static final double[] Q8 = new double[8];
+    static final double[] Q8 = new double[8];
 
     static {
       for (int i = 0; i < Q8.length; i++) {

@@ -146,18 +146,27 @@ public final class Mix {
     return aggregate;
   }
 
-  /** The same mix judged against {@code factor} × each SLO (planners keep a margin below the SLO). */
+  /** The same mix judged against {@code factor} × each SLO. */
   public Mix withSloScaled(double factor) {
-    if (!(factor > 0) || Double.isInfinite(factor)) {
-      throw new IllegalArgumentException("an SLO factor is a positive, finite number, got " + factor);
+    return withSloScaled(factor, factor);
+  }
+
+  /**
+   * The same mix judged against {@code ttftFactor} × each TTFT SLO and {@code tbtFactor} × each TBT SLO (planners keep
+   * a margin below the SLOs where the model may err: the TBT's p99; the TTFT's tail is held by the miss budget).
+   */
+  public Mix withSloScaled(double ttftFactor, double tbtFactor) {
+    if (!(ttftFactor > 0) || Double.isInfinite(ttftFactor) || !(tbtFactor > 0) || Double.isInfinite(tbtFactor)) {
+      throw new IllegalArgumentException("SLO factors are positive, finite numbers, got " + ttftFactor + ", "
+          + tbtFactor);
     }
-    if (factor == 1) {
+    if (ttftFactor == 1 && tbtFactor == 1) {
       return this;
     }
     List<Part> scaled = new ArrayList<>(parts.size());
     for (Part p : parts) {
-      scaled.add(new Part(p.type(), p.shape(), p.share(), new Slo(p.slo().ttftP99Ms() * factor,
-          p.slo().tbtP99Ms() * factor)));
+      scaled.add(new Part(p.type(), p.shape(), p.share(), new Slo(p.slo().ttftP99Ms() * ttftFactor,
+          p.slo().tbtP99Ms() * tbtFactor)));
     }
     return new Mix(scaled, missBudget);
   }

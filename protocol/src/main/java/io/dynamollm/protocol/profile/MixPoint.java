@@ -5,9 +5,9 @@ package io.dynamollm.protocol.profile;
  *
  * @param point the mix as one stream: its latencies (of the mixture's lengths), power, energy, batch
  * @param ttftMiss the share of the mix's requests predicted to miss their own part's TTFT SLO (the parts' misses
- *     weighted by their shares); NaN for a mix of one part, which is judged by its TTFT p99 instead
- * @param meets whether the TBT p99 is within every part's TBT SLO and the TTFT misses within 1 % (one part: its TTFT
- *     p99 within its SLO)
+ *     weighted by their shares)
+ * @param meets whether the TBT p99 is within every part's TBT SLO and the TTFT misses, less those no configuration
+ *     avoids, within the mix's miss budget
  */
 public record MixPoint(LoadPoint point, double ttftMiss, boolean meets) {
 
