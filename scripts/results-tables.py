@@ -3,6 +3,7 @@
 
     python3 scripts/results-tables.py                      # every docs/results/*.json
     python3 scripts/results-tables.py docs/results/conv-1h.json
+    python3 scripts/results-tables.py --summary            # one table, a row per report, with issue 11's targets
 
 One table per report, one row per policy, in the report's order; the heading names the report and its servers.
 """
@@ -25,17 +26,69 @@ def row(name, p):
             f"| {rc['scale']} / {rc['reshard']} / {rc['frequency']} |")
 
 
-def main(paths):
+BASELINES = ("scaleinst", "scaleshard", "scalefreq", "autoscale")
+SUMMARY_HEADER = ("| run | servers | singlepool kWh, SLO | dynamollm kWh, SLO | vs singlepool | oracle kWh, SLO "
+                  "| dynamollm / oracle | oracle-paid kWh | baselines not beaten | targets missed |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|")
+
+
+def cell(p):
+    return f"{p['energy_kwh']:.2f}, {100 * p['slo_attainment']:.2f} %" if p else "n/a"
+
+
+def summary_row(name, report):
+    """One run's row: the yardsticks and which of issue 11's targets DynamoLLM misses on it."""
+    pol = report["policies"]
+    dyn, oracle, single = pol.get("dynamollm"), pol.get("oracle"), pol.get("singlepool")
+    missed, not_beaten = [], []
+    ratio = "n/a"
+    if dyn:
+        if dyn["slo_attainment"] < 0.99:
+            missed.append("SLO < 99 %")
+        if oracle:
+            ratio = f"{dyn['energy_kwh'] / oracle['energy_kwh']:.2f}"
+            if dyn["energy_kwh"] > 1.10 * oracle["energy_kwh"]:
+                missed.append("energy > 1.10 x oracle")
+        for b in BASELINES:
+            p = pol.get(b)
+            # beaten: less energy at an attainment at least as good
+            if p and not (dyn["energy_kwh"] < p["energy_kwh"] and dyn["slo_attainment"] >= p["slo_attainment"]):
+                not_beaten.append(b)
+        if not_beaten:
+            missed.append("a baseline not beaten")
+    vs = dyn.get("energy_vs_singlepool") if dyn else None
+    paid = pol.get("oracle-paid")
+    paid_text = f"{paid['energy_kwh']:.2f}" if paid else "n/a"
+    vs_text = f"{100 * vs:+.1f} %" if vs is not None else "n/a"
+    return (f"| {name} | {report['servers']} | {cell(single)} | {cell(dyn)} "
+            f"| {vs_text} | {cell(oracle)} | {ratio} | {paid_text} | {', '.join(not_beaten) or '-'} "
+            f"| {'; '.join(missed) or 'none'} |")
+
+
+def load(path):
+    try:
+        report = json.loads(path.read_text())
+        report["policies"]
+        return report
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"{path}: not a simulator JSON report ({e})")
+
+
+def main(args):
+    summary = "--summary" in args
+    paths = [a for a in args if a != "--summary"]
     if not paths:
         paths = sorted(pathlib.Path(__file__).resolve().parent.parent.glob("docs/results/*.json"))
-    for path in map(pathlib.Path, paths):
-        try:
-            report = json.loads(path.read_text())
-            policies = report["policies"]
-        except (OSError, ValueError, KeyError) as e:
-            sys.exit(f"{path}: not a simulator JSON report ({e})")
+    paths = list(map(pathlib.Path, paths))
+    if summary:
+        print(SUMMARY_HEADER)
+        for path in paths:
+            print(summary_row(path.stem, load(path)))
+        return
+    for path in paths:
+        report = load(path)
         print(f"### {path.stem} ({report['servers']} servers)\n\n{HEADER}")
-        for name, p in policies.items():
+        for name, p in report["policies"].items():
             print(row(name, p))
         print()
 

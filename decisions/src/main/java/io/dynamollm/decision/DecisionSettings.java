@@ -91,7 +91,7 @@ public record DecisionSettings(
         section(c, "shapes", l -> new ShapeLearner.Settings(l.getDouble("prior-requests"), ms(l, "half-life"),
             l.getDouble("publish-change"))),
         section(c, "budgeter", b -> new PoolBudgeter.Settings(b.getDouble("fill-share"), b.getDouble("headroom"),
-            b.getDouble("layout-hysteresis"), b.getDouble("bootstrap-share"))),
+            b.getDouble("layout-hysteresis"), b.getDouble("bootstrap-share"), b.getDouble("handover-slack"))),
         section(c, "planner", p -> new PoolPlanner.Settings(ms(p, "time-limit"), p.getInt("max-groups"),
             doubles(p.getDoubleList("load-levels")), p.getDouble("slo-margin"), p.getDouble("switch-threshold"),
             p.getDouble("min-relative-saving"), p.getDouble("max-offline-share"), p.getDouble("miss-budget"))),

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.decision.cluster.LoadForecaster;
 import io.dynamollm.decision.cluster.LoadForecaster.Basis;
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.routing.OnlineOutputPredictor;
 import io.dynamollm.decision.routing.OutputLengthPredictor;
 import io.dynamollm.decision.routing.RequestClassifier;
@@ -13,15 +12,12 @@ import io.dynamollm.decision.routing.RequestFeatures;
 import io.dynamollm.decision.routing.RequestClassifier.Accepted;
 import io.dynamollm.decision.routing.RequestClassifier.Rejected;
 import io.dynamollm.protocol.ClassThresholds;
-import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
-import java.util.EnumMap;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import org.junit.jupiter.api.Test;
@@ -94,28 +90,37 @@ class DecisionsTest {
     assertThat(p.stats().accuracy()).isGreaterThan(0.9);
   }
 
+  static LoadForecaster.Settings forecasting(long recentMs, long minHistoryMs) {
+    return new LoadForecaster.Settings(60_000, 0, recentMs, minHistoryMs, 10 * 60_000, 5_000, 30 * 60_000, 0.99, 1.0);
+  }
+
   @Test
   void forecasterUsesTheRecentPeakWithoutHistoryAndTheTemplateWithIt() {
-    var f = new LoadForecaster(new LoadForecaster.Settings(60_000, 0, 30 * 60_000, 1.0));
-    // 30 minutes at 2 req/s, one minute at 5 req/s
-    for (int m = 0; m < 30; m++) {
-      f.observe(m * 60_000L + 1, RequestType.MM, m == 20 ? 300 : 120);
+    var f = new LoadForecaster(forecasting(30 * 60_000, 15 * 60_000));
+    // 30 minutes at 2 req/s, one minute at 5 req/s (a minute's arrivals spread over it)
+    for (int m = 0; m < 31; m++) {
+      int n = m == 20 ? 300 : 120;
+      for (int k = 0; k < n; k++) {
+        f.observe(m * 60_000L + k * 60_000L / n, RequestType.MM, 1, 500);
+      }
     }
-    var recent = f.forecast(RequestType.MM, 30 * 60_000L, 30 * 60_000L);
+    var recent = f.forecast(RequestType.MM, 30 * 60_000L, 30 * 60_000L, 0);
     assertThat(recent.basis()).isEqualTo(Basis.RECENT_PEAK);
     assertThat(recent.peakRps()).isCloseTo(5.0, within(1e-9));
-    assertThat(f.forecast(RequestType.SS, 30 * 60_000L, 30 * 60_000L).basis()).isEqualTo(Basis.NO_DATA);
+    assertThat(recent.partialHistory()).isFalse();
+    assertThat(f.forecast(RequestType.SS, 30 * 60_000L, 30 * 60_000L, 0).basis()).isEqualTo(Basis.NO_DATA);
+    assertThat(f.forecast(RequestType.MM, 10 * 60_000L, 30 * 60_000L, 0).partialHistory()).isTrue();
 
     // a day of 1 req/s with a 4 req/s hour at 12:00; the next day runs 1.5x busier: forecast 12:00 = 4 x 1.5 = 6
-    var d = new LoadForecaster(new LoadForecaster.Settings(60_000, 0, 30 * 60_000, 1.0));
+    var d = new LoadForecaster(forecasting(30 * 60_000, 15 * 60_000));
     long day = LoadForecaster.DAY_MS;
     for (int m = 0; m < 24 * 60; m++) {
-      d.observe(m * 60_000L, RequestType.LL, m >= 720 && m < 780 ? 240 : 60);
+      d.observe(m * 60_000L, RequestType.LL, m >= 720 && m < 780 ? 240 : 60, 0);
     }
     for (int m = 24 * 60; m < 24 * 60 + 720; m++) {
-      d.observe(m * 60_000L, RequestType.LL, 90);
+      d.observe(m * 60_000L, RequestType.LL, 90, 0);
     }
-    var templated = d.forecast(RequestType.LL, day + 720 * 60_000L, 30 * 60_000L);
+    var templated = d.forecast(RequestType.LL, day + 720 * 60_000L, 30 * 60_000L, 0);
     // 11:00-12:00 ran at 1.5 req/s against 1 req/s the day before: correction 1.5 on the template's 4 req/s peak
     assertThat(templated.basis()).isEqualTo(Basis.DAILY_TEMPLATE);
     assertThat(templated.correction()).isCloseTo(1.5, within(1e-9));
@@ -123,48 +128,77 @@ class DecisionsTest {
   }
 
   @Test
-  void budgeterMergesSmallTypesUpwardAndSizesPools() {
-    var b = new PoolBudgeter(PROFILE, DecisionSettings.defaults().budgeter());
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    for (RequestType t : RequestType.values()) {
-      load.put(t, 3.0);
+  void forecasterExtrapolatesARampOverTheStartUpLead() {
+    var f = new LoadForecaster(forecasting(15 * 60_000, 5 * 60_000));
+    // 1, 2, ..., 20 req/s in the minutes 0..19: the line reaches 20 + 1 per minute ahead
+    for (int m = 0; m < 20; m++) {
+      f.observe(m * 60_000L, RequestType.LM, 60 * (m + 1), 0);
     }
-    load.put(RequestType.SL, 0.01); // far below half a TP2 instance: merged
-    load.put(RequestType.SS, 0.0);
-    var a = b.allocate(load, SLOS, 256, FrequencyBounds.H100_DEFAULT);
-    assertThat(a.routing().get(RequestType.SL)).isIn("ML", "LL");
-    assertThat(a.routing().get(RequestType.SS)).isNotEqualTo("SS");
-    assertThat(a.routing().get(RequestType.LL)).isEqualTo("LL");
-    assertThat(a.gpusUsed()).isLessThanOrEqualTo(256);
-    assertThat(a.shortOfGpus()).isFalse();
-    var mm = a.pools().stream().filter(p -> p.name().equals("MM")).findFirst().orElseThrow();
-    assertThat(mm.gpus()).isPositive();
-    // a merged pool is sized for its native type's SLO
-    var host = a.pools().stream().filter(p -> p.types().contains(RequestType.SS)).findFirst().orElseThrow();
-    assertThat(host.slo()).isEqualTo(SLOS.of(host.nativeType()));
-    // too few GPUs: fewest-GPU layouts, then proportional shrink, flagged
-    var tight = b.allocate(load, SLOS, 16, FrequencyBounds.H100_DEFAULT);
-    assertThat(tight.gpusUsed()).isLessThanOrEqualTo(16);
-    assertThat(tight.shortOfGpus()).isTrue();
+    f.observe(20 * 60_000L, RequestType.LM, 1, 0); // the minute under way has barely begun: it does not count
+    var noLead = f.forecast(RequestType.LM, 20 * 60_000L, 60_000, 0);
+    var lead = f.forecast(RequestType.LM, 20 * 60_000L, 60_000, 7 * 60_000);
+    assertThat(noLead.peakRps()).as("one minute ahead of the last full minute's 20 req/s").isCloseTo(21.5,
+        within(0.01));
+    assertThat(lead.peakRps()).as("and a 7-minute start-up further").isCloseTo(28.5, within(0.01));
+    // a falling load forecasts its recent peak (capacity is released only after the recent window)
+    var g = new LoadForecaster(forecasting(15 * 60_000, 5 * 60_000));
+    for (int m = 0; m < 20; m++) {
+      g.observe(m * 60_000L, RequestType.LM, 60 * (20 - m), 0);
+    }
+    g.observe(20 * 60_000L, RequestType.LM, 1, 0);
+    assertThat(g.forecast(RequestType.LM, 20 * 60_000L, 60_000, 0).peakRps()).isCloseTo(15.0, within(1e-9));
   }
+
   @Test
-  void budgeterGivesUpHeadroomBeforeMergingPools() {
-    Map<RequestType, Double> load = new EnumMap<>(RequestType.class);
-    for (RequestType t : RequestType.values()) {
-      load.put(t, 3.0);
+  void burstsAreTheRateWhosePoissonWindowsReachWhatTheBusiestWindowsReached() {
+    // Poisson arrivals: the burst rate is their mean again (the profile's load model holds their spread)
+    var poisson = new LoadForecaster(forecasting(15 * 60_000, 5 * 60_000));
+    var r = new java.util.SplittableRandom(7);
+    double t = 0;
+    while (t < 30 * 60_000) {
+      t += -Math.log(1 - r.nextDouble()) / 20 * 1000; // 20 req/s
+      poisson.observe((long) t, RequestType.SS, 1, 200);
     }
-    var bare = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 1.0, 1.0, 0.9))
-        .allocate(load, SLOS, 4096, FrequencyBounds.H100_DEFAULT);
-    int fits = bare.gpusUsed(); // every pool at its least-power layout for the bare forecast
-    var roomy = new PoolBudgeter(PROFILE, new PoolBudgeter.Settings(0.5, 0.9, 2.0, 1.0, 0.9));
-    var wide = roomy.allocate(load, SLOS, 4096, FrequencyBounds.H100_DEFAULT);
-    assertThat(wide.gpusUsed()).isGreaterThan(fits);
-    // a cluster that carries the forecast but not twice it keeps every pool, without the headroom
-    var a = roomy.allocate(load, SLOS, fits, FrequencyBounds.H100_DEFAULT);
-    assertThat(a.reason()).contains("without headroom").doesNotContain("merges");
-    assertThat(a.pools()).extracting(PoolBudgeter.PoolBudget::name)
-        .containsExactlyElementsOf(wide.pools().stream().map(PoolBudgeter.PoolBudget::name).toList());
-    assertThat(a.gpusUsed()).isLessThanOrEqualTo(fits);
-    assertThat(a.shortOfGpus()).isFalse();
+    double calm = poisson.forecast(RequestType.SS, 30 * 60_000L, 60_000, 0).burstRps();
+    assertThat(calm).isCloseTo(20, within(2.0));
+    // on/off: 2 req/s, with 10 s at 60 req/s every 3 minutes — the bursts carry a third of the requests
+    var bursty = new LoadForecaster(forecasting(15 * 60_000, 5 * 60_000));
+    for (int s = 0; s < 1800; s++) {
+      int n = s % 180 < 10 ? 60 : 2;
+      for (int k = 0; k < n; k++) {
+        bursty.observe(s * 1000L + k * 1000L / n, RequestType.SS, 1, 200);
+      }
+    }
+    var b = bursty.forecast(RequestType.SS, 1_800_000L, 60_000, 0);
+    assertThat(b.burstRps()).as("the bursts' rate, not the mean").isGreaterThan(50);
+    assertThat(b.peakRps()).as("the busiest minute").isLessThan(15);
+    assertThat(b.planRps()).isEqualTo(b.burstRps());
+    // a burst of long prompts at an unchanged request rate: the tokens say it
+    var tokens = new LoadForecaster(forecasting(15 * 60_000, 5 * 60_000));
+    for (int s = 0; s < 1800; s++) {
+      for (int k = 0; k < 4; k++) {
+        tokens.observe(s * 1000L + k * 250L, RequestType.LS, 1, s % 180 < 10 ? 8000 : 1000);
+      }
+    }
+    assertThat(tokens.forecast(RequestType.LS, 1_800_000L, 60_000, 0).burstRps()).isGreaterThan(12);
+    assertThat(LoadForecaster.poissonRateFor(1, 0.99)).isZero();
+    assertThat(LoadForecaster.weightedQuantile(new double[] {1, 1, 1, 97}, 0.99)).isEqualTo(97);
+  }
+
+  @Test
+  void aPoolsForecastIsOfItsTypesTogether() {
+    // SS busy in the first quarter hour, LS in the second: together they never exceed 10 req/s
+    var f = new LoadForecaster(forecasting(30 * 60_000, 5 * 60_000));
+    for (int m = 0; m < 30; m++) {
+      f.observe(m * 60_000L, RequestType.SS, m < 15 ? 540 : 60, 0);
+      f.observe(m * 60_000L, RequestType.LS, m < 15 ? 60 : 540, 0);
+    }
+    f.observe(30 * 60_000L, RequestType.SS, 1, 0);
+    double each = f.forecast(RequestType.SS, 30 * 60_000L, 60_000, 0).peakRps()
+        + f.forecast(RequestType.LS, 30 * 60_000L, 60_000, 0).peakRps();
+    double together = f.forecast(java.util.EnumSet.of(RequestType.SS, RequestType.LS), 30 * 60_000L, 60_000, 0)
+        .peakRps();
+    assertThat(each).isCloseTo(18, within(1e-9));
+    assertThat(together).isCloseTo(10, within(1e-9));
   }
 }

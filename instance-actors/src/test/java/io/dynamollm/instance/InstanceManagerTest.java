@@ -1,7 +1,6 @@
 package io.dynamollm.instance;
 
 import io.dynamollm.decision.DecisionSettings;
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.protocol.Slo;
@@ -13,6 +12,7 @@ import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.instance.engine.SimulatedEngine;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.InstanceState;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
@@ -33,12 +33,15 @@ class InstanceManagerTest {
   private static final InstanceManager.Settings SETTINGS = new InstanceManager.Settings(Duration.ofSeconds(5),
       Duration.ofSeconds(1), Duration.ofSeconds(40));
   private static final DecisionSettings DECISIONS = DecisionSettings.defaults();
-  private static final Slo MS = P.defaultSlos(5).of(RequestType.MS);
+  private static final Slo MS_SLO = P.defaultSlos(5).of(RequestType.MS);
+  /** A pool of MS requests alone. */
+  private static final MixSpec MS = new MixSpec(java.util.Map.of(RequestType.MS, 1.0),
+      java.util.Map.of(RequestType.MS, P.shape(RequestType.MS)),
+      java.util.Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS)));
   /** The step the live node gives every instance (the simulator's too). */
   private static final InstanceManager.StepFactory STEPS = (id, s, clocks, now) -> new InstanceStep(P,
-      new FrequencyGovernor(P, DECISIONS.governor()), new PoolBudgeter(P, DECISIONS.budgeter()),
-      new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.slo(), DECISIONS.instanceEpochMs(),
-      SETTINGS.poolSilence().toMillis(), now);
+      new FrequencyGovernor(P, DECISIONS.governor()), new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks),
+      s.bounds(), s.mix(), DECISIONS.instanceEpochMs(), SETTINGS.poolSilence().toMillis(), now);
 
   private final ModelClock clock = new ModelClock(50);
   private final List<SimulatedGpuDevice> gpus = SimulatedGpuDevice.host("h", 8, P, clock::nanoTime);
@@ -56,7 +59,7 @@ class InstanceManagerTest {
         () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
     var ref = KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, SETTINGS));
     ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
-        P.defaultSlos(5).of(RequestType.MS), telemetry.getRef(), decisions.getRef()));
+        MS, telemetry.getRef(), decisions.getRef()));
     return ref;
   }
 
@@ -82,7 +85,7 @@ class InstanceManagerTest {
 
     TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
     for (int k = 0; k < 30; k++) {
-      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 400, 40), RequestType.MS, MS, served.getRef()));
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 400, 40), RequestType.MS, MS_SLO, served.getRef()));
     }
     for (int k = 0; k < 30; k++) {
       var s = served.receiveMessage(Duration.ofSeconds(10));
@@ -201,10 +204,10 @@ class InstanceManagerTest {
     awaitState(InstanceState.READY);
     TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
     for (int k = 0; k < 5; k++) {
-      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), RequestType.MS, MS, served.getRef()));
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(k, 200, 200), RequestType.MS, MS_SLO, served.getRef()));
     }
     i.tell(new InstanceManager.Drain("test"));
-    i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), RequestType.MS, MS, served.getRef()));
+    i.tell(new InstanceManager.Submit(new Engine.EngineRequest(99, 10, 10), RequestType.MS, MS_SLO, served.getRef()));
     int ok = 0;
     int refused = 0;
     for (int k = 0; k < 6; k++) {

@@ -1,7 +1,6 @@
 package io.dynamollm.pool;
 
 import io.dynamollm.decision.DecisionSettings;
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.instance.InstanceStep;
 import io.dynamollm.decision.pool.PoolPlanner;
@@ -58,9 +57,8 @@ class PoolManagerTest {
   private static final InstanceManager.Settings INSTANCE = new InstanceManager.Settings(Duration.ofSeconds(5),
       Duration.ofSeconds(1), Duration.ofSeconds(60));
   private static final InstanceManager.StepFactory STEPS = (id, s, clocks, now) -> new InstanceStep(P,
-      new FrequencyGovernor(P, D.governor()), new PoolBudgeter(P, D.budgeter()),
-      new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(), s.slo(), D.instanceEpochMs(),
-      INSTANCE.poolSilence().toMillis(), now);
+      new FrequencyGovernor(P, D.governor()), new InstanceStep.Instance(id, s.nativeType(), s.tp(), clocks), s.bounds(),
+      s.mix(), D.instanceEpochMs(), INSTANCE.poolSilence().toMillis(), now);
   private final TestProbe<Decision> decisions = KIT.createTestProbe();
   private final TestProbe<io.dynamollm.protocol.PoolTelemetry> telemetry = KIT.createTestProbe();
 
@@ -121,13 +119,14 @@ class PoolManagerTest {
     return new PoolBudget("MS", 1, gpus, RequestType.MS, Set.of(RequestType.MS, RequestType.SS),
         Map.of(RequestType.MS, rps), rps,
         Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS), RequestType.SS, P.defaultSlos(5).of(RequestType.SS)),
+        Map.of(RequestType.MS, P.shape(RequestType.MS), RequestType.SS, P.shape(RequestType.SS)),
         FrequencyBounds.H100_DEFAULT);
   }
 
   private static PoolBudget budget(String pool, int gpus, double rps) {
     RequestType t = RequestType.valueOf(pool);
     return new PoolBudget(pool, 1, gpus, t, Set.of(t), Map.of(t, rps), rps, Map.of(t, P.defaultSlos(5).of(t)),
-        FrequencyBounds.H100_DEFAULT);
+        Map.of(t, P.shape(t)), FrequencyBounds.H100_DEFAULT);
   }
 
   @Test

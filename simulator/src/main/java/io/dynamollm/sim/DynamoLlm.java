@@ -150,11 +150,6 @@ final class DynamoLlm implements SimPolicy {
     }
     if (fx.plan().isPresent()) {
       PoolPlanner.Result r = planner.plan(fx.plan().get());
-      if (System.getenv("DBG") != null) {
-        System.err.println("PLAN " + fx.plan().get().mix() + " agg " + fx.plan().get().mix().aggregate() + " load "
-            + fx.plan().get().loadRps() + " gpus " + fx.plan().get().gpuBudget() + " -> " + r.plan().describe() + " "
-            + r.outcome() + " cap " + r.plan().capacityRps());
-      }
       pool.plan = r.plan();
       exec(sim, pool, step, step.planned(Optional.of(r), "", now));
     }

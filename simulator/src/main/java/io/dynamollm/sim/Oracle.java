@@ -172,10 +172,6 @@ final class Oracle implements SimPolicy {
           planner.plan(new PoolPlanner.Request(name, mix, quantized, gpus, FrequencyBounds.H100_DEFAULT,
               TensorParallelism.PAPER_DEGREES, Optional.empty(), windowMs / 1000, false)));
       out.put(name, new Planned(largest(types), types, spec, r.plan()));
-      if (System.getenv("DBG") != null) {
-        System.err.printf("ORACLE w=%d %s load %.1f gpus %d -> %s %s cap %.1f%n", w, name, quantized, gpus,
-            r.plan().describe(), r.outcome(), r.plan().capacityRps());
-      }
     }
     return out;
   }

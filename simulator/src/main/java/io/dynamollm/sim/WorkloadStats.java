@@ -26,6 +26,7 @@ final class WorkloadStats {
   final int[][] perMinute; // [type][minute]
   final int[][] perSecond; // [type][second]
   final long[] byType;
+  /** Requests of the workload, those refused at admission included. */
   final long requests;
   final double durationMs;
   private final Map<RequestType, TypeShape> shapes;
@@ -40,8 +41,9 @@ final class WorkloadStats {
     ShapeLearner lengths = new ShapeLearner(new ShapeLearner.Settings(0, Long.MAX_VALUE / 4, 0), profile::shape);
     long n = 0;
     for (TraceRequest r : w) {
+      n++;
       if ((long) r.promptTokens() + r.outputTokens() > thresholds.maxContextTokens()) {
-        continue; // rejected at admission: no policy serves it
+        continue; // rejected at admission: no policy serves it (counted in the workload, not in its load)
       }
       int m = (int) Math.min(minutes - 1, Math.floor(r.arrivalMs() / 60_000.0));
       RequestType t = thresholds.typeOf(r.promptTokens(), r.outputTokens());
@@ -49,7 +51,6 @@ final class WorkloadStats {
       perSecond[t.ordinal()][(int) Math.min(perSecond[0].length - 1, Math.floor(r.arrivalMs() / SECOND_MS))]++;
       byType[t.ordinal()]++;
       lengths.observe(t, r.promptTokens(), r.outputTokens(), 0);
-      n++;
     }
     this.requests = n;
     this.shapes = lengths.shapes(0);

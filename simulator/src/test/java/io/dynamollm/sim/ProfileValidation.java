@@ -30,7 +30,7 @@ public class ProfileValidation {
         List<TraceRequest> reqs = new ArrayList<>(); double tt = 0; long id = 0;
         while (tt < 1_800_000) { tt += -Math.log(1 - rnd.nextDouble()) / rps * 1000; int[] x = pool.get(rnd.nextInt(pool.size())); reqs.add(new TraceRequest(id++, tt, x[0], x[1])); }
         Workload w = Workload.of("v", reqs, 1_800_000);
-        SimSettings s = new SimSettings(p, slos, t, 1, io.dynamollm.decision.DecisionSettings.defaults(), 60_000, 420_000, ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
+        SimSettings s = new SimSettings(p, slos, t, 1, io.dynamollm.decision.DecisionSettings.defaults(), 60_000, 420_000, ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(t), 1, GridIntensity.constant(400), 2.5, 0.1);
         SimPolicy fixed = new SimPolicy() { public String name() { return "fixed"; }
           public void start(Simulation sim, Workload wl) { sim.addInstance(sim.pool("x", type, slo, EnumSet.of(type)), tp, mhz, 0, 1, false); } };
         var res = new Simulation(s, fixed).run(w);

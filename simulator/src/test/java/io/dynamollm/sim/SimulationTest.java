@@ -1,6 +1,7 @@
 package io.dynamollm.sim;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.decision.DecisionSettings;
@@ -25,7 +26,7 @@ class SimulationTest {
 
   static SimSettings settings(int servers) {
     return new SimSettings(PROFILE, SLOS, T, servers, DecisionSettings.defaults(), 60_000, 420_000,
-        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(T), 1, GridIntensity.constant(400), 2.5, 0.1, 1);
+        ReshardCost.IN_PLACE_NVLINK, 230, OutputLengthPredictor.oracle(T), 1, GridIntensity.constant(400), 2.5, 0.1);
   }
 
   static Workload of(List<TraceRequest> reqs, double durationMs) {
@@ -108,9 +109,67 @@ class SimulationTest {
       assertThat(r.requests() + r.rejected() + r.dropped()).as(r.name()).isEqualTo(requests);
       assertThat(r.energyKwh()).as(r.name()).isPositive();
     }
-    assertThat(report.oracleCheck()).isEqualTo("oracle used the least energy of all policies");
+    // the oracle is a bound: it meets the SLOs, and no policy as good uses less energy
+    assertThat(report.boundHolds()).as(report.oracleCheck()).isTrue();
+    assertThat(report.policies().get("oracle").sloAttainment()).isGreaterThanOrEqualTo(0.99);
     assertThat(report.policies().get("singlepool").sloAttainment()).isGreaterThanOrEqualTo(0.99);
     assertThat(report.policies().get("multipool").energyKwh())
         .isGreaterThan(report.policies().get("singlepool").energyKwh());
+  }
+
+  static PolicyResult result(String name, double kwh, double attainment) {
+    return new PolicyResult(name, kwh, 1, 1, 100, 0, 0, attainment, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, new double[0],
+        java.util.Map.of(), new long[4][9]);
+  }
+
+  @Test
+  void aBoundThatMissesTheSlosOrIsBeatenAtEqualAttainmentFailsLoudly() {
+    var ok = new java.util.LinkedHashMap<String, PolicyResult>();
+    ok.put("singlepool", result("singlepool", 10, 0.995));
+    ok.put("oracle", result("oracle", 5, 0.992));
+    ok.put("dynamollm", result("dynamollm", 4, 0.98)); // less energy, but worse attainment: no contradiction
+    assertThat(SimulationRunner.oracleCheck(ok)).contains("99.20 % attainment");
+    var beaten = new java.util.LinkedHashMap<>(ok);
+    beaten.put("dynamollm", result("dynamollm", 4, 0.995));
+    assertThatThrownBy(() -> SimulationRunner.oracleCheck(beaten))
+        .isInstanceOf(SimulationRunner.OracleNotLowerBoundException.class).hasMessageContaining("dynamollm used 4.00 kWh");
+    var missing = new java.util.LinkedHashMap<>(ok);
+    missing.put("oracle", result("oracle", 5, 0.97));
+    assertThatThrownBy(() -> SimulationRunner.oracleCheck(missing)).hasMessageContaining("only 97.00 %");
+  }
+
+  @Test
+  void autoscaleFollowsTheLoadAndReleasesOnlyAfterAStartUp() {
+    // 20 minutes at 2 req/s, 20 at 10 req/s, 20 at 2 req/s
+    List<TraceRequest> reqs = new ArrayList<>();
+    double t = 0;
+    var r = new java.util.SplittableRandom(1);
+    while (t < 3_600_000) {
+      double rate = t >= 1_200_000 && t < 2_400_000 ? 10 : 2;
+      t += -Math.log(1 - r.nextDouble()) / rate * 1000;
+      reqs.add(new TraceRequest(reqs.size(), t, 500 + reqs.size() % 700, 80 + reqs.size() % 200));
+    }
+    var w = of(reqs, 3_600_000);
+    var stats = new WorkloadStats(w, T, PROFILE);
+    PolicyResult auto = new Simulation(settings(6), Policies.create("autoscale", stats)).run(w);
+    PolicyResult single = new Simulation(settings(6), Policies.create("singlepool", stats)).run(w);
+    assertThat(auto.scaleChanges()).isPositive();
+    assertThat(auto.avgServers()).isLessThan(single.avgServers());
+    assertThat(auto.energyKwh()).isLessThan(single.energyKwh());
+  }
+
+  @Test
+  void provisioningForTheDaysPeakGivesTheClusterMoreServersAndReportsBoth() {
+    var w = new SyntheticWorkload(SyntheticWorkload.Kind.CONVERSATION, 0.02, 4, 9); // half an hour: an average hour
+    var peak = new SimulationRunner(settings(0), () -> OutputLengthPredictor.oracle(T), s -> { })
+        .run(w, List.of("singlepool"));
+    var day = new SimulationRunner(settings(0), () -> OutputLengthPredictor.oracle(T), s -> { },
+        SimulationRunner.Provisioning.DAY, 3.0).run(w, List.of("singlepool"));
+    assertThat(day.servers()).isGreaterThan(peak.servers());
+    assertThat(day.policies()).containsKeys("singlepool", "singlepool-peak");
+    assertThat(day.policies().get("singlepool-peak").avgServers()).isEqualTo(peak.policies().get("singlepool")
+        .avgServers());
+    assertThat(day.sizing()).contains("provisioned for the day's peak");
+    assertThatThrownBy(() -> SimulationRunner.Provisioning.parse("week")).hasMessageContaining("peak or day");
   }
 }

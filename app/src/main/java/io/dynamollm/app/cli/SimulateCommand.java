@@ -96,8 +96,9 @@ final class SimulateCommand implements Callable<Integer> {
       description = "Accuracy of the noisy predictor (default ${DEFAULT-VALUE}, the paper's BERT classifier).")
   double accuracy;
 
-  @Option(names = "--reshard", paramLabel = "in-place|restart", defaultValue = "in-place",
-      description = "Re-shard cost preset (default ${DEFAULT-VALUE}).")
+  @Option(names = "--reshard", paramLabel = "in-place|restart|TIME", defaultValue = "in-place",
+      description = "What a TP change costs: in-place (NVLink, ~50-100 ms), restart (90 s engine restart) or a fixed"
+          + " time such as 5s (default ${DEFAULT-VALUE}).")
   String reshard;
 
   @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE}).")

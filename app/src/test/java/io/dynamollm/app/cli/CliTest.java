@@ -162,7 +162,7 @@ class CliTest {
       assertThat(dyn.has(field)).as(field).isTrue();
     }
     assertThat(dyn.get("reconfigurations").has("frequency")).isTrue();
-    assertThat(report.get("oracle_check").asText()).isEqualTo("oracle used the least energy of all policies");
+    assertThat(report.get("oracle_check").asText()).startsWith("oracle: ").contains("no policy as good uses less energy");
     assertThat(Files.readString(dir.resolve("html/index.html"))).contains("<svg").contains("Cluster power over time");
     assertThat(res.out()).contains("dynamollm").contains("JSON report: ");
   }

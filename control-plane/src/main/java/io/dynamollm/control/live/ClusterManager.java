@@ -47,17 +47,19 @@ public final class ClusterManager {
   public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
 
   /**
-   * What a router saw since its last report: arrivals and their prompt tokens per (predicted) type, and the lengths of
-   * the requests that completed (by the type they were routed as).
+   * What a router saw since its last report: arrivals per (predicted) type and second, with their prompt tokens (the
+   * forecaster sees bursts of seconds), and the lengths of the requests that completed (by the type they were routed
+   * as).
    */
-  public record Observed(long atMillis, Map<RequestType, Integer> arrivals, Map<RequestType, Long> promptTokens,
-      List<Completed> completed) implements Command, CborSerializable {
+  public record Observed(List<Arrivals> arrivals, List<Completed> completed) implements Command, CborSerializable {
     public Observed {
-      arrivals = Map.copyOf(arrivals);
-      promptTokens = Map.copyOf(promptTokens);
+      arrivals = List.copyOf(arrivals);
       completed = List.copyOf(completed);
     }
   }
+
+  /** {@code n} requests of {@code type} arrived in the second that began at {@code atMillis} (model time). */
+  public record Arrivals(long atMillis, RequestType type, int n, long promptTokens) implements CborSerializable {}
 
   /** A request routed as {@code type} completed with these lengths. */
   public record Completed(RequestType type, int promptTokens, int outputTokens) implements CborSerializable {}
@@ -165,8 +167,8 @@ public final class ClusterManager {
     Behavior<Command> behavior() {
       return Behaviors.receive(Command.class)
           .onMessage(Observed.class, o -> {
-            o.arrivals().forEach((t, n) -> step.observe(o.atMillis(), t, n, o.promptTokens().getOrDefault(t, 0L)));
-            o.completed().forEach(c -> step.completed(o.atMillis(), c.type(), c.promptTokens(), c.outputTokens()));
+            o.arrivals().forEach(a -> step.observe(a.atMillis(), a.type(), a.n(), a.promptTokens()));
+            o.completed().forEach(c -> step.completed(now(), c.type(), c.promptTokens(), c.outputTokens()));
             return Behaviors.same();
           })
           .onMessage(PoolReport.class, this::onPoolReport)

@@ -149,8 +149,8 @@ public final class Router {
     private final Map<String, Double> rate = new HashMap<>();
     private final Map<String, Integer> arrivalsSinceReport = new HashMap<>();
     private final Map<String, String> poolOf = new HashMap<>();
-    private final Map<RequestType, Integer> typeArrivals = new EnumMap<>(RequestType.class);
-    private final Map<RequestType, Long> typePromptTokens = new EnumMap<>(RequestType.class);
+    /** Arrivals since the last report, per second of arrival and type: {requests, prompt tokens}. */
+    private final Map<Long, Map<RequestType, long[]>> typeArrivals = new java.util.TreeMap<>();
     private final List<ClusterManager.Completed> completedLengths = new ArrayList<>();
     private final Map<RequestType, Long> served = new EnumMap<>(RequestType.class);
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);
@@ -212,8 +212,11 @@ public final class Router {
         return Behaviors.same();
       }
       RequestType type = ((RequestClassifier.Accepted) c).type();
-      typeArrivals.merge(type, 1, Integer::sum);
-      typePromptTokens.merge(type, (long) r.promptTokens(), Long::sum);
+      long second = (long) Math.floor(w.clock().nowMs() / 1000) * 1000;
+      long[] seen = typeArrivals.computeIfAbsent(second, k -> new EnumMap<>(RequestType.class))
+          .computeIfAbsent(type, k -> new long[2]);
+      seen[0]++;
+      seen[1] += r.promptTokens();
       route(new Pending(r, type, predicted, 0, Double.NaN), Set.of());
       return Behaviors.same();
     }
@@ -343,9 +346,11 @@ public final class Router {
       poolOutcomes.clear();
       poolRouted.clear();
       if (!typeArrivals.isEmpty() || !completedLengths.isEmpty()) {
-        w.observed().tell(new ClusterManager.Observed((long) t, typeArrivals, typePromptTokens, completedLengths));
+        List<ClusterManager.Arrivals> arrivals = new ArrayList<>();
+        typeArrivals.forEach((second, byType) -> byType.forEach((type, c) ->
+            arrivals.add(new ClusterManager.Arrivals(second, type, (int) c[0], c[1]))));
+        w.observed().tell(new ClusterManager.Observed(arrivals, completedLengths));
         typeArrivals.clear();
-        typePromptTokens.clear();
         completedLengths.clear();
       }
       return Behaviors.same();

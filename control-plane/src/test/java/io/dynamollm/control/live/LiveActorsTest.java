@@ -117,8 +117,36 @@ class LiveActorsTest {
   private static ActorRef<ClusterManager.Command> clusterManager(ActorTestKit kit, List<Sent> sent,
       ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layouts,
       ActorRef<Decision> decisions, java.util.function.DoubleSupplier now, double speedup) {
-    return kit.spawn(ClusterManager.create(new ClusterManager.Wiring(P, D, (pool, cmd) -> sent.add(new Sent(pool, cmd)),
-        slos, limits, layouts, decisions, FrequencyBounds.H100_DEFAULT, now, speedup)));
+    return kit.spawn(ClusterManager.create(new ClusterManager.Wiring(P, D, new io.dynamollm.decision.pool.PoolPlanner
+        .Transitions(io.dynamollm.decision.pool.ReshardCost.restart(60_000), 60_000, 230),
+        (pool, cmd) -> sent.add(new Sent(pool, cmd)), slos, limits, layouts, decisions, FrequencyBounds.H100_DEFAULT,
+        now, speedup)));
+  }
+
+  /** A router's report of minute {@code m}: mostly medium prompts, their prompt tokens, nothing completed. */
+  private static ClusterManager.Observed observed(int m) {
+    return observed(m, 1);
+  }
+
+  /** The same at {@code scale} times the rates. */
+  private static ClusterManager.Observed observed(int m, double scale) {
+    return observed(m, Map.of(RequestType.MS, (int) (300 * scale), RequestType.MM, (int) (200 * scale),
+        RequestType.LL, (int) (60 * scale), RequestType.SS, (int) Math.max(1, 5 * scale)));
+  }
+
+  /** Minute {@code m} with {@code n} requests of each type. */
+  private static ClusterManager.Observed observed(int m, Map<RequestType, Integer> n) {
+    // as a router reports them: per second of arrival, a minute's requests spread over its seconds
+    List<ClusterManager.Arrivals> a = new ArrayList<>();
+    n.forEach((t, k) -> {
+      for (int s = 0; s < 60; s++) {
+        int each = k / 60 + (s < k % 60 ? 1 : 0);
+        if (each > 0) {
+          a.add(new ClusterManager.Arrivals(m * 60_000L + s * 1000L, t, each, (long) each * P.shape(t).meanInputTokens()));
+        }
+      }
+    });
+    return new ClusterManager.Observed(a, List.of());
   }
 
   @Test
@@ -134,16 +162,15 @@ class LiveActorsTest {
       List<ActorRef<ClusterLimits>> limitsSubscribers = new CopyOnWriteArrayList<>();
       var cm = clusterManager(kit, sent, sloStore(), limits(kit, new ClusterLimits(bounds, 8), limitsSubscribers),
           layouts(kit, new AtomicReference<>()), decisions.getRef(), now::get, 300);
-      // the bootstrap pool: the budget's 8 of the hosts' 16 GPUs, held at the operator's highest clock
+      // the bootstrap pool: the budget's 8 of the hosts' 16 GPUs, within the operator's clock range
       decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
           ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
       PoolManager.Assign first = (PoolManager.Assign) sent.get(0).command();
       assertThat(first.budget().gpus()).isEqualTo(8);
-      assertThat(first.budget().frequencyBounds()).isEqualTo(new FrequencyBounds(1605, 1605));
+      assertThat(first.budget().frequencyBounds()).isEqualTo(bounds);
       // pools per type: within 8 GPUs together, every pool within the operator's clock range
       for (int m = 0; m < 40; m++) {
-        cm.tell(new ClusterManager.Observed(m * 60_000L, Map.of(RequestType.MS, 300, RequestType.MM, 200,
-            RequestType.LL, 60, RequestType.SS, 5)));
+        cm.tell(observed(m));
       }
       now.set(40 * 60_000.0);
       sent.clear();
@@ -152,7 +179,7 @@ class LiveActorsTest {
       FrequencyBounds narrower = new FrequencyBounds(1005, 1395);
       limitsSubscribers.forEach(sub -> sub.tell(new ClusterLimits(narrower, 8)));
       Decision split = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.level().equals("cluster")
-          && d.action().startsWith("epoch") && !d.reason().contains("one LL pool")
+          && d.action().startsWith("epoch") && !d.reason().contains("one pool of every type")
           ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
       List<PoolManager.Assign> assigns = sent.stream().filter(x -> x.command() instanceof PoolManager.Assign a
           && a.budget().epoch() == epochOf(split) && a.budget().gpus() > 0)
@@ -259,17 +286,24 @@ class LiveActorsTest {
     assertThat(first.budget().gpus()).isEqualTo(16);
     assertThat(first.budget().types()).isEqualTo(EnumSet.allOf(RequestType.class));
 
-    // forty minutes of traffic, mostly short prompts: pools per type from the next epoch on
+    // forty minutes of short chat beside long prompts: apart they need far less (short prompts do not wait behind long
+    // prefills) — one pool of both does not even fit the cluster, so the layout changes without a handover
     for (int m = 0; m < 40; m++) {
-      cm.tell(new ClusterManager.Observed(m * 60_000L, Map.of(RequestType.MS, 300, RequestType.MM, 200,
-          RequestType.LL, 60, RequestType.SS, 5)));
+      cm.tell(observed(m, Map.of(RequestType.SS, 600, RequestType.LS, 30, RequestType.MM, 60)));
     }
     now.set(40 * 60_000.0);
     sent.clear();
-    Decision split = decisions.fishForMessage(Duration.ofSeconds(15), d -> d.level().equals("cluster")
-        && d.action().startsWith("epoch") && !d.reason().contains("one LL pool")
+    Decision split = decisions.fishForMessage(Duration.ofSeconds(20), d -> d.level().equals("cluster")
+        && d.action().matches("epoch \\d+: \\[.*GPUs.*, .*GPUs.*\\]")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
-    assertThat(split.reason()).contains("pools");
+    assertThat(split.reason()).containsAnyOf("pool", "prompts");
+    if (split.reason().contains("hands over")) {
+      // the old pool keeps what it held beside the new ones for a start-up; then the new budgets alone
+      sent.clear();
+      now.set(42 * 60_000.0);
+      decisions.fishForMessage(Duration.ofSeconds(20), d -> d.action().startsWith("handover done")
+          ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    }
     Map<String, PoolManager.Assign> byPool = new HashMap<>();
     for (Sent s : sent) {
       if (s.command() instanceof PoolManager.Assign a && a.budget().epoch() == epochOf(split)) {
@@ -279,7 +313,7 @@ class LiveActorsTest {
     assertThat(byPool.size()).isGreaterThan(1);
     assertThat(byPool.values().stream().mapToInt(a -> a.budget().gpus()).sum()).isLessThanOrEqualTo(16);
     // every type seen is served by exactly one funded pool
-    for (RequestType t : List.of(RequestType.MS, RequestType.MM, RequestType.LL, RequestType.SS)) {
+    for (RequestType t : List.of(RequestType.SS, RequestType.MM, RequestType.LS)) {
       assertThat(byPool.values().stream().filter(a -> a.budget().gpus() > 0 && a.budget().types().contains(t)).count())
           .as(t.name()).isEqualTo(1);
     }
@@ -289,7 +323,7 @@ class LiveActorsTest {
       sleep(50);
     }
     assertThat(sent.stream().filter(s -> s.command() instanceof PoolManager.Forecast)
-        .allMatch(s -> ((PoolManager.Forecast) s.command()).nativeLoadRps() > 0)).isTrue();
+        .allMatch(s -> ((PoolManager.Forecast) s.command()).loadRps() > 0)).isTrue();
     assertThat(sent.stream().anyMatch(s -> s.command() instanceof PoolManager.Forecast)).isTrue();
 
     // a pool whose plan falls short of its load gets GPUs no pool holds at once (a top-up), within the cluster's 16
@@ -298,7 +332,7 @@ class LiveActorsTest {
     int held = byPool.values().stream().mapToInt(x -> x.budget().gpus()).sum();
     sent.clear();
     cm.tell(new ClusterManager.PoolReport(new io.dynamollm.protocol.PoolTelemetry(shortPool.budget().pool(),
-        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 40.0, 1.0, 2.5)));
+        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 26.0, 40.0, 1.0, 1.5)));
     Decision topUp = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("top up")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(topUp.action()).startsWith("top up " + shortPool.budget().pool() + ": " + before + " -> ");
@@ -309,7 +343,7 @@ class LiveActorsTest {
     // at most one top-up a pool epoch (the test's clock stands still)
     sent.clear();
     cm.tell(new ClusterManager.PoolReport(new io.dynamollm.protocol.PoolTelemetry(shortPool.budget().pool(),
-        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 40.0, 1.0, 2.5)));
+        40 * 60_000L, Map.of(), 0.9, 1000, 1e6, 1, before, 26.0, 40.0, 1.0, 1.5)));
     sleep(300);
     assertThat(sent.stream().filter(x -> x.command() instanceof PoolManager.Assign)).isEmpty();
 
@@ -403,8 +437,12 @@ class LiveActorsTest {
     ClusterManager.Observed o = (ClusterManager.Observed) observed.fishForMessage(Duration.ofSeconds(5),
         m -> m instanceof ClusterManager.Observed ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore())
         .get(0);
-    assertThat(o.arrivals().values().stream().mapToInt(Integer::intValue).sum()).isPositive();
-    assertThat(Set.of(RequestType.values())).containsAll(o.arrivals().keySet());
+    // per second of arrival, with their prompt tokens; and the completed requests' lengths
+    assertThat(o.arrivals().stream().mapToInt(ClusterManager.Arrivals::n).sum()).isPositive();
+    assertThat(o.arrivals()).allSatisfy(a -> {
+      assertThat(a.atMillis() % 1000).isZero();
+      assertThat(a.promptTokens()).isPositive();
+    });
     // and the pool's outcomes to its pool manager: 40 completed, none missed, 40 routed
     deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
     while (outcomes.stream().mapToLong(c -> ((PoolManager.Outcomes) c).completed()).sum() < 40

@@ -10,6 +10,7 @@ import io.dynamollm.protocol.PoolLayout;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.profile.TypeShape;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
@@ -50,9 +51,11 @@ class LayoutDurabilityTest {
         new PoolBudget("MM", 7, 8, RequestType.MM, Set.of(RequestType.SS, RequestType.MM),
             Map.of(RequestType.MM, 4.5, RequestType.SS, 0.5), 5.1,
             Map.of(RequestType.MM, slos.of(RequestType.MM), RequestType.SS, slos.of(RequestType.SS)),
+            Map.of(RequestType.MM, new TypeShape(455, 973, 122, 200), RequestType.SS, new TypeShape(181, 251, 55, 98)),
             FrequencyBounds.H100_DEFAULT),
         new PoolBudget("LL", 7, 8, RequestType.LL, Set.of(RequestType.LL), Map.of(RequestType.LL, 2.0), 2.0,
-            Map.of(RequestType.LL, slos.of(RequestType.LL)), FrequencyBounds.H100_DEFAULT)));
+            Map.of(RequestType.LL, slos.of(RequestType.LL)), Map.of(RequestType.LL, new TypeShape(1111, 1339, 428, 673)),
+            FrequencyBounds.H100_DEFAULT)));
     Node a = start();
     try {
       Boolean ok = AskPattern.<LayoutStore.Command, Boolean>ask(store(a), r -> new LayoutStore.Save(layout, r),

@@ -76,6 +76,7 @@ class RebudgetTest {
         dynamollm.gpu.backend = simulated
         dynamollm.live.speedup = %s
         dynamollm.decisions.pool-epoch = 25m
+        dynamollm.decisions.cluster-epoch = 30m
         """.formatted(SPEEDUP)).withFallback(ConfigFiles.load(Optional.empty()));
     NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withDataDir(dataDir)
         .withAdminToken(TOKEN).withRoles(Set.of("control", "gpu-host"));

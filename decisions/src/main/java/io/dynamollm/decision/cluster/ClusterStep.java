@@ -71,8 +71,8 @@ public final class ClusterStep {
   /** GPUs added to a pool between epochs: its new budget, and why. */
   public record TopUp(PoolBudget budget, PoolLayout layout, DecisionNote decision) {}
 
-  /** A layout change that cannot be handed over now is made only when the layout in force no longer fits. */
-  static final double KEEP_WITHOUT_TRANSITION = 1e9;
+  /** A layout change that cannot be handed over now: the layout in force stays (scaled down if it does not fit). */
+  static final double KEEP_WITHOUT_TRANSITION = Double.POSITIVE_INFINITY;
 
   private final DecisionSettings settings;
   private final Profile profile;
@@ -177,64 +177,34 @@ public final class ClusterStep {
     ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
     if (!current.isEmpty() && !sameTypes(current, layout.pools()) && !roomToHandOver(layout, gpus)) {
       // no room beside the pools in force for the new ones to start before those go: a change now would leave types
-      // without their pool for a cold start. Keep the layout in force while it fits, sized to what it needs — the
-      // GPUs it gives back are the room the next epoch hands a change over in
+      // without their pool for a cold start. The layout in force stays, sized to what it needs (the GPUs it gives
+      // back are the room the next epoch hands a change over in) or, where it does not fit, short in proportion. A
+      // layout in force that gives no GPU back would never make room by waiting: the change goes ahead, handed over
+      // as room allows, where the new layout leaves the handover slack free (the old pools keep serving in it)
       ClusterLayout.Layout keep = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current,
           KEEP_WITHOUT_TRANSITION);
-      if (sameTypes(current, keep.pools())) {
+      int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
+      int kept = keep.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
+      int next = layout.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
+      if (kept < held || next > (1 - settings.budgeter().handoverSlack()) * gpus) {
         layout = new ClusterLayout.Layout(keep.pools(), keep.bootstrap(), keep.predictedPowerW(), keep.reason()
             + " (" + layout.reason() + " next, once there is room to hand it over)");
       }
     }
-    List<PoolBudget> assign = new ArrayList<>();
-    for (ClusterLayout.Pool p : layout.pools()) {
-      assign.add(budget(epoch, p, epochSlos, shapeNow));
-    }
-    List<PoolBudget> retire = new ArrayList<>();
-    for (String old : assigned.keySet()) {
-      if (assign.stream().noneMatch(b -> b.pool().equals(old))) {
-        retire.add(PoolBudget.retire(old, epoch, bounds));
-      }
-    }
+    List<PoolBudget> assign = budgets(layout, epochSlos, shapeNow);
+    List<PoolBudget> retire = retired(assign, bounds);
     String handoverNote = "";
     List<PoolBudget> send = assign;
     List<PoolBudget> retireNow = retire;
     boolean moved = !sameTypes(current, layout.pools());
     if (moved && !assigned.isEmpty()) {
-      // hand over: the new layout's budgets first; then, as far as the cluster has room, the old pools keep what
-      // they held beyond them — continuing pools up to their old GPUs, dropped ones their old GPUs as fallbacks
-      int room = gpus - assign.stream().mapToInt(PoolBudget::gpus).sum();
-      List<PoolBudget> during = new ArrayList<>();
-      boolean kept = false;
-      for (PoolBudget b : assign) {
-        PoolBudget old = assigned.get(b.pool());
-        int extra = old == null ? 0 : Math.max(0, Math.min(room, old.gpus() - b.gpus()));
-        room -= extra;
-        kept |= extra > 0;
-        during.add(extra == 0 && (old == null || old.loadRps() <= b.loadRps()) ? b
-            : b.withGpus(b.gpus() + extra, Math.max(b.loadRps(), old.loadRps())));
-      }
-      List<PoolBudget> retireLater = new ArrayList<>();
-      List<PoolBudget> retireAtOnce = new ArrayList<>();
-      for (PoolBudget r : retire) {
-        PoolBudget old = assigned.get(r.pool());
-        if (old.gpus() <= room) {
-          room -= old.gpus();
-          // a dropped pool serves no type of its own any more: it serves as the larger pool requests fall back to
-          during.add(new PoolBudget(old.pool(), epoch, old.gpus(), old.nativeType(), Set.of(), Map.of(),
-              old.loadRps(), Map.of(), Map.of(), old.frequencyBounds()));
-          retireLater.add(r);
-          kept = true;
-        } else {
-          retireAtOnce.add(r);
-        }
-      }
-      if (kept) {
+      Handover h = handover(assign, retire, gpus);
+      if (h.kept()) {
         handoverTo = List.copyOf(assign);
-        handoverRetire = List.copyOf(retireLater);
+        handoverRetire = List.copyOf(h.retireLater());
         handoverAtMs = nowMs + startupMs + settings.poolKeepAliveMs();
-        send = during;
-        retireNow = retireAtOnce;
+        send = h.during();
+        retireNow = h.retireAtOnce();
         handoverNote = String.format(Locale.ROOT, "; hands over for %.0f s", (handoverAtMs - nowMs) / 1000);
       }
     }
@@ -314,6 +284,70 @@ public final class ClusterStep {
   }
 
   /** Whether the pools {@code next} adds fit beside what the pools in force hold now. */
+  private List<PoolBudget> budgets(ClusterLayout.Layout layout, SloTable slos, Map<RequestType, TypeShape> shapes) {
+    List<PoolBudget> out = new ArrayList<>();
+    for (ClusterLayout.Pool p : layout.pools()) {
+      out.add(budget(epoch, p, slos, shapes));
+    }
+    return out;
+  }
+
+  /** Retirements of the pools in force that {@code assign} has no budget for. */
+  private List<PoolBudget> retired(List<PoolBudget> assign, FrequencyBounds bounds) {
+    List<PoolBudget> out = new ArrayList<>();
+    for (String old : assigned.keySet()) {
+      if (assign.stream().noneMatch(b -> b.pool().equals(old))) {
+        out.add(PoolBudget.retire(old, epoch, bounds));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * How a layout change is handed over.
+   *
+   * @param during the budgets while the new pools start
+   * @param retireLater dropped pools that serve as fallbacks meanwhile
+   * @param retireAtOnce dropped pools the cluster has no room to keep
+   * @param kept whether any old pool keeps GPUs beyond the new budgets
+   */
+  private record Handover(List<PoolBudget> during, List<PoolBudget> retireLater, List<PoolBudget> retireAtOnce,
+      boolean kept) {}
+
+  /**
+   * The new layout's budgets first; then, as far as the cluster has room, the old pools keep what they held beyond
+   * them — continuing pools up to their old GPUs, dropped ones their old GPUs as fallbacks.
+   */
+  private Handover handover(List<PoolBudget> assign, List<PoolBudget> retire, int gpus) {
+    int room = gpus - assign.stream().mapToInt(PoolBudget::gpus).sum();
+    List<PoolBudget> during = new ArrayList<>();
+    boolean kept = false;
+    for (PoolBudget b : assign) {
+      PoolBudget old = assigned.get(b.pool());
+      int extra = old == null ? 0 : Math.max(0, Math.min(room, old.gpus() - b.gpus()));
+      room -= extra;
+      kept |= extra > 0;
+      during.add(extra == 0 && (old == null || old.loadRps() <= b.loadRps()) ? b
+          : b.withGpus(b.gpus() + extra, Math.max(b.loadRps(), old.loadRps())));
+    }
+    List<PoolBudget> retireLater = new ArrayList<>();
+    List<PoolBudget> retireAtOnce = new ArrayList<>();
+    for (PoolBudget r : retire) {
+      PoolBudget old = assigned.get(r.pool());
+      if (old.gpus() <= room) {
+        room -= old.gpus();
+        // a dropped pool serves no type of its own any more: it serves as the larger pool requests fall back to
+        during.add(new PoolBudget(old.pool(), epoch, old.gpus(), old.nativeType(), Set.of(), Map.of(),
+            old.loadRps(), Map.of(), Map.of(), old.frequencyBounds()));
+        retireLater.add(r);
+        kept = true;
+      } else {
+        retireAtOnce.add(r);
+      }
+    }
+    return new Handover(during, retireLater, retireAtOnce, kept);
+  }
+
   private boolean roomToHandOver(ClusterLayout.Layout next, int gpus) {
     int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
     int added = 0;

@@ -276,7 +276,7 @@ public final class LoadForecaster {
    * The window count that all but {@code 1 - q} of the requests find their window at or below (windows weighted by
    * their own count: it is the requests that wait).
    */
-  static double weightedQuantile(double[] counts, double q) {
+  public static double weightedQuantile(double[] counts, double q) {
     double[] v = counts.clone();
     java.util.Arrays.sort(v);
     double total = 0;
@@ -297,7 +297,7 @@ public final class LoadForecaster {
    * The mean count μ of a Poisson window whose request-weighted q-quantile is {@code quantile}: a request finds its
    * window holding itself plus a Poisson(μ) count of others, so μ + z·√μ + 1 = quantile (normal approximation).
    */
-  static double poissonRateFor(double quantile, double q) {
+  public static double poissonRateFor(double quantile, double q) {
     double z = inverseNormalApprox(q);
     double disc = z * z + 4 * Math.max(0, quantile - 1);
     double root = (-z + Math.sqrt(disc)) / 2;

@@ -52,7 +52,12 @@ public final class PoolBudgeter {
    * @param bootstrapShare share of every GPU's TP8 max-clock capacity the bootstrap pool plans for
    *     ({@link ClusterLayout})
    */
-  public record Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare) {
+  public record Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare,
+      double handoverSlack) {
+    public Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare) {
+      this(fillShare, headroom, layoutHysteresis, bootstrapShare, 0.2);
+    }
+
     public Settings {
       if (!(fillShare >= 0 && fillShare <= 1)) {
         throw new IllegalArgumentException("fill-share must be within 0..1, got " + fillShare);
@@ -65,6 +70,9 @@ public final class PoolBudgeter {
       }
       if (!(bootstrapShare > 0 && bootstrapShare <= 1)) {
         throw new IllegalArgumentException("bootstrap-share must be within (0, 1], got " + bootstrapShare);
+      }
+      if (!(handoverSlack >= 0 && handoverSlack < 1)) {
+        throw new IllegalArgumentException("handover-slack must be within [0, 1), got " + handoverSlack);
       }
     }
   }
@@ -115,7 +123,8 @@ public final class PoolBudgeter {
    * @param corrections capacity corrections of pools in force (by their type sets): what their telemetry says they
    *     need beyond the profile's capacity; a pool of other types starts without
    * @param keepCurrentWithin the layout in force stays while within this share of the best (at least the settings'
-   *     hysteresis; a caller that cannot hand a change over raises it)
+   *     hysteresis; a caller that cannot hand a change over raises it); infinite: the layout in force whatever the
+   *     others would save, scaled down in proportion where it does not fit
    */
   public record Question(ToDoubleFunction<Set<RequestType>> loadRps, Map<RequestType, Double> weights,
       Map<RequestType, TypeShape> shapes, SloTable slos, int totalGpus, FrequencyBounds bounds,
@@ -218,6 +227,9 @@ public final class PoolBudgeter {
       if (c.name().equals("the layout in force")) {
         inForce = c;
       }
+    }
+    if (inForce != null && Double.isInfinite(q.keepCurrentWithin()) && !inForce.fits()) {
+      return scaledDown(inForce, load, q); // the layout in force whatever the others would save: short in proportion
     }
     if (best == null) {
       return inForce != null ? scaledDown(inForce, load, q) : shortOfGpus(load, q);

@@ -67,6 +67,15 @@ public final class PoolReconciler {
   }
 
   public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards) {
+    return reconcile(plan, live, reshards, false);
+  }
+
+  /**
+   * As {@link #reconcile(PoolPlan, List, Reshards)}; with {@code breakFirst} as many of the extra instances as free
+   * the GPUs of the missing ones drain at once, before their replacements serve (the rest once they do) — for a pool
+   * that holds GPUs the cluster has given to others and whose new instances find no room until it lets them go.
+   */
+  public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards, boolean breakFirst) {
     List<Live> serving = live.stream()
         .filter(i -> i.state() == InstanceState.READY || i.state() == InstanceState.STARTING
             || i.state() == InstanceState.RESHARDING)
@@ -95,7 +104,19 @@ public final class PoolReconciler {
     List<Reshard> reshard = reshards.inPlace() ? reshard(surplus, deficit, serving, reshards) : List.of();
     boolean hold = !surplus.isEmpty() && !plan.groups().isEmpty()
         && (settling || !deficit.isEmpty() || !reshard.isEmpty());
-    List<String> drain = hold ? List.of() : surplus.stream().map(Live::id).toList();
+    List<String> drain = hold ? new ArrayList<>() : surplus.stream().map(Live::id).toList();
+    if (hold && breakFirst) {
+      // as few as free the GPUs the missing instances need, widest first; the rest go once those serve
+      int need = deficit.stream().mapToInt(g -> g.tp().degree()).sum();
+      int freed = 0;
+      for (Live l : surplus.stream().sorted(Comparator.comparing((Live i) -> -i.tp().degree())).toList()) {
+        if (freed >= need) {
+          break;
+        }
+        drain.add(l.id());
+        freed += l.tp().degree();
+      }
+    }
     String summary = String.format(Locale.ROOT, "%d to start, %d to re-shard, %d to drain%s", deficit.size(),
         reshard.size(), surplus.size(), hold ? " once the new ones serve" : "");
     return new Actions(deficit, drain, reshard, summary);

@@ -199,7 +199,9 @@ public final class PoolStep {
       return new Effects(Optional.empty(), keep.start(), keep.drain(), keep.reshard(), true, keep.routes(), keep.up(),
           notes);
     }
-    boolean topUp = budget != null && b.epoch() == budget.epoch() && b.types().equals(budget.types()) && mix != null;
+    // more GPUs within the epoch for the same types; fewer within it is the end of a hand-over, planned afresh
+    boolean topUp = budget != null && b.epoch() == budget.epoch() && b.types().equals(budget.types()) && mix != null
+        && b.gpus() > budget.gpus();
     if (budget != null && !topUp && (!b.types().equals(budget.types()) || !b.shapes().equals(budget.shapes()))) {
       // what the correction learned was about other requests (other types, or lengths the profile had wrong)
       correction = CapacityCorrection.NONE;
@@ -325,7 +327,10 @@ public final class PoolStep {
       // once every placement under way has answered, plan again with what fits; when no TP fits anywhere, wait for
       // the keep-alives' retries (planning again now would only ask for the same starts)
       boolean anyLeft = TensorParallelism.PAPER_DEGREES.stream().anyMatch(tp -> !noRoomFor.contains(tp));
-      return effects(pendingPlacements == 0 && anyLeft ? replanRequest() : Optional.empty(), notes);
+      if (pendingPlacements == 0 && !anyLeft) {
+        return reconcile(notes); // a pool over its budget lets instances go to make the room (see reconcile)
+      }
+      return effects(pendingPlacements == 0 ? replanRequest() : Optional.empty(), notes);
     }
     String id = instanceId.get();
     retryRoomAfter = 1;
@@ -438,7 +443,12 @@ public final class PoolStep {
     for (Member m : members.values()) {
       live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp)));
     }
-    var actions = PoolReconciler.reconcile(plan, live, reshards);
+    // a pool that holds more GPUs than its budget, while a start found no room, lets its extra instances go first:
+    // the cluster gave those GPUs to other pools (or to this pool's new instances), which wait for them
+    int held = members.values().stream().filter(m -> m.state != InstanceState.DRAINING).mapToInt(m -> m.tp.degree())
+        .sum();
+    boolean breakFirst = !noRoomFor.isEmpty() && held > budget.gpus();
+    var actions = PoolReconciler.reconcile(plan, live, reshards, breakFirst);
     List<Start> starts = new ArrayList<>();
     for (PoolPlan.Group g : actions.start()) {
       if (noRoomFor.contains(g.tp())) {
@@ -448,7 +458,9 @@ public final class PoolStep {
     }
     pendingPlacements += starts.size();
     for (String id : actions.drain()) {
-      notes.add(note("drain " + id, "the plan " + plan.describe() + " no longer needs it", 0));
+      notes.add(note("drain " + id, "the plan " + plan.describe() + " no longer needs it" + (breakFirst
+          ? String.format(Locale.ROOT, " (the pool holds %d GPUs of a %d-GPU budget and its new instances find no"
+              + " room: it goes before they serve)", held, budget.gpus()) : ""), 0));
       members.get(id).state = InstanceState.DRAINING;
     }
     for (PoolReconciler.Reshard r : actions.reshard()) {

@@ -1,6 +1,8 @@
 package io.dynamollm.decision.pool;
 
 import io.dynamollm.protocol.TensorParallelism;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * How long changing an instance's tensor parallelism takes, during which its GPUs draw power and serve nothing.
@@ -8,7 +10,8 @@ import io.dynamollm.protocol.TensorParallelism;
  * <p>Two presets: {@link #IN_PLACE_NVLINK}, the paper's in-place re-shard that moves only the missing weight shards
  * GPU-to-GPU over NVLink (time = bytes each receiving GPU needs ÷ NVLink bandwidth + a fixed overhead; gives ≈ 53 ms
  * for TP4→TP8 and ≈ 96 ms for TP4→TP2, the paper's ~50 and ~100 ms); and {@link #ENGINE_RESTART}, what a stock engine
- * such as vLLM needs: stop, restart with the new TP, reload weights (90 s, the middle of the paper's 1–2 min).
+ * such as vLLM needs: stop, restart with the new TP, reload weights (90 s, the middle of the paper's 1–2 min). A fixed
+ * time in between ({@link #preset} of {@code "5s"}) sweeps the cost between the two.
  *
  * @param name preset name
  * @param inPlace whether time follows the bytes moved (true) or is the fixed restart time (false)
@@ -34,12 +37,26 @@ public record ReshardCost(String name, boolean inPlace, double nvlinkBytesPerSec
     return new ReshardCost("restart", false, 0, ms, LLAMA2_70B_BYTES);
   }
 
+  /**
+   * {@code in-place}, {@code restart}, or a fixed time for every TP change such as {@code 50ms}, {@code 5s} or
+   * {@code 90s} (for sweeping the cost between the two presets).
+   */
   public static ReshardCost preset(String name) {
-    return switch (name) {
-      case "in-place" -> IN_PLACE_NVLINK;
-      case "restart" -> ENGINE_RESTART;
-      default -> throw new IllegalArgumentException("unknown re-shard preset '" + name + "': expected in-place or restart");
-    };
+    switch (name) {
+      case "in-place":
+        return IN_PLACE_NVLINK;
+      case "restart":
+        return ENGINE_RESTART;
+      default:
+        break;
+    }
+    Matcher m = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s)").matcher(name.trim());
+    if (!m.matches()) {
+      throw new IllegalArgumentException("unknown re-shard cost '" + name
+          + "': expected in-place, restart, or a time such as 50ms or 90s");
+    }
+    double ms = Double.parseDouble(m.group(1)) * (m.group(2).equals("s") ? 1000 : 1);
+    return new ReshardCost(name.trim(), false, 0, ms, LLAMA2_70B_BYTES);
   }
 
   /** Time to go from {@code from} to {@code to}; 0 when they are equal. */

@@ -9,6 +9,7 @@ import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
 import java.util.List;
@@ -56,7 +57,8 @@ public class PoolPlannerBenchmark {
     for (RequestType t : RequestType.values()) {
       double share = MIX[t.ordinal()];
       int budget = Math.max(8, (int) Math.round(share * gpus / 8) * 8);
-      requests.add(new PoolPlanner.Request(t.name(), t, slos.of(t), share * totalRps, budget, FrequencyBounds.H100_DEFAULT,
+      requests.add(new PoolPlanner.Request(t.name(), Mix.single(t, profile.shape(t), slos.of(t)), share * totalRps,
+          budget, FrequencyBounds.H100_DEFAULT,
           TensorParallelism.PAPER_DEGREES, Optional.empty(), 300, false));
     }
   }

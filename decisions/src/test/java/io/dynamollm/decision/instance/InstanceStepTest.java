@@ -3,8 +3,8 @@ package io.dynamollm.decision.instance;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.decision.DecisionSettings;
-import io.dynamollm.decision.cluster.PoolBudgeter;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
@@ -33,16 +33,24 @@ class InstanceStepTest {
     return c;
   }
 
-  private static InstanceStep step(long poolSilenceMs) {
-    return new InstanceStep(P, new FrequencyGovernor(P, D.governor()), new PoolBudgeter(P, D.budgeter()),
-        new InstanceStep.Instance("i", RequestType.LL, TensorParallelism.TP8, H100), FrequencyBounds.H100_DEFAULT, LL,
+  /** A pool of LL requests alone. */
+  static final MixSpec LL_ONLY = new MixSpec(java.util.Map.of(RequestType.LL, 1.0),
+      java.util.Map.of(RequestType.LL, P.shape(RequestType.LL)), java.util.Map.of(RequestType.LL, LL));
+
+  private static InstanceStep step(long poolSilenceMs, MixSpec mix) {
+    return new InstanceStep(P, new FrequencyGovernor(P, D.governor()),
+        new InstanceStep.Instance("i", RequestType.LL, TensorParallelism.TP8, H100), FrequencyBounds.H100_DEFAULT, mix,
         5_000, poolSilenceMs, 0);
+  }
+
+  private static InstanceStep step(long poolSilenceMs) {
+    return step(poolSilenceMs, LL_ONLY);
   }
 
   /** {@code rps} LL requests a second over one 5 s epoch. */
   private static void arrive(InstanceStep s, double rps) {
     for (int k = 0; k < (int) Math.round(rps * 5); k++) {
-      s.arrived(RequestType.LL, LL);
+      s.arrived(RequestType.LL);
     }
   }
 
@@ -59,16 +67,16 @@ class InstanceStepTest {
   }
 
   @Test
-  void otherTypesCountInNativeEquivalentWork() {
-    // an SS request is worth capacity(LL) / capacity(SS) LL requests (each within its own SLO): far less than one
-    PoolBudgeter b = new PoolBudgeter(P, D.budgeter());
-    double ratio = b.nativeWork(RequestType.SS, SLOS.of(RequestType.SS), RequestType.LL, LL);
-    assertThat(ratio).isLessThan(1);
-    InstanceStep light = step(60_000);
+  void theGovernorPlansForThePoolsMixNotItsLargestType() {
+    // 40 requests in an epoch of a pool of short prompts take a lower clock than of a pool of LL requests
+    MixSpec shortOnes = new MixSpec(java.util.Map.of(RequestType.SS, 1.0),
+        java.util.Map.of(RequestType.SS, P.shape(RequestType.SS)), java.util.Map.of(RequestType.SS,
+        SLOS.of(RequestType.SS)));
+    InstanceStep light = step(60_000, shortOnes);
     InstanceStep heavy = step(60_000);
     for (int k = 0; k < 40; k++) {
-      light.arrived(RequestType.SS, SLOS.of(RequestType.SS));
-      heavy.arrived(RequestType.LL, LL);
+      light.arrived(RequestType.SS);
+      heavy.arrived(RequestType.LL);
     }
     int lightClock = light.govern(5_000).map(InstanceStep.ClockChange::toMhz).orElse(light.clockMhz());
     int heavyClock = heavy.govern(5_000).map(InstanceStep.ClockChange::toMhz).orElse(heavy.clockMhz());
@@ -81,7 +89,7 @@ class InstanceStepTest {
     arrive(s, 1.0);
     s.govern(5_000);
     assertThat(s.clockMhz()).isLessThan(1980);
-    s.retarget(FrequencyBounds.H100_DEFAULT, LL, 30_000); // the pool's keep-alive
+    s.retarget(FrequencyBounds.H100_DEFAULT, LL_ONLY, 30_000); // the pool's keep-alive
     assertThat(s.govern(80_000)).isEmpty(); // 50 s since: still within the silence allowed
     var back = s.govern(95_000).orElseThrow(); // 65 s since
     assertThat(back.toMhz()).isEqualTo(1980);

@@ -18,12 +18,12 @@ class CapacityCorrectionTest {
       "1.0, 49, 49, 1.0",
       // 2 % missed: x(1 + 10 * 0.02) = x1.2
       "1.0, 100, 2, 1.2",
-      // 4 % from x1.2: x1.2 * 1.4 = 1.68
-      "1.2, 100, 4, 1.68",
+      // 3 % from x1.1: x1.1 * 1.3 = 1.43
+      "1.1, 100, 3, 1.43",
       // 20 % missed: the step is capped at +50 %
       "1.0, 100, 20, 1.5",
-      // capped at x2.5
-      "2.0, 100, 20, 2.5",
+      // capped at x1.5
+      "1.4, 100, 20, 1.5",
       // between 0.3 % and 1 %: unchanged
       "1.5, 1000, 5, 1.5",
       // below 0.3 %: relax by 3 %

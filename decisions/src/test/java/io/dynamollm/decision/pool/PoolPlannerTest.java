@@ -1,6 +1,7 @@
 package io.dynamollm.decision.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.decision.DecisionSettings;
@@ -13,6 +14,7 @@ import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.List;
 import java.util.Optional;
@@ -28,8 +30,12 @@ class PoolPlannerTest {
   static final PoolPlanner.Transitions PAPER = new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 7 * 60_000, 230);
   final PoolPlanner planner = new PoolPlanner(PROFILE, SETTINGS.withTimeLimitMs(2_000), PAPER);
 
+  static Mix alone(RequestType type) {
+    return Mix.single(type, PROFILE.shape(type), SLOS.of(type));
+  }
+
   static Request request(RequestType type, double rps, int gpus, List<TensorParallelism> tps, Optional<PoolPlan> current) {
-    return new Request(type.name(), type, SLOS.of(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300, false);
+    return new Request(type.name(), alone(type), rps, gpus, FrequencyBounds.H100_DEFAULT, tps, current, 300, false);
   }
 
   @ParameterizedTest(name = "{0} at {1} req/s on {2} GPUs")
@@ -40,12 +46,13 @@ class PoolPlannerTest {
     assertThat(r.plan().gpus()).isLessThanOrEqualTo(gpus);
     assertThat(r.plan().capacityRps()).isGreaterThanOrEqualTo(rps);
     assertThat(r.plan().groups()).hasSizeLessThanOrEqualTo(2);
-    // brute force over single-group plans: n instances of one (TP, clock) at the load / n each
-    Slo margin = new Slo(SLOS.of(type).ttftP99Ms() * 0.9, SLOS.of(type).tbtP99Ms() * 0.9);
+    // brute force over single-group plans: n instances of one (TP, clock) at the load / n each, held to what the
+    // planner holds a mix to (TBT times the margin, TTFT within the miss budget)
+    Mix target = alone(type).withSloScaled(1, SETTINGS.sloMargin()).withMissBudget(SETTINGS.missBudget());
     double bestSingle = Double.POSITIVE_INFINITY;
     for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
       for (int mhz : PROFILE.clockLevelsMhz()) {
-        double cap = PROFILE.capacityRps(type, tp, mhz, margin);
+        double cap = PROFILE.capacityRps(target, tp, mhz);
         if (cap <= 0) {
           continue;
         }
@@ -53,7 +60,7 @@ class PoolPlannerTest {
         if (n * tp.degree() > gpus) {
           continue;
         }
-        double power = n * tp.degree() * PROFILE.estimate(type, tp, mhz, rps / n).powerPerGpuW()
+        double power = n * tp.degree() * PROFILE.estimate(target, tp, mhz, rps / n).powerPerGpuW()
             + (gpus - n * tp.degree()) * PROFILE.idlePowerW();
         bestSingle = Math.min(bestSingle, power);
       }
@@ -80,7 +87,7 @@ class PoolPlannerTest {
 
   @Test
   void restrictedTpsAndBoundsAreRespected() {
-    var r = planner.plan(new Request("LL", RequestType.LL, SLOS.of(RequestType.LL), 20, 64, new FrequencyBounds(1980, 1980),
+    var r = planner.plan(new Request("LL", alone(RequestType.LL), 20, 64, new FrequencyBounds(1980, 1980),
         List.of(TensorParallelism.TP8), Optional.empty(), 300, false));
     assertThat(r.plan().groups()).allSatisfy(g -> {
       assertThat(g.tp()).isEqualTo(TensorParallelism.TP8);
@@ -123,7 +130,7 @@ class PoolPlannerTest {
 
   @Test
   void aWholeBudgetPlanPutsEveryGpuToWork() {
-    var r = planner.plan(new Request("all", RequestType.LL, SLOS.of(RequestType.LL), 5, 32, new FrequencyBounds(1980, 1980),
+    var r = planner.plan(new Request("all", alone(RequestType.LL), 5, 32, new FrequencyBounds(1980, 1980),
         TensorParallelism.PAPER_DEGREES, Optional.empty(), 300, true));
     assertThat(r.plan().gpus()).isEqualTo(32);
   }
@@ -138,6 +145,9 @@ class PoolPlannerTest {
     assertThat(inPlace.millis(TensorParallelism.TP8, TensorParallelism.TP8)).isZero();
     assertThat(ReshardCost.ENGINE_RESTART.millis(TensorParallelism.TP4, TensorParallelism.TP8)).isEqualTo(90_000);
     assertThat(ReshardCost.preset("restart")).isEqualTo(ReshardCost.ENGINE_RESTART);
+    assertThat(ReshardCost.preset("5s").millis(TensorParallelism.TP2, TensorParallelism.TP8)).isEqualTo(5000);
+    assertThat(ReshardCost.preset("50ms").millis(TensorParallelism.TP8, TensorParallelism.TP4)).isEqualTo(50);
+    assertThatThrownBy(() -> ReshardCost.preset("fast")).hasMessageContaining("'fast'").hasMessageContaining("90s");
   }
 
   @Test

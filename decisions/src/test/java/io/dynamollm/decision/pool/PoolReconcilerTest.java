@@ -37,6 +37,20 @@ class PoolReconcilerTest {
   }
 
   @Test
+  void aPoolOverItsBudgetWhoseNewInstancesFindNoRoomLetsGoOfAsFewAsFreeTheirGpus() {
+    // the cluster gave the pool 4 GPUs; it still runs two TP8 instances and its TP4 finds no host with room
+    PoolPlan oneTp4 = plan(new PoolPlan.Group(TP4, 1605, 1, 5, 4));
+    List<Live> two = List.of(ready("a", TP8), ready("b", TP8));
+    assertThat(PoolReconciler.reconcile(oneTp4, two, RESTART).drain()).as("make-before-break as usual").isEmpty();
+    var a = PoolReconciler.reconcile(oneTp4, two, RESTART, true);
+    assertThat(a.drain()).as("one TP8 frees the 4 GPUs the TP4 needs; the other serves until it does").hasSize(1);
+    assertThat(a.start()).hasSize(1);
+    // nothing missing: nothing drains before its time
+    assertThat(PoolReconciler.reconcile(plan(new PoolPlan.Group(TP8, 1605, 2, 5, 4)), two, RESTART, true).none())
+        .isTrue();
+  }
+
+  @Test
   void byRestartATpChangeStartsTheNewInstancesAndDrainsTheOldOnesOnlyOnceTheNewOnesServe() {
     PoolPlan toTp4 = plan(new PoolPlan.Group(TP4, 1605, 2, 5, 4));
     // step 1: the TP8 instance keeps serving while two TP4 instances start

@@ -1,6 +1,7 @@
 package io.dynamollm.decision.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
@@ -30,7 +31,8 @@ class PoolStepTest {
   private static PoolBudget budget(long epoch, int gpus, double rps) {
     return new PoolBudget("MS", epoch, gpus, RequestType.MS, Set.of(RequestType.MS, RequestType.SS),
         Map.of(RequestType.MS, rps), rps, Map.of(RequestType.MS, P.defaultSlos(5).of(RequestType.MS),
-            RequestType.SS, P.defaultSlos(5).of(RequestType.SS)), FrequencyBounds.H100_DEFAULT);
+            RequestType.SS, P.defaultSlos(5).of(RequestType.SS)), Map.of(RequestType.MS, P.shape(RequestType.MS),
+            RequestType.SS, P.shape(RequestType.SS)), FrequencyBounds.H100_DEFAULT);
   }
 
   private static InstanceTelemetry report(String id, InstanceState s) {
@@ -49,7 +51,8 @@ class PoolStepTest {
     assertThat(assigned.plan()).hasValueSatisfying(r -> {
       assertThat(r.loadRps()).isEqualTo(6.0); // the budget's load, no correction yet
       assertThat(r.gpuBudget()).isEqualTo(8);
-      assertThat(r.type()).isEqualTo(RequestType.MS);
+      assertThat(r.mix().parts()).extracting(io.dynamollm.protocol.profile.Mix.Part::type)
+          .containsExactly(RequestType.MS); // SS has no forecast: the mix is MS's
     });
     assertThat(assigned.decisions()).extracting(DecisionNote::action).anyMatch(a -> a.startsWith("budget 8 GPUs"));
     PoolStep.Effects planned = plan(step, assigned);
@@ -126,6 +129,38 @@ class PoolStepTest {
         TensorParallelism.PAPER_DEGREES);
   }
 
+  @Test
+  void aPoolLeftWithFewerGpusThanItHoldsLetsAnInstanceGoWhenItsNewOnesFindNoRoom() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 40.0), 0));
+    int n = 0;
+    for (PoolStep.Start s : planned.start()) {
+      String id = "h~MS-" + (++n);
+      step.placed(s, Optional.of(id), "on h", 0);
+      step.reported(report(id, InstanceState.READY), 0);
+    }
+    int held = step.instances().values().stream().mapToInt(TensorParallelism::degree).sum();
+    assertThat(held).isGreaterThan(4);
+    // the next epoch gives it 4 GPUs (the rest to other pools, which wait for them); its smaller instances find no
+    // host with room while it holds them
+    PoolStep.Effects fx = plan(step, step.assign(budget(2, 4, 1.0), 10));
+    List<String> drained = new java.util.ArrayList<>(fx.drain());
+    while (drained.isEmpty() && (fx.plan().isPresent() || !fx.start().isEmpty())) {
+      if (fx.plan().isPresent()) {
+        fx = plan(step, fx);
+      } else {
+        PoolStep.Effects last = fx;
+        for (PoolStep.Start s : fx.start()) {
+          last = step.placed(s, Optional.empty(), "no GPU host has " + s.tp().degree() + " free GPUs", 20);
+        }
+        fx = last;
+      }
+      drained.addAll(fx.drain());
+    }
+    assertThat(drained).as("an instance goes before its replacement serves").isNotEmpty();
+    assertThat(fx.decisions()).extracting(DecisionNote::reason).anyMatch(r -> r.contains("of a 4-GPU budget"));
+  }
+
   /** Answers the driver's work as a full cluster would: plans run, every start refused, until nothing is asked. */
   private static PoolStep.Effects refuseEverything(PoolStep step, PoolStep.Effects fx) {
     while (fx.plan().isPresent() || !fx.start().isEmpty()) {
@@ -182,5 +217,32 @@ class PoolStepTest {
     // the adopted TP8 instance is part of the pool: whatever the plan wants, it is not started twice
     assertThat(step.instances()).containsKey("h~MS-9");
     assertThat(done.routes().orElseThrow().ready()).extracting(r -> r.instanceId()).contains("h~MS-9");
+  }
+
+  @Test
+  void theCorrectionMultipliesTheForecastOnceHoweverOftenItIsPlannedToppedUpAndForecast() {
+    // the regression the decision-core issue found: load = max(forecast, planned) x correction, planned already
+    // corrected, grew x1.1 every pool epoch until the solver gave up
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    var fx = plan(step, step.assign(budget(1, 16, 6.0), 0));
+    double max = D.correction().max();
+    for (int epoch = 1; epoch <= 30; epoch++) {
+      double now = epoch * D.poolEpochMs();
+      step.outcomes(1000, 100, Map.of(RequestType.MS, 1000)); // 10 % missed: the correction rises to its cap
+      step.forecast(6.0, Map.of(RequestType.MS, 6.0));
+      var e = step.epoch(now);
+      double planned = e.plan().orElseThrow().loadRps();
+      assertThat(planned).isCloseTo(6.0 * step.correction().factor(), within(1e-9)).isLessThanOrEqualTo(6.0 * max);
+      step.planned(Optional.of(PLANNER.plan(e.plan().get())), "", now);
+      // the telemetry says what the pool was asked for apart from what it plans for; a top-up carries the former
+      var up = step.keepAlive(now + 1).up().orElseThrow();
+      assertThat(up.forecastLoadRps()).isEqualTo(6.0);
+      assertThat(up.plannedLoadRps()).isCloseTo(planned, within(1e-9));
+      var topUp = step.assign(step.budget().orElseThrow().withGpus(16, up.forecastLoadRps()), now + 2);
+      topUp.plan().ifPresent(r -> assertThat(r.loadRps()).isCloseTo(planned, within(1e-9)));
+      topUp.plan().ifPresent(r -> step.planned(Optional.of(PLANNER.plan(r)), "", now + 3));
+    }
+    assertThat(step.correction().factor()).isEqualTo(max);
+    assertThat(fx).isNotNull();
   }
 }
