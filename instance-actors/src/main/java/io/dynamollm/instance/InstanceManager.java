@@ -407,8 +407,11 @@ public final class InstanceManager {
       }
       engine.reorder(a.order());
       a.raise().ifPresent(c -> lockClock(c.fromMhz(), c.toMhz(), c.reason(), c.detail(), c.predictedSavingW()));
-      a.reroute().forEach(seq -> engine.withdraw(seq, true, "would miss its TTFT deadline on " + id + ": re-routed"));
-      a.reject().forEach(seq -> engine.withdraw(seq, false, "rejected: already past its TTFT deadline"));
+      // a request the engine took into a batch meanwhile is served here after all, and not counted
+      a.reroute().stream().filter(seq -> !engine.withdraw(seq, true, "would miss its TTFT deadline on " + id
+          + ": re-routed")).forEach(seq -> step.notWithdrawn(true));
+      a.reject().stream().filter(seq -> !engine.withdraw(seq, false, "rejected: already past its TTFT deadline"))
+          .forEach(seq -> step.notWithdrawn(false));
       if (!a.reroute().isEmpty() || !a.reject().isEmpty()) {
         ctx.getLog().debug("instance {}: ladder re-routes {} and rejects {} waiting requests", id, a.reroute().size(),
             a.reject().size());

@@ -211,6 +211,7 @@ public final class Policies {
         for (long seq : a.reroute()) {
           var job = i.engine.withdraw(seq);
           if (job == null) {
+            i.step.notWithdrawn(true);
             continue;
           }
           Optional<SimInstance> to = sim.rerouteTarget(job.payload().routedType, i);
@@ -224,6 +225,8 @@ public final class Policies {
           var job = i.engine.withdraw(seq);
           if (job != null) {
             sim.dropped(job.payload());
+          } else {
+            i.step.notWithdrawn(false);
           }
         }
         i.kick(now);

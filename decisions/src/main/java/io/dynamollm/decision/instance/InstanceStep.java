@@ -270,6 +270,18 @@ public final class InstanceStep {
     return new LadderActions(a.order(), a.reordered(), raise, a.reroute(), a.reject());
   }
 
+  /**
+   * The engine had already taken a request the ladder re-routed or rejected into a batch (it is served here after
+   * all): it is not counted as re-routed or rejected.
+   */
+  public void notWithdrawn(boolean reroute) {
+    if (reroute) {
+      rerouted = Math.max(0, rerouted - 1);
+    } else {
+      rejected = Math.max(0, rejected - 1);
+    }
+  }
+
   /** The driver could not apply the last change: the clock is still {@code mhz}. */
   public void clockNotApplied(int mhz) {
     clockMhz = mhz;
