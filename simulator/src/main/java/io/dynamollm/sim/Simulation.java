@@ -327,6 +327,7 @@ public final class Simulation {
     pool.instances.add(i);
     instances.put(i.id, i);
     metrics.gpus(now, tp.degree());
+    updateParked(pool, -1); // its GPUs are no longer parked (its pool's, or the cluster's free ones)
     if (countAsScale) {
       metrics.scaleChanges++;
     }
@@ -356,16 +357,18 @@ public final class Simulation {
   List<SimInstance> reshard(SimInstance old, List<SimInstance> partners, List<PoolPlan.Group> into,
       double durationMs) {
     SimPool pool = old.pool;
-    old.halt(now);
-    List<SimRequest> waiting = old.engine.takeWaiting().stream().map(j -> j.payload()).toList();
-    old.state = InstanceState.STOPPED;
-    metrics.gpus(now, -old.tp.degree());
-    // the policy learns of the re-shard as one change (its step's resharded), not as the partners' drains
-    pool.muted = true;
-    for (SimInstance p : partners) {
-      removeInstance(p, false);
+    // the old instance and its partners give their GPUs to the new ones at once: their running requests continue on
+    // the first new instance (their KV cache moves with the shards), their waiting ones are routed afresh
+    List<SimInstance> gone = new ArrayList<>();
+    gone.add(old);
+    partners.stream().filter(p -> p.state != InstanceState.STOPPED).forEach(gone::add);
+    List<SimRequest> waiting = new ArrayList<>();
+    for (SimInstance g : gone) {
+      g.halt(now);
+      g.engine.takeWaiting().forEach(j -> waiting.add(j.payload()));
+      g.state = InstanceState.STOPPED;
+      metrics.gpus(now, -g.tp.degree());
     }
-    pool.muted = false;
     List<SimInstance> created = new ArrayList<>();
     for (PoolPlan.Group g : into) {
       SimInstance n = new SimInstance("i" + nextInstanceId++, pool, g.tp(), g.clockMhz(), InstanceState.RESHARDING,
@@ -379,14 +382,19 @@ public final class Simulation {
       created.add(n);
     }
     metrics.reshards++;
+    for (SimInstance g : gone) {
+      if (!created.isEmpty()) {
+        g.engine.moveRunningTo(created.get(0).engine);
+      }
+      instances.remove(g.id);
+      pool.instances.remove(g);
+    }
     if (!created.isEmpty()) {
-      old.engine.moveRunningTo(created.get(0).engine);
       for (var j : created.get(0).engine.all()) {
         j.payload().instance = created.get(0);
       }
     }
-    instances.remove(old.id);
-    pool.instances.remove(old);
+    updateParked(pool, -1);
     pool.refreshReady();
     for (SimRequest r : waiting) {
       reroute(r, old);
@@ -420,21 +428,29 @@ public final class Simulation {
     instances.remove(i.id);
     i.pool.instances.remove(i); // its energy is accounted; it holds no GPU any more
     stateChanged(i);
-    if (i.pool.budgetGpus > 0) {
-      updateParked(i.pool, -1);
-    }
+    updateParked(i.pool, -1); // its GPUs are parked where a budget still holds them
   }
 
-  /** Budget GPUs not in an instance are parked (drawing idle power); -1 keeps the last budget. */
+  /**
+   * Budget GPUs not in an instance are parked (drawing idle power); -1 keeps the last budget. A GPU is held once: where
+   * another pool's instances still hold GPUs of this budget (a pool over its budget during a hand-over), only the
+   * cluster's GPUs no instance holds are parked, the pools' shares of them in pool order.
+   */
   void updateParked(SimPool pool, int budgetGpus) {
     if (budgetGpus >= 0) {
       pool.budgetGpus = budgetGpus;
     }
     // a draining instance still holds its GPUs: they are parked only once it has stopped
-    int parked = Math.max(0, pool.budgetGpus - pool.gpusInInstances());
-    accountParked(pool, now);
-    metrics.gpus(now, parked - pool.parkedGpus);
-    pool.parkedGpus = parked;
+    int free = Math.max(0, settings.servers() * 8 - gpusInInstances());
+    for (SimPool p : pools.values()) {
+      int parked = Math.min(free, Math.max(0, p.budgetGpus - p.gpusInInstances()));
+      free -= parked;
+      if (parked != p.parkedGpus) {
+        accountParked(p, now);
+        metrics.gpus(now, parked - p.parkedGpus);
+        p.parkedGpus = parked;
+      }
+    }
   }
 
   private void accountParked(SimPool pool, double t) {
