@@ -18,18 +18,18 @@ trap 'rm -f "$JAR"' EXIT
 JAVA="${DYNAMOLLM_JAVA:-java}"
 
 R=docs/results
-SWEEP="--trace $TRACE --rate-scale 6 --policies singlepool,scaleshard,dynamollm,oracle,oracle-paid"
+SWEEP="--trace $TRACE --policies singlepool,scaleshard,dynamollm,oracle,oracle-paid"
 declare -A RUNS=(
   # the shared conversation trace (real arrivals) at its recorded rate and at 6x
   [conv-1h]="--trace $TRACE --report-json $R/conv-1h.json --report-html $R/conv-1h"
   [conv-1h-day]="--trace $TRACE --provisioning day --report-json $R/conv-1h-day.json"
   [conv-1h-x6]="--trace $TRACE --rate-scale 6 --report-json $R/conv-1h-x6.json --report-html $R/conv-1h-x6"
   [conv-1h-x6-acc60]="--trace $TRACE --rate-scale 6 --predictor-accuracy 0.6 --policies singlepool,autoscale,dynamollm,oracle --report-json $R/conv-1h-x6-acc60.json"
-  # what a TP change costs, from in place over NVLink to an engine restart
+  # what a TP change costs, from in place over NVLink to an engine restart (the recorded rate, where the pools change)
   [reshard-50ms]="$SWEEP --reshard 50ms --report-json $R/reshard-50ms.json"
   [reshard-5s]="$SWEEP --reshard 5s --report-json $R/reshard-5s.json"
   [reshard-30s]="$SWEEP --reshard 30s --report-json $R/reshard-30s.json"
-  [reshard-90s]="$SWEEP --reshard 90s --report-json $R/reshard-90s.json"
+  [reshard-restart]="$SWEEP --reshard restart --report-json $R/reshard-restart.json"
   # the workload zoo (docs/simulator.md says what each stands for)
   [bursty]="--workload bursty --report-json $R/bursty.json --report-html $R/bursty"
   [coding-bursty]="--workload coding-bursty --report-json $R/coding-bursty.json --report-html $R/coding-bursty"
@@ -39,7 +39,7 @@ declare -A RUNS=(
   [conversation-week]="--workload conversation --days 7 --average-rps 20 --report-json $R/conversation-week.json --report-html $R/conversation-week"
   [coding-week]="--workload coding --days 7 --average-rps 60 --report-json $R/coding-week.json --report-html $R/coding-week"
 )
-ORDER=(conv-1h conv-1h-day conv-1h-x6 conv-1h-x6-acc60 reshard-50ms reshard-5s reshard-30s reshard-90s bursty coding-bursty
+ORDER=(conv-1h conv-1h-day conv-1h-x6 conv-1h-x6-acc60 reshard-50ms reshard-5s reshard-30s reshard-restart bursty coding-bursty
   long-context shifting-mix coding-1d conversation-week coding-week)
 if [[ $# -gt 0 ]]; then ORDER=("$@"); fi
 

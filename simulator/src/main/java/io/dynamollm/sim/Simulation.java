@@ -361,7 +361,21 @@ public final class Simulation {
     // the first new instance (their KV cache moves with the shards), their waiting ones are routed afresh
     List<SimInstance> gone = new ArrayList<>();
     gone.add(old);
-    partners.stream().filter(p -> p.state != InstanceState.STOPPED).forEach(gone::add);
+    // a partner whose running requests the new instances have no batch room for drains beside them instead
+    int room = into.isEmpty() ? 0 : profile().maxBatch(into.get(0).tp()) - old.engine.runningCount();
+    pool.muted = true;
+    for (SimInstance p : partners) {
+      if (p.state == InstanceState.STOPPED) {
+        continue;
+      }
+      if (p.engine.runningCount() <= room) {
+        room -= p.engine.runningCount();
+        gone.add(p);
+      } else {
+        removeInstance(p, false);
+      }
+    }
+    pool.muted = false;
     List<SimRequest> waiting = new ArrayList<>();
     for (SimInstance g : gone) {
       g.halt(now);

@@ -97,8 +97,8 @@ final class SimulateCommand implements Callable<Integer> {
   double accuracy;
 
   @Option(names = "--reshard", paramLabel = "in-place|restart|TIME", defaultValue = "in-place",
-      description = "What a TP change costs: in-place (NVLink, ~50-100 ms), restart (90 s engine restart) or a fixed"
-          + " time such as 5s (default ${DEFAULT-VALUE}).")
+      description = "What a TP change costs: in-place (NVLink, ~50-100 ms), restart (90 s engine restart) or an in-place"
+          + " change taking a fixed time such as 5s (default ${DEFAULT-VALUE}).")
   String reshard;
 
   @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE}).")

@@ -11,7 +11,7 @@ import java.util.regex.Pattern;
  * GPU-to-GPU over NVLink (time = bytes each receiving GPU needs ÷ NVLink bandwidth + a fixed overhead; gives ≈ 53 ms
  * for TP4→TP8 and ≈ 96 ms for TP4→TP2, the paper's ~50 and ~100 ms); and {@link #ENGINE_RESTART}, what a stock engine
  * such as vLLM needs: stop, restart with the new TP, reload weights (90 s, the middle of the paper's 1–2 min). A fixed
- * time in between ({@link #preset} of {@code "5s"}) sweeps the cost between the two.
+ * time in between ({@link #preset} of {@code "5s"}: in place, taking 5 s) sweeps the cost between the two.
  *
  * @param name preset name
  * @param inPlace whether time follows the bytes moved (true) or is the fixed restart time (false)
@@ -39,7 +39,7 @@ public record ReshardCost(String name, boolean inPlace, double nvlinkBytesPerSec
 
   /**
    * {@code in-place}, {@code restart}, or a fixed time for every TP change such as {@code 50ms}, {@code 5s} or
-   * {@code 90s} (for sweeping the cost between the two presets).
+   * {@code 90s}: in place on the instance's GPUs, taking that long (for sweeping the cost between the two presets).
    */
   public static ReshardCost preset(String name) {
     switch (name) {
@@ -56,7 +56,8 @@ public record ReshardCost(String name, boolean inPlace, double nvlinkBytesPerSec
           + "': expected in-place, restart, or a time such as 50ms or 90s");
     }
     double ms = Double.parseDouble(m.group(1)) * (m.group(2).equals("s") ? 1000 : 1);
-    return new ReshardCost(name.trim(), false, 0, ms, LLAMA2_70B_BYTES);
+    // in place on the instance's own GPUs, as the NVLink re-shard, but taking the given time whatever moves
+    return new ReshardCost(name.trim(), true, Double.POSITIVE_INFINITY, ms, LLAMA2_70B_BYTES);
   }
 
   /** Time to go from {@code from} to {@code to}; 0 when they are equal. */
