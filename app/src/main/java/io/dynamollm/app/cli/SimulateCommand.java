@@ -41,7 +41,7 @@ import picocli.CommandLine.Option;
           + " instance steps, with the settings of dynamollm.decisions (--config).",
       "Policies: singlepool, multipool, scaleinst, scaleshard, scalefreq, autoscale, dynamollm, oracle (a bound with"
           + " perfect knowledge and free re-configuration; the run fails, exit code 3, if it meets the SLOs for fewer"
-          + " than 99 % of requests or a policy as good uses less energy), oracle-paid (the same knowledge, start-ups"
+          + " than 99 %% of requests or a policy as good uses less energy), oracle-paid (the same knowledge, start-ups"
           + " and re-shards paid)."
     })
 final class SimulateCommand implements Callable<Integer> {

@@ -40,6 +40,27 @@ class CliTest {
   }
 
   @Test
+  void everyCommandsHelpRendersWithoutAPicocliWarning() {
+    // picocli formats descriptions with String.format and warns on System.err when one has a bare '%'
+    java.io.PrintStream saved = System.err;
+    java.io.ByteArrayOutputStream stderr = new java.io.ByteArrayOutputStream();
+    System.setErr(new java.io.PrintStream(stderr, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      for (String[] cmd : List.of(new String[] {"--help"}, new String[] {"simulate", "--help"},
+          new String[] {"node", "--help"}, new String[] {"engine-sim", "--help"}, new String[] {"profile", "--help"},
+          new String[] {"profile", "show", "--help"}, new String[] {"gpu", "--help"},
+          new String[] {"gpu", "list", "--help"})) {
+        Result h = run(cmd);
+        assertThat(h.code()).as(String.join(" ", cmd)).isZero();
+        assertThat(h.out()).as(String.join(" ", cmd)).doesNotContain("%n");
+      }
+    } finally {
+      System.setErr(saved);
+    }
+    assertThat(stderr.toString(java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("picocli WARN");
+  }
+
+  @Test
   void aWrongFlagGivesOneLineAndTheUsageWithExitCode2() {
     Result r = run("profile", "show", "--bogus");
     assertThat(r.code()).isEqualTo(2);
