@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import org.chocosolver.solver.Model;
 import org.chocosolver.solver.Solution;
 import org.chocosolver.solver.Solver;
@@ -419,12 +420,39 @@ public final class PoolPlanner {
         model.arithm(row[g - 1], "<=", row[g]).post();
       }
     }
+    // redundant, for pruning: no group draws less power per unit of load than the most efficient row. As integers
+    // power x d >= served x floor(ratio x d), with d as large as keeps both sides clear of int overflow (Choco's
+    // propagators compute in int): a lower bound of the ratio, so no plan is cut
+    double ratio = Double.POSITIVE_INFINITY;
+    for (int i = 0; i < n; i++) {
+      ratio = loadOf[i] > 0 ? Math.min(ratio, (double) powerOf[i] / loadOf[i]) : powerOf[i] < 0 ? -1 : ratio;
+    }
+    long maxGroupPower = (long) Math.max(0, maxPower) * maxInstances;
+    long maxGroupServed = (long) maxLoad * maxInstances;
+    if (ratio > 0 && Double.isFinite(ratio)) {
+      int d = 1 << 16;
+      while (d > 1 && (d * maxGroupPower >= 1L << 30 || (long) Math.floor(ratio * d) * maxGroupServed >= 1L << 30)) {
+        d >>= 1;
+      }
+      int scaled = (int) Math.floor(ratio * d);
+      if (scaled > 0 && d * maxGroupPower < 1L << 30 && scaled * maxGroupServed < 1L << 30) {
+        for (int g = 0; g < groups; g++) {
+          model.scalar(new IntVar[] {power[g], served[g]}, new int[] {d, -scaled}, ">=", 0).post();
+        }
+      }
+    }
     model.sum(gpus, req.useWholeBudget() ? "=" : "<=", budget).post();
     model.sum(served, ">=", demand).post();
     IntVar objective = model.intVar("power", Math.min(0, minPower) * maxInstances * groups,
         Math.max(0, maxPower) * maxInstances * groups, true);
     model.sum(power, "=", objective).post();
     model.setObjective(Model.MINIMIZE, objective);
+    // the best plan of one group is a solution of this model (its group in the last slot): no plan worse than it
+    // need be searched, so branch-and-bound starts with that cut instead of finding it
+    OptionalInt oneGroup = bestOneGroup(tpOf, loadOf, powerOf, demand, budget, req.useWholeBudget());
+    if (oneGroup.isPresent()) {
+      model.arithm(objective, "<=", oneGroup.getAsInt()).post();
+    }
 
     Solver solver = model.getSolver();
     IntVar[] decisions = new IntVar[2 * groups];
@@ -458,6 +486,32 @@ public final class PoolPlanner {
       usedGpus += c * r.tp().degree();
     }
     return new Solved(balanced(req, planned, usedGpus), complete);
+  }
+
+  /**
+   * The least power (in the solver's units) of a plan of one group — whole instances of one row that serve the demand
+   * within the budget (all of it when {@code wholeBudget}) — or empty when no row can.
+   */
+  static OptionalInt bestOneGroup(int[] tpOf, int[] loadOf, int[] powerOf, int demand, int budget,
+      boolean wholeBudget) {
+    long best = Long.MAX_VALUE;
+    for (int i = 0; i < tpOf.length; i++) {
+      if (loadOf[i] <= 0) {
+        continue;
+      }
+      int fewest = Math.max(1, (int) Math.ceil((double) demand / loadOf[i]));
+      int most = budget / tpOf[i];
+      for (int c = wholeBudget ? most : fewest; c >= fewest && c <= most; c++) {
+        if (wholeBudget && c * tpOf[i] != budget) {
+          break;
+        }
+        best = Math.min(best, (long) c * powerOf[i]);
+        if (powerOf[i] >= 0) {
+          break; // more instances of this row only add power
+        }
+      }
+    }
+    return best == Long.MAX_VALUE ? OptionalInt.empty() : OptionalInt.of((int) best);
   }
 
   /**

@@ -170,4 +170,21 @@ class PoolPlannerTest {
       assertThat(restart.reason()).contains("keeping its instances");
     }
   }
+
+  @Test
+  void theOneGroupCutIsTheCheapestPlanOfOneRowThatServesTheDemandWithinTheBudget() {
+    // rows: TP2 carrying 1,000 at 300, TP4 carrying 3,000 at 500, TP8 carrying 7,000 at 1,000 (solver units)
+    int[] tp = {2, 4, 8};
+    int[] load = {1_000, 3_000, 7_000};
+    int[] power = {300, 500, 1_000};
+    // 6,000: 6 x TP2 (12 GPUs, 1,800), 2 x TP4 (8 GPUs, 1,000), 1 x TP8 (1,000)
+    assertThat(PoolPlanner.bestOneGroup(tp, load, power, 6_000, 16, false)).hasValue(1_000);
+    // within 6 GPUs only TP2 fits, and 3 of them carry 3,000 of 6,000: no plan of one row
+    assertThat(PoolPlanner.bestOneGroup(tp, load, power, 6_000, 6, false)).isEmpty();
+    // the whole budget of 16 GPUs: 8 x TP2 (2,400), 4 x TP4 (2,000) or 2 x TP8 (2,000)
+    assertThat(PoolPlanner.bestOneGroup(tp, load, power, 6_000, 16, true)).hasValue(2_000);
+    // a budget no count of a row fills exactly (10 GPUs): only TP2 x 5 (5,000 carried, short of 6,000)
+    assertThat(PoolPlanner.bestOneGroup(tp, load, power, 6_000, 10, true)).isEmpty();
+    assertThat(PoolPlanner.bestOneGroup(tp, load, power, 4_000, 10, true)).hasValue(1_500);
+  }
 }
