@@ -44,6 +44,17 @@ class PoolStepTest {
     return step.planned(Optional.of(PLANNER.plan(fx.plan().orElseThrow())), "", 0);
   }
 
+  /** Places every instance the plan starts (h~MS-1, h~MS-2, …) and reports it ready; how many. */
+  private static int serveAll(PoolStep step, PoolStep.Effects planned) {
+    int n = 0;
+    for (PoolStep.Start s : planned.start()) {
+      String id = "h~MS-" + (++n);
+      step.placed(s, Optional.of(id), "on h", 0);
+      step.reported(report(id, InstanceState.READY), 0);
+    }
+    return n;
+  }
+
   @Test
   void aBudgetBecomesAPlanWhoseInstancesStartServeAndArePublished() {
     PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
@@ -88,12 +99,7 @@ class PoolStepTest {
   void aBudgetOfAnOlderEpochIsIgnoredAndABudgetOfNothingDrainsEverything() {
     PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(3, 8, 4.0), 0));
-    int n = 0;
-    for (PoolStep.Start s : planned.start()) {
-      String id = "h~MS-" + (++n);
-      step.placed(s, Optional.of(id), "on h", 0);
-      step.reported(report(id, InstanceState.READY), 0);
-    }
+    int n = serveAll(step, planned);
     PoolStep.Effects stale = step.assign(budget(2, 0, 0), 1);
     assertThat(stale.plan()).isEmpty();
     assertThat(stale.decisions()).singleElement().satisfies(d -> assertThat(d.action()).contains("epoch 2"));
@@ -133,12 +139,7 @@ class PoolStepTest {
   void aPoolLeftWithFewerGpusThanItHoldsLetsAnInstanceGoWhenItsNewOnesFindNoRoom() {
     PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 40.0), 0));
-    int n = 0;
-    for (PoolStep.Start s : planned.start()) {
-      String id = "h~MS-" + (++n);
-      step.placed(s, Optional.of(id), "on h", 0);
-      step.reported(report(id, InstanceState.READY), 0);
-    }
+    serveAll(step, planned);
     int held = step.instances().values().stream().mapToInt(TensorParallelism::degree).sum();
     assertThat(held).isGreaterThan(4);
     // the next epoch gives it 4 GPUs (the rest to other pools, which wait for them); its smaller instances find no
