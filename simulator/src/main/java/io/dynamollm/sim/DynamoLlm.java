@@ -167,7 +167,7 @@ final class DynamoLlm implements SimPolicy {
       exec(sim, pool, step, step.reported(i.telemetry(now), now)); // it may already serve (an instant start)
     }
     for (PoolReconciler.Reshard r : fx.reshard()) {
-      Policies.reshard(sim, pool, r, reshards, step::resharded);
+      Policies.reshard(sim, r, reshards, step::resharded);
     }
     for (String id : fx.drain()) {
       SimInstance i = sim.instance(id);

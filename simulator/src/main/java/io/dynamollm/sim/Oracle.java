@@ -82,7 +82,7 @@ final class Oracle implements SimPolicy {
     planner = new PoolPlanner(s.profile(), s.decisions().planner().withMissBudget(
         Math.min(ORACLE_MISS_BUDGET, s.decisions().planner().missBudget())), transitions);
     budgeter = new PoolBudgeter(planner, new PoolBudgeter.Settings(s.decisions().budgeter().fillShare(), 1, 0,
-        s.decisions().budgeter().bootstrapShare()));
+        s.decisions().budgeter().bootstrapShare(), s.decisions().budgeter().handoverSlack()));
     reshards = paid ? new PoolReconciler.Reshards(s.reshardCost().inPlace(), s.reshardCost(),
         s.decisions().planner().maxOfflineShare()) : FREE;
     windowMs = s.oracleWindowMs();

@@ -84,7 +84,7 @@ public final class Policies {
         start(sim, pool, g.tp(), g.clockMhz(), g.capacityRps(), startupMs);
       }
       for (PoolReconciler.Reshard r : actions.reshard()) {
-        reshard(sim, pool, r, reshards, null);
+        reshard(sim, r, reshards, null);
       }
       for (String id : actions.drain()) {
         sim.removeInstance(sim.instance(id), true);
@@ -139,7 +139,7 @@ public final class Policies {
    * Re-shards in place after the reconciler's delay; {@code done} hears the old id, its partners and the new instances
    * (the pool step's {@code resharded}).
    */
-  static void reshard(Simulation sim, SimPool pool, PoolReconciler.Reshard r, PoolReconciler.Reshards how,
+  static void reshard(Simulation sim, PoolReconciler.Reshard r, PoolReconciler.Reshards how,
       ReshardListener done) {
     SimInstance old = sim.instance(r.id());
     if (old == null) {
@@ -158,7 +158,6 @@ public final class Policies {
         created.forEach(c -> ids.put(c.id, c.tp));
         done.resharded(old.id, r.partners(), ids);
       }
-      sim.updateParked(pool, -1);
     });
   }
 

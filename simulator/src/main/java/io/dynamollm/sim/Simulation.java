@@ -327,7 +327,7 @@ public final class Simulation {
     pool.instances.add(i);
     instances.put(i.id, i);
     metrics.gpus(now, tp.degree());
-    updateParked(pool, -1); // its GPUs are no longer parked (its pool's, or the cluster's free ones)
+    updateParked(); // its GPUs are no longer parked (its pool's, or the cluster's free ones)
     if (countAsScale) {
       metrics.scaleChanges++;
     }
@@ -408,7 +408,7 @@ public final class Simulation {
         j.payload().instance = created.get(0);
       }
     }
-    updateParked(pool, -1);
+    updateParked();
     pool.refreshReady();
     for (SimRequest r : waiting) {
       reroute(r, old);
@@ -442,18 +442,24 @@ public final class Simulation {
     instances.remove(i.id);
     i.pool.instances.remove(i); // its energy is accounted; it holds no GPU any more
     stateChanged(i);
-    updateParked(i.pool, -1); // its GPUs are parked where a budget still holds them
+    updateParked(); // its GPUs are parked where a budget still holds them
+  }
+
+  /** {@code pool}'s budget is {@code budgetGpus} from now: the GPUs of it no instance holds are parked. */
+  void updateParked(SimPool pool, int budgetGpus) {
+    if (budgetGpus < 0) {
+      throw new IllegalArgumentException("a budget of " + budgetGpus + " GPUs");
+    }
+    pool.budgetGpus = budgetGpus;
+    updateParked();
   }
 
   /**
-   * Budget GPUs not in an instance are parked (drawing idle power); -1 keeps the last budget. A GPU is held once: where
-   * another pool's instances still hold GPUs of this budget (a pool over its budget during a hand-over), only the
-   * cluster's GPUs no instance holds are parked, the pools' shares of them in pool order.
+   * Budget GPUs not in an instance are parked (drawing idle power). A GPU is held once: where another pool's instances
+   * still hold GPUs of this budget (a pool over its budget during a hand-over), only the cluster's GPUs no instance
+   * holds are parked, the pools' shares of them in pool order.
    */
-  void updateParked(SimPool pool, int budgetGpus) {
-    if (budgetGpus >= 0) {
-      pool.budgetGpus = budgetGpus;
-    }
+  private void updateParked() {
     // a draining instance still holds its GPUs: they are parked only once it has stopped
     int free = Math.max(0, settings.servers() * 8 - gpusInInstances());
     for (SimPool p : pools.values()) {

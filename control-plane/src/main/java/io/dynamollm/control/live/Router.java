@@ -25,6 +25,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.TreeMap;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -150,7 +151,7 @@ public final class Router {
     private final Map<String, Integer> arrivalsSinceReport = new HashMap<>();
     private final Map<String, String> poolOf = new HashMap<>();
     /** Arrivals since the last report, per second of arrival and type: {requests, prompt tokens}. */
-    private final Map<Long, Map<RequestType, long[]>> typeArrivals = new java.util.TreeMap<>();
+    private final Map<Long, Map<RequestType, long[]>> typeArrivals = new TreeMap<>();
     private final List<ClusterManager.Completed> completedLengths = new ArrayList<>();
     private final Map<RequestType, Long> served = new EnumMap<>(RequestType.class);
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);

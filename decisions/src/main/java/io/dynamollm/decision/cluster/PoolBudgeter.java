@@ -54,10 +54,6 @@ public final class PoolBudgeter {
    */
   public record Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare,
       double handoverSlack) {
-    public Settings(double fillShare, double headroom, double layoutHysteresis, double bootstrapShare) {
-      this(fillShare, headroom, layoutHysteresis, bootstrapShare, 0.2);
-    }
-
     public Settings {
       if (!(fillShare >= 0 && fillShare <= 1)) {
         throw new IllegalArgumentException("fill-share must be within 0..1, got " + fillShare);

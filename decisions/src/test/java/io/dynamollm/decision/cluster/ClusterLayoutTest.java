@@ -29,7 +29,7 @@ class ClusterLayoutTest {
   static final FrequencyBounds B = FrequencyBounds.H100_DEFAULT;
   static final PoolPlanner PLANNER = new PoolPlanner(P, DecisionSettings.defaults().planner(),
       new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 420_000, 230));
-  static final PoolBudgeter BUDGETER = new PoolBudgeter(PLANNER, new PoolBudgeter.Settings(0.5, 1.0, 0.05, 0.9));
+  static final PoolBudgeter BUDGETER = new PoolBudgeter(PLANNER, new PoolBudgeter.Settings(0.5, 1.0, 0.05, 0.9, 0.2));
   static final ClusterLayout LAYOUT = new ClusterLayout(BUDGETER);
   static final Map<RequestType, TypeShape> SHAPES = shapes();
 
@@ -102,7 +102,8 @@ class ClusterLayoutTest {
       double tp8 = PLANNER.capacityRps(Mix.of(w, SHAPES::get, SLOS::of), TensorParallelism.TP8, B);
       assertThat(pool.loadRps()).isCloseTo(0.9 * 2 * tp8, within(1e-9));
     }
-    assertThat(LAYOUT.decide(none, SHAPES, SLOS, 16, B, Map.of(), List.of()).reason()).startsWith("no traffic seen yet");
+    assertThat(LAYOUT.decide(none, SHAPES, SLOS, 16, B, Map.of(), List.of()).reason())
+        .startsWith("no traffic seen yet");
     assertThat(LAYOUT.decide(forecasts(true, rates(1, 5, 3, 1)), SHAPES, SLOS, 16, B, Map.of(), List.of()).reason())
         .startsWith("less history than the forecaster's minimum");
   }
@@ -206,7 +207,8 @@ class ClusterLayoutTest {
   void refusesAClusterWithoutGpusAndBadSettings() {
     assertThatThrownBy(() -> LAYOUT.decide(forecasts(false, rates(1, 1, 1, 1)), SHAPES, SLOS, 0, B, Map.of(),
         List.of())).hasMessageContaining("needs GPUs, got 0");
-    assertThatThrownBy(() -> new PoolBudgeter.Settings(0.5, 1.0, 0.05, 0)).hasMessageContaining("(0, 1]");
-    assertThatThrownBy(() -> new PoolBudgeter.Settings(0.5, 1.0, 1.5, 0.9)).hasMessageContaining("layout-hysteresis");
+    assertThatThrownBy(() -> new PoolBudgeter.Settings(0.5, 1.0, 0.05, 0, 0.2)).hasMessageContaining("(0, 1]");
+    assertThatThrownBy(() -> new PoolBudgeter.Settings(0.5, 1.0, 1.5, 0.9, 0.2))
+        .hasMessageContaining("layout-hysteresis");
   }
 }
