@@ -9,6 +9,7 @@ import io.dynamollm.decision.cluster.ShapeLearner;
 import io.dynamollm.decision.instance.FrequencyGovernor;
 import io.dynamollm.decision.pool.CapacityCorrection;
 import io.dynamollm.decision.pool.PoolPlanner;
+import io.dynamollm.decision.pool.SparePolicy;
 import io.dynamollm.decision.routing.RoutingPolicy;
 import java.util.List;
 import java.util.Objects;
@@ -26,6 +27,7 @@ import java.util.function.Function;
  *     its telemetry to the cluster
  * @param rebudgetDelayMs an operator or host change is budgeted within this delay; later changes do not postpone it
  * @param ladderIntervalMs how often each instance climbs the emergency ladder
+ * @param spares how long pools keep instances their plans no longer need as warm spares
  */
 public record DecisionSettings(
     long clusterEpochMs,
@@ -40,7 +42,8 @@ public record DecisionSettings(
     CapacityCorrection.Settings correction,
     FrequencyGovernor.Settings governor,
     long ladderIntervalMs,
-    RoutingPolicy.Settings routing) {
+    RoutingPolicy.Settings routing,
+    SparePolicy spares) {
 
   /** The section of the configuration this record is read from. */
   public static final String PATH = "dynamollm.decisions";
@@ -53,6 +56,7 @@ public record DecisionSettings(
     Objects.requireNonNull(correction, "correction");
     Objects.requireNonNull(governor, "governor");
     Objects.requireNonNull(routing, "routing");
+    Objects.requireNonNull(spares, "spares");
     positive(clusterEpochMs, "cluster-epoch");
     positive(poolEpochMs, "pool-epoch");
     positive(instanceEpochMs, "instance-epoch");
@@ -103,19 +107,27 @@ public record DecisionSettings(
             g.getInt("min-completions"), ms(g, "window"), ms(g, "min-change-interval"), g.getInt("step-down-after"))),
         section(c, "ladder", l -> ms(l, "interval")),
         section(c, "routing", r -> new RoutingPolicy.Settings(r.getDouble("overflow-score"),
-            r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"))));
+            r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"))),
+        section(c, "spares", s -> s.getString("keep").trim().equals(SparePolicy.BREAK_EVEN)
+            ? new SparePolicy(true, 0) : new SparePolicy(false, ms(s, "keep"))));
   }
 
   /** With other epochs (tests and demos compress time). */
   public DecisionSettings withEpochs(long clusterMs, long poolMs, long instanceMs) {
     return new DecisionSettings(clusterMs, poolMs, instanceMs, poolKeepAliveMs, rebudgetDelayMs, forecaster, shapes,
-        budgeter, planner, correction, governor, ladderIntervalMs, routing);
+        budgeter, planner, correction, governor, ladderIntervalMs, routing, spares);
+  }
+
+  /** With another warm-spare policy. */
+  public DecisionSettings withSpares(SparePolicy s) {
+    return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,
+        forecaster, shapes, budgeter, planner, correction, governor, ladderIntervalMs, routing, s);
   }
 
   /** With another planner tuning. */
   public DecisionSettings withPlanner(PoolPlanner.Settings p) {
     return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,
-        forecaster, shapes, budgeter, p, correction, governor, ladderIntervalMs, routing);
+        forecaster, shapes, budgeter, p, correction, governor, ladderIntervalMs, routing, spares);
   }
 
   /**

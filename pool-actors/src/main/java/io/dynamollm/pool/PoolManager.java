@@ -155,7 +155,8 @@ public final class PoolManager {
       this.ctx = ctx;
       this.timers = timers;
       this.w = w;
-      this.step = new PoolStep(pool, w.settings(), w.reshards(), true, w.clock().nowMs());
+      this.step = new PoolStep(pool, w.settings(), w.reshards(), w.settings().spares().keepMs(
+          w.planner().transitions(), w.planner().profile().idlePowerW()), true, w.clock().nowMs());
       this.routing = new RoutingPolicy(w.settings().routing());
       this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
       this.telemetryAdapter = ctx.messageAdapter(InstanceTelemetry.class, Reported::new);

@@ -31,6 +31,8 @@ final class DynamoLlm implements SimPolicy {
   private ClusterStep cluster;
   private PoolPlanner planner;
   private PoolReconciler.Reshards reshards;
+  /** How long a pool keeps a warm spare (the configured policy on this run's start-up cost and profile). */
+  private long spareKeepMs;
   private final Map<String, PoolStep> steps = new HashMap<>();
   private boolean initial;
 
@@ -51,6 +53,7 @@ final class DynamoLlm implements SimPolicy {
     planner = new PoolPlanner(s.profile(), s.decisions().planner(), s.transitions());
     reshards = new PoolReconciler.Reshards(s.reshardCost().inPlace(), s.reshardCost(),
         s.decisions().planner().maxOfflineShare());
+    spareKeepMs = s.decisions().spares().keepMs(planner.transitions(), s.profile().idlePowerW());
     Policies.governInstances(sim, new FrequencyGovernor(s.profile(), s.decisions().governor()));
     Policies.climbLadders(sim);
     initial = true;
@@ -108,7 +111,7 @@ final class DynamoLlm implements SimPolicy {
       pool.mix = b.mix();
     }
     PoolStep step = steps.computeIfAbsent(b.pool(), name -> listen(sim, pool, new PoolStep(name, sim.settings()
-        .decisions(), reshards, false, now)));
+        .decisions(), reshards, spareKeepMs, false, now)));
     exec(sim, pool, step, step.assign(b, now));
   }
 
@@ -136,7 +139,7 @@ final class DynamoLlm implements SimPolicy {
   private void exec(Simulation sim, SimPool pool, PoolStep step, PoolStep.Effects fx) {
     double now = sim.now();
     fx.decisions().forEach(n -> note(now, n));
-    fx.routes().ifPresent(r -> capacities(sim, r));
+    fx.routes().ifPresent(r -> capacities(sim, pool, r));
     if (fx.retarget()) {
       step.budget().ifPresent(b -> {
         pool.bounds = b.frequencyBounds();
@@ -182,13 +185,27 @@ final class DynamoLlm implements SimPolicy {
     step.budget().ifPresent(b -> sim.updateParked(pool, b.gpus()));
   }
 
-  /** Routers weigh instances by the capacities the pool publishes. */
-  private static void capacities(Simulation sim, PoolRoutes routes) {
+  /**
+   * Routers send requests only to the instances the pool publishes (a ready one it leaves out is a warm spare), and
+   * weigh them by the capacities it publishes.
+   */
+  private static void capacities(Simulation sim, SimPool pool, PoolRoutes routes) {
+    java.util.Set<String> routed = new java.util.HashSet<>();
     for (PoolRoutes.Ready r : routes.ready()) {
+      routed.add(r.instanceId());
       SimInstance i = sim.instance(r.instanceId());
       if (i != null) {
         i.capacityRps = r.capacityRps();
       }
+    }
+    boolean changed = false;
+    for (SimInstance i : pool.instances) {
+      boolean spare = i.state == io.dynamollm.protocol.InstanceState.READY && !routed.contains(i.id);
+      changed |= spare != i.spare;
+      i.spare = spare;
+    }
+    if (changed) {
+      pool.refreshReady();
     }
   }
 

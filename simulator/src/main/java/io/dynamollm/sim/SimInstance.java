@@ -64,8 +64,11 @@ final class SimInstance implements RoutingPolicy.Candidate {
     return pool.sim;
   }
 
+  /** A warm spare: ready, but its pool routes it nothing (see {@link io.dynamollm.decision.pool.SparePolicy}). */
+  boolean spare;
+
   boolean acceptsRequests() {
-    return state.acceptsRequests();
+    return state.acceptsRequests() && !spare;
   }
 
   // ------------------------------------------------------------------ as the routers see it

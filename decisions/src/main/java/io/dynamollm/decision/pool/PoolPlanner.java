@@ -9,6 +9,7 @@ import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
@@ -136,6 +137,7 @@ public final class PoolPlanner {
    * @param current the plan running now, if any
    * @param remainingEpochSeconds how long the new plan would run
    * @param useWholeBudget every budget GPU must be in an instance (a policy whose only knob is TP)
+   * @param warmSpares the pool's warm spares by TP: instances of these serve at once, without a start-up
    */
   public record Request(
       String pool,
@@ -146,18 +148,27 @@ public final class PoolPlanner {
       List<TensorParallelism> allowedTps,
       Optional<PoolPlan> current,
       double remainingEpochSeconds,
-      boolean useWholeBudget) {
+      boolean useWholeBudget,
+      Map<TensorParallelism, Integer> warmSpares) {
     public Request {
       Objects.requireNonNull(pool, "pool");
       Objects.requireNonNull(mix, "mix");
       Objects.requireNonNull(bounds, "bounds");
       allowedTps = List.copyOf(allowedTps);
+      warmSpares = Map.copyOf(warmSpares);
       if (!(loadRps >= 0) || Double.isInfinite(loadRps)) {
         throw new IllegalArgumentException("pool load must be finite and >= 0, got " + loadRps);
       }
       if (gpuBudget < 0) {
         throw new IllegalArgumentException("GPU budget must be >= 0, got " + gpuBudget);
       }
+    }
+
+    /** A pool without warm spares. */
+    public Request(String pool, Mix mix, double loadRps, int gpuBudget, FrequencyBounds bounds,
+        List<TensorParallelism> allowedTps, Optional<PoolPlan> current, double remainingEpochSeconds,
+        boolean useWholeBudget) {
+      this(pool, mix, loadRps, gpuBudget, bounds, allowedTps, current, remainingEpochSeconds, useWholeBudget, Map.of());
     }
   }
 
@@ -595,10 +606,10 @@ public final class PoolPlanner {
     if (req.current().isEmpty()) {
       return new Result(candidate, outcome, outcome, true,
           String.format(Locale.ROOT, "first plan for %.2f req/s: %s (%s)", req.loadRps(), candidate.describe(), outcome),
-          0, transitionEnergyJ(PoolPlan.EMPTY, candidate));
+          0, transitionEnergyJ(PoolPlan.EMPTY, candidate, req.warmSpares()));
     }
     PoolPlan current = rebalance(req, req.current().get());
-    double transitionJ = transitionEnergyJ(current, candidate);
+    double transitionJ = transitionEnergyJ(current, candidate, req.warmSpares());
     double saving = current.predictedPowerW() - candidate.predictedPowerW();
     boolean short_ = current.capacityRps() + 1e-9 < req.loadRps() || current.gpus() > req.gpuBudget();
     boolean same = sameLayout(current, candidate);
@@ -608,8 +619,18 @@ public final class PoolPlanner {
           saving, 0);
     }
     if (short_) {
+      Optional<PoolPlan> woken = current.gpus() > req.gpuBudget() ? Optional.empty() : grown(req, current, true);
+      if (woken.isPresent() && !sameLayout(woken.get(), candidate)) {
+        // warm spares carry the shortfall now; what the candidate needs beyond them would wait a start-up
+        PoolPlan w = woken.get();
+        return new Result(w, outcome, outcome, true, String.format(Locale.ROOT,
+            "capacity short (%.2f of %.2f req/s): wakes warm spares, %s -> %s (%s would save %.0f W; it waits until"
+                + " the pool is not short)", current.capacityRps(), req.loadRps(), current.describe(), w.describe(),
+            candidate.describe(), w.predictedPowerW() - candidate.predictedPowerW()), saving,
+            transitionEnergyJ(current, w, req.warmSpares()));
+      }
       Optional<PoolPlan> grown = transitions.reshardCost().inPlace() || current.gpus() > req.gpuBudget()
-          ? Optional.empty() : grown(req, current);
+          ? Optional.empty() : grown(req, current, false);
       if (grown.isPresent() && !sameLayout(grown.get(), candidate)) {
         // re-sharding by restart takes serving instances away for a start-up (or waits for room), while the pool
         // already misses its load: grow the current layout now; a re-shard for energy waits until it is not short
@@ -618,7 +639,7 @@ public final class PoolPlanner {
             "capacity short (%.2f of %.2f req/s): grows %s -> %s, keeping its instances (%s would save %.0f W, a"
                 + " re-shard by restart waits until the pool is not short)", current.capacityRps(), req.loadRps(),
             current.describe(), g.describe(), candidate.describe(), g.predictedPowerW() - candidate.predictedPowerW()),
-            saving, transitionEnergyJ(current, g));
+            saving, transitionEnergyJ(current, g, req.warmSpares()));
       }
       if (grown.isEmpty() && !transitions.reshardCost().inPlace() && current.gpus() <= req.gpuBudget()) {
         // nothing fits beside the current instances: a restart is worth it only for clearly more capacity
@@ -652,15 +673,19 @@ public final class PoolPlanner {
   /**
    * The current layout grown to carry the load: its groups at the highest allowed clock and, if that is not enough,
    * the least-power group of new instances of one configuration within the rest of the budget. Empty when no such
-   * growth carries the load.
+   * growth carries the load. With {@code warmOnly} only a group of the pool's warm spares (of one TP, at most as many
+   * as it has), and empty when the current layout carries the load without them.
    */
-  private Optional<PoolPlan> grown(Request req, PoolPlan current) {
+  private Optional<PoolPlan> grown(Request req, PoolPlan current, boolean warmOnly) {
+    if (warmOnly && req.warmSpares().isEmpty()) {
+      return Optional.empty();
+    }
     Mix target = target(req.mix());
     PoolPlan top = atMaxClock(req, current);
     List<PoolPlan.Group> atMax = top.groups();
     double capacity = top.capacityRps();
     if (capacity + 1e-9 >= req.loadRps()) {
-      return Optional.of(top);
+      return warmOnly ? Optional.empty() : Optional.of(top);
     }
     int room = req.gpuBudget() - current.gpus();
     PoolPlan best = null;
@@ -669,7 +694,7 @@ public final class PoolPlanner {
         continue; // one row per configuration: the one at full capacity
       }
       int n = (int) Math.ceil((req.loadRps() - capacity) / r.capacityRps() - 1e-9);
-      if (n < 1 || n * r.tp().degree() > room) {
+      if (n < 1 || n * r.tp().degree() > room || warmOnly && n > req.warmSpares().getOrDefault(r.tp(), 0)) {
         continue;
       }
       List<PoolPlan.Group> groups = new ArrayList<>(atMax);
@@ -716,9 +741,10 @@ public final class PoolPlanner {
 
   /**
    * Energy of the transition: GPUs of instances whose TP changes re-shard (in place, or by restart), GPUs beyond the
-   * current ones start new instances; both draw transition power meanwhile. Clock-only changes are free.
+   * current ones start new instances, except those a warm spare of their TP provides; both draw transition power
+   * meanwhile. Clock-only changes are free.
    */
-  double transitionEnergyJ(PoolPlan from, PoolPlan to) {
+  double transitionEnergyJ(PoolPlan from, PoolPlan to, Map<TensorParallelism, Integer> warmSpares) {
     int[] fromByTp = new int[9];
     int[] toByTp = new int[9];
     from.groups().forEach(g -> fromByTp[g.tp().degree()] += g.gpus());
@@ -739,8 +765,13 @@ public final class PoolPlanner {
       }
       joules += resharded * transitions.transitionPowerW() * ms / 1e3;
     }
-    if (toGpus > fromGpus) {
-      joules += (toGpus - fromGpus) * transitions.transitionPowerW() * transitions.startupMs() / 1e3;
+    int warm = 0;
+    for (var e : warmSpares.entrySet()) {
+      int t = e.getKey().degree();
+      warm += Math.min(Math.max(0, toByTp[t] - fromByTp[t]), e.getValue() * t);
+    }
+    if (toGpus - warm > fromGpus) {
+      joules += (toGpus - warm - fromGpus) * transitions.transitionPowerW() * transitions.startupMs() / 1e3;
     }
     return joules;
   }

@@ -16,7 +16,9 @@ import java.util.Objects;
  * staggered so that at most {@code maxOfflineShare} of the pool's capacity is offline at once; what is still missing
  * starts new; what is still extra drains, make-before-break: only once nothing of the pool is starting or
  * re-sharding, so the pool never loses capacity before its replacement serves. Without in-place re-shards a TP
- * change is a start of the new instances followed by a drain of the old ones. Pure.
+ * change is a start of the new instances followed by a drain of the old ones. An instance the plan no longer needs
+ * may stay as a warm spare ({@link Spares}): loaded, unrouted, at the lowest clock; a missing instance of its TP wakes
+ * it instead of a cold start. Pure.
  */
 public final class PoolReconciler {
   private PoolReconciler() {}
@@ -45,16 +47,51 @@ public final class PoolReconciler {
     }
   }
 
-  /** What to do now. */
-  public record Actions(List<PoolPlan.Group> start, List<String> drain, List<Reshard> reshard, String summary) {
+  /** A warm spare of the pool: ready, routed nothing, since {@code sinceMs}. */
+  public record Spare(String id, TensorParallelism tp, double sinceMs) {
+    public Spare {
+      Objects.requireNonNull(id, "id");
+      Objects.requireNonNull(tp, "tp");
+    }
+  }
+
+  /**
+   * Whether the pool keeps warm spares: an instance the plan no longer needs stays loaded (unrouted, at the lowest
+   * clock) for at most {@code keepMs} — within the pool's GPU budget, beside the plan's instances — and then drains.
+   *
+   * @param keepMs longest a spare is kept; 0: none are kept
+   * @param gpuBudget GPUs the pool may hold, the plan's and the spares' together
+   * @param nowMs now
+   */
+  public record Spares(long keepMs, int gpuBudget, double nowMs) {
+    public static final Spares NONE = new Spares(0, 0, 0);
+
+    public Spares {
+      if (keepMs < 0 || gpuBudget < 0) {
+        throw new IllegalArgumentException("spare keep time and GPU budget must be >= 0, got " + keepMs + " ms, "
+            + gpuBudget + " GPUs");
+      }
+    }
+  }
+
+  /**
+   * What to do now.
+   *
+   * @param park ready instances the plan no longer needs, kept as warm spares (no longer routed)
+   * @param wake warm spares that serve again (routed at once: no start-up)
+   */
+  public record Actions(List<PoolPlan.Group> start, List<String> drain, List<Reshard> reshard, List<String> park,
+      List<String> wake, String summary) {
     public Actions {
       start = List.copyOf(start);
       drain = List.copyOf(drain);
       reshard = List.copyOf(reshard);
+      park = List.copyOf(park);
+      wake = List.copyOf(wake);
     }
 
     public boolean none() {
-      return start.isEmpty() && drain.isEmpty() && reshard.isEmpty();
+      return start.isEmpty() && drain.isEmpty() && reshard.isEmpty() && park.isEmpty() && wake.isEmpty();
     }
   }
 
@@ -67,15 +104,20 @@ public final class PoolReconciler {
   }
 
   public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards) {
-    return reconcile(plan, live, reshards, false);
+    return reconcile(plan, live, reshards, false, List.of(), Spares.NONE);
   }
 
   /**
    * As {@link #reconcile(PoolPlan, List, Reshards)}; with {@code breakFirst} as many of the extra instances as free
    * the GPUs of the missing ones drain at once, before their replacements serve (the rest once they do) — for a pool
-   * that holds GPUs the cluster has given to others and whose new instances find no room until it lets them go.
+   * that holds GPUs the cluster has given to others and whose new instances find no room until it lets them go (and
+   * no spare is kept). {@code live} are the instances that serve or will; {@code spares} the warm spares, kept as
+   * {@code keep} allows: a missing instance wakes a spare of its TP (the newest) before anything starts; an extra
+   * ready instance that would drain is parked as a spare while the plan's GPUs and the spares fit the budget; a spare
+   * older than the keep time, or beyond the budget (the oldest first), drains.
    */
-  public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards, boolean breakFirst) {
+  public static Actions reconcile(PoolPlan plan, List<Live> live, Reshards reshards, boolean breakFirst,
+      List<Spare> spares, Spares keep) {
     List<Live> serving = live.stream()
         .filter(i -> i.state() == InstanceState.READY || i.state() == InstanceState.STARTING
             || i.state() == InstanceState.RESHARDING)
@@ -101,10 +143,46 @@ public final class PoolReconciler {
       }
       surplus.addAll(have.subList(k, have.size()));
     }
+    List<String> wake = new ArrayList<>();
+    List<Spare> kept = new ArrayList<>(spares.stream().sorted(Comparator.comparingDouble(Spare::sinceMs)).toList());
+    for (Iterator<PoolPlan.Group> it = deficit.iterator(); it.hasNext(); ) {
+      PoolPlan.Group g = it.next();
+      for (int k = kept.size() - 1; k >= 0; k--) {
+        if (kept.get(k).tp().equals(g.tp())) {
+          wake.add(kept.remove(k).id());
+          it.remove();
+          break;
+        }
+      }
+    }
     List<Reshard> reshard = reshards.inPlace() ? reshard(surplus, deficit, serving, reshards) : List.of();
     boolean hold = !surplus.isEmpty() && !plan.groups().isEmpty()
         && (settling || !deficit.isEmpty() || !reshard.isEmpty());
-    List<String> drain = hold ? new ArrayList<>() : surplus.stream().map(Live::id).toList();
+    List<String> drain = new ArrayList<>();
+    List<String> park = new ArrayList<>();
+    // spares past their keep time go; the rest, newest first, as long as they fit beside the plan's GPUs
+    int room = keep.gpuBudget() - plan.groups().stream().mapToInt(g -> g.instances() * g.tp().degree()).sum();
+    if (breakFirst || keep.keepMs() == 0) {
+      room = 0;
+    }
+    for (int k = kept.size() - 1; k >= 0; k--) {
+      Spare s = kept.get(k);
+      if (keep.nowMs() - s.sinceMs() >= keep.keepMs() || s.tp().degree() > room) {
+        drain.add(s.id());
+      } else {
+        room -= s.tp().degree();
+      }
+    }
+    if (!hold) {
+      for (Live l : surplus) {
+        if (l.state() == InstanceState.READY && l.tp().degree() <= room) {
+          park.add(l.id());
+          room -= l.tp().degree();
+        } else {
+          drain.add(l.id());
+        }
+      }
+    }
     if (hold && breakFirst) {
       // as few as free the GPUs the missing instances need, widest first; the rest go once those serve
       int need = deficit.stream().mapToInt(g -> g.tp().degree()).sum();
@@ -117,9 +195,10 @@ public final class PoolReconciler {
         freed += l.tp().degree();
       }
     }
-    String summary = String.format(Locale.ROOT, "%d to start, %d to re-shard, %d to drain%s", deficit.size(),
-        reshard.size(), surplus.size(), hold ? " once the new ones serve" : "");
-    return new Actions(deficit, drain, reshard, summary);
+    String summary = String.format(Locale.ROOT, "%d to start, %d to re-shard, %d to drain%s%s", deficit.size(),
+        reshard.size(), surplus.size() - park.size(), hold ? " once the new ones serve" : "",
+        park.isEmpty() && wake.isEmpty() ? "" : ", " + park.size() + " to park as spares, " + wake.size() + " to wake");
+    return new Actions(deficit, drain, reshard, park, wake, summary);
   }
 
   /**

@@ -88,17 +88,25 @@ public final class PoolStep {
     final TensorParallelism tp;
     InstanceState state;
     InstanceTelemetry last;
+    /** A warm spare (ready, routed nothing) since this time; NaN while it serves. */
+    double spareSinceMs = Double.NaN;
 
     Member(String id, TensorParallelism tp, InstanceState state) {
       this.id = id;
       this.tp = tp;
       this.state = state;
     }
+
+    boolean spare() {
+      return !Double.isNaN(spareSinceMs);
+    }
   }
 
   private final String pool;
   private final DecisionSettings settings;
   private final PoolReconciler.Reshards reshards;
+  /** Longest a warm spare is kept, ms; 0: none. */
+  private final long spareKeepMs;
   private final Map<String, Member> members = new LinkedHashMap<>();
   /** TPs that found no host with room: planned without until they are tried again (see {@link #keepAlive}). */
   private final Set<TensorParallelism> noRoomFor = new HashSet<>();
@@ -129,14 +137,20 @@ public final class PoolStep {
 
   /**
    * @param reshards how the pool changes TP where it runs (in place, or by starting new instances and draining)
+   * @param spareKeepMs longest an instance the plan no longer needs is kept as a warm spare, ms (0: none;
+   *     {@link SparePolicy#keepMs})
    * @param adopting the driver is still looking for instances of this pool that already run (a restarted pool
    *     manager): nothing is reconciled until it says {@link #adoptionDone}
    */
-  public PoolStep(String pool, DecisionSettings settings, PoolReconciler.Reshards reshards, boolean adopting,
-      double nowMs) {
+  public PoolStep(String pool, DecisionSettings settings, PoolReconciler.Reshards reshards, long spareKeepMs,
+      boolean adopting, double nowMs) {
     this.pool = Objects.requireNonNull(pool, "pool");
     this.settings = Objects.requireNonNull(settings, "settings");
     this.reshards = Objects.requireNonNull(reshards, "reshards");
+    if (spareKeepMs < 0) {
+      throw new IllegalArgumentException("a spare's keep time must be >= 0 ms, got " + spareKeepMs);
+    }
+    this.spareKeepMs = spareKeepMs;
     this.adopting = adopting;
     this.windowStartMs = nowMs;
   }
@@ -169,6 +183,13 @@ public final class PoolStep {
   public Map<String, Optional<InstanceTelemetry>> telemetry() {
     Map<String, Optional<InstanceTelemetry>> out = new LinkedHashMap<>();
     members.values().forEach(m -> out.put(m.id, Optional.ofNullable(m.last)));
+    return out;
+  }
+
+  /** The warm spares: ready instances the plan does not use, kept loaded and routed nothing. */
+  public Set<String> spares() {
+    Set<String> out = new java.util.LinkedHashSet<>();
+    members.values().stream().filter(Member::spare).forEach(m -> out.add(m.id));
     return out;
   }
 
@@ -301,7 +322,7 @@ public final class PoolStep {
         up = Optional.of(telemetryUp(nowMs)); // short within the budget: the cluster may add GPUs no pool holds
       }
     }
-    Effects e = reconcile(notes);
+    Effects e = reconcile(notes, nowMs);
     return new Effects(e.plan(), e.start(), e.drain(), e.reshard(), e.retarget(), e.routes(), up, e.decisions());
   }
 
@@ -328,7 +349,7 @@ public final class PoolStep {
       // the keep-alives' retries (planning again now would only ask for the same starts)
       boolean anyLeft = TensorParallelism.PAPER_DEGREES.stream().anyMatch(tp -> !noRoomFor.contains(tp));
       if (pendingPlacements == 0 && !anyLeft) {
-        return reconcile(notes); // a pool over its budget lets instances go to make the room (see reconcile)
+        return reconcile(notes, nowMs); // a pool over its budget lets instances go to make the room (see reconcile)
       }
       return effects(pendingPlacements == 0 ? replanRequest() : Optional.empty(), notes);
     }
@@ -336,7 +357,7 @@ public final class PoolStep {
     retryRoomAfter = 1;
     members.put(id, new Member(id, s.tp(), InstanceState.STARTING));
     notes.add(note("start " + id + " (" + s.tp() + ")", "the plan " + plan.describe() + " needs it", 0));
-    return pendingPlacements == 0 ? reconcile(notes) : routesOnly(notes);
+    return pendingPlacements == 0 ? reconcile(notes, nowMs) : routesOnly(notes);
   }
 
   /** An instance the pool already runs (found in a host's GPU ledger): adopted, not started again. */
@@ -348,7 +369,7 @@ public final class PoolStep {
   /** The search for running instances is over: reconcile from now on. */
   public Effects adoptionDone(double nowMs) {
     adopting = false;
-    return hasPlan ? reconcile(new ArrayList<>()) : routesOnly(List.of());
+    return hasPlan ? reconcile(new ArrayList<>(), nowMs) : routesOnly(List.of());
   }
 
   /**
@@ -380,7 +401,7 @@ public final class PoolStep {
       noRoomFor.clear(); // its GPUs are free again
     }
     if (before != t.state()) {
-      return reconcile(new ArrayList<>()); // a new instance serves (drain the old ones now) or one went away
+      return reconcile(new ArrayList<>(), nowMs); // a new instance serves (drain the old ones now) or one went away
     }
     return effects(Optional.empty(), List.of());
   }
@@ -400,7 +421,7 @@ public final class PoolStep {
       return new Effects(replanRequest(), List.of(), List.of(), List.of(), true, routes(),
           Optional.of(telemetryUp(nowMs)), List.of());
     }
-    Effects e = settled ? reconcile(new ArrayList<>()) : routesOnly(List.of());
+    Effects e = settled ? reconcile(new ArrayList<>(), nowMs) : routesOnly(List.of());
     return new Effects(e.plan(), e.start(), e.drain(), e.reshard(), true, e.routes(),
         Optional.of(telemetryUp(nowMs)), e.decisions());
   }
@@ -412,7 +433,7 @@ public final class PoolStep {
     }
     List<PoolRoutes.Ready> ready = new ArrayList<>();
     for (Member m : members.values()) {
-      if (m.state == InstanceState.READY) {
+      if (m.state == InstanceState.READY && !m.spare()) {
         ready.add(new PoolRoutes.Ready(m.id, capacity(m.tp), m.last == null ? 0 : m.last.queued()));
       }
     }
@@ -432,23 +453,53 @@ public final class PoolStep {
     Mix m = mix != null ? mix : Mix.single(RequestType.LL, io.dynamollm.protocol.profile.TypeShape.ONE, ANY_SLO);
     return Optional.of(new PoolPlanner.Request(pool, m, mix == null ? 0 : correction.apply(load),
         budget.gpus(), budget.frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
-        plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false));
+        plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false,
+        warmSpares()));
   }
 
-  private Effects reconcile(List<DecisionNote> notes) {
+  /** The warm spares by TP (the planner counts them as instances that serve without a start-up). */
+  private Map<TensorParallelism, Integer> warmSpares() {
+    Map<TensorParallelism, Integer> out = new java.util.HashMap<>();
+    members.values().stream().filter(m -> m.spare() && m.state == InstanceState.READY)
+        .forEach(m -> out.merge(m.tp, 1, Integer::sum));
+    return out;
+  }
+
+  private Effects reconcile(List<DecisionNote> notes, double nowMs) {
     if (pendingPlacements > 0 || adopting || !hasPlan) {
       return routesOnly(notes); // wait for the placements under way, the ledgers' answer, or a first plan
     }
     List<PoolReconciler.Live> live = new ArrayList<>();
+    List<PoolReconciler.Spare> spares = new ArrayList<>();
     for (Member m : members.values()) {
-      live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp)));
+      if (m.spare() && m.state == InstanceState.READY) {
+        spares.add(new PoolReconciler.Spare(m.id, m.tp, m.spareSinceMs));
+      } else {
+        live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp)));
+      }
     }
     // a pool that holds more GPUs than its budget, while a start found no room, lets its extra instances go first:
     // the cluster gave those GPUs to other pools (or to this pool's new instances), which wait for them
     int held = members.values().stream().filter(m -> m.state != InstanceState.DRAINING).mapToInt(m -> m.tp.degree())
         .sum();
     boolean breakFirst = !noRoomFor.isEmpty() && held > budget.gpus();
-    var actions = PoolReconciler.reconcile(plan, live, reshards, breakFirst);
+    var actions = PoolReconciler.reconcile(plan, live, reshards, breakFirst, spares,
+        new PoolReconciler.Spares(spareKeepMs, budget.gpus(), nowMs));
+    for (String id : actions.wake()) {
+      Member m = members.get(id);
+      notes.add(note("wake " + id + " (" + m.tp + ")", String.format(Locale.ROOT, "the plan %s needs it again; a warm"
+          + " spare for %.1f min, it serves at once instead of a start-up", plan.describe(),
+          (nowMs - m.spareSinceMs) / 60_000), 0));
+      m.spareSinceMs = Double.NaN;
+    }
+    for (String id : actions.park()) {
+      Member m = members.get(id);
+      notes.add(note("park " + id + " (" + m.tp + ") as a warm spare", String.format(Locale.ROOT, "the plan %s no"
+          + " longer needs it; kept loaded, unrouted, at the lowest clock for up to %.1f min (what a start-up costs"
+          + " at its idle power) within the pool's %d GPUs", plan.describe(), spareKeepMs / 60_000.0, budget.gpus()),
+          0));
+      m.spareSinceMs = nowMs;
+    }
     List<Start> starts = new ArrayList<>();
     for (PoolPlan.Group g : actions.start()) {
       if (noRoomFor.contains(g.tp())) {
@@ -458,10 +509,14 @@ public final class PoolStep {
     }
     pendingPlacements += starts.size();
     for (String id : actions.drain()) {
-      notes.add(note("drain " + id, "the plan " + plan.describe() + " no longer needs it" + (breakFirst
+      Member d = members.get(id);
+      notes.add(note("drain " + id, d.spare() ? String.format(Locale.ROOT, "a warm spare for %.1f min, not needed"
+          + " again within its keep time or the pool's budget of %d GPUs", (nowMs - d.spareSinceMs) / 60_000,
+          budget.gpus()) : "the plan " + plan.describe() + " no longer needs it" + (breakFirst
           ? String.format(Locale.ROOT, " (the pool holds %d GPUs of a %d-GPU budget and its new instances find no"
               + " room: it goes before they serve)", held, budget.gpus()) : ""), 0));
-      members.get(id).state = InstanceState.DRAINING;
+      d.state = InstanceState.DRAINING;
+      d.spareSinceMs = Double.NaN;
     }
     for (PoolReconciler.Reshard r : actions.reshard()) {
       notes.add(note("re-shard " + r.id() + (r.partners().isEmpty() ? "" : " with " + r.partners()) + " into "

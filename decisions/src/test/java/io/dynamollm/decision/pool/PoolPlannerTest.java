@@ -17,6 +17,7 @@ import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -186,5 +187,20 @@ class PoolPlannerTest {
     // a budget no count of a row fills exactly (10 GPUs): only TP2 x 5 (5,000 carried, short of 6,000)
     assertThat(PoolPlanner.bestOneGroup(tp, load, power, 6_000, 10, true)).isEmpty();
     assertThat(PoolPlanner.bestOneGroup(tp, load, power, 4_000, 10, true)).hasValue(1_500);
+  }
+
+  @Test
+  void aWarmSpareOfTheTpANewInstanceNeedsSavesItsStartUp() {
+    PoolPlan tp8 = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP8, 1605, 1, 5, 4)), 0, 0);
+    PoolPlan tp8AndTwoTp4 = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP8, 1605, 1, 5, 4),
+        new PoolPlan.Group(TensorParallelism.TP4, 1605, 2, 3, 2)), 0, 0);
+    // 8 new GPUs start for 7 minutes at 230 W: 772.8 kJ
+    assertThat(planner.transitionEnergyJ(tp8, tp8AndTwoTp4, Map.of())).isCloseTo(772_800, within(1.0));
+    // one TP4 spare: half of it; a TP2 spare: nothing (its TP is not wanted)
+    assertThat(planner.transitionEnergyJ(tp8, tp8AndTwoTp4, Map.of(TensorParallelism.TP4, 1)))
+        .isCloseTo(386_400, within(1.0));
+    assertThat(planner.transitionEnergyJ(tp8, tp8AndTwoTp4, Map.of(TensorParallelism.TP2, 4)))
+        .isCloseTo(772_800, within(1.0));
+    assertThat(planner.transitionEnergyJ(tp8, tp8AndTwoTp4, Map.of(TensorParallelism.TP4, 3))).isZero();
   }
 }

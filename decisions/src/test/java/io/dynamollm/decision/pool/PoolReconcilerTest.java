@@ -42,12 +42,12 @@ class PoolReconcilerTest {
     PoolPlan oneTp4 = plan(new PoolPlan.Group(TP4, 1605, 1, 5, 4));
     List<Live> two = List.of(ready("a", TP8), ready("b", TP8));
     assertThat(PoolReconciler.reconcile(oneTp4, two, RESTART).drain()).as("make-before-break as usual").isEmpty();
-    var a = PoolReconciler.reconcile(oneTp4, two, RESTART, true);
+    var a = PoolReconciler.reconcile(oneTp4, two, RESTART, true, List.of(), PoolReconciler.Spares.NONE);
     assertThat(a.drain()).as("one TP8 frees the 4 GPUs the TP4 needs; the other serves until it does").hasSize(1);
     assertThat(a.start()).hasSize(1);
     // nothing missing: nothing drains before its time
-    assertThat(PoolReconciler.reconcile(plan(new PoolPlan.Group(TP8, 1605, 2, 5, 4)), two, RESTART, true).none())
-        .isTrue();
+    assertThat(PoolReconciler.reconcile(plan(new PoolPlan.Group(TP8, 1605, 2, 5, 4)), two, RESTART, true, List.of(),
+        PoolReconciler.Spares.NONE).none()).isTrue();
   }
 
   @Test
@@ -118,5 +118,69 @@ class PoolReconcilerTest {
     var a = PoolReconciler.reconcile(PoolPlan.EMPTY, List.of(ready("a", TP8), ready("b", TP4)), IN_PLACE);
     assertThat(a.drain()).containsExactlyInAnyOrder("a", "b");
     assertThat(a.reshard()).isEmpty();
+  }
+
+  // ---- warm spares: kept 20 min (the keep time), within the pool's GPU budget beside the plan's instances
+
+  private static final long KEEP = 20 * 60_000;
+
+  private static PoolReconciler.Actions withSpares(PoolPlan plan, List<Live> live, List<PoolReconciler.Spare> spares,
+      int budgetGpus, double nowMs) {
+    return PoolReconciler.reconcile(plan, live, RESTART, false, spares,
+        new PoolReconciler.Spares(KEEP, budgetGpus, nowMs));
+  }
+
+  @Test
+  void anInstanceThePlanNoLongerNeedsIsParkedAsASpareWhileItFitsTheBudget() {
+    PoolPlan oneTp4 = plan(new PoolPlan.Group(TP4, 1605, 1, 5, 4));
+    List<Live> three = List.of(ready("a", TP4), ready("b", TP4), ready("c", TP4));
+    // budget 12: the plan's 4 GPUs and two spares of 4
+    var roomy = withSpares(oneTp4, three, List.of(), 12, 0);
+    assertThat(roomy.park()).containsExactly("b", "c");
+    assertThat(roomy.drain()).isEmpty();
+    assertThat(roomy.summary()).contains("0 to drain").contains("2 to park as spares");
+    // budget 8: room for one spare; the other drains
+    var tight = withSpares(oneTp4, three, List.of(), 8, 0);
+    assertThat(tight.park()).containsExactly("b");
+    assertThat(tight.drain()).containsExactly("c");
+    // keep time 0 (no spares) and a pool breaking first keep none
+    assertThat(PoolReconciler.reconcile(oneTp4, three, RESTART, false, List.of(),
+        new PoolReconciler.Spares(0, 12, 0)).drain()).containsExactly("b", "c");
+    assertThat(PoolReconciler.reconcile(oneTp4, three, RESTART, true, List.of(),
+        new PoolReconciler.Spares(KEEP, 12, 0)).park()).isEmpty();
+    // while one still starts, nothing extra goes (make-before-break), and nothing parks
+    var starting = withSpares(oneTp4, List.of(ready("a", TP4), new Live("s", TP4, InstanceState.STARTING, 5)),
+        List.of(), 12, 0);
+    assertThat(starting.park()).isEmpty();
+    assertThat(starting.drain()).isEmpty();
+  }
+
+  @Test
+  void aMissingInstanceWakesTheNewestSpareOfItsTpInsteadOfAStart() {
+    PoolPlan twoTp4 = plan(new PoolPlan.Group(TP4, 1605, 2, 5, 4));
+    var spares = List.of(new PoolReconciler.Spare("old", TP4, 0), new PoolReconciler.Spare("new", TP4, 60_000),
+        new PoolReconciler.Spare("wide", TP8, 90_000));
+    var a = withSpares(twoTp4, List.of(ready("a", TP4)), spares, 32, 120_000);
+    assertThat(a.wake()).containsExactly("new");
+    assertThat(a.start()).isEmpty();
+    assertThat(a.drain()).isEmpty(); // the others stay spares: young enough, within 32 GPUs
+    // a spare of another TP wakes nothing: the missing TP4 instances start
+    var b = withSpares(plan(new PoolPlan.Group(TP4, 1605, 3, 5, 4)), List.of(),
+        List.of(new PoolReconciler.Spare("wide", TP8, 0)), 32, 60_000);
+    assertThat(b.wake()).isEmpty();
+    assertThat(b.start()).hasSize(3);
+  }
+
+  @Test
+  void aSpareDrainsAtItsKeepTimeOrWhenTheBudgetNoLongerHoldsItOldestFirst() {
+    PoolPlan oneTp8 = plan(new PoolPlan.Group(TP8, 1605, 1, 5, 4));
+    var spares = List.of(new PoolReconciler.Spare("old", TP4, 0), new PoolReconciler.Spare("new", TP4, 10 * 60_000));
+    assertThat(withSpares(oneTp8, List.of(ready("a", TP8)), spares, 16, KEEP - 1).none()).isTrue();
+    assertThat(withSpares(oneTp8, List.of(ready("a", TP8)), spares, 16, KEEP).drain()).containsExactly("old");
+    // the cluster cut the budget to 12: the plan's 8 and one spare, the newest
+    assertThat(withSpares(oneTp8, List.of(ready("a", TP8)), spares, 12, 60_000).drain()).containsExactly("old");
+    // a pool that retires (no plan, no GPUs) keeps none
+    assertThat(withSpares(PoolPlan.EMPTY, List.of(), spares, 0, 60_000).drain()).containsExactlyInAnyOrder("old",
+        "new");
   }
 }

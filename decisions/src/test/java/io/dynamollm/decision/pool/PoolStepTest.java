@@ -41,7 +41,11 @@ class PoolStepTest {
 
   /** Runs the planner on the step's request, as a driver does, and hands the result back. */
   private static PoolStep.Effects plan(PoolStep step, PoolStep.Effects fx) {
-    return step.planned(Optional.of(PLANNER.plan(fx.plan().orElseThrow())), "", 0);
+    return plan(step, fx, 0);
+  }
+
+  private static PoolStep.Effects plan(PoolStep step, PoolStep.Effects fx, double nowMs) {
+    return step.planned(Optional.of(PLANNER.plan(fx.plan().orElseThrow())), "", nowMs);
   }
 
   /** Places every instance the plan starts (h~MS-1, h~MS-2, …) and reports it ready; how many. */
@@ -57,7 +61,7 @@ class PoolStepTest {
 
   @Test
   void aBudgetBecomesAPlanWhoseInstancesStartServeAndArePublished() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     PoolStep.Effects assigned = step.assign(budget(1, 8, 6.0), 0);
     assertThat(assigned.plan()).hasValueSatisfying(r -> {
       assertThat(r.loadRps()).isEqualTo(6.0); // the budget's load, no correction yet
@@ -83,7 +87,7 @@ class PoolStepTest {
 
   @Test
   void missedSlosRaiseTheLoadThePoolPlansForAndTheTelemetryCarriesIt() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     plan(step, step.assign(budget(1, 8, 4.0), 0));
     step.outcomes(200, 10, Map.of(RequestType.MS, 215)); // 5 % missed: 1 + 10 x 5 % = 1.5
     PoolStep.Effects epoch = step.epoch(300_000);
@@ -97,7 +101,7 @@ class PoolStepTest {
 
   @Test
   void aBudgetOfAnOlderEpochIsIgnoredAndABudgetOfNothingDrainsEverything() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(3, 8, 4.0), 0));
     int n = serveAll(step, planned);
     PoolStep.Effects stale = step.assign(budget(2, 0, 0), 1);
@@ -119,7 +123,7 @@ class PoolStepTest {
 
   @Test
   void aTpThatFindsNoHostWithRoomIsPlannedWithoutUntilTheNextPoolEpoch() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 12.0), 0));
     PoolStep.Start first = planned.start().get(0);
     PoolStep.Effects refused = null;
@@ -137,7 +141,7 @@ class PoolStepTest {
 
   @Test
   void aPoolLeftWithFewerGpusThanItHoldsLetsAnInstanceGoWhenItsNewOnesFindNoRoom() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 40.0), 0));
     serveAll(step, planned);
     int held = step.instances().values().stream().mapToInt(TensorParallelism::degree).sum();
@@ -180,7 +184,7 @@ class PoolStepTest {
 
   @Test
   void keepAlivesTryEveryTpAgainBackingOffWhileTheClusterStaysFullAndAStartResetsTheWait() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     refuseEverything(step, plan(step, step.assign(budget(1, 16, 12.0), 0)));
     List<Integer> retries = new java.util.ArrayList<>();
     PoolStep.Effects retry = null;
@@ -210,7 +214,7 @@ class PoolStepTest {
 
   @Test
   void aRestartedPoolAdoptsWhatRunsBeforeItReconciles() {
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), true, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, true, 0);
     PoolStep.Effects planned = plan(step, step.assign(budget(1, 8, 6.0), 0));
     assertThat(planned.start()).as("nothing starts while the ledgers are asked").isEmpty();
     step.adopt("h~MS-9", TensorParallelism.TP8);
@@ -224,7 +228,7 @@ class PoolStepTest {
   void theCorrectionMultipliesTheForecastOnceHoweverOftenItIsPlannedToppedUpAndForecast() {
     // the regression the decision-core issue found: load = max(forecast, planned) x correction, planned already
     // corrected, grew x1.1 every pool epoch until the solver gave up
-    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), false, 0);
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     var fx = plan(step, step.assign(budget(1, 16, 6.0), 0));
     double max = D.correction().max();
     for (int epoch = 1; epoch <= 30; epoch++) {
@@ -245,5 +249,47 @@ class PoolStepTest {
     }
     assertThat(step.correction().factor()).isEqualTo(max);
     assertThat(fx).isNotNull();
+  }
+
+  @Test
+  void anInstanceThePlanNoLongerNeedsWaitsAsAnUnroutedSpareAndServesAgainWithoutAStart() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 20 * 60_000, false, 0);
+    int started = serveAll(step, plan(step, step.assign(budget(1, 32, 40.0), 0)));
+    assertThat(started).as("40 req/s of MS take more than one instance").isGreaterThan(1);
+    // the load falls: the plan needs less (a smaller TP, started make-before-break); the old instances stay loaded,
+    // routed nothing
+    step.forecast(1.0, Map.of(RequestType.MS, 1.0));
+    List<DecisionNote> notes = new java.util.ArrayList<>();
+    PoolStep.Effects low = plan(step, step.epoch(300_000), 300_000);
+    notes.addAll(low.decisions());
+    assertThat(low.drain()).isEmpty();
+    int n = 0;
+    for (PoolStep.Start s : low.start()) {
+      String id = "h~MS-low-" + (++n);
+      step.placed(s, Optional.of(id), "on h", 300_000);
+      PoolStep.Effects served = step.reported(report(id, InstanceState.READY), 300_000);
+      notes.addAll(served.decisions());
+      assertThat(served.drain()).isEmpty();
+    }
+    assertThat(notes).extracting(DecisionNote::action).anyMatch(a -> a.contains("as a warm spare"));
+    Set<String> spares = step.spares();
+    assertThat(spares).isNotEmpty();
+    assertThat(step.routes().orElseThrow().ready()).extracting(r -> r.instanceId())
+        .doesNotContainAnyElementsOf(spares).isNotEmpty();
+    // it rises again within the keep time: the spares serve at once, nothing of their TP starts
+    step.forecast(40.0, Map.of(RequestType.MS, 40.0));
+    PoolStep.Effects high = plan(step, step.epoch(600_000), 600_000);
+    assertThat(high.decisions()).extracting(DecisionNote::action).anyMatch(a -> a.startsWith("wake "));
+    assertThat(high.start()).as("no cold start").isEmpty();
+    assertThat(step.spares()).isEmpty();
+    assertThat(high.routes().orElseThrow().ready()).extracting(r -> r.instanceId()).containsAll(spares);
+    // low again, and nothing wakes them: they drain at the keep time (a keep-alive notices)
+    step.forecast(1.0, Map.of(RequestType.MS, 1.0));
+    plan(step, step.epoch(900_000), 900_000);
+    int kept = step.spares().size();
+    assertThat(kept).isPositive();
+    assertThat(step.keepAlive(900_000 + 20 * 60_000 - 1).drain()).isEmpty();
+    assertThat(step.keepAlive(900_000 + 20 * 60_000).drain()).hasSize(kept);
+    assertThat(step.spares()).isEmpty();
   }
 }
