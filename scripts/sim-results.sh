@@ -54,7 +54,7 @@ for name in "${ORDER[@]}"; do
   "$JAVA" -jar "$JAR" simulate $args 2>&1 | tee "docs/results/$name.txt.full" || rc=$?
   [[ $rc -eq 0 || $rc -eq 3 ]] || { echo "$name failed with exit $rc" >&2; exit "$rc"; }
   # keep the summary, not the progress lines
-  grep -vE '^\s+\w+: [0-9]+% \(' "docs/results/$name.txt.full" > "docs/results/$name.txt" || true
+  grep -vE '^[[:space:]]+[A-Za-z-]+: [0-9]+% \(' "docs/results/$name.txt.full" > "docs/results/$name.txt" || true
   rm -f "docs/results/$name.txt.full"
   echo "wall: $(( $(date +%s) - start )) s" | tee -a "docs/results/$name.txt"
 done

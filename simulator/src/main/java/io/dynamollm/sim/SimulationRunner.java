@@ -9,6 +9,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -60,6 +65,8 @@ public final class SimulationRunner {
   }
 
   private final Provisioning provisioning;
+  /** Policies simulated at once (each its own simulation on its own thread; results do not depend on it). */
+  private final int jobs;
 
   /**
    * @param base settings; {@code servers() <= 0} means "size for the peak"
@@ -67,15 +74,23 @@ public final class SimulationRunner {
    * @param log progress lines
    */
   public SimulationRunner(SimSettings base, Supplier<OutputLengthPredictor> predictors, Consumer<String> log) {
-    this(base, predictors, log, Provisioning.PEAK, 1.7);
+    this(base, predictors, log, Provisioning.PEAK, 1.7, 1);
   }
 
+  /**
+   * @param jobs how many policies are simulated at once (each simulation is single-threaded and its own; the results
+   *     are the same for any number)
+   */
   public SimulationRunner(SimSettings base, Supplier<OutputLengthPredictor> predictors, Consumer<String> log,
-      Provisioning provisioning, double dayPeakOverAverage) {
+      Provisioning provisioning, double dayPeakOverAverage, int jobs) {
     if (!(dayPeakOverAverage >= 1) || Double.isInfinite(dayPeakOverAverage)) {
       throw new IllegalArgumentException("--day-peak-over-average must be a finite number >= 1, got "
           + dayPeakOverAverage);
     }
+    if (jobs < 1) {
+      throw new IllegalArgumentException("--jobs must be at least 1, got " + jobs);
+    }
+    this.jobs = jobs;
     this.base = base;
     this.predictors = predictors;
     this.log = log;
@@ -121,17 +136,17 @@ public final class SimulationRunner {
       sizing = "given (--servers); SinglePool would need " + confirmed;
     }
     log.accept(String.format(Locale.ROOT, "servers: %d", servers));
-    Map<String, PolicyResult> results = new LinkedHashMap<>();
+    // every run on its own simulation (the workload is iterated afresh, the predictor is a fresh one with the same
+    // seed, the profile's caches are concurrent): run them side by side, report them in the order asked
+    Map<String, Callable<PolicyResult>> runs = new LinkedHashMap<>();
     if (provisioning == Provisioning.DAY && peakServers != servers && policyNames.contains("singlepool")) {
-      results.put("singlepool-peak", runOne(workload, stats, "singlepool", peakServers).named("singlepool-peak"));
+      runs.put("singlepool-peak", () -> runOne(workload, stats, "singlepool", peakServers).named("singlepool-peak"));
     }
+    int n = servers;
     for (String name : policyNames) {
-      long t0 = System.nanoTime();
-      PolicyResult r = runOne(workload, stats, name, servers);
-      results.put(name, r);
-      log.accept(String.format(Locale.ROOT, "%-14s %8.1f kWh  attainment %6.2f%%  avg servers %5.2f  (%.1f s)", name,
-          r.energyKwh(), 100 * r.sloAttainment(), r.avgServers(), (System.nanoTime() - t0) / 1e9));
+      runs.put(name, () -> runOne(workload, stats, name, n));
     }
+    Map<String, PolicyResult> results = runAll(runs);
     String check;
     boolean holds = true;
     try {
@@ -143,6 +158,58 @@ public final class SimulationRunner {
     String predictor = predictors.get().describe();
     return new Report(workload.name(), workload.synthetic(), stats.requests, workload.skipped(), servers, sizing, predictor,
         workload.durationMs(), results, check, holds);
+  }
+
+  /** Policies by how long they take on a long workload (docs/results.md), the slowest first; the rest after them. */
+  private static final List<String> SLOWEST_FIRST = List.of("dynamollm", "scalefreq", "scaleshard", "oracle",
+      "oracle-paid");
+
+  /** Runs each, {@link #jobs} at a time, logging each result as it completes; the results in the order given. */
+  private Map<String, PolicyResult> runAll(Map<String, Callable<PolicyResult>> runs) {
+    ExecutorService pool = Executors.newFixedThreadPool(Math.min(jobs, Math.max(1, runs.size())), r -> {
+      Thread t = new Thread(r, "simulate");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      Map<String, Future<PolicyResult>> futures = new java.util.HashMap<>();
+      // the slowest first (their own governors and planners: several times the others on a long workload), so that
+      // the last to finish is not one that started last
+      List<String> order = new ArrayList<>(runs.keySet());
+      order.sort(java.util.Comparator.comparingInt(name -> SLOWEST_FIRST.contains(name)
+          ? SLOWEST_FIRST.indexOf(name) : SLOWEST_FIRST.size()));
+      for (String name : order) {
+        Callable<PolicyResult> run = runs.get(name);
+        futures.put(name, pool.submit(() -> {
+        long t0 = System.nanoTime();
+        PolicyResult r = run.call();
+        log.accept(String.format(Locale.ROOT, "%-14s %8.1f kWh  attainment %6.2f%%  avg servers %5.2f  (%.1f s)", name,
+            r.energyKwh(), 100 * r.sloAttainment(), r.avgServers(), (System.nanoTime() - t0) / 1e9));
+        return r;
+        }));
+      }
+      Map<String, PolicyResult> results = new LinkedHashMap<>();
+      for (String name : runs.keySet()) {
+        try {
+          results.put(name, futures.get(name).get());
+        } catch (ExecutionException ex) {
+          Throwable cause = ex.getCause();
+          if (cause instanceof RuntimeException re) {
+            throw re;
+          }
+          if (cause instanceof Error err) {
+            throw err;
+          }
+          throw new IllegalStateException(name + ": " + cause, cause);
+        }
+      }
+      return results;
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while simulating", ex);
+    } finally {
+      pool.shutdownNow();
+    }
   }
 
   /**

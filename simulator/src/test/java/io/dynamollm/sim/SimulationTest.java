@@ -98,6 +98,25 @@ class SimulationTest {
   }
 
   @Test
+  void policiesSimulatedSideBySideGiveWhatTheyGiveOneAfterAnotherInTheOrderAsked() {
+    var w = new SyntheticWorkload(SyntheticWorkload.Kind.CONVERSATION, 0.02, 4, 9);
+    List<String> policies = List.of("dynamollm", "singlepool", "scalefreq", "oracle");
+    var one = new SimulationRunner(settings(2), () -> OutputLengthPredictor.noisyOracle(T, 0.81,
+        OutputLengthPredictor.Confusion.ADJACENT, 3), s -> { }, SimulationRunner.Provisioning.PEAK, 1.7, 1)
+        .run(w, policies);
+    var three = new SimulationRunner(settings(2), () -> OutputLengthPredictor.noisyOracle(T, 0.81,
+        OutputLengthPredictor.Confusion.ADJACENT, 3), s -> { }, SimulationRunner.Provisioning.PEAK, 1.7, 3)
+        .run(w, policies);
+    assertThat(three.policies().keySet()).containsExactlyElementsOf(policies);
+    for (String p : policies) {
+      assertThat(three.policies().get(p).energyKwh()).as(p).isEqualTo(one.policies().get(p).energyKwh());
+      assertThat(three.policies().get(p).sloAttainment()).as(p).isEqualTo(one.policies().get(p).sloAttainment());
+    }
+    assertThatThrownBy(() -> new SimulationRunner(settings(2), () -> OutputLengthPredictor.oracle(T), s -> { },
+        SimulationRunner.Provisioning.PEAK, 1.7, 0)).hasMessageContaining("--jobs");
+  }
+
+  @Test
   void everyPolicyServesASmallWorkloadAndTheOracleIsLowest() {
     var w = new SyntheticWorkload(SyntheticWorkload.Kind.CONVERSATION, 0.05, 12, 5); // 72 minutes, Monday night
     var runner = new SimulationRunner(settings(0), () -> OutputLengthPredictor.oracle(T), s -> { });
@@ -169,7 +188,7 @@ class SimulationTest {
     var peak = new SimulationRunner(settings(0), () -> OutputLengthPredictor.oracle(T), s -> { })
         .run(w, List.of("singlepool"));
     var day = new SimulationRunner(settings(0), () -> OutputLengthPredictor.oracle(T), s -> { },
-        SimulationRunner.Provisioning.DAY, 3.0).run(w, List.of("singlepool"));
+        SimulationRunner.Provisioning.DAY, 3.0, 1).run(w, List.of("singlepool"));
     assertThat(day.servers()).isGreaterThan(peak.servers());
     assertThat(day.policies()).containsKeys("singlepool", "singlepool-peak");
     assertThat(day.policies().get("singlepool-peak").avgServers()).isEqualTo(peak.policies().get("singlepool")

@@ -101,6 +101,12 @@ final class SimulateCommand implements Callable<Integer> {
           + " change taking a fixed time such as 5s (default ${DEFAULT-VALUE}).")
   String reshard;
 
+  @Option(names = "--jobs", paramLabel = "N",
+      description = "Policies simulated at once, each on its own core (default 0: as many as there are cores); the"
+          + " results are the same for any number.",
+      defaultValue = "0")
+  int jobs;
+
   @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE}).")
   long seed;
 
@@ -152,6 +158,9 @@ final class SimulateCommand implements Callable<Integer> {
     if (servers < 0) {
       throw new IllegalArgumentException("--servers must be >= 0, got " + servers);
     }
+    if (jobs < 0) {
+      throw new IllegalArgumentException("--jobs must be >= 0 (0: as many as there are cores), got " + jobs);
+    }
     Supplier<OutputLengthPredictor> predictors = switch (predictor) {
       case "oracle" -> () -> OutputLengthPredictor.oracle(thresholds);
       case "noisy" -> () -> OutputLengthPredictor.noisyOracle(thresholds, accuracy, OutputLengthPredictor.Confusion.ADJACENT, seed);
@@ -175,7 +184,8 @@ final class SimulateCommand implements Callable<Integer> {
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {
       err.println(line);
       err.flush();
-    }, SimulationRunner.Provisioning.parse(provisioning), dayPeakOverAverage);
+    }, SimulationRunner.Provisioning.parse(provisioning), dayPeakOverAverage,
+        jobs == 0 ? Runtime.getRuntime().availableProcessors() : jobs);
     SimulationRunner.Report report = runner.run(w, policies.stream().map(String::trim).toList());
     if (reportJson != null) {
       Path parent = reportJson.toAbsolutePath().getParent();
