@@ -139,7 +139,8 @@ final class DynamoLlm implements SimPolicy {
   private void exec(Simulation sim, SimPool pool, PoolStep step, PoolStep.Effects fx) {
     double now = sim.now();
     fx.decisions().forEach(n -> note(now, n));
-    fx.routes().ifPresent(r -> capacities(sim, pool, r));
+    fx.routes().ifPresent(r -> capacities(sim, r));
+    spares(pool, step.spares());
     if (fx.retarget()) {
       step.budget().ifPresent(b -> {
         pool.bounds = b.frequencyBounds();
@@ -185,22 +186,21 @@ final class DynamoLlm implements SimPolicy {
     step.budget().ifPresent(b -> sim.updateParked(pool, b.gpus()));
   }
 
-  /**
-   * Routers send requests only to the instances the pool publishes (a ready one it leaves out is a warm spare), and
-   * weigh them by the capacities it publishes.
-   */
-  private static void capacities(Simulation sim, SimPool pool, PoolRoutes routes) {
-    java.util.Set<String> routed = new java.util.HashSet<>();
+  /** Routers weigh instances by the capacities the pool publishes. */
+  private static void capacities(Simulation sim, PoolRoutes routes) {
     for (PoolRoutes.Ready r : routes.ready()) {
-      routed.add(r.instanceId());
       SimInstance i = sim.instance(r.instanceId());
       if (i != null) {
         i.capacityRps = r.capacityRps();
       }
     }
+  }
+
+  /** The pool's warm spares get no requests (the live pool leaves them out of its routes). */
+  private static void spares(SimPool pool, java.util.Set<String> spares) {
     boolean changed = false;
     for (SimInstance i : pool.instances) {
-      boolean spare = i.state == io.dynamollm.protocol.InstanceState.READY && !routed.contains(i.id);
+      boolean spare = spares.contains(i.id);
       changed |= spare != i.spare;
       i.spare = spare;
     }
