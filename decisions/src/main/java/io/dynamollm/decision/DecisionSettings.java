@@ -118,12 +118,6 @@ public record DecisionSettings(
         budgeter, planner, correction, governor, ladderIntervalMs, routing, spares);
   }
 
-  /** With another warm-spare policy. */
-  public DecisionSettings withSpares(SparePolicy s) {
-    return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,
-        forecaster, shapes, budgeter, planner, correction, governor, ladderIntervalMs, routing, s);
-  }
-
   /** With another planner tuning. */
   public DecisionSettings withPlanner(PoolPlanner.Settings p) {
     return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,

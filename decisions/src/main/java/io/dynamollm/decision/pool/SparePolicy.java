@@ -27,9 +27,6 @@ public record SparePolicy(boolean breakEven, long fixedMs) {
     }
   }
 
-  /** No warm spares. */
-  public static final SparePolicy NONE = new SparePolicy(false, 0);
-
   /** The keep time where pools run with these transitions and a GPU idles at {@code idlePowerW}, ms. */
   public long keepMs(PoolPlanner.Transitions transitions, double idlePowerW) {
     if (!breakEven) {
