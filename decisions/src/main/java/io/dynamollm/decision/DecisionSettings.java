@@ -107,7 +107,8 @@ public record DecisionSettings(
             g.getInt("min-completions"), ms(g, "window"), ms(g, "min-change-interval"), g.getInt("step-down-after"))),
         section(c, "ladder", l -> ms(l, "interval")),
         section(c, "routing", r -> new RoutingPolicy.Settings(r.getDouble("overflow-score"),
-            r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"))),
+            r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"),
+            r.getInt("max-outstanding"))),
         section(c, "spares", s -> s.getString("keep").trim().equals(SparePolicy.BREAK_EVEN)
             ? new SparePolicy(true, 0) : new SparePolicy(false, ms(s, "keep"))));
   }

@@ -60,7 +60,7 @@ public final class InstanceManager {
   public static final char HOST_SEPARATOR = '~';
 
   /** Messages of an instance manager. */
-  public sealed interface Command permits Start, Adopt, Retarget, Submit, Drain, Stop, GetStatus, Internal {}
+  public sealed interface Command permits Start, Adopt, Retarget, Submit, Cancel, Drain, Stop, GetStatus, Internal {}
 
   /**
    * Start serving {@code nativeType}'s pool at {@code tp} within the clock bounds, for the pool's mix of requests (its
@@ -86,17 +86,34 @@ public final class InstanceManager {
    * A request to serve; the reply comes when it finished, failed, or was taken out before it started.
    *
    * @param type the type it was routed as (its predicted type)
-   * @param slo that type's SLO (the ladder's deadline; the governor judges the latency against it)
+   * @param slo the SLO it is judged by (the ladder's deadline; the governor judges the latency against it)
+   * @param streamTo where each output token goes as it comes out (a client's stream), if anywhere
    */
-  public record Submit(Engine.EngineRequest request, RequestType type, Slo slo, ActorRef<Served> replyTo)
-      implements Command, CborSerializable {}
+  public record Submit(Engine.EngineRequest request, RequestType type, Slo slo, ActorRef<Served> replyTo,
+      Optional<ActorRef<Token>> streamTo) implements Command, CborSerializable {
+    public Submit(Engine.EngineRequest request, RequestType type, Slo slo, ActorRef<Served> replyTo) {
+      this(request, type, slo, replyTo, Optional.empty());
+    }
+  }
+
+  /** One piece of a request's output, from instance {@code instance}, as it comes out ({@code index} from 0). */
+  public record Token(long requestId, String instance, int index, String text) implements CborSerializable {}
+
+  /** The request's client went away: stop serving it (it is answered as failed, "cancelled"). */
+  public record Cancel(long requestId) implements Command, CborSerializable {}
 
   /**
    * The answer to a {@link Submit}: {@code completion} present when served, else {@code error}; {@code reroute}: the
-   * emergency ladder took it out of the queue before it started — send it to another instance.
+   * emergency ladder took it out of the queue before it started — send it to another instance; {@code streamed}:
+   * output tokens of it went out to its stream before it failed (it cannot be served again elsewhere);
+   * {@code cancelled}: it was cancelled.
    */
-  public record Served(long id, Optional<Engine.Completion> completion, Optional<String> error, boolean reroute)
-      implements CborSerializable {}
+  public record Served(long id, Optional<Engine.Completion> completion, Optional<String> error, boolean reroute,
+      boolean streamed, boolean cancelled) implements CborSerializable {
+    public Served(long id, Optional<Engine.Completion> completion, Optional<String> error, boolean reroute) {
+      this(id, completion, error, reroute, false, false);
+    }
+  }
 
   /** Stop taking requests; stop once the ones in flight finished. */
   public record Drain(String reason) implements Command, CborSerializable {}
@@ -116,7 +133,8 @@ public final class InstanceManager {
 
   private record EngineReady(Optional<String> error) implements Internal {}
 
-  private record Finished(Submit submit, Engine.Completion completion, Throwable error) implements Internal {}
+  private record Finished(Submit submit, Engine.Completion completion, Throwable error,
+      java.util.concurrent.atomic.AtomicInteger streamed) implements Internal {}
 
   private record Drained() implements Internal {}
 
@@ -249,6 +267,12 @@ public final class InstanceManager {
           .onMessage(Retarget.class, this::onRetarget)
           .onMessage(Adopt.class, this::onAdopt)
           .onMessage(Submit.class, this::onSubmit)
+          .onMessage(Cancel.class, c -> {
+            if (engine != null) {
+              engine.cancel(c.requestId());
+            }
+            return Behaviors.same();
+          })
           .onMessage(Finished.class, this::onFinished)
           .onMessage(Drain.class, this::onDrain)
           .onMessage(Drained.class, d -> stopNow("drained"))
@@ -344,7 +368,13 @@ public final class InstanceManager {
       }
       step.arrived(s.type());
       inFlight.put(s.request().id(), s.slo());
-      ctx.pipeToSelf(engine.submit(s.request()), (c, err) -> new Finished(s, c, err));
+      var streamed = new java.util.concurrent.atomic.AtomicInteger();
+      Engine.TokenSink sink = s.streamTo().<Engine.TokenSink>map(to -> (index, text) -> {
+        streamed.incrementAndGet();
+        to.tell(new Token(s.request().id(), id, index, text));
+      }).orElse(null);
+      ctx.pipeToSelf(sink == null ? engine.submit(s.request()) : engine.submit(s.request(), sink),
+          (c, err) -> new Finished(s, c, err, streamed));
       return Behaviors.same();
     }
 
@@ -357,11 +387,13 @@ public final class InstanceManager {
         return Behaviors.same();
       }
       Throwable cause = root(f.error());
+      boolean streamed = f.streamed().get() > 0;
       if (cause instanceof Engine.Withdrawn w) {
-        f.submit().replyTo().tell(new Served(rid, Optional.empty(), Optional.of(w.getMessage()), w.reroute()));
+        f.submit().replyTo().tell(new Served(rid, Optional.empty(), Optional.of(w.getMessage()), w.reroute(), streamed,
+            false));
       } else {
         f.submit().replyTo().tell(new Served(rid, Optional.empty(), Optional.of(String.valueOf(cause.getMessage())),
-            false));
+            false, streamed, cause instanceof Engine.Cancelled));
       }
       return Behaviors.same();
     }

@@ -193,7 +193,7 @@ public final class Simulation {
       i.enqueue(now, r, true);
       return;
     }
-    if (!routing.mayHold(held.size())) {
+    if (choice instanceof RoutingPolicy.Shed || !routing.mayHold(held.size())) {
       dropped(r);
       return;
     }

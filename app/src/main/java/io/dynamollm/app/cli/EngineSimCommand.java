@@ -26,7 +26,7 @@ final class EngineSimCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--port", paramLabel = "PORT", defaultValue = "8000", description = "HTTP port (default 8000; 0 picks one).")
+  @Option(names = "--port", paramLabel = "PORT", defaultValue = "8100", description = "HTTP port (default 8100; 0 picks one).")
   int port;
 
   @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Interface (default 127.0.0.1).")

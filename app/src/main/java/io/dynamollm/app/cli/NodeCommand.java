@@ -59,6 +59,10 @@ final class NodeCommand implements Callable<Integer> {
   @Option(names = "--http-port", paramLabel = "PORT", description = "Admin API port; 0 picks a free one (default 8080).")
   Integer httpPort;
 
+  @Option(names = "--front-door-port", paramLabel = "PORT",
+      description = "OpenAI-compatible front door port on a control node; 0 picks a free one (default 8000).")
+  Integer frontDoorPort;
+
   @Option(names = "--data-dir", paramLabel = "DIR", description = "Folder of the durable data (default ./dynamollm-data).")
   Path dataDir;
 
@@ -97,7 +101,15 @@ final class NodeCommand implements Callable<Integer> {
     if (averageRps != null && !(averageRps > 0 && averageRps <= 10_000)) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--average-rps must be > 0 and <= 10000, got " + averageRps);
     }
+    if (frontDoorPort != null && (frontDoorPort < 0 || frontDoorPort > 65535)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--front-door-port must be 0-65535, got "
+          + frontDoorPort);
+    }
     Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+    if (frontDoorPort != null) {
+      cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.front-door.port = " + frontDoorPort)
+          .withFallback(cfg);
+    }
     if (gpusPerHost != null) {
       cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.gpu.simulated-count = " + gpusPerHost)
           .withFallback(cfg);
@@ -158,6 +170,8 @@ final class NodeCommand implements Callable<Integer> {
         out.printf("admin token (generated; set DYNAMOLLM_ADMIN_TOKEN to choose one): %s%n", node.adminToken());
       }
     });
+    node.frontDoorAddress().ifPresent(a -> out.printf("front door (OpenAI API): http://%s:%d/v1%n", a.getHostString(),
+        a.getPort()));
     node.hostAgent().ifPresent(agent -> {
       HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent,
           HostAgent.GetInventory::new, Duration.ofSeconds(10), node.system().scheduler()).toCompletableFuture().join();

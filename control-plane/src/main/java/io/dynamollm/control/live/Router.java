@@ -13,6 +13,7 @@ import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.PoolRoutes;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
+import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -48,18 +49,69 @@ import org.apache.pekko.actor.typed.pubsub.Topic;
 public final class Router {
   public static final String ROUTES_TOPIC = "routes";
 
-  public sealed interface Command permits Request, GetStats, Internal {}
+  public sealed interface Command permits Request, Cancel, GetStats, Internal {}
 
   /**
-   * A request. {@code outputTokens} is what a simulated engine generates (a replayed trace knows it); the router
-   * does not look at it — it predicts.
+   * A request. {@code outputTokens} is what a simulated engine generates for a replayed request (a trace knows it),
+   * or at most generates for an API call; the router does not look at it — it predicts, with {@code maxTokens} (the
+   * client's limit, 0 when none) as a feature.
+   *
+   * @param slo the request's own SLO (a client's header), judged instead of its type's
+   * @param call the client's API call (the front door), passed to the engine
+   * @param streamTo where its output tokens go as they come out (a streaming client)
    */
-  public record Request(long id, int promptTokens, int maxTokens, int outputTokens, ActorRef<Response> replyTo)
-      implements Command, NoSerializationVerificationNeeded {}
+  public record Request(long id, int promptTokens, int maxTokens, int outputTokens, ActorRef<Response> replyTo,
+      Optional<SloOverride> slo, Optional<Engine.OpenAiCall> call,
+      Optional<ActorRef<InstanceManager.Token>> streamTo) implements Command, NoSerializationVerificationNeeded {
+    /** A replayed request. */
+    public Request(long id, int promptTokens, int maxTokens, int outputTokens, ActorRef<Response> replyTo) {
+      this(id, promptTokens, maxTokens, outputTokens, replyTo, Optional.empty(), Optional.empty(), Optional.empty());
+    }
+  }
 
-  /** The outcome: served (with latencies and whether both met the type's SLO), or why not. */
-  public record Response(long id, Optional<RequestType> type, Optional<String> pool, Optional<Engine.Completion> completion,
-      boolean metSlo, Optional<String> error) implements NoSerializationVerificationNeeded {}
+  /**
+   * A request's own latency objective (a client's SLO headers), either part or both; the part not given is its
+   * type's.
+   */
+  public record SloOverride(java.util.OptionalDouble ttftMs, java.util.OptionalDouble tpotMs) {
+    public SloOverride {
+      if (ttftMs.isEmpty() && tpotMs.isEmpty()) {
+        throw new IllegalArgumentException("an SLO override needs a TTFT or a TPOT");
+      }
+    }
+
+    /** {@code base} with this override's parts. */
+    public Slo over(Slo base) {
+      return new Slo(ttftMs.orElse(base.ttftP99Ms()), tpotMs.orElse(base.tbtP99Ms()));
+    }
+  }
+
+  /** The client of request {@code id} went away: stop it wherever it is (it is answered {@link Outcome#CANCELLED}). */
+  public record Cancel(long id) implements Command, NoSerializationVerificationNeeded {}
+
+  /** How a request ended. */
+  public enum Outcome {
+    /** Served: {@code completion} holds its latencies. */
+    SERVED,
+    /** Refused for what it is (a prompt no instance can take, past its deadline on the ladder). */
+    REJECTED,
+    /** No instance took it within the hold time (a pool with nothing ready). */
+    NO_INSTANCE,
+    /** Its pool's queue was past the bound (admission control). */
+    OVERLOADED,
+    /** Its engine failed it (after one retry elsewhere when nothing had been streamed). */
+    FAILED,
+    /** Its client went away. */
+    CANCELLED
+  }
+
+  /**
+   * The outcome: served (with latencies and whether both met the SLO it was judged by: its own, else its type's), or
+   * why not.
+   */
+  public record Response(long id, Optional<RequestType> type, Optional<String> pool, Optional<String> instance,
+      Optional<Engine.Completion> completion, boolean metSlo, Optional<Slo> slo, Optional<String> error,
+      Outcome outcome) implements NoSerializationVerificationNeeded {}
 
   public record GetStats(ActorRef<Stats> replyTo) implements Command, NoSerializationVerificationNeeded {}
 
@@ -157,6 +209,10 @@ public final class Router {
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);
     /** Requests that found no ready instance yet (the cluster is starting, a pool is re-forming). */
     private final ArrayDeque<Pending> held = new ArrayDeque<>();
+    /** Requests at an instance now: id → instance (where a cancel goes). */
+    private final Map<Long, String> at = new HashMap<>();
+    /** Requests whose client went away while at an instance. */
+    private final Set<Long> cancelled = new HashSet<>();
     private long failed;
     private long rerouted;
     private SloTable slos;
@@ -186,6 +242,7 @@ public final class Router {
             return Behaviors.same();
           })
           .onMessage(Request.class, this::onRequest)
+          .onMessage(Cancel.class, this::onCancel)
           .onMessage(Done.class, this::onDone)
           .onMessage(GotSlos.class, g -> {
             slos = g.slos();
@@ -208,8 +265,8 @@ public final class Router {
       var c = classifier.classify(r.promptTokens(), r.maxTokens(), predicted);
       if (c instanceof RequestClassifier.Rejected rej) {
         failed++;
-        r.replyTo().tell(new Response(r.id(), Optional.empty(), Optional.empty(), Optional.empty(), false,
-            Optional.of(rej.reason())));
+        r.replyTo().tell(new Response(r.id(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
+            false, Optional.empty(), Optional.of(rej.reason()), Outcome.REJECTED));
         return Behaviors.same();
       }
       RequestType type = ((RequestClassifier.Accepted) c).type();
@@ -231,6 +288,24 @@ public final class Router {
       return out;
     }
 
+    private Behavior<Command> onCancel(Cancel c) {
+      String instance = at.get(c.id());
+      if (instance != null) {
+        cancelled.add(c.id());
+        w.instances().ref(instance).tell(new InstanceManager.Cancel(c.id()));
+        return Behaviors.same();
+      }
+      for (var it = held.iterator(); it.hasNext(); ) {
+        Pending p = it.next();
+        if (p.request().id() == c.id()) {
+          it.remove();
+          fail(p, Optional.empty(), "cancelled by the client", Outcome.CANCELLED);
+          break;
+        }
+      }
+      return Behaviors.same();
+    }
+
     /** Routes {@code p} by the shared policy; holds it when nothing is ready (up to the hold limits). */
     private void route(Pending p, Set<String> avoid) {
       var choice = w.routing().route(p.type(), views(), avoid);
@@ -238,9 +313,11 @@ public final class Router {
         send(p, to.pool(), to.instance());
         return;
       }
-      if (!w.routing().mayHold(held.size())) {
+      if (choice instanceof RoutingPolicy.Shed shed) {
+        fail(p, Optional.of(shed.pool()), shed.reason(), Outcome.OVERLOADED);
+      } else if (!w.routing().mayHold(held.size())) {
         fail(p, Optional.empty(), "no instance serves " + p.type() + " and " + held.size()
-            + " requests are already waiting");
+            + " requests are already waiting", Outcome.NO_INSTANCE);
       } else {
         held.add(p.heldAt(w.clock().nowMs()));
       }
@@ -253,9 +330,11 @@ public final class Router {
         poolRouted.computeIfAbsent(pool, k -> new EnumMap<>(RequestType.class)).merge(p.type(), 1, Integer::sum);
       }
       Request r = p.request();
-      var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()));
+      at.put(r.id(), instance);
+      var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()), r.call());
       ctx.ask(InstanceManager.Served.class, w.instances().ref(instance), answerTimeout,
-          reply -> new InstanceManager.Submit(request, p.type(), slos.of(p.type()), reply),
+          reply -> new InstanceManager.Submit(request, p.type(), sloOf(r, p.type()), reply,
+              r.streamTo()),
           (s, err) -> new Done(p, pool, instance, s != null ? s
               : new InstanceManager.Served(r.id(), Optional.empty(), Optional.of("no answer from " + instance
                   + " within " + ANSWER_TIMEOUT.toMinutes() + " min: " + err), false)));
@@ -269,7 +348,7 @@ public final class Router {
         Pending p = held.poll();
         if (w.routing().heldTooLong(p.heldSinceMs(), t)) {
           fail(p, Optional.empty(), "no instance served " + p.type() + " within "
-              + w.routing().settings().holdTimeoutMs() / 1000 + " s");
+              + w.routing().settings().holdTimeoutMs() / 1000 + " s", Outcome.NO_INSTANCE);
         } else {
           route(p, Set.of());
         }
@@ -280,8 +359,12 @@ public final class Router {
       outstanding.merge(d.instance(), -1, Integer::sum);
       Pending p = d.pending();
       InstanceManager.Served s = d.served();
+      at.remove(p.request().id());
+      boolean gone = cancelled.remove(p.request().id());
       if (s.completion().isEmpty()) {
-        if (s.reroute()) {
+        if (gone || s.cancelled()) {
+          fail(p, Optional.of(d.pool()), "cancelled by the client", Outcome.CANCELLED);
+        } else if (s.reroute()) {
           // the instance's ladder sent it back before it started: another instance of this pool or a larger one
           rerouted++;
           var to = w.routing().reroute(p.type(), d.pool(), d.instance(), views());
@@ -290,10 +373,13 @@ public final class Router {
           } else {
             route(p.again(), Set.of(d.instance()));
           }
-        } else if (p.attempts() == 0 && !s.error().orElse("").startsWith("rejected")) {
+        } else if (s.error().orElse("").startsWith("rejected")) {
+          fail(p, Optional.of(d.pool()), s.error().get(), Outcome.REJECTED);
+        } else if (p.attempts() == 0 && !s.streamed()) {
           route(p.again(), Set.of(d.instance())); // e.g. it began draining meanwhile: once elsewhere
         } else {
-          fail(p, Optional.of(d.pool()), s.error().orElse("failed"));
+          fail(p, Optional.of(d.pool()), s.error().orElse("failed") + (s.streamed() ? " (after its first tokens)" : ""),
+              Outcome.FAILED);
         }
         return Behaviors.same();
       }
@@ -302,9 +388,10 @@ public final class Router {
           "default", Optional.empty(), OptionalInt.empty());
       predictor.observe(features, p.predicted(), c.outputTokens());
       completedLengths.add(new ClusterManager.Completed(p.type(), p.request().promptTokens(), c.outputTokens()));
-      // judged against the SLO of the request's true type
+      // judged against its own SLO (a client's header), else the SLO of its true type
       RequestType truth = classifier.thresholds().typeOf(p.request().promptTokens(), c.outputTokens());
-      boolean ok = slos.of(truth).isMetBy(c.ttftMs(), c.tbtMs());
+      Slo judged = sloOf(p.request(), truth);
+      boolean ok = judged.isMetBy(c.ttftMs(), c.tbtMs());
       served.merge(truth, 1L, Long::sum);
       long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
       o[0]++;
@@ -314,14 +401,22 @@ public final class Router {
         o[1]++;
       }
       p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), Optional.of(d.pool()),
-          Optional.of(c), ok, Optional.empty()));
+          Optional.of(d.instance()), Optional.of(c), ok, Optional.of(judged), Optional.empty(), Outcome.SERVED));
       return Behaviors.same();
     }
 
-    private void fail(Pending p, Optional<String> pool, String why) {
-      failed++;
-      p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), pool, Optional.empty(), false,
-          Optional.of(why)));
+    private void fail(Pending p, Optional<String> pool, String why, Outcome outcome) {
+      if (outcome != Outcome.CANCELLED) {
+        failed++;
+      }
+      p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), pool, Optional.empty(),
+          Optional.empty(), false, Optional.of(sloOf(p.request(), p.type())), Optional.of(why), outcome));
+    }
+
+    /** The SLO a request is judged by: its own (a client's headers) over its type's. */
+    private Slo sloOf(Request r, RequestType type) {
+      Slo base = slos.of(type);
+      return r.slo().map(o -> o.over(base)).orElse(base);
     }
 
     private Behavior<Command> report() {

@@ -5,6 +5,9 @@ import io.dynamollm.control.admin.AdminRoutes;
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.frontdoor.FrontDoor;
+import io.dynamollm.control.frontdoor.FrontDoorSettings;
+import io.dynamollm.control.frontdoor.Tokenizer;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.gpu.GpuBackends;
 import io.dynamollm.gpu.GpuInventory;
@@ -43,15 +46,17 @@ public final class Node implements AutoCloseable {
   private final ActorSystem<Void> system;
   private final NodeSettings settings;
   private final Optional<ServerBinding> http;
+  private final Optional<ServerBinding> frontDoor;
   private final String adminToken;
   private final ActorRef<SloStore.Command> slos;
   private final Optional<ActorRef<HostAgent.Command>> hostAgent;
   private final LiveControlPlane live;
   private final ModelClock clock;
 
-  private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http, String adminToken,
-      ActorRef<SloStore.Command> slos, Optional<ActorRef<HostAgent.Command>> hostAgent, LiveControlPlane live,
-      ModelClock clock) {
+  private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http,
+      Optional<ServerBinding> frontDoor, String adminToken, ActorRef<SloStore.Command> slos,
+      Optional<ActorRef<HostAgent.Command>> hostAgent, LiveControlPlane live, ModelClock clock) {
+    this.frontDoor = frontDoor;
     this.live = live;
     this.clock = clock;
     this.system = system;
@@ -84,6 +89,10 @@ public final class Node implements AutoCloseable {
       ModelClock clock) {
     Config config = settings.pekkoConfig(root);
     EngineConfig engines = EngineConfig.fromConfig(root);
+    FrontDoorSettings doorSettings = FrontDoorSettings.fromConfig(root, System.getenv());
+    // read the tokenizer before anything starts: a tokenizer file that cannot be read fails the start, naming it
+    Optional<Tokenizer> tokenizer = settings.isControl() && doorSettings.enabled()
+        ? Optional.of(Tokenizer.of(doorSettings)) : Optional.empty();
     Optional<GpuBackends.Opened> gpus = Optional.empty();
     if (settings.roles().contains(NodeSettings.GPU_HOST)) {
       GpuBackends.Opened opened = GpuBackends.open(GpuSettings.fromConfig(root),
@@ -140,7 +149,15 @@ public final class Node implements AutoCloseable {
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);
       }
-      return new Node(system, settings, binding, token, store, agent, livePlane, clock);
+      Optional<ServerBinding> door = Optional.empty();
+      if (tokenizer.isPresent()) {
+        ServerBinding d = new FrontDoor(system, livePlane.router().orElseThrow(), doorSettings, tokenizer.get()).bind()
+            .toCompletableFuture().get(30, TimeUnit.SECONDS);
+        d.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+        system.getWhenTerminated().thenRun(tokenizer.get()::close);
+        door = Optional.of(d);
+      }
+      return new Node(system, settings, binding, door, token, store, agent, livePlane, clock);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
@@ -159,6 +176,11 @@ public final class Node implements AutoCloseable {
   /** Where the admin endpoint listens (control nodes only). */
   public Optional<InetSocketAddress> adminAddress() {
     return http.map(ServerBinding::localAddress);
+  }
+
+  /** Where the OpenAI-compatible front door listens (control nodes, unless switched off). */
+  public Optional<InetSocketAddress> frontDoorAddress() {
+    return frontDoor.map(ServerBinding::localAddress);
   }
 
   /** The bearer token mutating admin calls need (generated when none was configured). */

@@ -43,6 +43,7 @@ public final class ContinuousBatching<P> {
     private double finishMs = Double.NaN;
     private long joinStep;
     private long finishStep;
+    private boolean cancelled;
 
     private Job(long seq, P payload, int prompt, int output, double arrivalMs) {
       this.seq = seq;
@@ -200,6 +201,10 @@ public final class ContinuousBatching<P> {
   public List<Job<P>> endPrefill(double endMs) {
     List<Job<P>> done = new ArrayList<>();
     for (Job<P> j : prefilling) {
+      if (j.cancelled) {
+        kvUsed -= j.kvTokens();
+        continue;
+      }
       j.firstTokenMs = endMs;
       if (j.output <= 1) {
         finish(j, endMs);
@@ -323,6 +328,39 @@ public final class ContinuousBatching<P> {
     }
     waiting.clear();
     waiting.addAll(ordered);
+  }
+
+  /**
+   * Takes a request out wherever it is (its client went away): waiting, in the decode batch (its KV cache freed), or
+   * in the prefill in progress (dropped when it ends); null when the engine does not hold it.
+   */
+  public Job<P> cancel(long seq) {
+    Job<P> w = withdraw(seq);
+    if (w != null) {
+      return w;
+    }
+    for (Job<P> j : prefilling) {
+      if (j.seq == seq && !j.cancelled) {
+        j.cancelled = true;
+        return j;
+      }
+    }
+    for (var it = running.iterator(); it.hasNext(); ) {
+      Job<P> j = it.next();
+      if (j.seq == seq) {
+        it.remove();
+        sumPrompt -= j.prompt;
+        sumJoin -= j.joinStep;
+        kvUsed -= j.kvTokens();
+        return j;
+      }
+    }
+    return null;
+  }
+
+  /** The decode batch now (the sequences the next decode step generates a token for). */
+  public List<Job<P>> running() {
+    return List.copyOf(running);
   }
 
   /** Takes a waiting request out of the queue (re-routed or rejected); null when it is no longer waiting. */

@@ -27,6 +27,9 @@ import java.util.function.ToIntFunction;
  *       instance serves the same model; only efficiency differs).
  *   <li>Nothing ready anywhere: the request is held (up to {@code holdTimeoutMs}, at most {@code maxHeld} requests),
  *       and routed again when an instance becomes ready.
+ *   <li>Admission: when even the instance chosen (the best of its pool) already has {@code maxOutstanding} requests
+ *       outstanding, the pool's queue is past its bound and the request is shed at once ({@link Shed}: a front door
+ *       answers 429 with Retry-After) rather than queued behind work it cannot finish in time.
  * </ol>
  *
  * Re-routing (the emergency ladder's third rung) sends a request that has not started to another ready instance of the
@@ -41,8 +44,10 @@ public final class RoutingPolicy {
    * @param overflowRatio it overflows to an instance of a larger pool scoring below this share of that
    * @param holdTimeoutMs a held request fails after this long
    * @param maxHeld at most this many requests are held
+   * @param maxOutstanding a request is shed when the instance it would go to already has this many outstanding
    */
-  public record Settings(double overflowScore, double overflowRatio, long holdTimeoutMs, int maxHeld) {
+  public record Settings(double overflowScore, double overflowRatio, long holdTimeoutMs, int maxHeld,
+      int maxOutstanding) {
     public Settings {
       if (!(overflowScore > 0) || Double.isInfinite(overflowScore)) {
         throw new IllegalArgumentException("overflow-score must be a finite number > 0, got " + overflowScore);
@@ -54,6 +59,14 @@ public final class RoutingPolicy {
         throw new IllegalArgumentException("hold-timeout and max-held must be >= 0, got " + holdTimeoutMs + " ms, "
             + maxHeld);
       }
+      if (maxOutstanding < 1) {
+        throw new IllegalArgumentException("max-outstanding must be >= 1, got " + maxOutstanding);
+      }
+    }
+
+    /** Without a bound on outstanding requests (tests of the other rules). */
+    public Settings(double overflowScore, double overflowRatio, long holdTimeoutMs, int maxHeld) {
+      this(overflowScore, overflowRatio, holdTimeoutMs, maxHeld, Integer.MAX_VALUE);
     }
   }
 
@@ -121,7 +134,7 @@ public final class RoutingPolicy {
   }
 
   /** The routing decision. */
-  public sealed interface Choice permits Route, Hold {}
+  public sealed interface Choice permits Route, Hold, Shed {}
 
   /**
    * Send it to {@code instance} of {@code pool}.
@@ -132,6 +145,9 @@ public final class RoutingPolicy {
 
   /** No instance is ready anywhere: hold it and try again when one is. */
   public record Hold(String reason) implements Choice {}
+
+  /** The pool's queue is past its bound (admission control): refuse it now; the client may retry later. */
+  public record Shed(String pool, String reason) implements Choice {}
 
   private final Settings settings;
 
@@ -157,27 +173,33 @@ public final class RoutingPolicy {
       }
     }
     Optional<Candidate> mine = own == null ? Optional.empty() : best(own, avoid);
+    Scored chosen;
     if (mine.isPresent()) {
       Candidate c = mine.get();
       String ownName = own.pool();
+      chosen = new Scored(new Route(ownName, c.id(), false), c);
       if (c.score() > settings.overflowScore()) {
         Scored larger = bestIn(pools, p -> !p.pool().equals(ownName) && p.nativeType().covers(type), avoid);
         if (larger != null && larger.score() < c.score() * settings.overflowRatio()) {
-          return new Route(larger.route().pool(), larger.route().instance(), true);
+          chosen = new Scored(new Route(larger.route().pool(), larger.route().instance(), true), larger.candidate());
         }
       }
-      return new Route(ownName, c.id(), false);
+    } else {
+      String ownName = own == null ? "" : own.pool();
+      chosen = bestIn(pools, p -> !p.pool().equals(ownName) && p.nativeType().covers(type), avoid);
+      if (chosen == null) {
+        chosen = bestIn(pools, p -> true, avoid);
+      }
     }
-    String ownName = own == null ? "" : own.pool();
-    Scored larger = bestIn(pools, p -> !p.pool().equals(ownName) && p.nativeType().covers(type), avoid);
-    if (larger != null) {
-      return larger.route();
+    if (chosen == null) {
+      return new Hold(String.format(Locale.ROOT, "no ready instance serves %s (%d pools known)", type, pools.size()));
     }
-    Scored any = bestIn(pools, p -> true, avoid);
-    if (any != null) {
-      return any.route();
+    if (chosen.candidate().outstanding() >= settings.maxOutstanding()) {
+      return new Shed(chosen.route().pool(), String.format(Locale.ROOT,
+          "pool %s is at its queue bound: its least loaded instance has %d requests outstanding (max-outstanding %d)",
+          chosen.route().pool(), chosen.candidate().outstanding(), settings.maxOutstanding()));
     }
-    return new Hold(String.format(Locale.ROOT, "no ready instance serves %s (%d pools known)", type, pools.size()));
+    return chosen.route();
   }
 
   /** Whether a request no instance can take now may wait, {@code alreadyHeld} being held: else it fails at once. */
@@ -222,7 +244,11 @@ public final class RoutingPolicy {
     return Optional.ofNullable(best);
   }
 
-  private record Scored(Route route, double score) {}
+  private record Scored(Route route, Candidate candidate) {
+    double score() {
+      return candidate.score();
+    }
+  }
 
   /** The best-scoring instance of the pools {@code which} accepts; null when none has one. */
   private static Scored bestIn(Collection<? extends PoolView> pools, Predicate<PoolView> which, Set<String> avoid) {
@@ -233,7 +259,7 @@ public final class RoutingPolicy {
       }
       Optional<Candidate> c = best(p, avoid);
       if (c.isPresent() && (best == null || c.get().score() < best.score())) {
-        best = new Scored(new Route(p.pool(), c.get().id(), false), c.get().score());
+        best = new Scored(new Route(p.pool(), c.get().id(), false), c.get());
       }
     }
     return best;

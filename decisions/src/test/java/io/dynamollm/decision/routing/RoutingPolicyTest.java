@@ -1,6 +1,7 @@
 package io.dynamollm.decision.routing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.dynamollm.decision.routing.RoutingPolicy.Pool;
 import io.dynamollm.decision.routing.RoutingPolicy.Ready;
@@ -68,6 +69,25 @@ class RoutingPolicyTest {
     var alone = pool("MS", RequestType.MS, Set.of(RequestType.MS), new Ready("from", 2, 9, 6),
         new Ready("busy", 2, 1, 1));
     assertThat(POLICY.reroute(RequestType.MS, "MS", "from", List.of(alone, ss))).isEmpty();
+  }
+
+  @Test
+  void aPoolWhoseLeastLoadedInstanceIsAtTheQueueBoundShedsTheRequest() {
+    var bounded = new RoutingPolicy(new RoutingPolicy.Settings(4.0, 0.5, 60_000, 100, 8));
+    var ms = pool("MS", RequestType.MS, Set.of(RequestType.MS), new Ready("a", 2, 8, 6), new Ready("b", 2, 7, 5));
+    // b (7 outstanding) is below the bound: routed there
+    assertThat(bounded.route(RequestType.MS, List.of(ms), Set.of())).isEqualTo(new Route("MS", "b", false));
+    var full = pool("MS", RequestType.MS, Set.of(RequestType.MS), new Ready("a", 2, 8, 6), new Ready("b", 2, 9, 5));
+    assertThat(bounded.route(RequestType.MS, List.of(full), Set.of()))
+        .isInstanceOfSatisfying(RoutingPolicy.Shed.class, s -> {
+          assertThat(s.pool()).isEqualTo("MS");
+          assertThat(s.reason()).contains("8 requests outstanding", "max-outstanding 8");
+        });
+    // an overflow to a larger pool with room is taken before shedding
+    var ll = pool("LL", RequestType.LL, Set.of(RequestType.LL), new Ready("l", 8, 0, 0));
+    assertThat(bounded.route(RequestType.MS, List.of(full, ll), Set.of())).isEqualTo(new Route("LL", "l", true));
+    assertThatThrownBy(() -> new RoutingPolicy.Settings(4.0, 0.5, 60_000, 100, 0))
+        .hasMessageContaining("max-outstanding");
   }
 
   @Test

@@ -1,6 +1,8 @@
 package io.dynamollm.instance.engine;
 
 import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -18,6 +20,42 @@ public interface Engine extends AutoCloseable {
    * {@link EngineUnavailable} when the engine does not take requests (starting, draining, stopped).
    */
   CompletionStage<Completion> submit(EngineRequest request);
+
+  /**
+   * As {@link #submit(EngineRequest)}, telling {@code tokens} each output token as it comes out (a client's stream):
+   * the simulated engine at its simulated pace, a server process as its server-sent events arrive. Called on the
+   * engine's thread; must not block.
+   */
+  default CompletionStage<Completion> submit(EngineRequest request, TokenSink tokens) {
+    return submit(request);
+  }
+
+  /**
+   * Stops serving request {@code requestId} (its client went away): its {@link #submit} completes exceptionally with
+   * {@link Cancelled}, its GPU time goes to the others. False when the engine does not hold it (any more).
+   */
+  default boolean cancel(long requestId) {
+    return false;
+  }
+
+  /** Hears a request's output as it is generated. */
+  @FunctionalInterface
+  interface TokenSink {
+    /**
+     * One piece of output: {@code index} counts from 0; {@code text} is what a client shows (a token's text, or a
+     * server's delta, which may hold several tokens).
+     */
+    void token(int index, String text);
+  }
+
+  /** The request was cancelled (its client went away). */
+  final class Cancelled extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public Cancelled(String message) {
+      super(message);
+    }
+  }
 
   /** Stops taking requests; completes once every request in flight has finished. */
   CompletionStage<Void> drain();
@@ -88,15 +126,45 @@ public interface Engine extends AutoCloseable {
   /**
    * One request.
    *
-   * @param outputTokens tokens this request generates (a simulated engine honours it; a real one stops at its model's
-   *     end of sequence or at this many tokens, as {@code max_tokens})
+   * @param outputTokens tokens this request generates (a replayed request: exactly these); with an API call, at most
+   *     these (its {@code max_tokens}, or what the context leaves): the model may stop earlier
+   * @param call the client's OpenAI API call when it came through the front door (else a replayed request)
    */
-  record EngineRequest(long id, int promptTokens, int outputTokens) {
+  record EngineRequest(long id, int promptTokens, int outputTokens, Optional<OpenAiCall> call) {
     public EngineRequest {
       if (promptTokens < 1 || outputTokens < 1) {
         throw new IllegalArgumentException("a request needs at least one prompt and one output token, got "
             + promptTokens + " and " + outputTokens);
       }
+      Objects.requireNonNull(call, "call");
+    }
+
+    /** A replayed request: exactly {@code outputTokens} tokens out. */
+    public EngineRequest(long id, int promptTokens, int outputTokens) {
+      this(id, promptTokens, outputTokens, Optional.empty());
+    }
+  }
+
+  /**
+   * A client's OpenAI API call, as it reached the front door.
+   *
+   * @param endpoint {@code completions} or {@code chat/completions} (under {@code /v1/})
+   * @param body the client's JSON body, unchanged (a server process gets it as it is, with streaming switched on)
+   * @param seed what a simulated engine draws its text and its end of sequence from (the prompt's hash when
+   *     {@code temperature} is 0, so the same prompt gives the same answer; else random)
+   * @param stop strings that end the output (not included in it)
+   * @param ignoreEos generate exactly {@code outputTokens} tokens (vLLM's {@code ignore_eos})
+   */
+  record OpenAiCall(String endpoint, String body, long seed, List<String> stop, boolean ignoreEos) {
+    public static final String COMPLETIONS = "completions";
+    public static final String CHAT = "chat/completions";
+
+    public OpenAiCall {
+      if (!endpoint.equals(COMPLETIONS) && !endpoint.equals(CHAT)) {
+        throw new IllegalArgumentException("endpoint must be completions or chat/completions, got " + endpoint);
+      }
+      Objects.requireNonNull(body, "body");
+      stop = List.copyOf(stop);
     }
   }
 
@@ -105,8 +173,24 @@ public interface Engine extends AutoCloseable {
    *
    * @param ttftMs time to first token
    * @param tbtMs mean time per output token after the first (0 for a single-token output)
+   * @param text the output (empty for a replayed request)
+   * @param finishReason {@code length} (it reached its output limit) or {@code stop} (end of sequence, a stop string)
+   * @param energyJ its share of the instance's GPU energy: each iteration's energy split by the tokens each request
+   *     had in it (exact for the simulated engine; from the energy counter and the server's token counts for a server
+   *     process); NaN when unknown
    */
-  record Completion(long id, double ttftMs, double tbtMs, int outputTokens) {}
+  record Completion(long id, double ttftMs, double tbtMs, int outputTokens, String text, String finishReason,
+      double energyJ) {
+    public Completion {
+      Objects.requireNonNull(text, "text");
+      Objects.requireNonNull(finishReason, "finishReason");
+    }
+
+    /** Latencies only (a replayed request, a test). */
+    public Completion(long id, double ttftMs, double tbtMs, int outputTokens) {
+      this(id, ttftMs, tbtMs, outputTokens, "", "length", Double.NaN);
+    }
+  }
 
   /**
    * A snapshot of the engine.

@@ -63,6 +63,12 @@ public final class HttpEngine implements Engine {
   private final int port;
   private final int tp;
   private final List<Integer> gpuIndices;
+  private final List<? extends io.dynamollm.gpu.GpuDevice> devices;
+  private final TokenEnergyLedger energy = new TokenEnergyLedger();
+  /** Streams being read, by request id (closing one cancels its request: the server sees the client go). */
+  private final Map<Long, java.io.Closeable> open = new java.util.concurrent.ConcurrentHashMap<>();
+  private long lastEnergyMj = -1;
+  private long lastServerTokens = -1;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
   private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "http-engine-poller");
@@ -79,10 +85,20 @@ public final class HttpEngine implements Engine {
   private Process process;
 
   public HttpEngine(Settings settings, int port, int tp, List<Integer> gpuIndices) {
+    this(settings, port, tp, gpuIndices, List.of());
+  }
+
+  /**
+   * @param devices the instance's GPUs, whose energy counter is apportioned to requests ({@link TokenEnergyLedger});
+   *     empty: energy per request unknown
+   */
+  public HttpEngine(Settings settings, int port, int tp, List<Integer> gpuIndices,
+      List<? extends io.dynamollm.gpu.GpuDevice> devices) {
     this.settings = settings;
     this.port = port;
     this.tp = tp;
     this.gpuIndices = List.copyOf(gpuIndices);
+    this.devices = List.copyOf(devices);
     if (gpuIndices.size() != tp) {
       throw new IllegalArgumentException("TP" + tp + " needs " + tp + " GPUs, got " + gpuIndices);
     }
@@ -161,7 +177,45 @@ public final class HttpEngine implements Engine {
   private void pollMetrics() {
     var r = get("/metrics");
     healthy = r.map(x -> x.statusCode() == 200).orElse(false) && process.isAlive();
-    r.filter(x -> x.statusCode() == 200).ifPresent(x -> load.set(parseMetrics(x.body())));
+    r.filter(x -> x.statusCode() == 200).ifPresent(x -> {
+      load.set(parseMetrics(x.body()));
+      apportion(serverTokens(x.body()));
+    });
+  }
+
+  /** The GPUs' energy since the last poll, charged to the requests by their tokens meanwhile. */
+  private void apportion(long serverTokens) {
+    if (devices.isEmpty()) {
+      return;
+    }
+    long mj = 0;
+    try {
+      for (var d : devices) {
+        mj += d.totalEnergyMj();
+      }
+    } catch (io.dynamollm.gpu.GpuException e) {
+      return; // this interval stays unapportioned
+    }
+    if (lastEnergyMj >= 0 && lastServerTokens >= 0 && mj >= lastEnergyMj) {
+      energy.interval((mj - lastEnergyMj) / 1000.0, serverTokens - lastServerTokens);
+    }
+    lastEnergyMj = mj;
+    lastServerTokens = serverTokens;
+  }
+
+  /** Prompt and output tokens the server processed since it started ({@code vllm:prompt_tokens_total} + generation). */
+  static long serverTokens(String text) {
+    double sum = 0;
+    for (String line : text.split("\n")) {
+      if (line.startsWith("vllm:prompt_tokens_total") || line.startsWith("vllm:generation_tokens_total")) {
+        try {
+          sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1).trim());
+        } catch (NumberFormatException e) {
+          // not a sample
+        }
+      }
+    }
+    return (long) sum;
   }
 
   /** Reads vLLM's gauges and counters from Prometheus text (labels ignored, series summed). */
@@ -202,39 +256,86 @@ public final class HttpEngine implements Engine {
 
   @Override
   public CompletionStage<Completion> submit(EngineRequest request) {
+    return submit(request, null);
+  }
+
+  /**
+   * An API call goes to the server as the client sent it, to its own endpoint, with streaming switched on (so that
+   * the front door sees each token as it comes and the time to the first one) and usage asked for; each event's text
+   * goes to {@code tokens}. A replayed request is sent as {@code prompt} token ids with {@code max_tokens} and
+   * {@code ignore_eos}.
+   */
+  @Override
+  public CompletionStage<Completion> submit(EngineRequest request, TokenSink tokens) {
     if (!serving || draining) {
       return CompletableFuture.failedFuture(new EngineUnavailable(draining ? "engine is draining" : "engine is not serving"));
     }
-    ObjectNode body = JSON.createObjectNode();
-    body.put("model", settings.model());
-    ArrayNode prompt = body.putArray("prompt");
-    for (int i = 0; i < request.promptTokens(); i++) {
-      prompt.add(1);
+    ObjectNode body;
+    String endpoint;
+    boolean stream;
+    if (request.call().isPresent()) {
+      OpenAiCall call = request.call().get();
+      try {
+        body = (ObjectNode) JSON.readTree(call.body());
+      } catch (IOException | ClassCastException e) {
+        return CompletableFuture.failedFuture(new IllegalArgumentException("the call's body is not a JSON object"));
+      }
+      body.put("stream", true);
+      body.putObject("stream_options").put("include_usage", true);
+      endpoint = call.endpoint();
+      stream = true;
+    } else {
+      body = JSON.createObjectNode();
+      body.put("model", settings.model());
+      ArrayNode prompt = body.putArray("prompt");
+      for (int i = 0; i < request.promptTokens(); i++) {
+        prompt.add(1);
+      }
+      body.put("max_tokens", request.outputTokens());
+      body.put("ignore_eos", true);
+      body.put("stream", settings.streaming());
+      endpoint = OpenAiCall.COMPLETIONS;
+      stream = settings.streaming();
     }
-    body.put("max_tokens", request.outputTokens());
-    body.put("ignore_eos", true);
-    body.put("stream", settings.streaming());
-    HttpRequest req = HttpRequest.newBuilder(uri("/v1/completions")).header("Content-Type", "application/json")
+    HttpRequest req = HttpRequest.newBuilder(uri("/v1/" + endpoint)).header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
     inFlight.incrementAndGet();
+    energy.open(request.id());
     long t0 = System.nanoTime();
     CompletableFuture<Completion> result;
-    if (settings.streaming()) {
+    if (stream) {
       result = http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream())
-          .thenApply(r -> readStream(request, r, t0));
+          .thenApply(r -> readStream(request, r, t0, tokens));
     } else {
       result = http.sendAsync(req, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
         if (r.statusCode() != 200) {
           throw new EngineUnavailable("engine answered " + r.statusCode() + ": " + r.body());
         }
+        energy.tokens(request.id(), request.promptTokens() + request.outputTokens());
         return fromBody(request, r.body(), (System.nanoTime() - t0) / 1e6 * settings.speedup());
       });
     }
     return result.whenComplete((c, e) -> {
+      open.remove(request.id());
+      energy.close(request.id());
       if (inFlight.decrementAndGet() == 0 && draining) {
         drained.complete(null);
       }
     });
+  }
+
+  @Override
+  public boolean cancel(long requestId) {
+    java.io.Closeable in = open.remove(requestId);
+    if (in == null) {
+      return false;
+    }
+    try {
+      in.close(); // the connection closes: the server stops generating for it (vLLM aborts the request)
+    } catch (IOException e) {
+      // closed already
+    }
+    return true;
   }
 
   private Completion fromBody(EngineRequest request, String body, double totalMs) {
@@ -242,24 +343,42 @@ public final class HttpEngine implements Engine {
       JsonNode n = JSON.readTree(body);
       int out = n.path("usage").path("completion_tokens").asInt(request.outputTokens());
       JsonNode ext = n.get("dynamollm");
+      double joules = energy.close(request.id());
+      String text = n.path("choices").path(0).path("text").asText("");
+      String finish = n.path("choices").path(0).path("finish_reason").asText("length");
       if (ext != null) {
-        return new Completion(request.id(), ext.path("ttft_ms").asDouble(), ext.path("tbt_ms").asDouble(), out);
+        return new Completion(request.id(), ext.path("ttft_ms").asDouble(), ext.path("tbt_ms").asDouble(), out, text,
+            finish, joules);
       }
       // without streaming a client sees only the total: count it all as time to first token
-      return new Completion(request.id(), totalMs, 0, out);
+      return new Completion(request.id(), totalMs, 0, out, text, finish, joules);
     } catch (IOException e) {
       throw new EngineUnavailable("the engine's answer is not JSON: " + e.getMessage());
     }
   }
 
-  /** Server-sent events: TTFT at the first data event, TBT over the rest, until [DONE]. */
-  private Completion readStream(EngineRequest request, HttpResponse<java.io.InputStream> r, long t0) {
+  /**
+   * Server-sent events: TTFT at the first event with output, TBT over the rest, until [DONE]; each event's text to
+   * {@code tokens}; the token count from the usage event when the server sends one.
+   */
+  private Completion readStream(EngineRequest request, HttpResponse<java.io.InputStream> r, long t0, TokenSink tokens) {
     if (r.statusCode() != 200) {
-      throw new EngineUnavailable("engine answered " + r.statusCode());
+      String why;
+      try (var in = r.body()) {
+        why = new String(in.readNBytes(2000), StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        why = "";
+      }
+      throw new EngineUnavailable("engine answered " + r.statusCode() + (why.isBlank() ? "" : ": " + why));
     }
+    open.put(request.id(), r.body());
     double first = -1;
     double last = -1;
     int events = 0;
+    int usageTokens = -1;
+    String finish = "length";
+    StringBuilder text = new StringBuilder();
+    boolean done = false;
     try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = in.readLine()) != null) {
@@ -268,23 +387,58 @@ public final class HttpEngine implements Engine {
         }
         String data = line.substring(5).trim();
         if (data.equals("[DONE]")) {
+          done = true;
           break;
+        }
+        String piece = "";
+        boolean output = true;
+        if (request.call().isPresent()) {
+          JsonNode ev = JSON.readTree(data);
+          if (ev.hasNonNull("error")) {
+            throw new EngineUnavailable("the engine's stream ended with an error: "
+                + ev.path("error").path("message").asText(ev.get("error").toString()));
+          }
+          if (ev.path("usage").has("completion_tokens")) {
+            usageTokens = ev.path("usage").path("completion_tokens").asInt();
+          }
+          JsonNode choice = ev.path("choices").path(0);
+          output = !choice.isMissingNode();
+          piece = choice.has("text") ? choice.path("text").asText("") : choice.path("delta").path("content").asText("");
+          if (choice.hasNonNull("finish_reason")) {
+            finish = choice.get("finish_reason").asText();
+          }
+        }
+        if (!output) {
+          continue; // the usage event
         }
         double t = (System.nanoTime() - t0) / 1e6 * settings.speedup();
         if (first < 0) {
           first = t;
+          energy.tokens(request.id(), request.promptTokens());
         }
         last = t;
+        energy.tokens(request.id(), 1);
+        if (tokens != null) {
+          tokens.token(events, piece);
+        }
+        text.append(piece);
         events++;
       }
     } catch (IOException e) {
+      if (!open.containsKey(request.id())) {
+        throw new Cancelled("request " + request.id() + " cancelled");
+      }
       throw new EngineUnavailable("the engine's stream broke: " + e.getMessage());
+    }
+    if (!done && request.call().isPresent() && !open.containsKey(request.id())) {
+      throw new Cancelled("request " + request.id() + " cancelled");
     }
     if (first < 0) {
       throw new EngineUnavailable("the engine's stream carried no tokens");
     }
-    double tbt = events > 1 ? (last - first) / (events - 1) : 0;
-    return new Completion(request.id(), first, tbt, Math.max(events, 1));
+    int out = usageTokens > 0 ? usageTokens : Math.max(events, 1);
+    double tbt = out > 1 ? (last - first) / (out - 1) : 0;
+    return new Completion(request.id(), first, tbt, out, text.toString(), finish, energy.close(request.id()));
   }
 
   @Override

@@ -7,7 +7,9 @@ import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -28,8 +30,41 @@ public final class SimulatedEngine implements Engine {
 
   private enum State { NEW, STARTING, SERVING, DRAINING, STOPPED }
 
-  /** What the engine model carries for each request. */
-  private record Pending(EngineRequest request, CompletableFuture<Completion> done) {}
+  /** What the engine model carries for each request: its answer, its stream, its share of the energy so far. */
+  private static final class Pending {
+    final EngineRequest request;
+    final CompletableFuture<Completion> done;
+    final TokenSink sink;
+    final SyntheticText.Plan plan;
+    ContinuousBatching.Job<Pending> job;
+    int emitted;
+    double energyJ;
+    volatile boolean cancelled;
+
+    Pending(EngineRequest request, CompletableFuture<Completion> done, TokenSink sink, SyntheticText.Plan plan) {
+      this.request = request;
+      this.done = done;
+      this.sink = sink;
+      this.plan = plan;
+    }
+
+    int outputTokens() {
+      return plan == null ? request.outputTokens() : plan.tokens().size();
+    }
+
+    /** Its next token to a stream (the engine's thread, outside the lock). */
+    void emit() {
+      int k = emitted++;
+      if (sink != null && !cancelled) {
+        sink.token(k, plan == null ? "" : plan.tokens().get(k));
+      }
+    }
+
+    Completion completion(ContinuousBatching.Job<Pending> j) {
+      return new Completion(request.id(), j.ttftMs(), j.tbtMs(), j.outputTokens(), plan == null ? "" : plan.text(),
+          plan == null ? "length" : plan.finishReason(), energyJ);
+    }
+  }
 
   private final Profile profile;
   private final TensorParallelism tp;
@@ -39,6 +74,8 @@ public final class SimulatedEngine implements Engine {
   private final double startupMs;
   private final Object lock = new Object();
   private final ContinuousBatching<Pending> model;
+  /** Requests inside, by id (for {@link #cancel}). */
+  private final Map<Long, Pending> byId = new HashMap<>();
   private final CompletableFuture<Void> started = new CompletableFuture<>();
   private final CompletableFuture<Void> drained = new CompletableFuture<>();
   private State state = State.NEW;
@@ -82,15 +119,46 @@ public final class SimulatedEngine implements Engine {
 
   @Override
   public CompletionStage<Completion> submit(EngineRequest request) {
+    return submit(request, null);
+  }
+
+  /**
+   * An API call gets {@link SyntheticText}'s answer (up to its {@code outputTokens}); a replayed request exactly its
+   * {@code outputTokens}, without text. Each token goes to {@code tokens} when its iteration ends.
+   */
+  @Override
+  public CompletionStage<Completion> submit(EngineRequest request, TokenSink tokens) {
     CompletableFuture<Completion> done = new CompletableFuture<>();
+    SyntheticText.Plan plan = request.call().map(c -> SyntheticText.plan(c, request.outputTokens())).orElse(null);
+    Pending p = new Pending(request, done, tokens, plan);
     synchronized (lock) {
       if (state != State.SERVING) {
         return CompletableFuture.failedFuture(new EngineUnavailable("engine is " + state.name().toLowerCase()));
       }
-      model.submit(new Pending(request, done), request.promptTokens(), request.outputTokens(), clock.nowMs());
+      p.job = model.submit(p, request.promptTokens(), p.outputTokens(), clock.nowMs());
+      byId.put(request.id(), p);
       lock.notifyAll();
     }
+    done.whenComplete((c, e) -> {
+      synchronized (lock) {
+        byId.remove(request.id(), p);
+      }
+    });
     return done;
+  }
+
+  @Override
+  public boolean cancel(long requestId) {
+    Pending p;
+    synchronized (lock) {
+      p = byId.get(requestId);
+      if (p == null || model.cancel(p.job.seq()) == null) {
+        return false;
+      }
+      p.cancelled = true;
+    }
+    p.done.completeExceptionally(new Cancelled("request " + requestId + " cancelled"));
+    return true;
   }
 
   @Override
@@ -126,7 +194,7 @@ public final class SimulatedEngine implements Engine {
     synchronized (lock) {
       List<Queued> out = new ArrayList<>();
       for (var j : model.waiting()) {
-        out.add(new Queued(j.seq(), j.payload().request().id(), j.arrivalMs(), j.promptTokens()));
+        out.add(new Queued(j.seq(), j.payload().request.id(), j.arrivalMs(), j.promptTokens()));
       }
       return out;
     }
@@ -155,7 +223,7 @@ public final class SimulatedEngine implements Engine {
     if (j == null) {
       return false;
     }
-    j.payload().done().completeExceptionally(new Withdrawn(reroute, reason));
+    j.payload().done.completeExceptionally(new Withdrawn(reroute, reason));
     return true;
   }
 
@@ -168,7 +236,7 @@ public final class SimulatedEngine implements Engine {
       model.clear();
       lock.notifyAll();
     }
-    failed.forEach(j -> j.payload().done().completeExceptionally(new EngineUnavailable("engine stopped")));
+    failed.forEach(j -> j.payload().done.completeExceptionally(new EngineUnavailable("engine stopped")));
     started.completeExceptionally(new EngineUnavailable("engine stopped"));
     drained.complete(null);
     setActivity(GpuActivity.IDLE);
@@ -195,6 +263,7 @@ public final class SimulatedEngine implements Engine {
     while (true) {
       int mhz = clockMhz.getAsInt();
       ContinuousBatching.Iteration<Pending> it;
+      List<ContinuousBatching.Job<Pending>> decoding = List.of();
       synchronized (lock) {
         if (state == State.STOPPED) {
           return;
@@ -213,6 +282,9 @@ public final class SimulatedEngine implements Engine {
           }
           cursor = -1;
           continue;
+        }
+        if (it instanceof ContinuousBatching.Decode<Pending>) {
+          decoding = model.running(); // the sequences this step generates a token for
         }
       }
       double start = cursor < 0 ? clock.nowMs() : cursor;
@@ -236,23 +308,43 @@ public final class SimulatedEngine implements Engine {
         return;
       }
       List<ContinuousBatching.Job<Pending>> done;
+      List<ContinuousBatching.Job<Pending>> produced;
+      // the iteration's GPU energy, split by the tokens each request had in it: its prompt in a prefill, one token
+      // each in a decode step
+      double energyJ = it.powerPerGpuW() * tp.degree() * (end - start) / 1000.0;
       synchronized (lock) {
         if (state == State.STOPPED) {
           return;
         }
         if (it instanceof ContinuousBatching.Prefill<Pending> p) {
+          produced = p.batch();
+          long prompts = 0;
+          for (var j : produced) {
+            prompts += j.promptTokens();
+          }
+          for (var j : produced) {
+            j.payload().energyJ += energyJ * j.promptTokens() / Math.max(1, prompts);
+          }
           generatedTokens += p.batch().size();
           done = model.endPrefill(end);
         } else {
           ContinuousBatching.Decode<Pending> d = (ContinuousBatching.Decode<Pending>) it;
+          produced = decoding;
+          for (var j : produced) {
+            j.payload().energyJ += energyJ / Math.max(1, produced.size());
+          }
           generatedTokens += d.batchSize();
           done = model.endDecode(1, start, d.stepMs());
         }
         completed += done.size();
       }
+      for (var j : produced) {
+        if (!j.payload().cancelled) {
+          j.payload().emit();
+        }
+      }
       for (var j : done) {
-        j.payload().done().complete(new Completion(j.payload().request().id(), j.ttftMs(), j.tbtMs(),
-            j.outputTokens()));
+        j.payload().done.complete(j.payload().completion(j));
       }
     }
   }

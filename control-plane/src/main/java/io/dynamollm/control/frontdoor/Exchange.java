@@ -1,0 +1,300 @@
+package io.dynamollm.control.frontdoor;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dynamollm.control.live.Router;
+import io.dynamollm.instance.InstanceManager;
+import io.dynamollm.instance.engine.Engine;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+
+/**
+ * One client request in the front door, as a short-lived actor: it hands the request to the router, then turns what
+ * comes back into the OpenAI answer — one JSON body, or server-sent events from the first token on (the HTTP status
+ * is decided by then: a request refused before its first token gets its error status, not a stream). A client that
+ * goes away mid-stream cancels its request at the router (which cancels it at its engine). Tokens of a second
+ * instance after those of a first (the router retried a request whose instance went silent after streaming) end the
+ * stream with an error event: a client never sees two answers spliced.
+ */
+final class Exchange {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  sealed interface Msg extends NoSerializationVerificationNeeded {}
+
+  private record Got(Router.Response response) implements Msg {}
+
+  private record Tok(InstanceManager.Token token) implements Msg {}
+
+  private enum StreamEnded implements Msg { INSTANCE }
+
+  /** What an exchange needs to know of its request. */
+  record Job(long id, ApiRequest request, int promptTokens, int outputCap, Optional<Router.SloOverride> slo,
+      String retryAfterSeconds) {}
+
+  private Exchange() {}
+
+  /** Starts the exchange; the future completes with the response's head (and, streaming, its body source). */
+  static Behavior<Msg> create(Job job, ActorRef<Router.Command> router, CompletableFuture<HttpResponse> response,
+      Materializer materializer) {
+    return Behaviors.setup(ctx -> new Running(ctx, job, router, response, materializer).behavior());
+  }
+
+  private static final class Running {
+    private final ActorContext<Msg> ctx;
+    private final Job job;
+    private final ActorRef<Router.Command> router;
+    private final CompletableFuture<HttpResponse> response;
+    private final Materializer materializer;
+    private final String responseId;
+    private final long created = System.currentTimeMillis() / 1000;
+    private final boolean chat;
+    private BoundedSourceQueue<ByteString> stream;
+    private String streamingFrom;
+    private boolean finished;
+    private boolean clientGone;
+    private int streamed;
+
+    Running(ActorContext<Msg> ctx, Job job, ActorRef<Router.Command> router, CompletableFuture<HttpResponse> response,
+        Materializer materializer) {
+      this.ctx = ctx;
+      this.job = job;
+      this.router = router;
+      this.response = response;
+      this.materializer = materializer;
+      this.chat = job.request().endpoint().equals(Engine.OpenAiCall.CHAT);
+      this.responseId = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(job.id());
+      ApiRequest r = job.request();
+      Optional<ActorRef<InstanceManager.Token>> tokens = r.stream()
+          ? Optional.of(ctx.messageAdapter(InstanceManager.Token.class, Tok::new)) : Optional.empty();
+      router.tell(new Router.Request(job.id(), job.promptTokens(), r.maxTokens().orElse(0), job.outputCap(),
+          ctx.messageAdapter(Router.Response.class, Got::new), job.slo(), Optional.of(r.call(job.id())), tokens));
+    }
+
+    Behavior<Msg> behavior() {
+      return Behaviors.receive(Msg.class)
+          .onMessage(Tok.class, t -> onToken(t.token()))
+          .onMessage(Got.class, g -> onResponse(g.response()))
+          .onMessageEquals(StreamEnded.INSTANCE, () -> {
+            if (!finished && !clientGone) {
+              clientGone = true; // the client went away mid-stream: stop its request wherever it is
+              router.tell(new Router.Cancel(job.id()));
+            }
+            return Behaviors.same();
+          })
+          .build();
+    }
+
+    private Behavior<Msg> onToken(InstanceManager.Token t) {
+      if (finished || clientGone) {
+        return Behaviors.same();
+      }
+      if (streamingFrom == null) {
+        streamingFrom = t.instance();
+        open();
+      } else if (!streamingFrom.equals(t.instance())) {
+        router.tell(new Router.Cancel(job.id()));
+        endWithError(new ApiError(502, "the instance serving this request (" + streamingFrom + ") went away after "
+            + streamed + " tokens; its answer cannot be continued elsewhere", "server_error", null,
+            "instance_lost"));
+        return Behaviors.same();
+      }
+      streamed++;
+      offer(chunk(t.text(), null, null));
+      return Behaviors.same();
+    }
+
+    private Behavior<Msg> onResponse(Router.Response r) {
+      if (finished) {
+        return Behaviors.stopped();
+      }
+      if (r.outcome() == Router.Outcome.SERVED) {
+        Engine.Completion c = r.completion().orElseThrow();
+        ObjectNode usage = usage(r, c);
+        if (job.request().stream()) {
+          if (stream == null) {
+            open();
+          }
+          ObjectNode last = chunk("", c.finishReason(), null);
+          last.set("dynamollm", usage.get("dynamollm"));
+          offer(last);
+          if (job.request().includeUsage()) {
+            offer(chunk(null, null, usage));
+          }
+          done();
+        } else {
+          response.complete(HttpResponse.create().withStatus(200)
+              .addHeader(RawHeader.create("x-dynamollm-slo-met", Boolean.toString(r.metSlo())))
+              .withEntity(ContentTypes.APPLICATION_JSON, whole(c, usage).toString()));
+        }
+        finished = true;
+        return Behaviors.stopped();
+      }
+      ApiError e = error(r);
+      if (stream != null) {
+        endWithError(e);
+      } else {
+        HttpResponse h = HttpResponse.create().withStatus(e.status())
+            .withEntity(ContentTypes.APPLICATION_JSON, e.json().toString());
+        if (e.status() == 429 || e.status() == 503) {
+          h = h.addHeader(RawHeader.create("Retry-After", job.retryAfterSeconds()));
+        }
+        response.complete(h);
+      }
+      finished = true;
+      return Behaviors.stopped();
+    }
+
+    /** The router's reason, as the OpenAI error a client expects. */
+    private ApiError error(Router.Response r) {
+      String why = r.error().orElse("failed");
+      return switch (r.outcome()) {
+        case REJECTED -> new ApiError(400, why, "invalid_request_error", null, "rejected");
+        case NO_INSTANCE -> new ApiError(503, "no instance could serve this request: " + why, "server_error", null,
+            "no_instance");
+        case OVERLOADED -> new ApiError(429, "the cluster is overloaded: " + why, "rate_limit_error", null,
+            "overloaded");
+        case CANCELLED -> new ApiError(499, why, "invalid_request_error", null, "cancelled");
+        default -> new ApiError(502, "the engine failed this request: " + why, "server_error", null, "engine_error");
+      };
+    }
+
+    /** The stream's head: 200, server-sent events from a queue the tokens go into. */
+    private void open() {
+      Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> q = Source.<ByteString>queue(
+              Math.min(job.outputCap(), 8192) + 16)
+          .watchTermination((mat, done) -> {
+            done.whenComplete((ok, err) -> ctx.getSelf().tell(StreamEnded.INSTANCE));
+            return mat;
+          })
+          .preMaterialize(materializer);
+      stream = q.first();
+      response.complete(HttpResponse.create().withStatus(200)
+          .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+          .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), q.second())));
+    }
+
+    private void offer(ObjectNode event) {
+      stream.offer(ByteString.fromString("data: " + event + "\n\n"));
+    }
+
+    private void done() {
+      stream.offer(ByteString.fromString("data: [DONE]\n\n"));
+      stream.complete();
+    }
+
+    private void endWithError(ApiError e) {
+      if (stream == null) {
+        open();
+      }
+      offer(e.json());
+      done();
+      finished = true;
+    }
+
+    /** One event of the stream: a piece of text, the finish, or (text null, usage given) the usage. */
+    private ObjectNode chunk(String text, String finishReason, ObjectNode usage) {
+      ObjectNode c = head(chat ? "chat.completion.chunk" : "text_completion");
+      var choices = c.putArray("choices");
+      if (text != null) {
+        ObjectNode ch = choices.addObject();
+        ch.put("index", 0);
+        if (chat) {
+          ObjectNode delta = ch.putObject("delta");
+          if (streamed <= 1 && finishReason == null) {
+            delta.put("role", "assistant");
+          }
+          if (finishReason == null) {
+            delta.put("content", text);
+          }
+        } else {
+          ch.put("text", text);
+        }
+        ch.putNull("logprobs");
+        if (finishReason == null) {
+          ch.putNull("finish_reason");
+        } else {
+          ch.put("finish_reason", finishReason);
+        }
+      }
+      if (usage != null) {
+        c.set("usage", usage);
+      } else if (job.request().includeUsage()) {
+        c.putNull("usage");
+      }
+      return c;
+    }
+
+    private ObjectNode whole(Engine.Completion c, ObjectNode usage) {
+      ObjectNode r = head(chat ? "chat.completion" : "text_completion");
+      ObjectNode ch = r.putArray("choices").addObject();
+      ch.put("index", 0);
+      if (chat) {
+        ObjectNode m = ch.putObject("message");
+        m.put("role", "assistant");
+        m.put("content", c.text());
+        m.putNull("refusal");
+      } else {
+        ch.put("text", c.text());
+      }
+      ch.putNull("logprobs");
+      ch.put("finish_reason", c.finishReason());
+      r.set("usage", usage);
+      return r;
+    }
+
+    private ObjectNode head(String object) {
+      ObjectNode r = JSON.createObjectNode();
+      r.put("id", responseId);
+      r.put("object", object);
+      r.put("created", created);
+      r.put("model", job.request().model());
+      return r;
+    }
+
+    /** OpenAI's usage, and dynamollm's: how it was served, how fast, whether within its SLO, and its energy. */
+    private ObjectNode usage(Router.Response r, Engine.Completion c) {
+      ObjectNode u = JSON.createObjectNode();
+      u.put("prompt_tokens", job.promptTokens());
+      u.put("completion_tokens", c.outputTokens());
+      u.put("total_tokens", job.promptTokens() + c.outputTokens());
+      ObjectNode d = u.putObject("dynamollm");
+      d.put("type", r.type().map(Enum::name).orElse(null));
+      d.put("pool", r.pool().orElse(null));
+      d.put("instance", r.instance().orElse(null));
+      d.put("ttft_ms", round(c.ttftMs()));
+      d.put("tpot_ms", round(c.tbtMs()));
+      d.put("slo_met", r.metSlo());
+      r.slo().ifPresent(s -> {
+        ObjectNode slo = d.putObject("slo");
+        slo.put("ttft_ms", s.ttftP99Ms());
+        slo.put("tpot_ms", s.tbtP99Ms());
+      });
+      if (Double.isFinite(c.energyJ())) {
+        d.put("energy_j", round(c.energyJ()));
+      } else {
+        d.putNull("energy_j");
+      }
+      return u;
+    }
+
+    private static double round(double v) {
+      return Math.round(v * 1000) / 1000.0;
+    }
+  }
+}
