@@ -11,7 +11,23 @@ import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.instance.engine.SimulatedEngine;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.control.frontdoor.ApiError;
+import io.dynamollm.control.frontdoor.ApiRequest;
+import io.dynamollm.control.frontdoor.ChatTemplate;
+import io.dynamollm.control.frontdoor.OpenAiWire;
+import io.dynamollm.control.frontdoor.Tokenizer;
 import java.net.InetSocketAddress;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.server.PathMatchers;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletionStage;
@@ -28,12 +44,14 @@ import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 
 /**
- * The simulated engine as its own process, speaking the subset of the OpenAI HTTP API that dynamollm's
- * {@code HttpEngine} uses, like vLLM's server: {@code POST /v1/completions} (prompt as a string — one token per
- * whitespace-separated word — or as token ids; {@code max_tokens} tokens are generated, as with vLLM's
- * {@code ignore_eos}), {@code GET /health} (200 once serving, 503 while loading), {@code GET /metrics} (Prometheus
- * text with vLLM's names). A completion carries an extra {@code "dynamollm"} object with its TTFT and TBT in the
- * engine's time, which a client cannot measure without streaming (not supported here).
+ * The simulated engine as its own process, speaking the OpenAI HTTP API like vLLM's server:
+ * {@code POST /v1/completions} and {@code /v1/chat/completions} (validated as the front door does; prompt as text,
+ * counted with the bundled tokenizer, or as token ids; the answer is {@link io.dynamollm.instance.engine.SyntheticText}'s,
+ * up to {@code max_tokens}, exactly that many with vLLM's {@code ignore_eos}; {@code stream: true} as server-sent
+ * events at the engine's pace, a client that goes away cancelling its request), {@code GET /health} (200 once serving,
+ * 503 while loading), {@code GET /metrics} (Prometheus text with vLLM's names). A whole completion carries an extra
+ * {@code "dynamollm"} object with its TTFT and TBT in the engine's time, which a client cannot measure without
+ * streaming.
  */
 public final class EngineSimServer extends AllDirectives implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -46,6 +64,8 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
   private final AtomicLong promptTokens = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
   private final int maxContext;
+  private final Tokenizer tokenizer = Tokenizer.bundled("cl100k_base");
+  private final Materializer materializer;
 
   /**
    * Starts serving on {@code port} (0: a free one); the engine loads for {@code startupMs} of model time first.
@@ -63,6 +83,7 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
         pekko.http.server.idle-timeout = 660s
         """).withFallback(ConfigFactory.load()));
     engine.start();
+    this.materializer = Materializer.matFromSystem(system);
     this.binding = Http.get(system).newServerAt(interfaceName, port).bind(route()).toCompletableFuture()
         .get(30, TimeUnit.SECONDS);
   }
@@ -78,77 +99,94 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
             : HttpResponse.create().withStatus(503).withEntity("loading")))),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withStatus(200)
             .withEntity(ContentTypes.TEXT_PLAIN_UTF8, metrics())))),
-        pathPrefix("v1", () -> path("completions", () -> post(() ->
-            entity(Unmarshaller.entityToString(), this::completion)))),
-        extractUnmatchedPath(p -> error(404, "no such endpoint: " + p)));
+        pathPrefix("v1", () -> concat(
+            path("completions", () -> post(() ->
+                entity(Unmarshaller.entityToString(), b -> completion(Engine.OpenAiCall.COMPLETIONS, b)))),
+            path(PathMatchers.segment("chat").slash("completions"), () -> post(() ->
+                entity(Unmarshaller.entityToString(), b -> completion(Engine.OpenAiCall.CHAT, b)))))),
+        extractUnmatchedPath(p -> error(new ApiError(404, "no such endpoint: " + p, "invalid_request_error", null,
+            null))));
   }
 
-  private Route completion(String body) {
-    JsonNode req;
-    try {
-      req = JSON.readTree(body);
-    } catch (Exception e) {
-      return error(400, "the body is not valid JSON");
+  private Route completion(String endpoint, String body) {
+    ApiRequest.Parsed parsed = ApiRequest.parse(endpoint, body, ChatTemplate.LLAMA_2);
+    if (parsed instanceof ApiRequest.Bad bad) {
+      return error(bad.error());
     }
-    if (req == null || !req.isObject()) {
-      return error(400, "the body must be a JSON object");
-    }
-    if (req.path("stream").asBoolean(false)) {
-      return error(400, "engine-sim does not stream; send \"stream\": false");
-    }
-    JsonNode prompt = req.get("prompt");
-    int tokens;
-    if (prompt == null) {
-      return error(400, "missing field 'prompt'");
-    } else if (prompt.isArray()) {
-      tokens = prompt.size();
-    } else if (prompt.isTextual()) {
-      tokens = prompt.asText().isBlank() ? 0 : prompt.asText().trim().split("\\s+").length;
-    } else {
-      return error(400, "'prompt' must be a string or an array of token ids");
-    }
-    JsonNode maxTokens = req.get("max_tokens");
-    if (maxTokens == null || !maxTokens.canConvertToInt() || maxTokens.asInt() < 1) {
-      return error(400, "'max_tokens' must be a whole number >= 1");
-    }
-    int out = maxTokens.asInt();
+    ApiRequest r = ((ApiRequest.Ok) parsed).request();
+    int tokens = r.promptTokenIds() > 0 ? r.promptTokenIds() : tokenizer.count(r.prompt());
+    int asked = r.maxTokens().orElse(1);
     if (tokens < 1) {
-      return error(400, "the prompt is empty");
+      return error(badPrompt("the prompt is empty", "prompt"));
     }
-    if (tokens + out > maxContext) {
-      return error(400, String.format(Locale.ROOT,
+    if (tokens + asked > maxContext) {
+      return error(new ApiError(400, String.format(Locale.ROOT,
           "This model's maximum context length is %d tokens; the prompt (%d) plus max_tokens (%d) exceed it",
-          maxContext, tokens, out));
+          maxContext, tokens, asked), "invalid_request_error", "prompt", "context_length_exceeded"));
     }
+    int cap = r.maxTokens().orElse(maxContext - tokens);
     long id = ids.incrementAndGet();
     promptTokens.addAndGet(tokens);
-    CompletionStage<Engine.Completion> done = engine.submit(new Engine.EngineRequest(id, tokens, out));
-    String model = req.path("model").asText("simulated");
+    var request = new Engine.EngineRequest(id, tokens, cap, Optional.of(r.call(id)));
+    var answer = OpenAiWire.Answer.of(id, endpoint.equals(Engine.OpenAiCall.CHAT), r.model());
+    if (r.stream()) {
+      return stream(request, r, answer);
+    }
+    CompletionStage<Engine.Completion> done = engine.submit(request);
     return onComplete(done, t -> {
       if (t.isFailure()) {
         failed.incrementAndGet();
-        return error(503, "engine unavailable: " + t.failed().get().getMessage());
+        return error(new ApiError(503, "engine unavailable: " + t.failed().get().getMessage(), "server_error", null,
+            null));
       }
       Engine.Completion c = t.get();
-      ObjectNode r = JSON.createObjectNode();
-      r.put("id", "cmpl-sim-" + id);
-      r.put("object", "text_completion");
-      r.put("created", System.currentTimeMillis() / 1000);
-      r.put("model", model);
-      ArrayNode choices = r.putArray("choices");
-      ObjectNode ch = choices.addObject();
-      ch.put("index", 0);
-      ch.put("text", " tok".repeat(Math.min(out, 64)));
-      ch.put("finish_reason", "length");
-      ObjectNode usage = r.putObject("usage");
-      usage.put("prompt_tokens", tokens);
-      usage.put("completion_tokens", out);
-      usage.put("total_tokens", tokens + out);
-      ObjectNode ext = r.putObject("dynamollm");
+      ObjectNode whole = answer.whole(c.text(), c.finishReason(), OpenAiWire.usage(tokens, c.outputTokens()));
+      ObjectNode ext = whole.putObject("dynamollm");
       ext.put("ttft_ms", c.ttftMs());
       ext.put("tbt_ms", c.tbtMs());
-      return complete(HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_JSON, r.toString()));
+      return complete(HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_JSON,
+          whole.toString()));
     });
+  }
+
+  /** Server-sent events, one per token at the engine's pace; a client that goes away cancels its request. */
+  private Route stream(Engine.EngineRequest request, ApiRequest r, OpenAiWire.Answer answer) {
+    AtomicBoolean finished = new AtomicBoolean();
+    Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> q = Source.<ByteString>queue(
+            Math.min(request.outputTokens(), 8192) + 16)
+        .watchTermination((mat, end) -> {
+          end.whenComplete((ok, err) -> {
+            if (!finished.get()) {
+              engine.cancel(request.id());
+            }
+          });
+          return mat;
+        })
+        .preMaterialize(materializer);
+    BoundedSourceQueue<ByteString> out = q.first();
+    engine.submit(request, (index, text) -> out.offer(OpenAiWire.event(answer.chunk(text, index == 0, null,
+        r.includeUsage())))).whenComplete((c, err) -> {
+          finished.set(true);
+          if (c != null) {
+            out.offer(OpenAiWire.event(answer.chunk("", false, c.finishReason(), r.includeUsage())));
+            if (r.includeUsage()) {
+              out.offer(OpenAiWire.event(answer.usageChunk(OpenAiWire.usage(request.promptTokens(),
+                  c.outputTokens()))));
+            }
+          } else {
+            failed.incrementAndGet();
+            out.offer(OpenAiWire.event(new ApiError(503, "engine unavailable: " + err.getMessage(), "server_error",
+                null, null).json()));
+          }
+          out.offer(OpenAiWire.DONE);
+          out.complete();
+        });
+    return complete(HttpResponse.create().withStatus(200)
+        .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), q.second())));
+  }
+
+  private static ApiError badPrompt(String message, String param) {
+    return new ApiError(400, message, "invalid_request_error", param, null);
   }
 
   /** Prometheus text with vLLM's metric names (and the simulated GPUs' power). */
@@ -164,13 +202,9 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
         + "\n";
   }
 
-  private Route error(int status, String message) {
-    ObjectNode e = JSON.createObjectNode();
-    ObjectNode inner = e.putObject("error");
-    inner.put("message", message);
-    inner.put("type", status >= 500 ? "server_error" : "invalid_request_error");
-    inner.put("code", status);
-    return complete(HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, e.toString()));
+  private Route error(ApiError e) {
+    return complete(HttpResponse.create().withStatus(e.status()).withEntity(ContentTypes.APPLICATION_JSON,
+        e.json().toString()));
   }
 
   /** Stops taking requests, lets those in flight finish (up to {@code seconds}), then stops. */

@@ -217,7 +217,7 @@ public record ApiRequest(String endpoint, String model, String prompt, int promp
   }
 
   /** What the engine is given: the body unchanged, a seed (fixed per prompt at temperature 0), the stop strings. */
-  Engine.OpenAiCall call(long requestId) {
+  public Engine.OpenAiCall call(long requestId) {
     long seed = temperature == 0 ? (prompt == null ? body : prompt).hashCode() * 0x9E3779B97F4A7C15L
         : requestId * 0xBF58476D1CE4E5B9L ^ System.nanoTime();
     return new Engine.OpenAiCall(endpoint, body, seed, stop, ignoreEos);

@@ -1,6 +1,5 @@
 package io.dynamollm.control.frontdoor;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dynamollm.control.live.Router;
 import io.dynamollm.instance.InstanceManager;
@@ -33,8 +32,6 @@ import org.apache.pekko.util.ByteString;
  * stream with an error event: a client never sees two answers spliced.
  */
 final class Exchange {
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   sealed interface Msg extends NoSerializationVerificationNeeded {}
 
   private record Got(Router.Response response) implements Msg {}
@@ -61,9 +58,7 @@ final class Exchange {
     private final ActorRef<Router.Command> router;
     private final CompletableFuture<HttpResponse> response;
     private final Materializer materializer;
-    private final String responseId;
-    private final long created = System.currentTimeMillis() / 1000;
-    private final boolean chat;
+    private final OpenAiWire.Answer answer;
     private BoundedSourceQueue<ByteString> stream;
     private String streamingFrom;
     private boolean finished;
@@ -77,8 +72,8 @@ final class Exchange {
       this.router = router;
       this.response = response;
       this.materializer = materializer;
-      this.chat = job.request().endpoint().equals(Engine.OpenAiCall.CHAT);
-      this.responseId = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(job.id());
+      this.answer = OpenAiWire.Answer.of(job.id(), job.request().endpoint().equals(Engine.OpenAiCall.CHAT),
+          job.request().model());
       ApiRequest r = job.request();
       Optional<ActorRef<InstanceManager.Token>> tokens = r.stream()
           ? Optional.of(ctx.messageAdapter(InstanceManager.Token.class, Tok::new)) : Optional.empty();
@@ -115,7 +110,7 @@ final class Exchange {
         return Behaviors.same();
       }
       streamed++;
-      offer(chunk(t.text(), null, null));
+      offer(answer.chunk(t.text(), streamed == 1, null, job.request().includeUsage()));
       return Behaviors.same();
     }
 
@@ -130,17 +125,17 @@ final class Exchange {
           if (stream == null) {
             open();
           }
-          ObjectNode last = chunk("", c.finishReason(), null);
+          ObjectNode last = answer.chunk("", false, c.finishReason(), job.request().includeUsage());
           last.set("dynamollm", usage.get("dynamollm"));
           offer(last);
           if (job.request().includeUsage()) {
-            offer(chunk(null, null, usage));
+            offer(answer.usageChunk(usage));
           }
           done();
         } else {
           response.complete(HttpResponse.create().withStatus(200)
               .addHeader(RawHeader.create("x-dynamollm-slo-met", Boolean.toString(r.metSlo())))
-              .withEntity(ContentTypes.APPLICATION_JSON, whole(c, usage).toString()));
+              .withEntity(ContentTypes.APPLICATION_JSON, answer.whole(c.text(), c.finishReason(), usage).toString()));
         }
         finished = true;
         return Behaviors.stopped();
@@ -190,11 +185,11 @@ final class Exchange {
     }
 
     private void offer(ObjectNode event) {
-      stream.offer(ByteString.fromString("data: " + event + "\n\n"));
+      stream.offer(OpenAiWire.event(event));
     }
 
     private void done() {
-      stream.offer(ByteString.fromString("data: [DONE]\n\n"));
+      stream.offer(OpenAiWire.DONE);
       stream.complete();
     }
 
@@ -207,72 +202,9 @@ final class Exchange {
       finished = true;
     }
 
-    /** One event of the stream: a piece of text, the finish, or (text null, usage given) the usage. */
-    private ObjectNode chunk(String text, String finishReason, ObjectNode usage) {
-      ObjectNode c = head(chat ? "chat.completion.chunk" : "text_completion");
-      var choices = c.putArray("choices");
-      if (text != null) {
-        ObjectNode ch = choices.addObject();
-        ch.put("index", 0);
-        if (chat) {
-          ObjectNode delta = ch.putObject("delta");
-          if (streamed <= 1 && finishReason == null) {
-            delta.put("role", "assistant");
-          }
-          if (finishReason == null) {
-            delta.put("content", text);
-          }
-        } else {
-          ch.put("text", text);
-        }
-        ch.putNull("logprobs");
-        if (finishReason == null) {
-          ch.putNull("finish_reason");
-        } else {
-          ch.put("finish_reason", finishReason);
-        }
-      }
-      if (usage != null) {
-        c.set("usage", usage);
-      } else if (job.request().includeUsage()) {
-        c.putNull("usage");
-      }
-      return c;
-    }
-
-    private ObjectNode whole(Engine.Completion c, ObjectNode usage) {
-      ObjectNode r = head(chat ? "chat.completion" : "text_completion");
-      ObjectNode ch = r.putArray("choices").addObject();
-      ch.put("index", 0);
-      if (chat) {
-        ObjectNode m = ch.putObject("message");
-        m.put("role", "assistant");
-        m.put("content", c.text());
-        m.putNull("refusal");
-      } else {
-        ch.put("text", c.text());
-      }
-      ch.putNull("logprobs");
-      ch.put("finish_reason", c.finishReason());
-      r.set("usage", usage);
-      return r;
-    }
-
-    private ObjectNode head(String object) {
-      ObjectNode r = JSON.createObjectNode();
-      r.put("id", responseId);
-      r.put("object", object);
-      r.put("created", created);
-      r.put("model", job.request().model());
-      return r;
-    }
-
     /** OpenAI's usage, and dynamollm's: how it was served, how fast, whether within its SLO, and its energy. */
     private ObjectNode usage(Router.Response r, Engine.Completion c) {
-      ObjectNode u = JSON.createObjectNode();
-      u.put("prompt_tokens", job.promptTokens());
-      u.put("completion_tokens", c.outputTokens());
-      u.put("total_tokens", job.promptTokens() + c.outputTokens());
+      ObjectNode u = OpenAiWire.usage(job.promptTokens(), c.outputTokens());
       ObjectNode d = u.putObject("dynamollm");
       d.put("type", r.type().map(Enum::name).orElse(null));
       d.put("pool", r.pool().orElse(null));

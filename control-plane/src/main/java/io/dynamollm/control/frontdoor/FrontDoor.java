@@ -88,7 +88,8 @@ public final class FrontDoor extends AllDirectives {
             case "/v1/chat/completions" -> only(req, "POST", () -> authorized(req, () -> call(req,
                 Engine.OpenAiCall.CHAT)));
             default -> path.startsWith("/v1/models/")
-                ? only(req, "GET", () -> authorized(req, () -> model(path.substring("/v1/models/".length()))))
+                ? only(req, "GET", () -> authorized(req, () -> model(java.net.URLDecoder.decode(
+                    path.substring("/v1/models/".length()).replace("+", "%2B"), StandardCharsets.UTF_8))))
                 : error(new ApiError(404, "Unknown endpoint " + path + ": the front door serves POST /v1/completions,"
                     + " POST /v1/chat/completions and GET /v1/models", "invalid_request_error", null,
                     "unknown_url"));

@@ -368,11 +368,23 @@ class LiveActorsTest {
   /** A stand-in instance that answers only when told to, so that requests stay outstanding. */
   private static final class FakeInstance {
     final List<InstanceManager.Submit> pending = new CopyOnWriteArrayList<>();
+    final List<Long> cancels = new CopyOnWriteArrayList<>();
     final ActorRef<InstanceManager.Command> ref = KIT.spawn(Behaviors.receive(InstanceManager.Command.class)
         .onMessage(InstanceManager.Submit.class, s -> {
           pending.add(s);
           return Behaviors.same();
+        })
+        .onMessage(InstanceManager.Cancel.class, c -> {
+          cancels.add(c.requestId());
+          return Behaviors.same();
         }).build());
+
+    /** Fails the oldest pending request; {@code streamed}: tokens of it had gone out. */
+    void failOldest(boolean streamed, boolean cancelled) {
+      InstanceManager.Submit s = pending.remove(0);
+      s.replyTo().tell(new InstanceManager.Served(s.request().id(), Optional.empty(),
+          Optional.of(cancelled ? "cancelled" : "engine stopped"), false, streamed, cancelled));
+    }
 
     void completeAll() {
       for (InstanceManager.Submit s : List.copyOf(pending)) {
@@ -486,6 +498,59 @@ class LiveActorsTest {
     Router.Response r = responses.receiveMessage(Duration.ofSeconds(5));
     assertThat(r.completion()).as(r.error().orElse("")).isPresent();
     assertThat(r.id()).isEqualTo(1);
+  }
+
+  @Test
+  void aFailureBeforeAnyTokenIsRetriedOnceElsewhereAfterTokensItEndsAndACancelReachesTheInstance() {
+    ActorRef<Topic.Command<PoolRoutes>> topic = KIT.spawn(Topic.create(PoolRoutes.class, "routes-fail"));
+    FakeInstance first = new FakeInstance();
+    FakeInstance second = new FakeInstance();
+    Map<String, FakeInstance> instances = Map.of("first", first, "second", second);
+    var router = router(id -> instances.get(id).ref, topic, KIT.<ClusterManager.Command>createTestProbe().getRef(),
+        (pool, cmd) -> {}, Duration.ofSeconds(10), 1);
+    TestProbe<Router.Response> responses = KIT.createTestProbe();
+    for (int k = 0; k < 5; k++) {
+      topic.tell(Topic.publish(new PoolRoutes("LL", RequestType.LL, Set.of(RequestType.values()),
+          List.of(new PoolRoutes.Ready("first", 100.0, 0), new PoolRoutes.Ready("second", 1.0, 0)))));
+      sleep(100);
+    }
+    // failed before its first token: once more on another instance, served there
+    router.tell(new Router.Request(1, 100, 0, 10, responses.getRef()));
+    awaitPending(first, 1);
+    first.failOldest(false, false);
+    awaitPending(second, 1);
+    second.completeAll();
+    Router.Response ok = responses.receiveMessage(Duration.ofSeconds(5));
+    assertThat(ok.outcome()).isEqualTo(Router.Outcome.SERVED);
+    assertThat(ok.instance()).contains("second");
+    // failed after tokens went out to its client: not served again, the client hears why
+    router.tell(new Router.Request(2, 100, 0, 10, responses.getRef()));
+    awaitPending(first, 1);
+    first.failOldest(true, false);
+    Router.Response broken = responses.receiveMessage(Duration.ofSeconds(5));
+    assertThat(broken.outcome()).isEqualTo(Router.Outcome.FAILED);
+    assertThat(broken.error().orElseThrow()).contains("after its first tokens");
+    assertThat(second.pending).isEmpty();
+    // a cancel goes to the instance serving it; its answer is "cancelled", never retried
+    router.tell(new Router.Request(3, 100, 0, 10, responses.getRef()));
+    awaitPending(first, 1);
+    router.tell(new Router.Cancel(3));
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (first.cancels.isEmpty() && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    assertThat(first.cancels).containsExactly(3L);
+    first.failOldest(false, true);
+    assertThat(responses.receiveMessage(Duration.ofSeconds(5)).outcome()).isEqualTo(Router.Outcome.CANCELLED);
+    assertThat(second.pending).isEmpty();
+  }
+
+  private static void awaitPending(FakeInstance i, int n) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (i.pending.size() < n && System.nanoTime() < deadline) {
+      sleep(20);
+    }
+    assertThat(i.pending).hasSize(n);
   }
 
   private static ActorRef<Router.Command> router(Router.Instances instances, ActorRef<Topic.Command<PoolRoutes>> topic,

@@ -65,6 +65,43 @@ class ContinuousBatchingTest {
   }
 
   @Test
+  void aCancelledRequestLeavesWhereverItIsAndFreesItsPlace() {
+    var e = new ContinuousBatching<String>(P, TP4);
+    var a = e.submit("a", 1000, 50, 0);
+    var b = e.submit("b", 1000, 50, 0);
+    e.endPrefill(((Prefill<String>) e.next(1980, 1)).durationMs());
+    var c = e.submit("c", 200, 50, 0);
+    var d = e.submit("d", 200, 50, 0);
+    // in the prefill in progress: dropped when it ends
+    var p = (Prefill<String>) e.next(1980, 1);
+    assertThat(p.batch()).extracting(ContinuousBatching.Job::payload).containsExactly("c", "d");
+    assertThat(e.cancel(c.seq())).isSameAs(c);
+    e.endPrefill(p.durationMs());
+    assertThat(e.running()).extracting(ContinuousBatching.Job::payload).containsExactlyInAnyOrder("a", "b", "d");
+    // in the decode batch
+    assertThat(e.cancel(a.seq())).isSameAs(a);
+    assertThat(e.running()).extracting(ContinuousBatching.Job::payload).containsExactlyInAnyOrder("b", "d");
+    var step = (Decode<String>) e.next(1980, 1);
+    assertThat(step.batchSize()).isEqualTo(2);
+    e.endDecode(1, 0, step.stepMs());
+    // waiting; and one it no longer holds
+    var w = e.submit("w", 100, 5, 0);
+    assertThat(e.cancel(w.seq())).isSameAs(w);
+    assertThat(e.cancel(w.seq())).isNull();
+    assertThat(e.outstanding()).isEqualTo(2);
+    // the KV cache of those cancelled is free again: everything drains to empty
+    while (!e.isEmpty()) {
+      var it = e.next(1980, 100);
+      if (it instanceof Decode<String> x) {
+        e.endDecode(x.steps(), 0, x.stepMs());
+      } else {
+        e.endPrefill(((Prefill<String>) it).durationMs());
+      }
+    }
+    assertThat(b.finishMs()).isPositive();
+  }
+
+  @Test
   void theLadderReordersAndWithdrawsWaitingRequests() {
     var e = new ContinuousBatching<String>(P, TP4);
     long a = e.submit("a", 100, 5, 0).seq();

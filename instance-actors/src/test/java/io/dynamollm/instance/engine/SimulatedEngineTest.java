@@ -98,4 +98,61 @@ class SimulatedEngineTest {
     e.close();
     assertThatThrownBy(() -> f.get(5, TimeUnit.SECONDS)).hasCauseInstanceOf(Engine.EngineUnavailable.class);
   }
+
+  private static Engine.OpenAiCall call(long seed, boolean ignoreEos, List<String> stop) {
+    return new Engine.OpenAiCall(Engine.OpenAiCall.COMPLETIONS, "{}", seed, stop, ignoreEos);
+  }
+
+  @Test
+  void anApiCallStreamsItsTextTokenByTokenAndIsChargedItsShareOfTheEnergy() throws Exception {
+    try (var e = engine(1980)) {
+      e.start().toCompletableFuture().get(5, TimeUnit.SECONDS);
+      List<String> pieces = java.util.Collections.synchronizedList(new ArrayList<>());
+      List<Double> at = java.util.Collections.synchronizedList(new ArrayList<>());
+      var alone = e.submit(new Engine.EngineRequest(1, 500, 30, java.util.Optional.of(call(7, true, List.of()))),
+          (i, t) -> {
+            assertThat(i).isEqualTo(pieces.size());
+            pieces.add(t);
+            at.add(clock.nowMs());
+          }).toCompletableFuture().get(10, TimeUnit.SECONDS);
+      assertThat(pieces).hasSize(30);
+      assertThat(String.join("", pieces)).isEqualTo(alone.text());
+      assertThat(alone.finishReason()).isEqualTo("length");
+      // tokens come at the engine's pace, not at once
+      assertThat(at.get(29) - at.get(0)).isGreaterThan(20 * P.decodeStepMs(TP4, 1, 520, 1980));
+      // alone, it pays for every iteration it was in: its prefill and 29 steps on four GPUs
+      double expected = 4 * (P.prefillPowerW(TP4, 500, 1980) * P.prefillMs(TP4, 500, 1980)
+          + 29 * P.decodePowerW(TP4, 1, 1980) * P.decodeStepMs(TP4, 1, 520, 1980)) / 1000;
+      assertThat(alone.energyJ()).isCloseTo(expected, within(expected * 0.05));
+      // two requests side by side share each step: each pays about half of what it would alone
+      var a = e.submit(new Engine.EngineRequest(2, 500, 30, java.util.Optional.of(call(8, true, List.of()))),
+          (i, t) -> {}).toCompletableFuture();
+      var b = e.submit(new Engine.EngineRequest(3, 500, 30, java.util.Optional.of(call(9, true, List.of()))),
+          (i, t) -> {}).toCompletableFuture();
+      double shared = a.get(10, TimeUnit.SECONDS).energyJ() + b.get(10, TimeUnit.SECONDS).energyJ();
+      assertThat(a.get().energyJ()).isLessThan(alone.energyJ() * 0.8);
+      assertThat(shared).isLessThan(2 * alone.energyJ());
+    }
+  }
+
+  @Test
+  void aCancelledRequestLeavesTheBatchAndItsFutureSaysSo() throws Exception {
+    try (var e = engine(1980)) {
+      e.start().toCompletableFuture().get(5, TimeUnit.SECONDS);
+      var started = new java.util.concurrent.CountDownLatch(3);
+      var f = e.submit(new Engine.EngineRequest(5, 200, 5000, java.util.Optional.of(call(1, true, List.of()))),
+          (i, t) -> started.countDown()).toCompletableFuture();
+      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(e.load().running()).isEqualTo(1);
+      assertThat(e.cancel(5)).isTrue();
+      assertThatThrownBy(() -> f.get(5, TimeUnit.SECONDS)).hasCauseInstanceOf(Engine.Cancelled.class);
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (e.load().running() > 0 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(e.load().running()).isZero();
+      assertThat(e.cancel(5)).isFalse(); // gone
+      assertThat(e.cancel(99)).isFalse(); // never there
+    }
+  }
 }
