@@ -36,12 +36,17 @@ final class ThreeNodeCluster implements AutoCloseable {
   final LiveSettings live;
 
   ThreeNodeCluster(Path dir, Profile profile, double speedup) {
-    Config root = ConfigFactory.parseString("""
+    this(dir, profile, speedup, "");
+  }
+
+  /** With {@code extra} HOCON over the test defaults. */
+  ThreeNodeCluster(Path dir, Profile profile, double speedup, String extra) {
+    Config root = ConfigFactory.parseString(extra).withFallback(ConfigFactory.parseString("""
         pekko.loglevel = WARNING
         pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
         dynamollm.gpu.backend = simulated
         dynamollm.live.speedup = %s
-        """.formatted(speedup)).withFallback(ConfigFiles.load(Optional.empty()));
+        """.formatted(speedup))).withFallback(ConfigFiles.load(Optional.empty()));
     live = LiveSettings.fromConfig(root);
     clock = new ModelClock(live.speedup());
     NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t");

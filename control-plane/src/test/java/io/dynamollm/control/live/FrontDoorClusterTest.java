@@ -1,0 +1,223 @@
+package io.dynamollm.control.live;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.errors.RateLimitException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import com.openai.core.JsonValue;
+import io.dynamollm.instance.InstanceManager;
+import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.MemoizedProfile;
+import io.dynamollm.protocol.profile.Profile;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The front door on a real 3-node cluster (a control node, two simulated 8-GPU hosts in their own cluster nodes, 50×
+ * faster than real time), driven by the official OpenAI Java SDK: requests are classified, routed to a pool's
+ * instance on a GPU host, served by the simulated engine token by token (streamed across nodes), and answered with
+ * their latency, SLO verdict and energy; a burst past the queue bound is shed with 429; an instance stopped mid-stream
+ * ends its stream with an error event.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FrontDoorClusterTest {
+  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final String MODEL = "meta-llama/Llama-2-70b-chat-hf";
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static ThreeNodeCluster cluster;
+  private static OpenAIClient client;
+  private static String base;
+
+  @TempDir static Path dir;
+
+  @BeforeAll
+  static void start() throws Exception {
+    cluster = new ThreeNodeCluster(dir, PROFILE, 50, "dynamollm.decisions.routing.max-outstanding = 6");
+    var door = cluster.control.frontDoorAddress().orElseThrow();
+    base = "http://127.0.0.1:" + door.getPort() + "/v1";
+    client = OpenAIOkHttpClient.builder().baseUrl(base).apiKey("none").maxRetries(0)
+        .timeout(Duration.ofSeconds(60)).build();
+    // the cluster's first pool serves once its instance loaded (a minute of model time): wait for it
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (readyInstances() > 0) {
+        return;
+      }
+      Thread.sleep(250);
+    }
+    throw new AssertionError("no instance became ready within 60 s");
+  }
+
+  private static int readyInstances() throws Exception {
+    int n = 0;
+    for (JsonNode p : cluster.get("/api/v1/pools")) {
+      for (JsonNode i : p.get("instances")) {
+        n += i.get("state").asText().equals("ready") ? 1 : 0;
+      }
+    }
+    return n;
+  }
+
+  @AfterAll
+  static void stop() {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  private static JsonNode ext(Map<String, JsonValue> extras) {
+    return extras.get("dynamollm").convert(JsonNode.class);
+  }
+
+  @Test
+  void completionsAndChatsAreServedByAPoolsInstanceWithTheirLatencyVerdictAndEnergy() {
+    Completion c = client.completions().create(CompletionCreateParams.builder().model(MODEL)
+        .prompt("Write a haiku about energy efficient inference clusters").maxTokens(24).temperature(0.0).build());
+    assertThat(c.choices().get(0).text()).isNotBlank();
+    var u = c.usage().orElseThrow();
+    assertThat(u.promptTokens()).isBetween(8L, 14L);
+    assertThat(u.completionTokens()).isBetween(1L, 24L);
+    JsonNode d = ext(u._additionalProperties());
+    assertThat(d.path("type").asText()).matches("[SML][SML]");
+    assertThat(d.path("instance").asText()).contains("~").startsWith(d.path("instance").asText().split("~")[0]);
+    assertThat(d.path("ttft_ms").asDouble()).isPositive();
+    assertThat(d.path("energy_j").asDouble()).isPositive();
+    assertThat(d.path("slo_met").isBoolean()).isTrue();
+    // temperature 0: the same prompt, the same answer
+    Completion again = client.completions().create(CompletionCreateParams.builder().model(MODEL)
+        .prompt("Write a haiku about energy efficient inference clusters").maxTokens(24).temperature(0.0).build());
+    assertThat(again.choices().get(0).text()).isEqualTo(c.choices().get(0).text());
+
+    ChatCompletion chat = client.chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL)
+        .addSystemMessage("You are terse.").addUserMessage("Name three GPUs.").maxCompletionTokens(16).build());
+    assertThat(chat.choices().get(0).message().content()).isPresent();
+    assertThat(chat.choices().get(0).finishReason().asString()).isIn("length", "stop");
+    // a TTFT objective no engine meets: the answer says it was missed
+    ChatCompletion strict = client.chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL)
+        .addUserMessage("Hello").maxCompletionTokens(4).putAdditionalHeader("x-slo-ttft-ms", "0.001").build());
+    JsonNode s = ext(strict.usage().orElseThrow()._additionalProperties());
+    assertThat(s.path("slo_met").asBoolean()).isFalse();
+    assertThat(s.path("slo").path("ttft_ms").asDouble()).isEqualTo(0.001);
+  }
+
+  @Test
+  void aStreamCarriesTheEnginesTokensAcrossNodesAtItsPace() {
+    var params = ChatCompletionCreateParams.builder().model(MODEL).addUserMessage("Tell me about DVFS.")
+        .maxCompletionTokens(40).streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+        .build();
+    List<ChatCompletionChunk> chunks = new ArrayList<>();
+    List<Long> at = new ArrayList<>();
+    try (StreamResponse<ChatCompletionChunk> st = client.chat().completions().createStreaming(params)) {
+      st.stream().forEach(ch -> {
+        chunks.add(ch);
+        at.add(System.nanoTime());
+      });
+    }
+    long texts = chunks.stream().filter(ch -> !ch.choices().isEmpty()
+        && ch.choices().get(0).delta().content().isPresent()).count();
+    var usage = chunks.get(chunks.size() - 1).usage().orElseThrow();
+    assertThat(texts).isEqualTo(usage.completionTokens());
+    assertThat(ext(usage._additionalProperties()).path("energy_j").asDouble()).isPositive();
+    if (texts >= 10) { // tokens arrive one iteration after the other, not all at once at the end
+      assertThat((at.get((int) texts - 1) - at.get(0)) / 1e6).isGreaterThan(5.0);
+    }
+  }
+
+  @Test
+  void aBurstPastThePoolsQueueBoundIsShedWith429AndRetryAfter() throws Exception {
+    List<CompletableFuture<Object>> all = new ArrayList<>();
+    for (int k = 0; k < 40; k++) {
+      all.add(CompletableFuture.supplyAsync(() -> {
+        try {
+          return client.completions().create(CompletionCreateParams.builder().model(MODEL).prompt("burst " + Math.random())
+              .maxTokens(300).build());
+        } catch (RateLimitException e) {
+          return e;
+        }
+      }));
+    }
+    int served = 0;
+    int shed = 0;
+    for (var f : all) {
+      Object r = f.get(120, TimeUnit.SECONDS);
+      if (r instanceof RateLimitException e) {
+        shed++;
+        assertThat(e.statusCode()).isEqualTo(429);
+        assertThat(e.headers().values("Retry-After")).isNotEmpty();
+        assertThat(e.getMessage()).contains("max-outstanding 6");
+      } else {
+        served++;
+      }
+    }
+    assertThat(shed).isPositive();
+    assertThat(served).isPositive();
+    assertThat(served + shed).isEqualTo(40); // every request got an answer
+  }
+
+  @Test
+  @Order(Integer.MAX_VALUE) // it stops the instances: last
+  void anInstanceThatStopsMidStreamEndsItsStreamWithAnErrorEvent() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    var req = HttpRequest.newBuilder(URI.create(base + "/completions")).POST(HttpRequest.BodyPublishers.ofString(
+        "{\"model\": \"" + MODEL + "\", \"prompt\": \"a very long story\", \"max_tokens\": 3000, \"ignore_eos\": true,"
+            + " \"stream\": true}")).build();
+    HttpResponse<java.io.InputStream> resp = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
+    assertThat(resp.statusCode()).isEqualTo(200);
+    try (var in = new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
+      String first = in.readLine();
+      assertThat(first).startsWith("data: {");
+      // stop every ready instance (the one serving it among them)
+      var sharding = ClusterSharding.get(cluster.control.system());
+      for (JsonNode p : cluster.get("/api/v1/pools")) {
+        for (JsonNode i : p.get("instances")) {
+          if (i.get("state").asText().equals("ready")) {
+            sharding.entityRefFor(InstanceManager.TYPE_KEY, i.get("id").asText())
+                .tell(new InstanceManager.Stop("test: the instance dies mid-stream"));
+          }
+        }
+      }
+      String line;
+      JsonNode last = null;
+      boolean done = false;
+      while ((line = in.readLine()) != null) {
+        if (line.startsWith("data: {")) {
+          last = JSON.readTree(line.substring(6));
+        } else if (line.equals("data: [DONE]")) {
+          done = true;
+        }
+      }
+      assertThat(done).isTrue();
+      assertThat(last.path("error").path("message").asText()).contains("after its first tokens");
+    }
+  }
+}
