@@ -406,10 +406,11 @@ public final class HttpEngine implements Engine {
           piece = choice.has("text") ? choice.path("text").asText("") : choice.path("delta").path("content").asText("");
           if (choice.hasNonNull("finish_reason")) {
             finish = choice.get("finish_reason").asText();
+            output = output && !piece.isEmpty(); // a finish without text is no token
           }
         }
         if (!output) {
-          continue; // the usage event
+          continue; // the usage event, an empty finish
         }
         double t = (System.nanoTime() - t0) / 1e6 * settings.speedup();
         if (first < 0) {
