@@ -79,6 +79,11 @@ final class NodeCommand implements Callable<Integer> {
           + " shifting-mix) or an Azure-format trace CSV through the router.")
   String workload;
 
+  @Option(names = "--through-http",
+      description = "Send the workload through the front door over HTTP, as OpenAI completions (the path real clients"
+          + " take), instead of straight to the router.")
+  boolean throughHttp;
+
   @Option(names = "--average-rps", paramLabel = "RPS",
       description = "Average rate of a built-in workload (default 5.5 conversation, 4.0 coding).")
   Double averageRps;
@@ -100,6 +105,9 @@ final class NodeCommand implements Callable<Integer> {
     }
     if (averageRps != null && !(averageRps > 0 && averageRps <= 10_000)) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--average-rps must be > 0 and <= 10000, got " + averageRps);
+    }
+    if (throughHttp && workload == null) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--through-http needs --workload");
     }
     if (frontDoorPort != null && (frontDoorPort < 0 || frontDoorPort > 65535)) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--front-door-port must be 0-65535, got "
@@ -191,11 +199,22 @@ final class NodeCommand implements Callable<Integer> {
       if (router.isEmpty()) {
         throw new DynamoLlmCli.UserError("--workload needs a node with the control role (it replays through the router)");
       }
-      out.println("replaying " + replay.name() + " through the router");
+      Optional<io.dynamollm.control.live.FrontDoorClient> http = Optional.empty();
+      if (throughHttp) {
+        var door = node.frontDoorAddress().orElseThrow(() -> new DynamoLlmCli.UserError(
+            "--through-http needs the front door (dynamollm.front-door.enabled = on)"));
+        String url = "http://" + door.getHostString() + ":" + door.getPort() + "/v1";
+        var doorSettings = io.dynamollm.control.frontdoor.FrontDoorSettings.fromConfig(cfg, System.getenv());
+        http = Optional.of(new io.dynamollm.control.live.FrontDoorClient(url, doorSettings.model(),
+            doorSettings.apiKeys().stream().findFirst()));
+        out.println("replaying " + replay.name() + " through the front door at " + url);
+      } else {
+        out.println("replaying " + replay.name() + " through the router");
+      }
       new LoadGenerator().start(node.system(), router.get(), replay, clock, 2000, line -> {
         out.println(line);
         out.flush();
-      }, true);
+      }, true, http);
     }
     out.println("Ctrl-C to leave the cluster and stop.");
     out.flush();

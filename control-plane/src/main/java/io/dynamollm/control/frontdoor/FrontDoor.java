@@ -3,6 +3,8 @@ package io.dynamollm.control.frontdoor;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dynamollm.control.live.Router;
+import io.dynamollm.decision.routing.RequestClassifier;
+import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.instance.engine.Engine;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -51,6 +53,7 @@ public final class FrontDoor extends AllDirectives {
   private final ActorRef<Router.Command> router;
   private final FrontDoorSettings settings;
   private final Tokenizer tokenizer;
+  private final RequestClassifier classifier;
   private final ChatTemplate template;
   private final Materializer materializer;
   private final List<byte[]> keys = new ArrayList<>();
@@ -58,8 +61,13 @@ public final class FrontDoor extends AllDirectives {
   private final long idBase = (1L << 62) | ((new SecureRandom().nextLong() & 0xFFFFFL) << 40);
   private final AtomicLong ids = new AtomicLong();
 
+  /**
+   * @param thresholds the classes and maximum context the router classifies by (its {@link RequestClassifier}
+   *     answers which prompts are too long)
+   */
   public FrontDoor(ActorSystem<?> system, ActorRef<Router.Command> router, FrontDoorSettings settings,
-      Tokenizer tokenizer) {
+      Tokenizer tokenizer, ClassThresholds thresholds) {
+    this.classifier = new RequestClassifier(thresholds);
     this.system = system;
     this.router = router;
     this.settings = settings;
@@ -148,7 +156,7 @@ public final class FrontDoor extends AllDirectives {
     m.put("object", "model");
     m.put("created", 0);
     m.put("owned_by", "dynamollm");
-    m.put("max_model_len", settings.maxContext());
+    m.put("max_model_len", classifier.thresholds().maxContextTokens());
     return m;
   }
 
@@ -193,15 +201,13 @@ public final class FrontDoor extends AllDirectives {
             return error(ApiError.invalid(null, e.getMessage()));
           }
           int prompt = r.promptTokenIds() > 0 ? r.promptTokenIds() : tokenizer.count(r.prompt());
-          int limit = settings.maxContext();
-          int asked = r.maxTokens().orElse(1);
-          if (prompt + asked > limit) {
-            return error(new ApiError(400, String.format(Locale.ROOT, "This model's maximum context length is %d "
-                + "tokens. However, you requested %d tokens (%d in the %s, %d in the completion). Please reduce "
-                + "the length of the %s or completion.", limit, prompt + asked, prompt,
-                r.messages().isEmpty() ? "prompt" : "messages", asked,
-                r.messages().isEmpty() ? "prompt" : "messages"), "invalid_request_error",
-                r.messages().isEmpty() ? "prompt" : "messages", "context_length_exceeded"));
+          int limit = classifier.thresholds().maxContextTokens();
+          Optional<String> refused = classifier.refusal(prompt, r.maxTokens().orElse(0));
+          if (refused.isPresent()) {
+            String field = r.messages().isEmpty() ? "prompt" : "messages";
+            return error(new ApiError(400, "The request does not fit the model: " + refused.get()
+                + "; shorten the " + field + " or max_tokens", "invalid_request_error", field,
+                "context_length_exceeded"));
           }
           int cap = r.maxTokens().orElse(limit - prompt);
           long id = idBase | ids.incrementAndGet();

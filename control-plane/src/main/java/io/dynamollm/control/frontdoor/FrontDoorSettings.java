@@ -13,7 +13,6 @@ import java.util.Set;
  * The front door's settings ({@code dynamollm.front-door}), every mistake named by its key.
  *
  * @param model the model id clients ask for
- * @param maxContext prompt plus {@code max_tokens} may not exceed this many tokens
  * @param maxBodyBytes larger bodies get 413
  * @param apiKeys bearer keys a client must send; empty: none needed
  * @param retryAfter what 429 and 503 answers tell clients to wait
@@ -22,7 +21,7 @@ import java.util.Set;
  * @param tokenizerFile the Hugging Face tokenizer.json (kind huggingface)
  * @param chatTemplate {@code llama-2} or {@code chatml}
  */
-public record FrontDoorSettings(boolean enabled, String interfaceName, int port, String model, int maxContext,
+public record FrontDoorSettings(boolean enabled, String interfaceName, int port, String model,
     long maxBodyBytes, Set<String> apiKeys, Duration retryAfter, Duration requestTimeout, String tokenizer,
     String encoding, Path tokenizerFile, String chatTemplate) {
 
@@ -34,9 +33,6 @@ public record FrontDoorSettings(boolean enabled, String interfaceName, int port,
     }
     if (model.isBlank()) {
       throw new IllegalArgumentException(BASE + ".model must not be empty");
-    }
-    if (maxContext < 2) {
-      throw new IllegalArgumentException(BASE + ".max-context must be >= 2 tokens, got " + maxContext);
     }
     if (maxBodyBytes < 1024) {
       throw new IllegalArgumentException(BASE + ".max-body must be at least 1k, got " + maxBodyBytes + " bytes");
@@ -73,7 +69,7 @@ public record FrontDoorSettings(boolean enabled, String interfaceName, int port,
         }
       }
       return new FrontDoorSettings(c.getBoolean("enabled"), c.getString("interface"), c.getInt("port"),
-          c.getString("model"), c.getInt("max-context"), c.getBytes("max-body"), Set.copyOf(keys),
+          c.getString("model"), c.getBytes("max-body"), Set.copyOf(keys),
           c.getDuration("retry-after"), c.getDuration("request-timeout"), c.getString("tokenizer.kind"),
           c.getString("tokenizer.encoding"), Path.of(c.getString("tokenizer.file")), c.getString("chat-template"));
     } catch (ConfigException e) {
@@ -82,7 +78,7 @@ public record FrontDoorSettings(boolean enabled, String interfaceName, int port,
   }
 
   public FrontDoorSettings withPort(int p) {
-    return new FrontDoorSettings(enabled, interfaceName, p, model, maxContext, maxBodyBytes, apiKeys, retryAfter,
+    return new FrontDoorSettings(enabled, interfaceName, p, model, maxBodyBytes, apiKeys, retryAfter,
         requestTimeout, tokenizer, encoding, tokenizerFile, chatTemplate);
   }
 }

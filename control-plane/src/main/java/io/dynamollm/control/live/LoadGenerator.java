@@ -4,6 +4,7 @@ import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.instance.engine.ModelClock;
 import java.util.Iterator;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
@@ -21,6 +22,8 @@ public final class LoadGenerator {
   private final AtomicLong served = new AtomicLong();
   private final AtomicLong met = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
+  private final java.util.concurrent.ConcurrentMap<Integer, Long> failedByStatus =
+      new java.util.concurrent.ConcurrentSkipListMap<>();
   private volatile boolean stopped;
   private volatile double startedAtMs = Double.NaN;
   private Thread thread;
@@ -54,6 +57,17 @@ public final class LoadGenerator {
    */
   public LoadGenerator start(ActorSystem<?> system, ActorRef<Router.Command> router, Workload workload,
       ModelClock clock, long progressEvery, Consumer<String> progress, boolean whenServing) {
+    return start(system, router, workload, clock, progressEvery, progress, whenServing, Optional.empty());
+  }
+
+  /**
+   * As above; with {@code frontDoor} (its {@code /v1} URL and the model it serves) each request goes over HTTP as
+   * an OpenAI completion — a prompt of exactly its tokens (single-token words of the bundled encoding), its output
+   * length as {@code max_tokens} with {@code ignore_eos} — and is judged by the answer's {@code usage.dynamollm}.
+   */
+  public LoadGenerator start(ActorSystem<?> system, ActorRef<Router.Command> router, Workload workload,
+      ModelClock clock, long progressEvery, Consumer<String> progress, boolean whenServing,
+      Optional<FrontDoorClient> frontDoor) {
     ActorRef<Router.Response> sink = system.systemActorOf(Behaviors.receive(Router.Response.class)
         .onMessage(Router.Response.class, r -> {
           if (r.completion().isPresent()) {
@@ -86,13 +100,27 @@ public final class LoadGenerator {
         while ((wait = clock.wallMsUntil(due)) > 0 && !stopped) {
           LockSupport.parkNanos((long) Math.min(wait * 1e6, 100e6));
         }
-        router.tell(new Router.Request(r.id(), r.promptTokens(), 0, r.outputTokens(), sink));
+        if (frontDoor.isPresent()) {
+          frontDoor.get().send(r, (status, met) -> {
+            if (status == 200) {
+              served.incrementAndGet();
+              if (met) {
+                this.met.incrementAndGet();
+              }
+            } else {
+              failed.incrementAndGet();
+              failedByStatus.merge(status, 1L, Long::sum);
+            }
+          });
+        } else {
+          router.tell(new Router.Request(r.id(), r.promptTokens(), 0, r.outputTokens(), sink));
+        }
         long n = sent.incrementAndGet();
         if (n % progressEvery == 0) {
           progress.accept(String.format(java.util.Locale.ROOT,
-              "workload: %d requests sent (model time %.1f min), %d served, %.2f %% within SLO, %d failed", n,
+              "workload: %d requests sent (model time %.1f min), %d served, %.2f %% within SLO, %d failed%s", n,
               r.arrivalMs() / 60_000, served.get(), served.get() == 0 ? 100.0 : 100.0 * met.get() / served.get(),
-              failed.get()));
+              failed.get(), failedByStatus.isEmpty() ? "" : " (HTTP status: count " + failedByStatus + ")"));
         }
       }
       progress.accept("workload: all " + sent.get() + " requests sent");

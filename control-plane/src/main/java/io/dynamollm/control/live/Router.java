@@ -93,11 +93,12 @@ public final class Router {
   public enum Outcome {
     /** Served: {@code completion} holds its latencies. */
     SERVED,
-    /** Refused for what it is (a prompt no instance can take, past its deadline on the ladder). */
+    /** Refused for what it is (a prompt longer than the maximum context). */
     REJECTED,
     /** No instance took it within the hold time (a pool with nothing ready). */
     NO_INSTANCE,
-    /** Its pool's queue was past the bound (admission control). */
+    /** Shed: its pool's queue was past the bound (admission control), or its instance's ladder found it past its
+     * deadline. */
     OVERLOADED,
     /** Its engine failed it (after one retry elsewhere when nothing had been streamed). */
     FAILED,
@@ -374,7 +375,8 @@ public final class Router {
             route(p.again(), Set.of(d.instance()));
           }
         } else if (s.error().orElse("").startsWith("rejected")) {
-          fail(p, Optional.of(d.pool()), s.error().get(), Outcome.REJECTED);
+          // the instance's ladder shed it, already past its deadline: the cluster is overloaded
+          fail(p, Optional.of(d.pool()), s.error().get(), Outcome.OVERLOADED);
         } else if (p.attempts() == 0 && !s.streamed()) {
           route(p.again(), Set.of(d.instance())); // e.g. it began draining meanwhile: once elsewhere
         } else {

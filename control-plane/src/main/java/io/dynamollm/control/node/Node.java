@@ -151,7 +151,8 @@ public final class Node implements AutoCloseable {
       }
       Optional<ServerBinding> door = Optional.empty();
       if (tokenizer.isPresent()) {
-        ServerBinding d = new FrontDoor(system, livePlane.router().orElseThrow(), doorSettings, tokenizer.get()).bind()
+        ServerBinding d = new FrontDoor(system, livePlane.router().orElseThrow(), doorSettings, tokenizer.get(),
+            io.dynamollm.protocol.ClassThresholds.DEFAULT).bind()
             .toCompletableFuture().get(30, TimeUnit.SECONDS);
         d.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         system.getWhenTerminated().thenRun(tokenizer.get()::close);

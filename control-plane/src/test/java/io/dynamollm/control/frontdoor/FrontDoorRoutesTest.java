@@ -26,6 +26,7 @@ import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.live.Router;
 import io.dynamollm.instance.InstanceManager;
 import io.dynamollm.instance.engine.Engine;
+import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import java.io.InputStream;
@@ -68,14 +69,15 @@ class FrontDoorRoutesTest {
     kit = ActorTestKit.create(ConfigFactory.parseString("pekko.loglevel = WARNING"));
     router = kit.createTestProbe();
     var root = ConfigFactory.parseString("""
-        dynamollm.front-door { port = 0, max-context = 4096, max-body = 64k, retry-after = 7s }
+        dynamollm.front-door { port = 0, max-body = 64k, retry-after = 7s }
         """).withFallback(ConfigFiles.load(Optional.empty()));
     FrontDoorSettings s = FrontDoorSettings.fromConfig(root, Map.of());
-    ServerBinding b = new FrontDoor(kit.system(), router.getRef(), s, Tokenizer.of(s)).bind().toCompletableFuture()
+    ServerBinding b = new FrontDoor(kit.system(), router.getRef(), s, Tokenizer.of(s), ClassThresholds.DEFAULT).bind().toCompletableFuture()
         .get(10, TimeUnit.SECONDS);
     base = "http://127.0.0.1:" + b.localAddress().getPort() + "/v1";
     FrontDoorSettings keyed = FrontDoorSettings.fromConfig(root, Map.of("DYNAMOLLM_API_KEYS", "k1, k2"));
-    ServerBinding kb = new FrontDoor(kit.system(), router.getRef(), keyed, Tokenizer.of(keyed)).bind()
+    ServerBinding kb = new FrontDoor(kit.system(), router.getRef(), keyed, Tokenizer.of(keyed),
+        ClassThresholds.DEFAULT).bind()
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     keyedBase = "http://127.0.0.1:" + kb.localAddress().getPort() + "/v1";
   }
@@ -192,7 +194,7 @@ class FrontDoorRoutesTest {
     var d2 = HTTP.sendAsync(half, HttpResponse.BodyHandlers.ofString());
     Router.Request r2 = nextRequest();
     assertThat(r2.slo().orElseThrow().over(new Slo(1000, 100))).isEqualTo(new Slo(90, 100));
-    assertThat(r2.outputTokens()).isEqualTo(4096 - 1); // no max_tokens: what the context leaves
+    assertThat(r2.outputTokens()).isEqualTo(8192 - 1); // no max_tokens: what the context leaves
     r2.replyTo().tell(served(r2, "x", 1, true));
     assertThat(d2.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
     for (String bad : List.of("0", "-5", "abc", "1e300", "NaN")) {
@@ -234,10 +236,10 @@ class FrontDoorRoutesTest {
         .prompt("hi").build())).isInstanceOf(NotFoundException.class)
         .satisfies(e -> assertThat(((NotFoundException) e).code()).contains("model_not_found"));
     assertThatThrownBy(() -> client().completions().create(CompletionCreateParams.builder().model(MODEL)
-        .prompt("hi ".repeat(3000)).maxTokens(2000).build())).isInstanceOf(BadRequestException.class)
+        .prompt("hi ".repeat(6000)).maxTokens(3000).build())).isInstanceOf(BadRequestException.class)
         .satisfies(e -> {
           assertThat(((BadRequestException) e).code()).contains("context_length_exceeded");
-          assertThat(e.getMessage()).contains("maximum context length is 4096 tokens");
+          assertThat(e.getMessage()).contains("maximum context of 8192 tokens", "6001", "3000");
         });
     assertThatThrownBy(() -> client().chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL)
         .addUserMessage("hi").n(3).build())).isInstanceOf(BadRequestException.class)

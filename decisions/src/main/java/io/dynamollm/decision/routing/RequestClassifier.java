@@ -4,6 +4,7 @@ import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 import java.util.Objects;
+import java.util.Optional;
 
 /** Which pool a request belongs to: its prompt length class and its predicted output class. */
 public final class RequestClassifier {
@@ -30,22 +31,35 @@ public final class RequestClassifier {
    */
   public Classification classify(int promptTokens, int maxTokens, SizeClass predictedOutput) {
     Objects.requireNonNull(predictedOutput, "predictedOutput");
+    Optional<String> refused = refusal(promptTokens, maxTokens);
+    if (refused.isPresent()) {
+      return new Rejected(refused.get());
+    }
+    return new Accepted(RequestType.of(thresholds.inputClass(promptTokens), predictedOutput));
+  }
+
+  /**
+   * Why a request of this shape cannot be served at all (an empty prompt, one that leaves no room in the maximum
+   * context for its output or its {@code max_tokens}), said with the limit; empty when it can. A front door answers
+   * it before routing (400); {@link #classify} rejects by it.
+   */
+  public Optional<String> refusal(int promptTokens, int maxTokens) {
     int max = thresholds.maxContextTokens();
     if (promptTokens < 1) {
-      return new Rejected("the prompt is empty (" + promptTokens + " tokens)");
+      return Optional.of("the prompt is empty (" + promptTokens + " tokens)");
     }
     if (maxTokens < 0) {
-      return new Rejected("max_tokens must not be negative, got " + maxTokens);
+      return Optional.of("max_tokens must not be negative, got " + maxTokens);
     }
     if (promptTokens >= max) {
-      return new Rejected("the prompt has " + promptTokens + " tokens; the maximum context is " + max
+      return Optional.of("the prompt has " + promptTokens + " tokens; the maximum context is " + max
           + " tokens including the output");
     }
     if (maxTokens > 0 && (long) promptTokens + maxTokens > max) {
-      return new Rejected("prompt (" + promptTokens + ") + max_tokens (" + maxTokens + ") exceeds the maximum context of "
+      return Optional.of("prompt (" + promptTokens + ") + max_tokens (" + maxTokens + ") exceeds the maximum context of "
           + max + " tokens");
     }
-    return new Accepted(RequestType.of(thresholds.inputClass(promptTokens), predictedOutput));
+    return Optional.empty();
   }
 
   public ClassThresholds thresholds() {
