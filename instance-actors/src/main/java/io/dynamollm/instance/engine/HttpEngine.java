@@ -69,7 +69,15 @@ public final class HttpEngine implements Engine {
   private final Map<Long, java.io.Closeable> open = new java.util.concurrent.ConcurrentHashMap<>();
   private long lastEnergyMj = -1;
   private long lastServerTokens = -1;
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  /** HTTP/1.1 as vLLM speaks it (no h2c upgrade attempt on every request). */
+  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(5)).build();
+  /** Streams are read on threads of their own: a read blocks until the server's next event. */
+  private static final java.util.concurrent.ExecutorService READERS = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "http-engine-stream");
+    t.setDaemon(true);
+    return t;
+  });
   private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "http-engine-poller");
     t.setDaemon(true);
@@ -305,7 +313,7 @@ public final class HttpEngine implements Engine {
     CompletableFuture<Completion> result;
     if (stream) {
       result = http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream())
-          .thenApply(r -> readStream(request, r, t0, tokens));
+          .thenApplyAsync(r -> readStream(request, r, t0, tokens), READERS);
     } else {
       result = http.sendAsync(req, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
         if (r.statusCode() != 200) {

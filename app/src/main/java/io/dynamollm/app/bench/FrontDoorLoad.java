@@ -1,0 +1,111 @@
+package io.dynamollm.app.bench;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The load of {@code scripts/bench-front-door.sh}: streamed completions sent open loop at a fixed rate (each at its
+ * scheduled time, whether or not earlier ones finished) for a bounded time, timed at the client — time to the first
+ * {@code data:} event and to the end of the stream; or {@code --hold N}: N long streams kept open (for the server's
+ * heap per request in flight). Prints one JSON line.
+ *
+ * <pre>java -cp dynamollm.jar io.dynamollm.app.bench.FrontDoorLoad URL RATE SECONDS MAX_TOKENS [--hold N]</pre>
+ */
+public final class FrontDoorLoad {
+  private FrontDoorLoad() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length < 4) {
+      System.err.println("usage: FrontDoorLoad URL(/v1/completions) RATE SECONDS MAX_TOKENS [--hold N]");
+      System.exit(2);
+    }
+    URI url = URI.create(args[0]);
+    double rate = Double.parseDouble(args[1]);
+    double seconds = Double.parseDouble(args[2]);
+    int maxTokens = Integer.parseInt(args[3]);
+    int hold = args.length >= 6 && args[4].equals("--hold") ? Integer.parseInt(args[5]) : 0;
+    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(5)).build();
+    String body = "{\"model\": \"meta-llama/Llama-2-70b-chat-hf\", \"prompt\": \"The quick brown fox jumps over the "
+        + "lazy dog\", \"max_tokens\": " + maxTokens + ", \"ignore_eos\": true, \"stream\": true}";
+    ConcurrentLinkedQueue<double[]> times = new ConcurrentLinkedQueue<>(); // {ttft ms, total ms}
+    AtomicInteger errors = new AtomicInteger();
+    AtomicInteger firsts = new AtomicInteger();
+    List<CompletableFuture<?>> all = new ArrayList<>();
+    int n = hold > 0 ? hold : (int) Math.round(rate * seconds);
+    long start = System.nanoTime();
+    for (int k = 0; k < n; k++) {
+      long due = start + (long) (k / rate * 1e9);
+      long wait;
+      while ((wait = due - System.nanoTime()) > 0) {
+        LockSupport.parkNanos(Math.min(wait, 1_000_000));
+      }
+      long t0 = System.nanoTime();
+      HttpRequest req = HttpRequest.newBuilder(url).header("Content-Type", "application/json")
+          .timeout(Duration.ofMinutes(5)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+      double[] first = {-1};
+      all.add(http.sendAsync(req, HttpResponse.BodyHandlers.fromLineSubscriber(new Flow.Subscriber<String>() {
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+          s.request(Long.MAX_VALUE);
+        }
+
+        @Override
+        public void onNext(String line) {
+          if (first[0] < 0 && line.startsWith("data:")) {
+            first[0] = (System.nanoTime() - t0) / 1e6;
+            firsts.incrementAndGet();
+          }
+        }
+
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onComplete() {}
+      })).whenComplete((r, e) -> {
+        if (e != null || r.statusCode() != 200 || first[0] < 0) {
+          errors.incrementAndGet();
+        } else {
+          times.add(new double[] {first[0], (System.nanoTime() - t0) / 1e6});
+        }
+      }));
+    }
+    double sendSeconds = (System.nanoTime() - start) / 1e9;
+    if (hold > 0) {
+      Thread.sleep(3000); // all sent and accepted: running at the engine, or waiting in its queue
+      System.out.printf(Locale.ROOT, "{\"in_flight\": %d, \"streaming\": %d, \"errors\": %d}%n",
+          hold - times.size() - errors.get(), firsts.get(), errors.get());
+      System.out.flush();
+      // the script measures the server's heap now; it ends this process when done
+      Thread.sleep(TimeUnit.MINUTES.toMillis(5));
+      return;
+    }
+    CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).exceptionally(e -> null).get(5, TimeUnit.MINUTES);
+    double[] ttft = times.stream().mapToDouble(t -> t[0]).sorted().toArray();
+    double[] total = times.stream().mapToDouble(t -> t[1]).sorted().toArray();
+    System.out.printf(Locale.ROOT, "{\"rate\": %.0f, \"sent\": %d, \"send_seconds\": %.2f, \"ok\": %d, \"errors\": %d, "
+        + "\"ttft_p50_ms\": %.3f, \"ttft_p99_ms\": %.3f, \"total_p50_ms\": %.3f, \"total_p99_ms\": %.3f}%n", rate, n,
+        sendSeconds, ttft.length, errors.get(), q(ttft, 0.5), q(ttft, 0.99), q(total, 0.5), q(total, 0.99));
+    System.exit(0);
+  }
+
+  private static double q(double[] sorted, double p) {
+    if (sorted.length == 0) {
+      return Double.NaN;
+    }
+    return sorted[Math.min(sorted.length - 1, (int) Math.floor(p * sorted.length))];
+  }
+}
