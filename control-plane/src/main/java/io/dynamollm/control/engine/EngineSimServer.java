@@ -81,6 +81,8 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
         pekko.actor.provider = local
         pekko.http.server.request-timeout = 600s
         pekko.http.server.idle-timeout = 660s
+        # tokens are small chunks: out at once, not after the client's delayed acknowledgement (Nagle)
+        pekko.http.server.socket-options.tcp-no-delay = on
         """).withFallback(ConfigFactory.load()));
     engine.start();
     this.materializer = Materializer.matFromSystem(system);
