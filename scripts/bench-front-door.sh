@@ -25,7 +25,7 @@ dynamollm.live.engine-startup = 2s
 dynamollm.decisions.routing.max-outstanding = 100000
 dynamollm.decisions.routing.hold-timeout = 10m
 CONF
-java $OPENS -Xmx2g -jar "$JAR" node --roles control,gpu-host --gpus-per-host 8 --port $CLUSTER --http-port $ADMIN \
+java $OPENS -Xmx2g -Djava.util.concurrent.ForkJoinPool.common.parallelism=4 -jar "$JAR" node --roles control,gpu-host --gpus-per-host 8 --port $CLUSTER --http-port $ADMIN \
   --front-door-port $DOOR --data-dir "$WORK/data" --config "$WORK/bench.conf" > "$WORK/node.log" 2>&1 &
 NODE=$!
 cleanup() { kill "$NODE" 2>/dev/null || true; wait "$NODE" 2>/dev/null || true; pkill -f "$WORK/engines" 2>/dev/null || true; }
