@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.instance.engine.Engine;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.Set;
@@ -221,10 +220,5 @@ public record ApiRequest(String endpoint, String model, String prompt, int promp
     long seed = temperature == 0 ? (prompt == null ? body : prompt).hashCode() * 0x9E3779B97F4A7C15L
         : requestId * 0xBF58476D1CE4E5B9L ^ System.nanoTime();
     return new Engine.OpenAiCall(endpoint, body, seed, stop, ignoreEos);
-  }
-
-  @Override
-  public String toString() {
-    return String.format(Locale.ROOT, "%s %s (%s)", endpoint, model, stream ? "stream" : "whole");
   }
 }

@@ -76,9 +76,4 @@ public record FrontDoorSettings(boolean enabled, String interfaceName, int port,
       throw new IllegalArgumentException("configuration: " + e.getMessage(), e);
     }
   }
-
-  public FrontDoorSettings withPort(int p) {
-    return new FrontDoorSettings(enabled, interfaceName, p, model, maxBodyBytes, apiKeys, retryAfter,
-        requestTimeout, tokenizer, encoding, tokenizerFile, chatTemplate);
-  }
 }

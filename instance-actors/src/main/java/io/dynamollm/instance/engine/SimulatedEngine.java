@@ -38,7 +38,9 @@ public final class SimulatedEngine implements Engine {
     final SyntheticText.Plan plan;
     ContinuousBatching.Job<Pending> job;
     int emitted;
+    /** Its prefill's share, then (once in the decode batch) what each sequence's decode share stood at then. */
     double energyJ;
+    double joinedAtJ = Double.NaN;
     volatile boolean cancelled;
 
     Pending(EngineRequest request, CompletableFuture<Completion> done, TokenSink sink, SyntheticText.Plan plan) {
@@ -60,9 +62,11 @@ public final class SimulatedEngine implements Engine {
       }
     }
 
-    Completion completion(ContinuousBatching.Job<Pending> j) {
+    /** @param perSequenceJ the engine's cumulative decode energy per sequence now */
+    Completion completion(ContinuousBatching.Job<Pending> j, double perSequenceJ) {
+      double joules = energyJ + (Double.isNaN(joinedAtJ) ? 0 : perSequenceJ - joinedAtJ);
       return new Completion(request.id(), j.ttftMs(), j.tbtMs(), j.outputTokens(), plan == null ? "" : plan.text(),
-          plan == null ? "length" : plan.finishReason(), energyJ);
+          plan == null ? "length" : plan.finishReason(), joules);
     }
   }
 
@@ -76,6 +80,13 @@ public final class SimulatedEngine implements Engine {
   private final ContinuousBatching<Pending> model;
   /** Requests inside, by id (for {@link #cancel}). */
   private final Map<Long, Pending> byId = new HashMap<>();
+  /** Requests in the decode batch whose tokens go to a stream (each step tells them one more). */
+  private final List<Pending> streaming = new ArrayList<>();
+  /**
+   * Decode energy per sequence since the engine started: each step adds its energy over its batch, so a request's
+   * decode share is the difference between its finish and its joining the batch (no per-step walk of the batch).
+   */
+  private double perSequenceJ;
   private final CompletableFuture<Void> started = new CompletableFuture<>();
   private final CompletableFuture<Void> drained = new CompletableFuture<>();
   private State state = State.NEW;
@@ -156,6 +167,7 @@ public final class SimulatedEngine implements Engine {
         return false;
       }
       p.cancelled = true;
+      streaming.remove(p);
     }
     p.done.completeExceptionally(new Cancelled("request " + requestId + " cancelled"));
     return true;
@@ -234,6 +246,7 @@ public final class SimulatedEngine implements Engine {
       state = State.STOPPED;
       failed = model.all();
       model.clear();
+      streaming.clear();
       lock.notifyAll();
     }
     failed.forEach(j -> j.payload().done.completeExceptionally(new EngineUnavailable("engine stopped")));
@@ -263,7 +276,6 @@ public final class SimulatedEngine implements Engine {
     while (true) {
       int mhz = clockMhz.getAsInt();
       ContinuousBatching.Iteration<Pending> it;
-      List<ContinuousBatching.Job<Pending>> decoding = List.of();
       synchronized (lock) {
         if (state == State.STOPPED) {
           return;
@@ -282,9 +294,6 @@ public final class SimulatedEngine implements Engine {
           }
           cursor = -1;
           continue;
-        }
-        if (it instanceof ContinuousBatching.Decode<Pending>) {
-          decoding = model.running(); // the sequences this step generates a token for
         }
       }
       double start = cursor < 0 ? clock.nowMs() : cursor;
@@ -308,7 +317,8 @@ public final class SimulatedEngine implements Engine {
         return;
       }
       List<ContinuousBatching.Job<Pending>> done;
-      List<ContinuousBatching.Job<Pending>> produced;
+      List<Pending> produced;
+      double perSequence;
       // the iteration's GPU energy, split by the tokens each request had in it: its prompt in a prefill, one token
       // each in a decode step
       double energyJ = it.powerPerGpuW() * tp.degree() * (end - start) / 1000.0;
@@ -317,34 +327,44 @@ public final class SimulatedEngine implements Engine {
           return;
         }
         if (it instanceof ContinuousBatching.Prefill<Pending> p) {
-          produced = p.batch();
           long prompts = 0;
-          for (var j : produced) {
+          for (var j : p.batch()) {
             prompts += j.promptTokens();
           }
-          for (var j : produced) {
-            j.payload().energyJ += energyJ * j.promptTokens() / Math.max(1, prompts);
+          produced = new ArrayList<>(p.batch().size());
+          for (var j : p.batch()) {
+            Pending q = j.payload();
+            q.energyJ += energyJ * j.promptTokens() / Math.max(1, prompts);
+            q.joinedAtJ = perSequenceJ;
+            if (q.sink != null && !q.cancelled) {
+              produced.add(q);
+              if (q.outputTokens() > 1) {
+                streaming.add(q);
+              }
+            }
           }
           generatedTokens += p.batch().size();
           done = model.endPrefill(end);
         } else {
           ContinuousBatching.Decode<Pending> d = (ContinuousBatching.Decode<Pending>) it;
-          produced = decoding;
-          for (var j : produced) {
-            j.payload().energyJ += energyJ / Math.max(1, produced.size());
-          }
+          perSequenceJ += energyJ / Math.max(1, d.batchSize());
+          produced = List.copyOf(streaming);
           generatedTokens += d.batchSize();
           done = model.endDecode(1, start, d.stepMs());
         }
         completed += done.size();
+        for (var j : done) {
+          streaming.remove(j.payload());
+        }
+        perSequence = perSequenceJ;
       }
-      for (var j : produced) {
-        if (!j.payload().cancelled) {
-          j.payload().emit();
+      for (Pending q : produced) {
+        if (!q.cancelled) {
+          q.emit();
         }
       }
       for (var j : done) {
-        j.payload().done.complete(j.payload().completion(j));
+        j.payload().done.complete(j.payload().completion(j, perSequence));
       }
     }
   }
