@@ -24,6 +24,8 @@ dynamollm.engine.log-dir = "$WORK/engines"
 dynamollm.live.engine-startup = 2s
 dynamollm.decisions.routing.max-outstanding = 100000
 dynamollm.decisions.routing.hold-timeout = 10m
+dynamollm.decisions.cluster-epoch = 1h
+dynamollm.decisions.pool-epoch = 1h
 CONF
 java $OPENS -Xmx2g -Djava.util.concurrent.ForkJoinPool.common.parallelism=4 -jar "$JAR" node --roles control,gpu-host --gpus-per-host 8 --port $CLUSTER --http-port $ADMIN \
   --front-door-port $DOOR --data-dir "$WORK/data" --config "$WORK/bench.conf" > "$WORK/node.log" 2>&1 &
@@ -37,25 +39,24 @@ for _ in $(seq 1 120); do
 done
 ENGINE_PORT=$(grep -ho 'engine-sim serving on http://[0-9.]*:[0-9]*' "$WORK"/engines/*.log | head -1 | sed 's/.*://')
 [ -n "$ENGINE_PORT" ] || { echo "no engine-sim served; see $WORK/node.log" >&2; exit 1; }
+ENGINE=$(pgrep -f "engine-sim --port $ENGINE_PORT" | head -1)
 INSTANCES=$(curl -s "localhost:$ADMIN/api/v1/instances" | grep -o '"state":"ready"' | wc -l)
 echo "instances ready: $INSTANCES; engine-sim on port $ENGINE_PORT" >&2
 load() { java -cp "$JAR" io.dynamollm.app.bench.FrontDoorLoad "$@"; }
-# warm both paths up (JIT, connections)
-load "http://127.0.0.1:$DOOR/v1/completions" 200 5 4 > /dev/null
-load "http://127.0.0.1:$ENGINE_PORT/v1/completions" 200 5 4 > /dev/null
-echo "| req/s | path | sent | ok | errors | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| req/s | path | sent | ok | errors | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | node CPU ms/req | engine-sim CPU ms/req |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for RATE in ${RATES:-500 1000 2000}; do
   for P in direct door; do
     if [ $P = door ]; then URL="http://127.0.0.1:$DOOR/v1/completions"; else URL="http://127.0.0.1:$ENGINE_PORT/v1/completions"; fi
     sleep 3 # the last run's connections close
-    J=$(load "$URL" $RATE "$DURATION" 4)
+    J=$(load "$URL" $RATE "$DURATION" 4 --warmup "${WARMUP:-20}" --cpu-of "node=$NODE,engine=$ENGINE" 2>>"$WORK/load.log")
     echo "$J" >> "$WORK/results.jsonl"
     python3 - "$RATE" "$P" "$J" <<'PY'
 import json, sys
 j = json.loads(sys.argv[3])
 print(f"| {sys.argv[1]} | {'front door' if sys.argv[2] == 'door' else 'engine-sim directly'} | {j['sent']} | {j['ok']} | {j['errors']} | "
-      f"{j['ttft_p50_ms']:.2f} | {j['ttft_p99_ms']:.2f} | {j['total_p50_ms']:.2f} | {j['total_p99_ms']:.2f} |")
+      f"{j['ttft_p50_ms']:.2f} | {j['ttft_p99_ms']:.2f} | {j['total_p50_ms']:.2f} | {j['total_p99_ms']:.2f} | "
+      f"{j.get('node_cpu_ms_per_request', float('nan')):.2f} | {j.get('engine_cpu_ms_per_request', float('nan')):.2f} |")
 PY
   done
 done
@@ -63,11 +64,12 @@ python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print()
-print("| req/s | added TTFT p50 ms | added TTFT p99 ms | added total p50 ms | added total p99 ms |")
-print("|---:|---:|---:|---:|---:|")
+print("| req/s | added TTFT p50 ms | added TTFT p99 ms | added total p50 ms | added total p99 ms | node CPU ms per request through the door |")
+print("|---:|---:|---:|---:|---:|---:|")
 for d, f in zip(rows[0::2], rows[1::2]):
     print(f"| {d['rate']:.0f} | {f['ttft_p50_ms'] - d['ttft_p50_ms']:+.2f} | {f['ttft_p99_ms'] - d['ttft_p99_ms']:+.2f} | "
-          f"{f['total_p50_ms'] - d['total_p50_ms']:+.2f} | {f['total_p99_ms'] - d['total_p99_ms']:+.2f} |")
+          f"{f['total_p50_ms'] - d['total_p50_ms']:+.2f} | {f['total_p99_ms'] - d['total_p99_ms']:+.2f} | "
+          f"{f.get('node_cpu_ms_per_request', float('nan')) - d.get('node_cpu_ms_per_request', 0):.2f} |")
 PY
 # heap of the node with HOLD streams in flight (long answers at real time), against idle, after a full GC each
 heap() { jcmd "$NODE" GC.run > /dev/null; sleep 1; jcmd "$NODE" GC.heap_info | grep -o 'used [0-9]*K' | head -1 | grep -o '[0-9]*'; }

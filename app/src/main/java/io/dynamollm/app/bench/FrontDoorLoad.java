@@ -19,33 +19,99 @@ import java.util.concurrent.locks.LockSupport;
  * The load of {@code scripts/bench-front-door.sh}: streamed completions sent open loop at a fixed rate (each at its
  * scheduled time, whether or not earlier ones finished) for a bounded time, timed at the client — time to the first
  * {@code data:} event and to the end of the stream; or {@code --hold N}: N long streams kept open (for the server's
- * heap per request in flight). Prints one JSON line.
+ * heap per request in flight). {@code --warmup S}: first S seconds at the same rate, not counted (the JIT compilers of
+ * every process on the path are done by then; on 2 cores they otherwise dominate a short run). Prints one JSON line.
  *
- * <pre>java -cp dynamollm.jar io.dynamollm.app.bench.FrontDoorLoad URL RATE SECONDS MAX_TOKENS [--hold N]</pre>
+ * <pre>java -cp dynamollm.jar io.dynamollm.app.bench.FrontDoorLoad URL RATE SECONDS MAX_TOKENS [--hold N] [--warmup S]
+ * </pre>
  */
 public final class FrontDoorLoad {
   private FrontDoorLoad() {}
 
   public static void main(String[] args) throws Exception {
     if (args.length < 4) {
-      System.err.println("usage: FrontDoorLoad URL(/v1/completions) RATE SECONDS MAX_TOKENS [--hold N]");
+      System.err.println("usage: FrontDoorLoad URL(/v1/completions) RATE SECONDS MAX_TOKENS [--hold N] [--warmup S] [--cpu-of NAME=PID,...]");
       System.exit(2);
     }
     URI url = URI.create(args[0]);
     double rate = Double.parseDouble(args[1]);
     double seconds = Double.parseDouble(args[2]);
     int maxTokens = Integer.parseInt(args[3]);
-    int hold = args.length >= 6 && args[4].equals("--hold") ? Integer.parseInt(args[5]) : 0;
+    int hold = 0;
+    double warmup = 0;
+    String cpuOf = "";
+    for (int a = 4; a + 1 < args.length; a += 2) {
+      switch (args[a]) {
+        case "--hold" -> hold = Integer.parseInt(args[a + 1]);
+        case "--warmup" -> warmup = Double.parseDouble(args[a + 1]);
+        case "--cpu-of" -> cpuOf = args[a + 1];
+        default -> {
+          System.err.println("unknown option " + args[a] + " (--hold N, --warmup SECONDS, --cpu-of NAME=PID,...)");
+          System.exit(2);
+        }
+      }
+    }
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
         .connectTimeout(Duration.ofSeconds(5)).build();
     String body = "{\"model\": \"meta-llama/Llama-2-70b-chat-hf\", \"prompt\": \"The quick brown fox jumps over the "
         + "lazy dog\", \"max_tokens\": " + maxTokens + ", \"ignore_eos\": true, \"stream\": true}";
-    ConcurrentLinkedQueue<double[]> times = new ConcurrentLinkedQueue<>(); // {ttft ms, total ms}
-    AtomicInteger errors = new AtomicInteger();
-    AtomicInteger firsts = new AtomicInteger();
-    List<CompletableFuture<?>> all = new ArrayList<>();
+    if (warmup > 0 && hold == 0) {
+      Run w = send(http, url, body, rate, (int) Math.round(rate * warmup));
+      CompletableFuture.allOf(w.all.toArray(CompletableFuture[]::new)).exceptionally(e -> null)
+          .get(5, TimeUnit.MINUTES);
+      System.err.printf(Locale.ROOT, "warm-up: %d sent, %d errors%n", w.all.size(), w.errors.get());
+      Thread.sleep(1000);
+    }
     int n = hold > 0 ? hold : (int) Math.round(rate * seconds);
-    long start = System.nanoTime();
+    java.util.Map<String, Long> cpuBefore = cpu(cpuOf);
+    Run run = send(http, url, body, rate, n);
+    ConcurrentLinkedQueue<double[]> times = run.times;
+    AtomicInteger errors = run.errors;
+    AtomicInteger firsts = run.firsts;
+    List<CompletableFuture<?>> all = run.all;
+    long start = run.start;
+    double sendSeconds = (System.nanoTime() - start) / 1e9;
+    if (hold > 0) {
+      Thread.sleep(3000); // all sent and accepted: running at the engine, or waiting in its queue
+      System.out.printf(Locale.ROOT, "{\"in_flight\": %d, \"streaming\": %d, \"errors\": %d}%n",
+          hold - times.size() - errors.get(), firsts.get(), errors.get());
+      System.out.flush();
+      // the script measures the server's heap now; it ends this process when done
+      Thread.sleep(TimeUnit.MINUTES.toMillis(5));
+      return;
+    }
+    CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).exceptionally(e -> null).get(5, TimeUnit.MINUTES);
+    StringBuilder cpuMs = new StringBuilder();
+    cpu(cpuOf).forEach((name, ticks) -> cpuMs.append(String.format(Locale.ROOT, ", \"%s_cpu_ms_per_request\": %.3f",
+        name, (ticks - cpuBefore.get(name)) * 10.0 / n)));
+    double[] ttft = times.stream().mapToDouble(t -> t[0]).sorted().toArray();
+    double[] total = times.stream().mapToDouble(t -> t[1]).sorted().toArray();
+    System.out.printf(Locale.ROOT, "{\"rate\": %.0f, \"sent\": %d, \"send_seconds\": %.2f, \"ok\": %d, \"errors\": %d, "
+        + "\"ttft_p50_ms\": %.3f, \"ttft_p99_ms\": %.3f, \"total_p50_ms\": %.3f, \"total_p99_ms\": %.3f%s}%n", rate,
+        n, sendSeconds, ttft.length, errors.get(), q(ttft, 0.5), q(ttft, 0.99), q(total, 0.5), q(total, 0.99), cpuMs);
+    System.exit(0);
+  }
+
+  /** Requests sent so far, and how they fared. */
+  private static final class Run {
+    final long start;
+    final ConcurrentLinkedQueue<double[]> times = new ConcurrentLinkedQueue<>(); // {ttft ms, total ms}
+    final AtomicInteger errors = new AtomicInteger();
+    final AtomicInteger firsts = new AtomicInteger();
+    final List<CompletableFuture<?>> all = new ArrayList<>();
+
+    Run(long start) {
+      this.start = start;
+    }
+  }
+
+  /** Sends {@code n} requests open loop at {@code rate} per second (each at its time); returns once all are sent. */
+  private static Run send(HttpClient http, URI url, String body, double rate, int n) {
+    Run run = new Run(System.nanoTime());
+    ConcurrentLinkedQueue<double[]> times = run.times;
+    AtomicInteger errors = run.errors;
+    AtomicInteger firsts = run.firsts;
+    long start = run.start;
     for (int k = 0; k < n; k++) {
       long due = start + (long) (k / rate * 1e9);
       long wait;
@@ -56,7 +122,7 @@ public final class FrontDoorLoad {
       HttpRequest req = HttpRequest.newBuilder(url).header("Content-Type", "application/json")
           .timeout(Duration.ofMinutes(5)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
       double[] first = {-1};
-      all.add(http.sendAsync(req, HttpResponse.BodyHandlers.fromLineSubscriber(new Flow.Subscriber<String>() {
+      run.all.add(http.sendAsync(req, HttpResponse.BodyHandlers.fromLineSubscriber(new Flow.Subscriber<String>() {
         @Override
         public void onSubscribe(Flow.Subscription s) {
           s.request(Long.MAX_VALUE);
@@ -83,23 +149,29 @@ public final class FrontDoorLoad {
         }
       }));
     }
-    double sendSeconds = (System.nanoTime() - start) / 1e9;
-    if (hold > 0) {
-      Thread.sleep(3000); // all sent and accepted: running at the engine, or waiting in its queue
-      System.out.printf(Locale.ROOT, "{\"in_flight\": %d, \"streaming\": %d, \"errors\": %d}%n",
-          hold - times.size() - errors.get(), firsts.get(), errors.get());
-      System.out.flush();
-      // the script measures the server's heap now; it ends this process when done
-      Thread.sleep(TimeUnit.MINUTES.toMillis(5));
-      return;
+    return run;
+  }
+
+  /**
+   * CPU time (user + system, in clock ticks of 10 ms) so far of each NAME=PID in {@code spec}, from Linux's
+   * {@code /proc/PID/stat}; none where that cannot be read.
+   */
+  private static java.util.Map<String, Long> cpu(String spec) {
+    java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();
+    for (String part : spec.split(",")) {
+      String[] kv = part.split("=");
+      if (kv.length != 2) {
+        continue;
+      }
+      try {
+        String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", kv[1].trim(), "stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        out.put(kv[0].trim(), Long.parseLong(f[11]) + Long.parseLong(f[12])); // utime, stime (fields 14, 15)
+      } catch (java.io.IOException | RuntimeException e) {
+        System.err.println("no CPU time for " + part + ": " + e.getMessage());
+      }
     }
-    CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).exceptionally(e -> null).get(5, TimeUnit.MINUTES);
-    double[] ttft = times.stream().mapToDouble(t -> t[0]).sorted().toArray();
-    double[] total = times.stream().mapToDouble(t -> t[1]).sorted().toArray();
-    System.out.printf(Locale.ROOT, "{\"rate\": %.0f, \"sent\": %d, \"send_seconds\": %.2f, \"ok\": %d, \"errors\": %d, "
-        + "\"ttft_p50_ms\": %.3f, \"ttft_p99_ms\": %.3f, \"total_p50_ms\": %.3f, \"total_p99_ms\": %.3f}%n", rate, n,
-        sendSeconds, ttft.length, errors.get(), q(ttft, 0.5), q(ttft, 0.99), q(total, 0.5), q(total, 0.99));
-    System.exit(0);
+    return out;
   }
 
   private static double q(double[] sorted, double p) {

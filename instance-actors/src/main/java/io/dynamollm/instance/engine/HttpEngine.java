@@ -4,9 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -65,19 +63,13 @@ public final class HttpEngine implements Engine {
   private final List<Integer> gpuIndices;
   private final List<? extends io.dynamollm.gpu.GpuDevice> devices;
   private final TokenEnergyLedger energy = new TokenEnergyLedger();
-  /** Streams being read, by request id (closing one cancels its request: the server sees the client go). */
-  private final Map<Long, java.io.Closeable> open = new java.util.concurrent.ConcurrentHashMap<>();
+  /** Streams being read, by request id (cancelling one closes its connection: the server sees the client go). */
+  private final Map<Long, EventReader> open = new java.util.concurrent.ConcurrentHashMap<>();
   private long lastEnergyMj = -1;
   private long lastServerTokens = -1;
   /** HTTP/1.1 as vLLM speaks it (no h2c upgrade attempt on every request). */
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
-  /** Streams are read on threads of their own: a read blocks until the server's next event. */
-  private static final java.util.concurrent.ExecutorService READERS = Executors.newCachedThreadPool(r -> {
-    Thread t = new Thread(r, "http-engine-stream");
-    t.setDaemon(true);
-    return t;
-  });
   private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "http-engine-poller");
     t.setDaemon(true);
@@ -312,8 +304,15 @@ public final class HttpEngine implements Engine {
     long t0 = System.nanoTime();
     CompletableFuture<Completion> result;
     if (stream) {
-      result = http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream())
-          .thenApplyAsync(r -> readStream(request, r, t0, tokens), READERS);
+      // events are read as they arrive, on the client's own threads: no thread waits on a stream
+      EventReader reader = new EventReader(request, t0, tokens);
+      open.put(request.id(), reader);
+      http.sendAsync(req, reader).whenComplete((r, e) -> {
+        if (e != null) {
+          reader.fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e);
+        }
+      });
+      result = reader.result;
     } else {
       result = http.sendAsync(req, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
         if (r.statusCode() != 200) {
@@ -334,15 +333,11 @@ public final class HttpEngine implements Engine {
 
   @Override
   public boolean cancel(long requestId) {
-    java.io.Closeable in = open.remove(requestId);
-    if (in == null) {
+    EventReader reader = open.remove(requestId);
+    if (reader == null) {
       return false;
     }
-    try {
-      in.close(); // the connection closes: the server stops generating for it (vLLM aborts the request)
-    } catch (IOException e) {
-      // closed already
-    }
+    reader.cancel(); // the connection closes: the server stops generating for it (vLLM aborts the request)
     return true;
   }
 
@@ -366,88 +361,140 @@ public final class HttpEngine implements Engine {
   }
 
   /**
-   * Server-sent events: TTFT at the first event with output, TBT over the rest, until [DONE]; each event's text to
-   * {@code tokens}; the token count from the usage event when the server sends one.
+   * Server-sent events, read line by line as they arrive: TTFT at the first event with output, TBT over the rest,
+   * until [DONE]; each event's text to {@code tokens}; the token count from the usage event when the server sends one.
+   * A status other than 200 fails the request with the server's body; so does an error event. {@link #cancel()}
+   * closes the connection and answers {@link Cancelled}.
    */
-  private Completion readStream(EngineRequest request, HttpResponse<java.io.InputStream> r, long t0, TokenSink tokens) {
-    if (r.statusCode() != 200) {
-      String why;
-      try (var in = r.body()) {
-        why = new String(in.readNBytes(2000), StandardCharsets.UTF_8);
-      } catch (IOException e) {
-        why = "";
+  private final class EventReader implements HttpResponse.BodyHandler<Void>, java.util.concurrent.Flow.Subscriber<String> {
+    final CompletableFuture<Completion> result = new CompletableFuture<>();
+    private final EngineRequest request;
+    private final long t0;
+    private final TokenSink tokens;
+    private final StringBuilder text = new StringBuilder();
+    private volatile java.util.concurrent.Flow.Subscription subscription;
+    private volatile boolean cancelled;
+    private double first = -1;
+    private double last = -1;
+    private int events;
+    private int usageTokens = -1;
+    private String finish = "length";
+    private boolean done;
+
+    EventReader(EngineRequest request, long t0, TokenSink tokens) {
+      this.request = request;
+      this.t0 = t0;
+      this.tokens = tokens;
+    }
+
+    @Override
+    public HttpResponse.BodySubscriber<Void> apply(HttpResponse.ResponseInfo info) {
+      if (info.statusCode() != 200) {
+        return HttpResponse.BodySubscribers.mapping(HttpResponse.BodySubscribers.ofString(StandardCharsets.UTF_8),
+            body -> {
+              String why = body.length() > 2000 ? body.substring(0, 2000) : body;
+              fail(new EngineUnavailable("engine answered " + info.statusCode() + (why.isBlank() ? "" : ": " + why)));
+              return null;
+            });
       }
-      throw new EngineUnavailable("engine answered " + r.statusCode() + (why.isBlank() ? "" : ": " + why));
+      return HttpResponse.BodySubscribers.fromLineSubscriber(this);
     }
-    open.put(request.id(), r.body());
-    double first = -1;
-    double last = -1;
-    int events = 0;
-    int usageTokens = -1;
-    String finish = "length";
-    StringBuilder text = new StringBuilder();
-    boolean done = false;
-    try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
-      String line;
-      while ((line = in.readLine()) != null) {
-        if (!line.startsWith("data:")) {
-          continue;
-        }
-        String data = line.substring(5).trim();
-        if (data.equals("[DONE]")) {
-          done = true;
-          break;
-        }
-        String piece = "";
-        boolean output = true;
-        if (request.call().isPresent()) {
-          JsonNode ev = JSON.readTree(data);
-          if (ev.hasNonNull("error")) {
-            throw new EngineUnavailable("the engine's stream ended with an error: "
-                + ev.path("error").path("message").asText(ev.get("error").toString()));
-          }
-          if (ev.path("usage").has("completion_tokens")) {
-            usageTokens = ev.path("usage").path("completion_tokens").asInt();
-          }
-          JsonNode choice = ev.path("choices").path(0);
-          output = !choice.isMissingNode();
-          piece = choice.has("text") ? choice.path("text").asText("") : choice.path("delta").path("content").asText("");
-          if (choice.hasNonNull("finish_reason")) {
-            finish = choice.get("finish_reason").asText();
-            output = output && !piece.isEmpty(); // a finish without text is no token
-          }
-        }
-        if (!output) {
-          continue; // the usage event, an empty finish
-        }
-        double t = (System.nanoTime() - t0) / 1e6 * settings.speedup();
-        if (first < 0) {
-          first = t;
-          energy.tokens(request.id(), request.promptTokens());
-        }
-        last = t;
-        energy.tokens(request.id(), 1);
-        if (tokens != null) {
-          tokens.token(events, piece);
-        }
-        text.append(piece);
-        events++;
+
+    @Override
+    public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+      subscription = s;
+      if (cancelled) {
+        s.cancel();
+      } else {
+        s.request(Long.MAX_VALUE);
       }
-    } catch (IOException e) {
-      if (!open.containsKey(request.id())) {
-        throw new Cancelled("request " + request.id() + " cancelled");
+    }
+
+    @Override
+    public void onNext(String line) {
+      if (result.isDone() || done || !line.startsWith("data:")) {
+        return;
       }
-      throw new EngineUnavailable("the engine's stream broke: " + e.getMessage());
+      try {
+        event(line.substring(5).trim());
+      } catch (IOException | RuntimeException e) {
+        subscription.cancel();
+        fail(e instanceof EngineUnavailable ? e : new EngineUnavailable("the engine's stream is not OpenAI's: "
+            + e.getMessage()));
+      }
     }
-    if (!done && request.call().isPresent() && !open.containsKey(request.id())) {
-      throw new Cancelled("request " + request.id() + " cancelled");
+
+    private void event(String data) throws IOException {
+      if (data.equals("[DONE]")) {
+        done = true; // the rest of the body (its last chunk) is read, so that the connection can be used again
+        return;
+      }
+      String piece = "";
+      boolean output = true;
+      if (request.call().isPresent()) {
+        JsonNode ev = JSON.readTree(data);
+        if (ev.hasNonNull("error")) {
+          throw new EngineUnavailable("the engine's stream ended with an error: "
+              + ev.path("error").path("message").asText(ev.get("error").toString()));
+        }
+        if (ev.path("usage").has("completion_tokens")) {
+          usageTokens = ev.path("usage").path("completion_tokens").asInt();
+        }
+        JsonNode choice = ev.path("choices").path(0);
+        output = !choice.isMissingNode();
+        piece = choice.has("text") ? choice.path("text").asText("") : choice.path("delta").path("content").asText("");
+        if (choice.hasNonNull("finish_reason")) {
+          finish = choice.get("finish_reason").asText();
+          output = output && !piece.isEmpty(); // a finish without text is no token
+        }
+      }
+      if (!output) {
+        return; // the usage event, an empty finish
+      }
+      double t = (System.nanoTime() - t0) / 1e6 * settings.speedup();
+      if (first < 0) {
+        first = t;
+        energy.tokens(request.id(), request.promptTokens());
+      }
+      last = t;
+      energy.tokens(request.id(), 1);
+      if (tokens != null) {
+        tokens.token(events, piece);
+      }
+      text.append(piece);
+      events++;
     }
-    if (first < 0) {
-      throw new EngineUnavailable("the engine's stream carried no tokens");
+
+    @Override
+    public void onError(Throwable e) {
+      fail(cancelled ? new Cancelled("request " + request.id() + " cancelled")
+          : new EngineUnavailable("the engine's stream broke: " + e.getMessage()));
     }
-    int out = usageTokens > 0 ? usageTokens : Math.max(events, 1);
-    double tbt = out > 1 ? (last - first) / (out - 1) : 0;
-    return new Completion(request.id(), first, tbt, out, text.toString(), finish, energy.close(request.id()));
+
+    @Override
+    public void onComplete() {
+      if (first < 0) {
+        fail(new EngineUnavailable("the engine's stream carried no tokens"));
+      } else {
+        int out = usageTokens > 0 ? usageTokens : Math.max(events, 1);
+        double tbt = out > 1 ? (last - first) / (out - 1) : 0;
+        result.complete(new Completion(request.id(), first, tbt, out, text.toString(), finish,
+            energy.close(request.id())));
+      }
+    }
+
+    void cancel() {
+      cancelled = true;
+      var s = subscription;
+      if (s != null) {
+        s.cancel();
+      }
+      result.completeExceptionally(new Cancelled("request " + request.id() + " cancelled"));
+    }
+
+    void fail(Throwable e) {
+      result.completeExceptionally(cancelled ? new Cancelled("request " + request.id() + " cancelled") : e);
+    }
   }
 
   @Override
