@@ -83,6 +83,8 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
         pekko.http.server.idle-timeout = 660s
         # tokens are small chunks: out at once, not after the client's delayed acknowledgement (Nagle)
         pekko.http.server.socket-options.tcp-no-delay = on
+        # every streamed answer holds a connection (Pekko HTTP's default, 1,024, leaves the next client unread)
+        pekko.http.server.max-connections = 16384
         """).withFallback(ConfigFactory.load()));
     engine.start();
     this.materializer = Materializer.matFromSystem(system);

@@ -115,8 +115,8 @@ final class Exchange {
     }
 
     private Behavior<Msg> onResponse(Router.Response r) {
-      if (finished) {
-        return Behaviors.stopped();
+      if (finished || clientGone) {
+        return Behaviors.stopped(); // answered already, or nobody left to answer (its stream is closed)
       }
       if (r.outcome() == Router.Outcome.SERVED) {
         Engine.Completion c = r.completion().orElseThrow();
