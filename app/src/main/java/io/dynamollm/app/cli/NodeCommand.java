@@ -219,6 +219,14 @@ final class NodeCommand implements Callable<Integer> {
     out.println("Ctrl-C to leave the cluster and stop.");
     out.flush();
     node.awaitTermination();
+    Optional<String> why = node.abnormalStop();
+    if (why.isPresent()) {
+      hosts.forEach(h -> h.stop(Duration.ofSeconds(10)));
+      spec.commandLine().getErr().println("dynamollm node stopped: " + why.get()
+          + "; restart it with the same command (and data dir) to rejoin the cluster");
+      spec.commandLine().getErr().flush();
+      return EXIT_STOPPED_BY_CLUSTER;
+    }
     out.println("left the cluster; stopped.");
     out.flush();
     return 0;
@@ -238,6 +246,12 @@ final class NodeCommand implements Callable<Integer> {
 
   /** SIGINT and SIGTERM run the coordinated shutdown (leave the cluster, unbind HTTP) instead of killing the JVM. */
   @SuppressWarnings("removal")
+  /**
+   * The exit status of a node the cluster stopped (downed, could not join): EX_TEMPFAIL of sysexits.h — a supervisor
+   * should restart it.
+   */
+  public static final int EXIT_STOPPED_BY_CLUSTER = 75;
+
   private static void installSignalHandlers(Thread stopper) {
     var once = new java.util.concurrent.atomic.AtomicBoolean();
     sun.misc.SignalHandler handler = sig -> {

@@ -52,6 +52,7 @@ public final class Node implements AutoCloseable {
   private final Optional<ActorRef<HostAgent.Command>> hostAgent;
   private final LiveControlPlane live;
   private final ModelClock clock;
+  private volatile boolean stopAsked;
 
   private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http,
       Optional<ServerBinding> frontDoor, String adminToken, ActorRef<SloStore.Command> slos,
@@ -217,6 +218,7 @@ public final class Node implements AutoCloseable {
 
   /** Leaves the cluster and stops (coordinated shutdown); waits up to {@code timeout}. */
   public void stop(Duration timeout) {
+    stopAsked = true;
     try {
       CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason())
           .toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
@@ -237,6 +239,38 @@ public final class Node implements AutoCloseable {
   @Override
   public void close() {
     stop(Duration.ofSeconds(30));
+  }
+
+  /**
+   * Why the node stopped, once it has, when no one asked it to ({@link #stop}, Ctrl-C, SIGTERM): the cluster downed
+   * it (it was unreachable — frozen, partitioned, overloaded — longer than the split-brain resolver waits, or on the
+   * minority side of a partition), it could not join its seeds, or its configuration is incompatible with the
+   * cluster's. A supervisor must restart such a node; {@code ./dynamollm node} exits non-zero with this reason.
+   */
+  public Optional<String> abnormalStop() {
+    if (stopAsked || !system.getWhenTerminated().toCompletableFuture().isDone()) {
+      return Optional.empty();
+    }
+    Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
+    if (reason.isEmpty()) {
+      return Optional.of("its actor system terminated without a shutdown (see the log above)");
+    }
+    CoordinatedShutdown.Reason r = reason.get();
+    if (r.equals(CoordinatedShutdown.clusterDowningReason())) {
+      return Optional.of("the cluster downed this node: it was unreachable (frozen, partitioned or overloaded) for"
+          + " longer than the split-brain resolver waits, or it was on the minority side of a partition");
+    }
+    if (r.equals(CoordinatedShutdown.clusterJoinUnsuccessfulReason())) {
+      return Optional.of("it could not join any of its seeds " + settings.seeds() + " in time");
+    }
+    if (r.equals(CoordinatedShutdown.incompatibleConfigurationDetectedReason())) {
+      return Optional.of("its configuration is incompatible with the cluster's (see the log above)");
+    }
+    if (r.equals(CoordinatedShutdown.clusterLeavingReason()) || r.equals(CoordinatedShutdown.jvmExitReason())
+        || r.equals(CoordinatedShutdown.unknownReason())) {
+      return Optional.empty();
+    }
+    return Optional.of("it was shut down: " + r);
   }
 
   private static String randomToken() {
