@@ -41,6 +41,15 @@ final class MultiJvmCluster implements AutoCloseable {
    * @param extraArgs more flags for every node (e.g. roles)
    */
   MultiJvmCluster(String scenario, List<String> names, int seeds, List<String> extraArgs) throws IOException {
+    this(scenario, names, seeds, extraArgs, Map.of(), "");
+  }
+
+  /**
+   * @param perNode more flags for single nodes, by name (e.g. roles)
+   * @param config more lines of the nodes' config file
+   */
+  MultiJvmCluster(String scenario, List<String> names, int seeds, List<String> extraArgs,
+      Map<String, List<String>> perNode, String config) throws IOException {
     this.dir = Path.of(System.getProperty("dynamollm.multi-jvm.out", "target/multi-jvm")).resolve(scenario);
     if (Files.exists(dir)) {
       try (var walk = Files.walk(dir)) {
@@ -50,7 +59,7 @@ final class MultiJvmCluster implements AutoCloseable {
     Files.createDirectories(dir);
     Path conf = dir.resolve("node.conf");
     // simulated GPUs (no NVML here); 2 per host keeps each node's engines light
-    Files.writeString(conf, "dynamollm.gpu.backend = simulated\ndynamollm.gpu.simulated-count = 2\n");
+    Files.writeString(conf, "dynamollm.gpu.backend = simulated\ndynamollm.gpu.simulated-count = 2\n" + config);
     List<int[]> ports = new ArrayList<>();
     for (int k = 0; k < names.size(); k++) {
       ports.add(new int[] {freePort(), freePort(), freePort()});
@@ -62,11 +71,17 @@ final class MultiJvmCluster implements AutoCloseable {
     for (int k = 0; k < names.size(); k++) {
       List<String> args = new ArrayList<>(List.of("--seeds", String.join(",", seedList), "--config", conf.toString()));
       args.addAll(extraArgs);
+      args.addAll(perNode.getOrDefault(names.get(k), List.of()));
       int[] p = ports.get(k);
       nodes.put(names.get(k), new NodeProcess(names.get(k), p[0], p[1], p[2], dir, args));
     }
     Runtime.getRuntime().addShutdownHook(new Thread(this::killAll));
     note("cluster of " + names + ", seeds " + seedList);
+  }
+
+  /** The node whose cluster address is {@code host:port}. */
+  Optional<NodeProcess> byHost(String hostPort) {
+    return nodes.values().stream().filter(n -> ("127.0.0.1:" + n.clusterPort).equals(hostPort)).findFirst();
   }
 
   NodeProcess node(String name) {

@@ -57,7 +57,7 @@ public final class InstanceManager {
 
   public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "instance");
   /** Separates an instance id's host from the rest: {@code <host>~<pool>-<n>}. */
-  public static final char HOST_SEPARATOR = '~';
+  public static final char HOST_SEPARATOR = io.dynamollm.protocol.InstanceIds.HOST_SEPARATOR;
 
   /** Messages of an instance manager. */
   public sealed interface Command permits Start, Adopt, Retarget, Submit, Cancel, Drain, Stop, GetStatus, Internal {}
@@ -168,7 +168,8 @@ public final class InstanceManager {
   /**
    * Starts instance sharding on this node: every instance's shard is its host's id, placed on that host's node by
    * external shard allocation (a gpu-host node registers its own address for its id). An instance whose id names
-   * another host refuses to run here.
+   * another host (one that left the cluster: its shard moved here) does not run here: it answers requests with an
+   * error at once and logs that once.
    *
    * @param hostAgent this node's host agent (gpu-host nodes), empty elsewhere
    * @param engines makes the engine of an instance of this node ({@code id} → factory)
@@ -196,9 +197,19 @@ public final class InstanceManager {
           String id = ec.getEntityId();
           String host = hostOf(id);
           if (hostAgent.isEmpty() || !host.equals(selfHost)) {
+            // its host is not in the cluster (its shard came here when the host left): said once, not per message;
+            // a request sent to it is answered at once (the router tries elsewhere), nothing else is done
             return Behaviors.setup(c -> {
-              c.getLog().error("instance {} refuses to run on {}: its GPUs are on {}", id, selfHost, host);
-              return Behaviors.stopped();
+              c.getLog().warn("instance {} cannot run on {}: its GPUs are on {} (not in the cluster now); it refuses"
+                  + " what is sent to it", id, selfHost, host);
+              return Behaviors.receive(Command.class)
+                  .onMessage(Submit.class, sub -> {
+                    sub.replyTo().tell(new Served(sub.request().id(), Optional.empty(), Optional.of("instance " + id
+                        + " is on " + host + ", which is not in the cluster"), false));
+                    return Behaviors.same();
+                  })
+                  .onAnyMessage(m -> Behaviors.same())
+                  .build();
             });
           }
           return create(id, hostAgent.get(), engines.apply(id), steps, clock, settings);
@@ -213,8 +224,7 @@ public final class InstanceManager {
 
   /** The host part of an instance id. */
   public static String hostOf(String instanceId) {
-    int i = instanceId.indexOf(HOST_SEPARATOR);
-    return i > 0 ? instanceId.substring(0, i) : instanceId;
+    return io.dynamollm.protocol.InstanceIds.hostOf(instanceId);
   }
 
   private static final class Running {

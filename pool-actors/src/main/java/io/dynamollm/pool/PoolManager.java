@@ -125,6 +125,9 @@ public final class PoolManager {
 
   private record OtherRoutes(PoolRoutes routes) implements Internal {}
 
+  /** A cluster member was downed or removed: if it was a GPU host, its instances are gone. */
+  private record MemberGone(org.apache.pekko.cluster.Member member) implements Internal {}
+
   private PoolManager() {}
 
   public static Behavior<Command> create(String pool, Wiring wiring) {
@@ -163,6 +166,15 @@ public final class PoolManager {
       w.routes().tell(Topic.subscribe(ctx.messageAdapter(PoolRoutes.class, OtherRoutes::new)));
       ctx.getSystem().receptionist().tell(Receptionist.find(HostAgent.KEY,
           ctx.messageAdapter(Receptionist.Listing.class, Hosts::new)));
+      if (ctx.getSystem().settings().config().getString("pekko.actor.provider").equals("cluster")) {
+        var subscriptions = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).subscriptions();
+        subscriptions.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+            org.apache.pekko.cluster.ClusterEvent.MemberDowned.class, e -> new MemberGone(e.member())),
+            org.apache.pekko.cluster.ClusterEvent.MemberDowned.class));
+        subscriptions.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+            org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class, e -> new MemberGone(e.member())),
+            org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class));
+      }
     }
 
     private Duration wall(long modelMs) {
@@ -200,6 +212,11 @@ public final class PoolManager {
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, r -> apply(step.reported(r.telemetry(), now())))
           .onMessage(Hosts.class, this::onHosts)
+          .onMessage(MemberGone.class, g -> {
+            var a = g.member().address();
+            String host = a.getHost().orElse("") + ":" + a.getPort().orElse(0);
+            return apply(step.hostLost(host, now()));
+          })
           .onMessage(Ledger.class, this::onLedger)
           .onMessage(OtherRoutes.class, o -> {
             if (!o.routes().pool().equals(pool)) {

@@ -149,6 +149,12 @@ public final class Router {
 
   private enum Tick implements Internal { REPORT }
 
+  /**
+   * What the router hears of cluster membership: a host unreachable (its instances get nothing new until it is
+   * reachable again), reachable again, or gone (downed or removed: its requests in flight are given up at once).
+   */
+  private record HostEvent(String host, boolean reachable, boolean gone) implements Internal {}
+
   /** A request in the router: what it was classified as, and how it fared so far. */
   private record Pending(Request request, RequestType type, SizeClass predicted, int attempts, double heldSinceMs) {
     Pending again() {
@@ -212,8 +218,12 @@ public final class Router {
     private final ArrayDeque<Pending> held = new ArrayDeque<>();
     /** Requests at an instance now: id → instance (where a cancel goes). */
     private final Map<Long, String> at = new HashMap<>();
+    /** Requests at an instance now, by id: a host that goes away hands them back (see {@link #onHostEvent}). */
+    private final Map<Long, Pending> inFlight = new HashMap<>();
     /** Requests whose client went away while at an instance. */
     private final Set<Long> cancelled = new HashSet<>();
+    /** Hosts ({@code host:port}) the cluster sees as unreachable or that left it: nothing is routed to them. */
+    private final Set<String> avoidHosts = new HashSet<>();
     private long failed;
     private long rerouted;
     private SloTable slos;
@@ -232,6 +242,64 @@ public final class Router {
       w.slos().tell(new SloStore.Subscribe(ctx.messageAdapter(SloTable.class, GotSlos::new)));
       timers.startTimerWithFixedDelay(Tick.REPORT,
           w.clock().wall(w.reportEvery()));
+      if (ctx.getSystem().settings().config().getString("pekko.actor.provider").equals("cluster")) {
+        subscribeToMembers();
+      }
+    }
+
+    private void subscribeToMembers() {
+      var subs = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).subscriptions();
+      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+          org.apache.pekko.cluster.ClusterEvent.UnreachableMember.class,
+          e -> new HostEvent(host(e.member()), false, false)),
+          org.apache.pekko.cluster.ClusterEvent.UnreachableMember.class));
+      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+          org.apache.pekko.cluster.ClusterEvent.ReachableMember.class,
+          e -> new HostEvent(host(e.member()), true, false)),
+          org.apache.pekko.cluster.ClusterEvent.ReachableMember.class));
+      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+          org.apache.pekko.cluster.ClusterEvent.MemberDowned.class, e -> new HostEvent(host(e.member()), false, true)),
+          org.apache.pekko.cluster.ClusterEvent.MemberDowned.class));
+      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+          org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class, e -> new HostEvent(host(e.member()), false, true)),
+          org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class));
+      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
+          org.apache.pekko.cluster.ClusterEvent.MemberUp.class, e -> new HostEvent(host(e.member()), true, false)),
+          org.apache.pekko.cluster.ClusterEvent.MemberUp.class));
+    }
+
+    private static String host(org.apache.pekko.cluster.Member m) {
+      return m.address().getHost().orElse("") + ":" + m.address().getPort().orElse(0);
+    }
+
+    /**
+     * A host unreachable or gone is avoided; one gone has its requests in flight handed back at once — re-routed
+     * (once) as if its instance had failed them, not left to the answer timeout; a client that saw tokens from it gets
+     * the error event (its exchange refuses a second instance's tokens).
+     */
+    private Behavior<Command> onHostEvent(HostEvent e) {
+      if (e.reachable()) {
+        avoidHosts.remove(e.host());
+        return Behaviors.same();
+      }
+      avoidHosts.add(e.host());
+      if (e.gone()) {
+        List<Long> lost = new ArrayList<>();
+        at.forEach((id, instance) -> {
+          if (io.dynamollm.protocol.InstanceIds.onHost(instance, e.host())) {
+            lost.add(id);
+          }
+        });
+        for (Long id : lost) {
+          Pending p = inFlight.remove(id);
+          if (p != null) {
+            String instance = at.get(id);
+            onDone(new Done(p, poolOf.getOrDefault(instance, "?"), instance, new InstanceManager.Served(id,
+                Optional.empty(), Optional.of("its host " + e.host() + " left the cluster"), false)));
+          }
+        }
+      }
+      return Behaviors.same();
     }
 
     Behavior<Command> behavior() {
@@ -256,6 +324,7 @@ public final class Router {
             return Behaviors.same();
           })
           .onMessageEquals(Tick.REPORT, this::report)
+          .onMessage(HostEvent.class, this::onHostEvent)
           .build();
     }
 
@@ -284,6 +353,10 @@ public final class Router {
     private List<RoutingPolicy.PoolView> views() {
       List<RoutingPolicy.PoolView> out = new ArrayList<>(routes.size());
       for (PoolRoutes r : routes.values()) {
+        if (!avoidHosts.isEmpty()) {
+          r = new PoolRoutes(r.pool(), r.nativeType(), r.types(), r.ready().stream()
+              .filter(i -> !avoidHosts.contains(io.dynamollm.protocol.InstanceIds.hostOf(i.instanceId()))).toList());
+        }
         out.add(RoutingPolicy.Pool.of(r, i -> outstanding.getOrDefault(i.instanceId(), 0)));
       }
       return out;
@@ -332,6 +405,7 @@ public final class Router {
       }
       Request r = p.request();
       at.put(r.id(), instance);
+      inFlight.put(r.id(), p);
       var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()), r.call());
       ctx.ask(InstanceManager.Served.class, w.instances().ref(instance), answerTimeout,
           reply -> new InstanceManager.Submit(request, p.type(), sloOf(r, p.type()), reply,
@@ -357,6 +431,11 @@ public final class Router {
     }
 
     private Behavior<Command> onDone(Done d) {
+      long rid = d.pending().request().id();
+      if (!d.instance().equals(at.get(rid))) {
+        return Behaviors.same(); // handed back already (its host left) and routed anew: a late answer
+      }
+      inFlight.remove(rid);
       outstanding.merge(d.instance(), -1, Integer::sum);
       Pending p = d.pending();
       InstanceManager.Served s = d.served();

@@ -406,6 +406,31 @@ public final class PoolStep {
     return effects(Optional.empty(), List.of());
   }
 
+  /**
+   * A host left the cluster (its node was downed or removed): its instances are gone with their GPUs — out of the
+   * routes at once, their energy kept, and the plan reconciled, which starts replacements wherever there is room.
+   * {@code host} is {@code host:port}, as instance ids begin ({@link io.dynamollm.protocol.InstanceIds}).
+   */
+  public Effects hostLost(String host, double nowMs) {
+    List<DecisionNote> notes = new ArrayList<>();
+    for (var it = members.values().iterator(); it.hasNext(); ) {
+      Member m = it.next();
+      if (io.dynamollm.protocol.InstanceIds.onHost(m.id, host)) {
+        it.remove();
+        if (m.last != null) {
+          retiredEnergyJ += m.last.energyJ();
+        }
+        notes.add(note("lost " + m.id + " (" + m.tp + ")", "its host " + host + " left the cluster; "
+            + (hasPlan ? "the plan " + plan.describe() + " is reconciled without it" : "no plan yet"), 0));
+      }
+    }
+    if (notes.isEmpty()) {
+      return effects(Optional.empty(), List.of());
+    }
+    noRoomFor.clear(); // the cluster changed: every TP may be tried again
+    return reconcile(notes, nowMs);
+  }
+
   /** The keep-alive: bounds and SLO to the instances, retries of starts, routes, telemetry up. */
   public Effects keepAlive(double nowMs) {
     if (budget == null) {

@@ -86,6 +86,33 @@ class PoolStepTest {
   }
 
   @Test
+  void theInstancesOfAHostThatLeftTheClusterAreGoneAtOnceAndReplaced() {
+    PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
+    PoolStep.Effects planned = plan(step, step.assign(budget(1, 16, 12.0), 0));
+    // the plan's instances: the first on host a, the rest on host b
+    int n = 0;
+    List<String> onA = new java.util.ArrayList<>();
+    for (PoolStep.Start s : planned.start()) {
+      String id = (n == 0 ? "10.0.0.1:2551" : "10.0.0.2:2551") + "~MS-" + (++n);
+      if (n == 1) {
+        onA.add(id);
+      }
+      step.placed(s, Optional.of(id), "placed", 0);
+      step.reported(report(id, InstanceState.READY), 0);
+    }
+    int before = step.instances().size();
+    PoolStep.Effects lost = step.hostLost("10.0.0.1:2551", 1_000);
+    assertThat(step.instances()).doesNotContainKeys(onA.toArray(String[]::new)).hasSize(before - onA.size());
+    assertThat(lost.routes()).hasValueSatisfying(r -> assertThat(r.ready())
+        .noneMatch(i -> i.instanceId().startsWith("10.0.0.1:2551~")));
+    assertThat(lost.start()).as("the plan is reconciled: a replacement starts").hasSize(onA.size());
+    assertThat(lost.decisions()).extracting(DecisionNote::action).anyMatch(a -> a.startsWith("lost 10.0.0.1:2551~MS-1"));
+    // a host of the same address but another port is another host; a host with nothing of this pool changes nothing
+    assertThat(step.hostLost("10.0.0.2:2552", 2_000).start()).isEmpty();
+    assertThat(step.instances()).hasSize(before - onA.size());
+  }
+
+  @Test
   void missedSlosRaiseTheLoadThePoolPlansForAndTheTelemetryCarriesIt() {
     PoolStep step = new PoolStep("MS", D, PoolReconciler.Reshards.byRestart(RESTART), 0, false, 0);
     plan(step, step.assign(budget(1, 8, 4.0), 0));
