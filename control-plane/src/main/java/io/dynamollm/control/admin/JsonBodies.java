@@ -7,6 +7,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 /** Reads a request body that must be one JSON object; what is wrong with it, said for a person. */
 final class JsonBodies {
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** One JSON value and nothing after it: trailing data (a second object, garbage) is refused, not ignored. */
+  private static final com.fasterxml.jackson.databind.ObjectReader STRICT = JSON.reader()
+      .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private JsonBodies() {}
 
@@ -24,8 +27,12 @@ final class JsonBodies {
     }
     JsonNode root;
     try {
-      root = JSON.readTree(body);
+      root = STRICT.readTree(body);
     } catch (JsonProcessingException e) {
+      if (e instanceof com.fasterxml.jackson.databind.exc.MismatchedInputException
+          && e.getOriginalMessage().startsWith("Trailing token")) {
+        return new Parsed.Bad("the body has more after its JSON object: send one JSON object like " + example);
+      }
       String why = e.getOriginalMessage().replaceAll("\\s*\\(start marker at \\[Source.*?\\]\\)", "")
           .replaceAll("\\s*at \\[Source.*", "").replaceAll("\\s+", " ").trim();
       return new Parsed.Bad("the body is not valid JSON: " + why);

@@ -75,6 +75,9 @@ public final class SloUpdate {
     return reachable(type.get(), slo);
   }
 
+  /** The longest objective taken: one hour (a larger one is a unit mistake, not an SLO). */
+  static final double MAX_MS = 3_600_000;
+
   sealed interface Field permits Value, Rejected {}
 
   record Value(double v) implements Field {}
@@ -90,6 +93,10 @@ public final class SloUpdate {
     double v = n.asDouble();
     if (!Double.isFinite(v) || v <= 0) {
       return new Rejected(422, "field '" + name + "' must be a positive, finite number of milliseconds, got " + n);
+    }
+    if (v > MAX_MS) {
+      return new Rejected(422, "field '" + name + "' must be at most one hour (" + (long) MAX_MS
+          + " ms), got " + n);
     }
     return new Value(v);
   }

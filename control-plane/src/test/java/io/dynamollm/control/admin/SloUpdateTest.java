@@ -36,6 +36,10 @@ class SloUpdateTest {
       "LS | {\"ttft_p99_ms\": 1e999, \"tbt_p99_ms\": 60} | 422 | 'ttft_p99_ms' must be a positive, finite number",
       "LS | {\"ttft_p99_ms\": 5, \"tbt_p99_ms\": 60} | 422 | ttft_p99_ms 5.0 ms is below what any configuration reaches for LS",
       "SS | {\"ttft_p99_ms\": 500, \"tbt_p99_ms\": 1} | 422 | tbt_p99_ms 1.0 ms is below what any configuration reaches for SS",
+      "LS | {\"ttft_p99_ms\": 1e300, \"tbt_p99_ms\": 60} | 422 | 'ttft_p99_ms' must be at most one hour (3600000 ms)",
+      "LS | {\"ttft_p99_ms\": 500, \"tbt_p99_ms\": 3600001} | 422 | 'tbt_p99_ms' must be at most one hour",
+      "LS | {\"ttft_p99_ms\": 500, \"tbt_p99_ms\": 60} x | 400 | not valid JSON",
+      "LS | {\"ttft_p99_ms\": 500, \"tbt_p99_ms\": 60}{\"ttft_p99_ms\": 1} | 400 | more after its JSON object",
   })
   void rejectsWithAStatusAndAMessageNamingTheProblem(String type, String body, int status, String message) {
     var r = V.validate(type, body);

@@ -168,18 +168,25 @@ class FrontDoorClusterTest {
     }
     int served = 0;
     int shed = 0;
+    int shedByAdmission = 0;
     for (var f : all) {
       Object r = f.get(120, TimeUnit.SECONDS);
       if (r instanceof RateLimitException e) {
         shed++;
         assertThat(e.statusCode()).isEqualTo(429);
         assertThat(e.headers().values("Retry-After")).isNotEmpty();
-        assertThat(e.getMessage()).contains("max-outstanding 6");
+        // shed by admission (the pool's queue past its bound), or — on a loaded machine — by the instance's ladder
+        // for a request already past its TTFT deadline: both are overload, both 429
+        assertThat(e.getMessage()).containsAnyOf("max-outstanding 6", "past its TTFT deadline");
+        if (e.getMessage().contains("max-outstanding 6")) {
+          shedByAdmission++;
+        }
       } else {
         served++;
       }
     }
     assertThat(shed).isPositive();
+    assertThat(shedByAdmission).as("sheds by the admission bound").isPositive();
     assertThat(served).isPositive();
     assertThat(served + shed).isEqualTo(40); // every request got an answer
   }
