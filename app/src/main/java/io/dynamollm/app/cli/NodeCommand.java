@@ -109,9 +109,13 @@ final class NodeCommand implements Callable<Integer> {
     if (throughHttp && workload == null) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--through-http needs --workload");
     }
-    if (frontDoorPort != null && (frontDoorPort < 0 || frontDoorPort > 65535)) {
-      throw new CommandLine.ParameterException(spec.commandLine(), "--front-door-port must be 0-65535, got "
-          + frontDoorPort);
+    for (var p : java.util.Map.of("--port", java.util.Optional.ofNullable(port), "--http-port",
+        java.util.Optional.ofNullable(httpPort), "--front-door-port", java.util.Optional.ofNullable(frontDoorPort))
+        .entrySet()) {
+      if (p.getValue().isPresent() && (p.getValue().get() < 0 || p.getValue().get() > 65535)) {
+        throw new CommandLine.ParameterException(spec.commandLine(), p.getKey() + " must be 0-65535, got "
+            + p.getValue().get());
+      }
     }
     Config cfg = ConfigFiles.load(Optional.ofNullable(config));
     if (frontDoorPort != null) {

@@ -61,6 +61,16 @@ class CliTest {
   }
 
   @Test
+  void aNodePortOutOfRangeIsAFlagMistakeWithExitCode2() {
+    for (String flag : java.util.List.of("--port", "--http-port", "--front-door-port")) {
+      Result r = run("node", flag, "-5");
+      assertThat(r.code()).as(flag).isEqualTo(2);
+      assertThat(r.err().lines().findFirst().orElseThrow()).isEqualTo("error: " + flag + " must be 0-65535, got -5");
+      assertThat(r.err()).contains("Usage: dynamollm node");
+    }
+  }
+
+  @Test
   void aWrongFlagGivesOneLineAndTheUsageWithExitCode2() {
     Result r = run("profile", "show", "--bogus");
     assertThat(r.code()).isEqualTo(2);

@@ -43,8 +43,9 @@ public final class LimitsUpdate {
       return new Rejected(400, bad.message());
     }
     JsonNode root = ((JsonBodies.Parsed.Ok) parsed).object();
-    int lowest = clocks.stream().min(Integer::compare).orElseThrow();
-    int highest = clocks.stream().max(Integer::compare).orElseThrow();
+    // the GPU's range, which the default limits are (GET /limits answers them until a PUT): what GET shows, PUT takes
+    int lowest = Math.min(FrequencyBounds.H100_DEFAULT.minMhz(), clocks.stream().min(Integer::compare).orElseThrow());
+    int highest = Math.max(FrequencyBounds.H100_DEFAULT.maxMhz(), clocks.stream().max(Integer::compare).orElseThrow());
     Object min = whole(root, MIN, true);
     if (min instanceof Rejected r) {
       return r;

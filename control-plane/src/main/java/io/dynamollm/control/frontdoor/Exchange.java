@@ -40,6 +40,15 @@ final class Exchange {
 
   private enum StreamEnded implements Msg { INSTANCE }
 
+  /** The grace for tokens still on their way after the answer is over: end the stream with what came. */
+  private enum FinishNow implements Msg { INSTANCE }
+
+  /**
+   * How long a stream waits, after its request's answer, for tokens still on their way: tokens come from the
+   * instance's node and the answer through the router, and across nodes the two may arrive in either order.
+   */
+  static final java.time.Duration LATE_TOKENS = java.time.Duration.ofSeconds(1);
+
   /** What an exchange needs to know of its request. */
   record Job(long id, ApiRequest request, int promptTokens, int outputCap, Optional<Router.SloOverride> slo,
       String retryAfterSeconds) {}
@@ -64,6 +73,8 @@ final class Exchange {
     private boolean finished;
     private boolean clientGone;
     private int streamed;
+    /** The answer, held until its last tokens arrived (or {@link #LATE_TOKENS} passed). */
+    private Router.Response finishing;
 
     Running(ActorContext<Msg> ctx, Job job, ActorRef<Router.Command> router, CompletableFuture<HttpResponse> response,
         Materializer materializer) {
@@ -85,6 +96,8 @@ final class Exchange {
       return Behaviors.receive(Msg.class)
           .onMessage(Tok.class, t -> onToken(t.token()))
           .onMessage(Got.class, g -> onResponse(g.response()))
+          .onMessageEquals(FinishNow.INSTANCE, () -> finished || clientGone ? Behaviors.stopped()
+              : finishStream(finishing))
           .onMessageEquals(StreamEnded.INSTANCE, () -> {
             if (!finished && !clientGone) {
               clientGone = true; // the client went away mid-stream: stop its request wherever it is
@@ -111,6 +124,9 @@ final class Exchange {
       }
       streamed++;
       offer(answer.chunk(t.text(), streamed == 1, null, job.request().includeUsage()));
+      if (finishing != null && streamed >= finishing.completion().orElseThrow().outputTokens()) {
+        return finishStream(finishing);
+      }
       return Behaviors.same();
     }
 
@@ -120,19 +136,15 @@ final class Exchange {
       }
       if (r.outcome() == Router.Outcome.SERVED) {
         Engine.Completion c = r.completion().orElseThrow();
-        ObjectNode usage = usage(r, c);
         if (job.request().stream()) {
-          if (stream == null) {
-            open();
+          if (streamed < c.outputTokens() && finishing == null) {
+            finishing = r; // tokens still on their way (another path than the answer's): wait for them, briefly
+            ctx.scheduleOnce(LATE_TOKENS, ctx.getSelf(), FinishNow.INSTANCE);
+            return Behaviors.same();
           }
-          ObjectNode last = answer.chunk("", false, c.finishReason(), job.request().includeUsage());
-          last.set("dynamollm", usage.get("dynamollm"));
-          offer(last);
-          if (job.request().includeUsage()) {
-            offer(answer.usageChunk(usage));
-          }
-          done();
+          return finishStream(r);
         } else {
+          ObjectNode usage = usage(r, c);
           response.complete(HttpResponse.create().withStatus(200)
               .addHeader(RawHeader.create("x-dynamollm-slo-met", Boolean.toString(r.metSlo())))
               .withEntity(ContentTypes.APPLICATION_JSON, answer.whole(c.text(), c.finishReason(), usage).toString()));
@@ -151,6 +163,24 @@ final class Exchange {
         }
         response.complete(h);
       }
+      finished = true;
+      return Behaviors.stopped();
+    }
+
+    /** The stream's last events: the finish with dynamollm's usage, OpenAI's usage when asked, [DONE]. */
+    private Behavior<Msg> finishStream(Router.Response r) {
+      Engine.Completion c = r.completion().orElseThrow();
+      ObjectNode usage = usage(r, c);
+      if (stream == null) {
+        open();
+      }
+      ObjectNode last = answer.chunk("", false, c.finishReason(), job.request().includeUsage());
+      last.set("dynamollm", usage.get("dynamollm"));
+      offer(last);
+      if (job.request().includeUsage()) {
+        offer(answer.usageChunk(usage));
+      }
+      done();
       finished = true;
       return Behaviors.stopped();
     }

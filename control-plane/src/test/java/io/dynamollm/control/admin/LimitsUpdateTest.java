@@ -25,6 +25,16 @@ class LimitsUpdateTest {
   }
 
   @Test
+  void theDefaultLimitsAsGetShowsThemArePutBackUnchanged() {
+    // GET /api/v1/limits before any PUT: the GPU's whole range, no budget
+    String shown = "{\"min_mhz\": " + FrequencyBounds.H100_DEFAULT.minMhz() + ", \"max_mhz\": "
+        + FrequencyBounds.H100_DEFAULT.maxMhz() + ", \"gpu_budget\": null}";
+    assertThat(v.validate(shown)).isEqualTo(new LimitsUpdate.Accepted(new ClusterLimits(FrequencyBounds.H100_DEFAULT,
+        0)));
+    assertThat(v.validate("{\"min_mhz\": 799, \"max_mhz\": 1980}")).isInstanceOf(LimitsUpdate.Rejected.class);
+  }
+
+  @Test
   void everyGpuIsTheDefaultBudgetAndCapsNothing() {
     ClusterLimits all = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);
     assertThat(all.usableGpus(16)).isEqualTo(16);

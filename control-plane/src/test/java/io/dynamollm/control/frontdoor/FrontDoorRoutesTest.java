@@ -176,6 +176,32 @@ class FrontDoorRoutesTest {
   }
 
   @Test
+  void tokensThatArriveAfterTheAnswerAreStillStreamedBeforeTheFinish() throws Exception {
+    // across nodes the answer (through the router) can overtake the instance's last tokens
+    var params = ChatCompletionCreateParams.builder().model(MODEL).addUserMessage("Hello").maxCompletionTokens(5)
+        .build();
+    CompletableFuture<List<ChatCompletionChunk>> chunks = CompletableFuture.supplyAsync(() -> {
+      try (StreamResponse<ChatCompletionChunk> s = client().chat().completions().createStreaming(params)) {
+        return s.stream().toList();
+      }
+    });
+    Router.Request r = nextRequest();
+    var to = r.streamTo().orElseThrow();
+    to.tell(new InstanceManager.Token(r.id(), "h~MS-1", 0, "One"));
+    Thread.sleep(200);
+    r.replyTo().tell(served(r, "One two three", 3, true));
+    Thread.sleep(200);
+    to.tell(new InstanceManager.Token(r.id(), "h~MS-1", 1, " two"));
+    to.tell(new InstanceManager.Token(r.id(), "h~MS-1", 2, " three"));
+    List<ChatCompletionChunk> got = chunks.get(10, TimeUnit.SECONDS);
+    StringBuilder text = new StringBuilder();
+    got.forEach(c -> c.choices().forEach(ch -> ch.delta().content().ifPresent(text::append)));
+    assertThat(text.toString()).isEqualTo("One two three");
+    assertThat(got.stream().flatMap(c -> c.choices().stream()).filter(ch -> ch.finishReason().isPresent()))
+        .hasSize(1);
+  }
+
+  @Test
   void sloHeadersBecomeTheRequestsOwnObjectiveOursAndLlmDs() throws Exception {
     var req = HttpRequest.newBuilder(URI.create(base + "/completions")).header("x-slo-ttft-ms", "250")
         .header("x-llm-d-slo-tpot-ms", "30").POST(HttpRequest.BodyPublishers.ofString(
