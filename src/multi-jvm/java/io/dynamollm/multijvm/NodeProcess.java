@@ -110,7 +110,8 @@ final class NodeProcess {
   }
 
   private void signal(String sig) throws IOException, InterruptedException {
-    int rc = new ProcessBuilder("kill", "-" + sig, Long.toString(pid())).inheritIO().start().waitFor();
+    // the shell's kill (a builtin): no procps needed on a minimal machine
+    int rc = new ProcessBuilder("sh", "-c", "kill -" + sig + " " + pid()).inheritIO().start().waitFor();
     if (rc != 0) {
       throw new IllegalStateException("kill -" + sig + " " + pid() + " failed: " + rc);
     }
