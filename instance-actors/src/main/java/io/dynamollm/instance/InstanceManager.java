@@ -222,6 +222,11 @@ public final class InstanceManager {
     }
   }
 
+  /** A GPU host's id, {@code host:port} of its cluster address: what its instances' ids begin with. */
+  public static String hostId(org.apache.pekko.actor.Address a) {
+    return a.host().get() + ":" + a.port().get();
+  }
+
   /** The host part of an instance id. */
   public static String hostOf(String instanceId) {
     return io.dynamollm.protocol.InstanceIds.hostOf(instanceId);

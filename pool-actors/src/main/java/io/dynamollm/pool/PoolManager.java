@@ -212,11 +212,8 @@ public final class PoolManager {
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, r -> apply(step.reported(r.telemetry(), now())))
           .onMessage(Hosts.class, this::onHosts)
-          .onMessage(MemberGone.class, g -> {
-            var a = g.member().address();
-            String host = a.getHost().orElse("") + ":" + a.getPort().orElse(0);
-            return apply(step.hostLost(host, now()));
-          })
+          .onMessage(MemberGone.class, g -> apply(step.hostLost(InstanceManager.hostId(g.member().address()),
+              now())))
           .onMessage(Ledger.class, this::onLedger)
           .onMessage(OtherRoutes.class, o -> {
             if (!o.routes().pool().equals(pool)) {

@@ -67,20 +67,18 @@ public final class FrontDoorLoad {
     Run run = send(http, url, body, rate, n);
     ConcurrentLinkedQueue<double[]> times = run.times;
     AtomicInteger errors = run.errors;
-    AtomicInteger firsts = run.firsts;
-    List<CompletableFuture<?>> all = run.all;
-    long start = run.start;
-    double sendSeconds = (System.nanoTime() - start) / 1e9;
+    double sendSeconds = (System.nanoTime() - run.start) / 1e9;
     if (hold > 0) {
       Thread.sleep(3000); // all sent and accepted: running at the engine, or waiting in its queue
       System.out.printf(Locale.ROOT, "{\"in_flight\": %d, \"streaming\": %d, \"errors\": %d}%n",
-          hold - times.size() - errors.get(), firsts.get(), errors.get());
+          hold - times.size() - errors.get(), run.firsts.get(), errors.get());
       System.out.flush();
       // the script measures the server's heap now; it ends this process when done
       Thread.sleep(TimeUnit.MINUTES.toMillis(5));
       return;
     }
-    CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).exceptionally(e -> null).get(5, TimeUnit.MINUTES);
+    CompletableFuture.allOf(run.all.toArray(CompletableFuture[]::new)).exceptionally(e -> null)
+        .get(5, TimeUnit.MINUTES);
     StringBuilder cpuMs = new StringBuilder();
     cpu(cpuOf).forEach((name, ticks) -> cpuMs.append(String.format(Locale.ROOT, ", \"%s_cpu_ms_per_request\": %.3f",
         name, (ticks - cpuBefore.get(name)) * 10.0 / n)));
@@ -108,12 +106,8 @@ public final class FrontDoorLoad {
   /** Sends {@code n} requests open loop at {@code rate} per second (each at its time); returns once all are sent. */
   private static Run send(HttpClient http, URI url, String body, double rate, int n) {
     Run run = new Run(System.nanoTime());
-    ConcurrentLinkedQueue<double[]> times = run.times;
-    AtomicInteger errors = run.errors;
-    AtomicInteger firsts = run.firsts;
-    long start = run.start;
     for (int k = 0; k < n; k++) {
-      long due = start + (long) (k / rate * 1e9);
+      long due = run.start + (long) (k / rate * 1e9);
       long wait;
       while ((wait = due - System.nanoTime()) > 0) {
         LockSupport.parkNanos(Math.min(wait, 1_000_000));
@@ -132,7 +126,7 @@ public final class FrontDoorLoad {
         public void onNext(String line) {
           if (first[0] < 0 && line.startsWith("data:")) {
             first[0] = (System.nanoTime() - t0) / 1e6;
-            firsts.incrementAndGet();
+            run.firsts.incrementAndGet();
           }
         }
 
@@ -143,9 +137,9 @@ public final class FrontDoorLoad {
         public void onComplete() {}
       })).whenComplete((r, e) -> {
         if (e != null || r.statusCode() != 200 || first[0] < 0) {
-          errors.incrementAndGet();
+          run.errors.incrementAndGet();
         } else {
-          times.add(new double[] {first[0], (System.nanoTime() - t0) / 1e6});
+          run.times.add(new double[] {first[0], (System.nanoTime() - t0) / 1e6});
         }
       }));
     }

@@ -109,14 +109,9 @@ final class NodeCommand implements Callable<Integer> {
     if (throughHttp && workload == null) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--through-http needs --workload");
     }
-    for (var p : java.util.Map.of("--port", java.util.Optional.ofNullable(port), "--http-port",
-        java.util.Optional.ofNullable(httpPort), "--front-door-port", java.util.Optional.ofNullable(frontDoorPort))
-        .entrySet()) {
-      if (p.getValue().isPresent() && (p.getValue().get() < 0 || p.getValue().get() > 65535)) {
-        throw new CommandLine.ParameterException(spec.commandLine(), p.getKey() + " must be 0-65535, got "
-            + p.getValue().get());
-      }
-    }
+    checkPort("--port", port);
+    checkPort("--http-port", httpPort);
+    checkPort("--front-door-port", frontDoorPort);
     Config cfg = ConfigFiles.load(Optional.ofNullable(config));
     if (frontDoorPort != null) {
       cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.front-door.port = " + frontDoorPort)
@@ -250,6 +245,12 @@ final class NodeCommand implements Callable<Integer> {
 
   /** SIGINT and SIGTERM run the coordinated shutdown (leave the cluster, unbind HTTP) instead of killing the JVM. */
   @SuppressWarnings("removal")
+  private void checkPort(String flag, Integer value) {
+    if (value != null && (value < 0 || value > 65535)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), flag + " must be 0-65535, got " + value);
+    }
+  }
+
   /**
    * The exit status of a node the cluster stopped (downed, could not join): EX_TEMPFAIL of sysexits.h — a supervisor
    * should restart it.

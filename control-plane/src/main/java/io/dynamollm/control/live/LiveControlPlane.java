@@ -60,11 +60,6 @@ public final class LiveControlPlane {
     this.sharding = sharding;
   }
 
-  /** This node's host id: its cluster address, host:port. */
-  public static String hostId(Address a) {
-    return a.host().get() + ":" + a.port().get();
-  }
-
   /**
    * Starts the live parts this node's roles call for, from the guardian's context.
    *
@@ -76,7 +71,7 @@ public final class LiveControlPlane {
       LiveSettings live, ModelClock clock, EngineConfig engineConfig) {
     var system = ctx.getSystem();
     Address self = Cluster.get(system).selfMember().address();
-    String selfHost = hostId(self);
+    String selfHost = InstanceManager.hostId(self);
     ClusterSharding sharding = ClusterSharding.get(system);
     DecisionSettings decisions = live.decisions();
     FrequencyGovernor governor = new FrequencyGovernor(profile, decisions.governor());
@@ -104,7 +99,7 @@ public final class LiveControlPlane {
     ActorRef<DecisionLog.Command> log = ctx.spawn(DecisionLog.create(decisionsTopic, 500), "decision-log");
     ActorRef<Decision> publish = ctx.spawn(DecisionLog.publisher(decisionsTopic), "decision-publisher");
     var placement = ctx.spawn(Placement.create(agent -> agent.path().address().hasGlobalScope()
-        ? hostId(agent.path().address()) : selfHost), "placement");
+        ? InstanceManager.hostId(agent.path().address()) : selfHost), "placement");
     ActorRef<PoolManager.Place> placementFront = ctx.spawn(Placement.front(placement), "placement-front");
     ClusterManager.PoolRefs pools = (pool, cmd) -> sharding.entityRefFor(PoolManager.TYPE_KEY, pool).tell(cmd);
     ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");

@@ -47,8 +47,8 @@ public final class LiveViews implements LiveView {
       List<CompletableFuture<Map<String, Object>>> each = new ArrayList<>();
       for (var agent : l.getServiceInstances(HostAgent.KEY)) {
         String host = agent.path().address().hasGlobalScope()
-            ? LiveControlPlane.hostId(agent.path().address())
-            : LiveControlPlane.hostId(Cluster.get(system).selfMember().address());
+            ? io.dynamollm.instance.InstanceManager.hostId(agent.path().address())
+            : io.dynamollm.instance.InstanceManager.hostId(Cluster.get(system).selfMember().address());
         each.add(AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent, HostAgent.GetInventory::new, timeout,
                 system.scheduler())
             .toCompletableFuture().thenApply(inv -> {

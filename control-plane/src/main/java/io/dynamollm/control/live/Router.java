@@ -166,6 +166,9 @@ public final class Router {
     }
   }
 
+  /** A request at an instance. */
+  private record Sent(Pending pending, String pool, String instance) {}
+
   /** Where an instance lives (an entity reference in a cluster). */
   public interface Instances {
     org.apache.pekko.actor.typed.RecipientRef<InstanceManager.Command> ref(String instanceId);
@@ -216,10 +219,11 @@ public final class Router {
     private final Map<RequestType, Long> met = new EnumMap<>(RequestType.class);
     /** Requests that found no ready instance yet (the cluster is starting, a pool is re-forming). */
     private final ArrayDeque<Pending> held = new ArrayDeque<>();
-    /** Requests at an instance now: id → instance (where a cancel goes). */
-    private final Map<Long, String> at = new HashMap<>();
-    /** Requests at an instance now, by id: a host that goes away hands them back (see {@link #onHostEvent}). */
-    private final Map<Long, Pending> inFlight = new HashMap<>();
+    /**
+     * Requests at an instance now, by id: where a cancel goes, and what a host that goes away hands back (see
+     * {@link #onHostEvent}).
+     */
+    private final Map<Long, Sent> at = new HashMap<>();
     /** Requests whose client went away while at an instance. */
     private final Set<Long> cancelled = new HashSet<>();
     /** Hosts ({@code host:port}) the cluster sees as unreachable or that left it: nothing is routed to them. */
@@ -269,7 +273,7 @@ public final class Router {
     }
 
     private static String host(org.apache.pekko.cluster.Member m) {
-      return m.address().getHost().orElse("") + ":" + m.address().getPort().orElse(0);
+      return InstanceManager.hostId(m.address());
     }
 
     /**
@@ -284,19 +288,12 @@ public final class Router {
       }
       avoidHosts.add(e.host());
       if (e.gone()) {
-        List<Long> lost = new ArrayList<>();
-        at.forEach((id, instance) -> {
-          if (io.dynamollm.protocol.InstanceIds.onHost(instance, e.host())) {
-            lost.add(id);
-          }
-        });
-        for (Long id : lost) {
-          Pending p = inFlight.remove(id);
-          if (p != null) {
-            String instance = at.get(id);
-            onDone(new Done(p, poolOf.getOrDefault(instance, "?"), instance, new InstanceManager.Served(id,
-                Optional.empty(), Optional.of("its host " + e.host() + " left the cluster"), false)));
-          }
+        List<Sent> lost = at.values().stream()
+            .filter(x -> io.dynamollm.protocol.InstanceIds.onHost(x.instance(), e.host())).toList();
+        for (Sent x : lost) {
+          long id = x.pending().request().id();
+          onDone(new Done(x.pending(), x.pool(), x.instance(), new InstanceManager.Served(id, Optional.empty(),
+              Optional.of("its host " + e.host() + " left the cluster"), false)));
         }
       }
       return Behaviors.same();
@@ -363,10 +360,10 @@ public final class Router {
     }
 
     private Behavior<Command> onCancel(Cancel c) {
-      String instance = at.get(c.id());
-      if (instance != null) {
+      Sent sent = at.get(c.id());
+      if (sent != null) {
         cancelled.add(c.id());
-        w.instances().ref(instance).tell(new InstanceManager.Cancel(c.id()));
+        w.instances().ref(sent.instance()).tell(new InstanceManager.Cancel(c.id()));
         return Behaviors.same();
       }
       for (var it = held.iterator(); it.hasNext(); ) {
@@ -404,8 +401,7 @@ public final class Router {
         poolRouted.computeIfAbsent(pool, k -> new EnumMap<>(RequestType.class)).merge(p.type(), 1, Integer::sum);
       }
       Request r = p.request();
-      at.put(r.id(), instance);
-      inFlight.put(r.id(), p);
+      at.put(r.id(), new Sent(p, pool, instance));
       var request = new Engine.EngineRequest(r.id(), r.promptTokens(), Math.max(1, r.outputTokens()), r.call());
       ctx.ask(InstanceManager.Served.class, w.instances().ref(instance), answerTimeout,
           reply -> new InstanceManager.Submit(request, p.type(), sloOf(r, p.type()), reply,
@@ -431,11 +427,10 @@ public final class Router {
     }
 
     private Behavior<Command> onDone(Done d) {
-      long rid = d.pending().request().id();
-      if (!d.instance().equals(at.get(rid))) {
+      Sent sent = at.get(d.pending().request().id());
+      if (sent == null || !sent.instance().equals(d.instance())) {
         return Behaviors.same(); // handed back already (its host left) and routed anew: a late answer
       }
-      inFlight.remove(rid);
       outstanding.merge(d.instance(), -1, Integer::sum);
       Pending p = d.pending();
       InstanceManager.Served s = d.served();

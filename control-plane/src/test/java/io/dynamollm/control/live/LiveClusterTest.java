@@ -77,7 +77,7 @@ class LiveClusterTest {
       }
     }
     // instances live on the GPU hosts, never on the control node
-    String controlHost = LiveControlPlane.hostId(control.system().address());
+    String controlHost = io.dynamollm.instance.InstanceManager.hostId(control.system().address());
     assertThat(hosts).isNotEmpty().doesNotContain(controlHost);
     JsonNode instances = cluster.get("/api/v1/instances");
     assertThat(instances.size()).isGreaterThan(0);
