@@ -1,6 +1,7 @@
 package io.dynamollm.decision;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.decision.cluster.LoadForecaster;
@@ -183,6 +184,41 @@ class DecisionsTest {
     assertThat(tokens.forecast(RequestType.LS, 1_800_000L, 60_000, 0).burstRps()).isGreaterThan(12);
     assertThat(LoadForecaster.poissonRateFor(1, 0.99)).isZero();
     assertThat(LoadForecaster.weightedQuantile(new double[] {1, 1, 1, 97}, 0.99)).isEqualTo(97);
+  }
+
+  @Test
+  void aForecasterRestoredFromAnotherOnesHourlySnapshotsForecastsTheSame() {
+    // a day and a half of a diurnal load of two types with bursts, counted by one forecaster ...
+    var seen = new LoadForecaster(forecasting(30 * 60_000, 15 * 60_000));
+    var r = new java.util.SplittableRandom(11);
+    long end = LoadForecaster.DAY_MS + 12 * 3_600_000L + 1234;
+    for (long t = 0; t < end; t += 1000) {
+      int n = (int) (3 + 2 * Math.sin(t / 3.6e6) + (t % 600_000 < 20_000 ? 20 : 0));
+      seen.observe(t, RequestType.MM, n, n * (200L + r.nextInt(800)));
+      seen.observe(t + 500, RequestType.SL, r.nextInt(3), 300);
+    }
+    seen.forgetBefore(end);
+    // ... kept hour by hour elsewhere and restored by another (twice over, and an hour out of order: max-merge)
+    var restored = new LoadForecaster(forecasting(30 * 60_000, 15 * 60_000));
+    for (long h = 0; h * 3_600_000L < end; h++) {
+      restored.restore(seen.snapshot(h * 3_600_000L, (h + 1) * 3_600_000L));
+    }
+    restored.restore(seen.snapshot(5 * 3_600_000L, 6 * 3_600_000L));
+    restored.restore(seen.snapshot(end - 3_600_000L, end + 3_600_000L));
+    for (long at : new long[] {end, end + 60_000, end + 600_000}) {
+      for (RequestType t : RequestType.values()) {
+        assertThat(restored.forecast(t, at, 10 * 60_000, 5 * 60_000)).as("%s at %d", t, at)
+            .isEqualTo(seen.forecast(t, at, 10 * 60_000, 5 * 60_000));
+      }
+      assertThat(restored.recentMeans(at)).isEqualTo(seen.recentMeans(at));
+    }
+    assertThat(seen.forecast(RequestType.MM, end, 10 * 60_000, 5 * 60_000).basis()).isEqualTo(Basis.DAILY_TEMPLATE);
+    assertThat(seen.snapshot(end + 3_600_000L, end + 7_200_000L).isEmpty()).isTrue();
+    // counts of other bucket lengths are refused, naming both
+    var other = new LoadForecaster(new LoadForecaster.Settings(120_000, 0, 30 * 60_000, 15 * 60_000, 10 * 60_000,
+        5_000, 30 * 60_000, 0.99, 1.0));
+    assertThatThrownBy(() -> other.restore(seen.snapshot(0, 3_600_000L)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("60000 ms").hasMessageContaining("120000 ms");
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.ArrivalHistoryStore;
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
@@ -40,7 +41,10 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * the operator's limits (it subscribes to their Distributed Data stores, so a change written anywhere reaches it and
  * brings the next epoch within the rebudget delay), and the GPU hosts' inventories; each epoch it sends every pool
  * manager its budget and stores the layout durably (majority); each pool epoch it sends every pool its forecast; a
- * pool short of capacity gets a top-up. A manager that takes over from another node resumes the stored layout.
+ * pool short of capacity gets a top-up. Each pool epoch it also stores the arrival history its forecaster counted
+ * ({@link ArrivalHistoryStore}, majority). A manager that takes over from another node resumes the stored layout and
+ * history, and budgets as soon as both are read and the GPU hosts are listed — not a rebudget delay later (that delay
+ * lets hosts join a cluster that is starting; on a takeover they are there), and not from the bootstrap layout.
  */
 public final class ClusterManager {
 
@@ -93,6 +97,10 @@ public final class ClusterManager {
 
   private record Stored(long epoch, boolean ok) implements Internal {}
 
+  private record HistoryLoaded(List<ArrivalHistoryStore.Hour> hours) implements Internal {}
+
+  private record HistoryStored(long hour, boolean ok) implements Internal {}
+
   /** Sends a command to a pool manager wherever it lives (sharding in a cluster). */
   public interface PoolRefs {
     void tell(String pool, PoolManager.Command command);
@@ -105,13 +113,15 @@ public final class ClusterManager {
    * @param slos this node's SLO store (subscribed to)
    * @param limits this node's limits store (subscribed to)
    * @param layoutStore where each epoch's layout is kept, and read back by a manager that takes over
+   * @param history where the forecaster's arrival counts are kept, and read back by a manager that takes over
    * @param bounds the clock range until the limits store answers
    * @param modelNowMs model time now (the node's model clock)
    * @param speedup model time runs this many times faster than the wall clock (timers are set in wall time)
    */
   public record Wiring(Profile profile, DecisionSettings settings, PoolPlanner.Transitions transitions, PoolRefs pools,
       ActorRef<SloStore.Command> slos,
-      ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<Decision> decisions,
+      ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layoutStore, ActorRef<ArrivalHistoryStore.Command> history,
+      ActorRef<Decision> decisions,
       FrequencyBounds bounds, DoubleSupplier modelNowMs, double speedup) {}
 
   private ClusterManager() {}
@@ -132,6 +142,15 @@ public final class ClusterManager {
     private long gathering;
     private int pendingHosts;
     private int gatheredGpus;
+    /** Until the stored arrival history is read (or the read timed out) no epoch is budgeted. */
+    private boolean historyLoaded;
+    /** This manager resumed a stored layout: it gathers the hosts' GPUs once history and hosts are in ... */
+    private boolean takingOver;
+    /** ... and budgets at once unless the cluster is starting (see {@link #budget}). */
+    private boolean takeoverGathering;
+    private int resumedGpus;
+    /** The last model hour whose arrivals were stored (the hour under way is stored again each pool epoch). */
+    private long storedHour = Long.MIN_VALUE;
 
     Running(ActorContext<Command> ctx, TimerScheduler<Command> timers, Wiring w) {
       this.ctx = ctx;
@@ -142,6 +161,10 @@ public final class ClusterManager {
       // a cluster manager that took over from another node resumes the last epoch's pools
       ctx.ask(Optional.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
           (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
+      long hour = hourOf(now());
+      ctx.ask(List.class, w.history(), Duration.ofSeconds(20),
+          reply -> new ArrivalHistoryStore.Load(hour - ArrivalHistoryStore.HOURS + 1, hour + 1, castHours(reply)),
+          (h, err) -> new HistoryLoaded(h == null ? List.of() : castHourList(h)));
       w.slos().tell(new SloStore.Subscribe(ctx.messageAdapter(SloTable.class, SlosChanged::new)));
       w.limits().tell(new LimitsStore.Subscribe(ctx.messageAdapter(ClusterLimits.class, LimitsChanged::new)));
       ctx.getSystem().receptionist().tell(Receptionist.subscribe(HostAgent.KEY,
@@ -180,6 +203,7 @@ public final class ClusterManager {
             Set<ActorRef<HostAgent.Command>> now = l.listing().getServiceInstances(HostAgent.KEY);
             boolean changed = step.epochNumber() > 0 && !now.equals(hosts);
             hosts = now;
+            budgetIfTakingOver();
             // a GPU host joined or left: the budgets no longer match the cluster's GPUs
             return rebudgetIfChanged(changed, () -> { }, "GPU hosts changed (" + now.size() + " now)");
           })
@@ -196,6 +220,14 @@ public final class ClusterManager {
           })
           .onMessage(HostGpus.class, this::onHostGpus)
           .onMessage(Resumed.class, this::onResumed)
+          .onMessage(HistoryLoaded.class, this::onHistoryLoaded)
+          .onMessage(HistoryStored.class, st -> {
+            if (!st.ok()) {
+              ctx.getLog().warn("model hour {}: the arrival history was not stored on a majority (it is kept here and"
+                  + " stored again next pool epoch)", st.hour());
+            }
+            return Behaviors.same();
+          })
           .onMessage(Stored.class, st -> {
             if (!st.ok()) {
               ctx.getLog().warn("cluster epoch {}: the pool layout was not stored on a majority (it still applies)",
@@ -223,8 +255,8 @@ public final class ClusterManager {
 
     /** The epoch begins: the GPUs of every host (one ask each), then the budgets. */
     private Behavior<Command> gather() {
-      if (slos == null) {
-        scheduleEpochIn(w.settings().rebudgetDelayMs()); // the SLO store has not answered yet
+      if (slos == null || !historyLoaded) {
+        scheduleEpochIn(w.settings().rebudgetDelayMs()); // the SLO or history store has not answered yet
         return Behaviors.same();
       }
       gathering++;
@@ -253,7 +285,22 @@ public final class ClusterManager {
     }
 
     private Behavior<Command> budget() {
-      send(step.epoch(now(), slos, limits.usableGpus(gatheredGpus), limits.bounds()));
+      int usable = limits.usableGpus(gatheredGpus);
+      if (takeoverGathering) {
+        takeoverGathering = false;
+        // fewer GPUs than the layout held, on a node that has just started: the whole cluster is starting from its
+        // durable copies, its hosts still joining. On a node that ran before, the missing GPUs went with a lost host
+        boolean starting = ctx.getSystem().uptime() * 1000 < wall(w.settings().rebudgetDelayMs()).toMillis();
+        if (usable < resumedGpus && starting) {
+          ctx.getLog().info("resumed layout held {} GPUs, {} are back: waiting for GPU hosts to join", resumedGpus,
+              usable);
+          scheduleEpoch();
+          return Behaviors.same();
+        }
+        ctx.getLog().info("took over the stored layout (epoch {}, {} GPUs): budgeting now", step.epochNumber(),
+            usable);
+      }
+      send(step.epoch(now(), slos, usable, limits.bounds()));
       scheduleEpoch();
       return Behaviors.same();
     }
@@ -286,6 +333,43 @@ public final class ClusterManager {
     private Behavior<Command> onPoolEpoch() {
       step.poolForecasts(now()).forEach((pool, f) -> w.pools().tell(pool, new PoolManager.Forecast(f.loadRps(),
           f.typeRps())));
+      storeHistory();
+      return Behaviors.same();
+    }
+
+    /** The hour under way, and the one before it once, when it ended since the last store. */
+    private void storeHistory() {
+      if (!historyLoaded) {
+        return; // storing now would overwrite the hour under way with only what this manager saw of it
+      }
+      long hour = hourOf(now());
+      for (long h = Math.max(storedHour, hour - 1); h <= hour; h++) {
+        long at = h;
+        var arrivals = step.arrivals(h * ArrivalHistoryStore.HOUR_MS, (h + 1) * ArrivalHistoryStore.HOUR_MS);
+        if (!arrivals.isEmpty()) {
+          ctx.ask(Boolean.class, w.history(), Duration.ofSeconds(15),
+              reply -> new ArrivalHistoryStore.Save(new ArrivalHistoryStore.Hour(at, arrivals), reply),
+              (ok, err) -> new HistoryStored(at, ok != null && ok));
+        }
+      }
+      storedHour = hour;
+    }
+
+    private Behavior<Command> onHistoryLoaded(HistoryLoaded h) {
+      int restored = 0;
+      for (ArrivalHistoryStore.Hour hour : h.hours()) {
+        try {
+          step.restoreArrivals(hour.arrivals());
+          restored++;
+        } catch (IllegalArgumentException e) {
+          ctx.getLog().warn("model hour {} of the stored arrival history is not used: {}", hour.hour(), e.getMessage());
+        }
+      }
+      if (restored > 0) {
+        ctx.getLog().info("the forecaster goes on from {} stored hours of arrival history", restored);
+      }
+      historyLoaded = true;
+      budgetIfTakingOver();
       return Behaviors.same();
     }
 
@@ -293,8 +377,27 @@ public final class ClusterManager {
       r.layout().flatMap(l -> step.resume(l, now())).ifPresent(n -> {
         step.budgets().forEach(b -> w.pools().tell(b.pool(), new PoolManager.Assign(b)));
         log(n);
+        takingOver = true;
+        resumedGpus = step.budgets().stream().mapToInt(PoolBudget::gpus).sum();
+        budgetIfTakingOver();
       });
       return Behaviors.same();
+    }
+
+    /**
+     * A manager that took over from another (the hosts that held the stored layout's GPUs are all listed) budgets as
+     * soon as it has the stored layout and history; one resumed while the whole cluster starts waits as at a start.
+     */
+    private void budgetIfTakingOver() {
+      if (takingOver && historyLoaded && !hosts.isEmpty()) {
+        takingOver = false;
+        takeoverGathering = true;
+        scheduleEpochIn(0);
+      }
+    }
+
+    private static long hourOf(double modelMs) {
+      return Math.floorDiv((long) modelMs, ArrivalHistoryStore.HOUR_MS);
     }
 
     private void scheduleEpochIn(long modelMs) {
@@ -314,6 +417,16 @@ public final class ClusterManager {
     @SuppressWarnings({"unchecked", "rawtypes"})
     private static ActorRef<Optional<PoolLayout>> castReply(ActorRef reply) {
       return (ActorRef<Optional<PoolLayout>>) reply;
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static ActorRef<List<ArrivalHistoryStore.Hour>> castHours(ActorRef reply) {
+      return (ActorRef<List<ArrivalHistoryStore.Hour>>) reply;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<ArrivalHistoryStore.Hour> castHourList(List<?> l) {
+      return (List<ArrivalHistoryStore.Hour>) l;
     }
 
     @SuppressWarnings("unchecked")

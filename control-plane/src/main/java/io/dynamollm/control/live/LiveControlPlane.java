@@ -1,5 +1,6 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.control.cluster.ArrivalHistoryStore;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
@@ -103,6 +104,8 @@ public final class LiveControlPlane {
     ActorRef<PoolManager.Place> placementFront = ctx.spawn(Placement.front(placement), "placement-front");
     ClusterManager.PoolRefs pools = (pool, cmd) -> sharding.entityRefFor(PoolManager.TYPE_KEY, pool).tell(cmd);
     ActorRef<LayoutStore.Command> layouts = ctx.spawn(LayoutStore.create(Duration.ofSeconds(5)), "pool-layout");
+    ActorRef<ArrivalHistoryStore.Command> history = ctx.spawn(ArrivalHistoryStore.create(Duration.ofSeconds(5)),
+        "arrival-history");
     // a TP change live starts a new engine and drains the old one: the planner weighs it as a restart
     ReshardCost restart = ReshardCost.restart(live.engineStartup().toMillis());
     PoolPlanner.Transitions transitions = new PoolPlanner.Transitions(restart, live.engineStartup().toMillis(),
@@ -110,7 +113,7 @@ public final class LiveControlPlane {
     ActorRef<ClusterManager.Command> cm = ClusterSingleton.get(system).init(SingletonActor.of(
             Behaviors.supervise(ClusterManager.create(new ClusterManager.Wiring(profile, decisions, transitions, pools,
                     slos,
-                    limits, layouts, publish, FrequencyBounds.H100_DEFAULT, clock::nowMs, clock.speedup())))
+                    limits, layouts, history, publish, FrequencyBounds.H100_DEFAULT, clock::nowMs, clock.speedup())))
                 .onFailure(SupervisorStrategy.restartWithBackoff(Duration.ofSeconds(1), Duration.ofSeconds(30), 0.2)),
             "cluster-manager")
         .withStopMessage(new ClusterManager.Stop())

@@ -3,6 +3,7 @@ package io.dynamollm.control.live;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.control.cluster.ClusterLimits;
+import io.dynamollm.control.cluster.ArrivalHistoryStore;
 import io.dynamollm.control.cluster.LayoutStore;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
@@ -92,6 +93,22 @@ class LiveActorsTest {
         }).build());
   }
 
+  /** An in-memory stand-in for the durable arrival history (the ring of model hours). */
+  private static ActorRef<ArrivalHistoryStore.Command> history(ActorTestKit kit,
+      Map<Long, ArrivalHistoryStore.Hour> held) {
+    return kit.spawn(Behaviors.receive(ArrivalHistoryStore.Command.class)
+        .onMessage(ArrivalHistoryStore.Save.class, s -> {
+          held.put(s.hour().hour(), s.hour());
+          s.replyTo().tell(true);
+          return Behaviors.same();
+        })
+        .onMessage(ArrivalHistoryStore.Load.class, l -> {
+          l.replyTo().tell(held.values().stream().filter(h -> h.hour() >= l.fromHour() && h.hour() < l.toHour())
+              .sorted(java.util.Comparator.comparingLong(ArrivalHistoryStore.Hour::hour)).toList());
+          return Behaviors.same();
+        }).build());
+  }
+
   private static final ClusterLimits DEFAULT_LIMITS = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);
 
   /** A stand-in for the durable limits store that answers with {@code l} and keeps its subscribers. */
@@ -117,10 +134,18 @@ class LiveActorsTest {
   private static ActorRef<ClusterManager.Command> clusterManager(ActorTestKit kit, List<Sent> sent,
       ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layouts,
       ActorRef<Decision> decisions, java.util.function.DoubleSupplier now, double speedup) {
+    return clusterManager(kit, sent, slos, limits, layouts, history(kit, new ConcurrentHashMap<>()), decisions, now,
+        speedup);
+  }
+
+  private static ActorRef<ClusterManager.Command> clusterManager(ActorTestKit kit, List<Sent> sent,
+      ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, ActorRef<LayoutStore.Command> layouts,
+      ActorRef<ArrivalHistoryStore.Command> history, ActorRef<Decision> decisions,
+      java.util.function.DoubleSupplier now, double speedup) {
     return kit.spawn(ClusterManager.create(new ClusterManager.Wiring(P, D, new io.dynamollm.decision.pool.PoolPlanner
         .Transitions(io.dynamollm.decision.pool.ReshardCost.restart(60_000), 60_000, 230),
-        (pool, cmd) -> sent.add(new Sent(pool, cmd)), slos, limits, layouts, decisions, FrequencyBounds.H100_DEFAULT,
-        now, speedup)));
+        (pool, cmd) -> sent.add(new Sent(pool, cmd)), slos, limits, layouts, history, decisions,
+        FrequencyBounds.H100_DEFAULT, now, speedup)));
   }
 
   /** A router's report of minute {@code m}: mostly medium prompts, their prompt tokens, nothing completed. */
@@ -275,8 +300,9 @@ class LiveActorsTest {
     TestProbe<Decision> decisions = kit.createTestProbe();
     AtomicReference<Double> now = new AtomicReference<>(0.0);
     AtomicReference<PoolLayout> stored = new AtomicReference<>();
+    Map<Long, ArrivalHistoryStore.Hour> hours = new ConcurrentHashMap<>();
     var cm = clusterManager(kit, sent, sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored),
-        decisions.getRef(), now::get, 300);
+        history(kit, hours), decisions.getRef(), now::get, 300);
     // no traffic yet: every GPU in one LL pool serving every type
     decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("epoch 1")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
@@ -347,18 +373,26 @@ class LiveActorsTest {
     sleep(300);
     assertThat(sent.stream().filter(x -> x.command() instanceof PoolManager.Assign)).isEmpty();
 
-    // the layout of every epoch was stored; a cluster manager that takes over resumes it at once
+    // the layout of every epoch was stored, and the arrivals of every model hour seen (each pool epoch)
     assertThat(stored.get()).isNotNull();
     assertThat(stored.get().epoch()).isEqualTo(epochOf(split));
+    assertThat(hours.keySet()).contains(0L);
     kit.stop(cm);
+    // a cluster manager that takes over resumes the layout at once, and budgets its next epoch from the stored
+    // history without waiting for the rebudget delay (30 model s = 30 s here, at speedup 1): not the bootstrap pool
     List<Sent> resumed = new CopyOnWriteArrayList<>();
-    clusterManager(kit, resumed, sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored), decisions.getRef(),
-        now::get, 1);
+    clusterManager(kit, resumed, sloStore(), limits(kit, DEFAULT_LIMITS), layouts(kit, stored), history(kit, hours),
+        decisions.getRef(), now::get, 1);
     Decision resume = decisions.fishForMessage(Duration.ofSeconds(10), d -> d.action().startsWith("resumed epoch")
         ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
     assertThat(resume.action()).startsWith("resumed epoch " + epochOf(split));
     assertThat(resumed.stream().map(Sent::pool).toList()).containsExactlyInAnyOrderElementsOf(
         stored.get().pools().stream().map(PoolBudget::pool).toList());
+    Decision next = decisions.fishForMessage(Duration.ofSeconds(20), d -> d.action().startsWith("epoch ")
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(epochOf(next)).isEqualTo(epochOf(split) + 1);
+    assertThat(next.action()).as("the stored history's split, not the bootstrap pool")
+        .matches("epoch \\d+: \\[.*GPUs.*, .*GPUs.*\\]");
   }
 
   private static long epochOf(Decision d) {

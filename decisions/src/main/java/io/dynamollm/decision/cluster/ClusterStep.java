@@ -123,6 +123,22 @@ public final class ClusterStep {
     }
   }
 
+  /** The arrivals counted in [fromMs, toMs), for keeping elsewhere (a manager that takes over restores them). */
+  public LoadForecaster.Snapshot arrivals(long fromMs, long toMs) {
+    return forecaster.snapshot(fromMs, toMs);
+  }
+
+  /**
+   * Arrivals an earlier manager counted (see {@link LoadForecaster#restore}): the forecasts go on from its history
+   * instead of starting over.
+   */
+  public void restoreArrivals(LoadForecaster.Snapshot history) {
+    forecaster.restore(history);
+    if (!history.buckets().isEmpty()) {
+      seenTraffic = true;
+    }
+  }
+
   /** A request routed as {@code type} completed with these lengths. */
   public void completed(double nowMs, RequestType type, int promptTokens, int outputTokens) {
     shapes.observe(type, promptTokens, outputTokens, nowMs);

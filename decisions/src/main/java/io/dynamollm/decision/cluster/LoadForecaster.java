@@ -124,6 +124,133 @@ public final class LoadForecaster {
     lastMs = Math.max(lastMs, timeMs);
   }
 
+  /**
+   * A type's counts in consecutive buckets from the one numbered {@code firstIndex} (bucket = time / bucket length):
+   * {@code n[i]} arrivals with {@code promptTokens[i]} prompt tokens in all (arrays: a compact record to replicate).
+   */
+  public record Series(RequestType type, long firstIndex, int[] n, long[] promptTokens) {
+    public Series {
+      if (n.length != promptTokens.length) {
+        throw new IllegalArgumentException("a series needs one prompt-token count per bucket, got " + n.length
+            + " buckets and " + promptTokens.length + " prompt-token counts");
+      }
+    }
+  }
+
+  /**
+   * The forecaster's counts over a span of time, to be kept elsewhere (another node) and {@linkplain #restore
+   * restored} by a forecaster that takes over.
+   *
+   * @param bucketMs and {@code shortBucketMs}: the bucket lengths the counts were made with
+   * @param firstMs the first arrival seen in the span ({@code Long.MAX_VALUE} when none)
+   * @param lastMs the last arrival seen in the span ({@code Long.MIN_VALUE} when none)
+   * @param buckets per type, the counting buckets (prompt tokens are not kept there: zeros)
+   * @param shortBuckets per type, the short buckets of the burst statistics that the forecaster still held
+   */
+  public record Snapshot(long bucketMs, long shortBucketMs, long firstMs, long lastMs, List<Series> buckets,
+      List<Series> shortBuckets) {
+    public Snapshot {
+      buckets = List.copyOf(buckets);
+      shortBuckets = List.copyOf(shortBuckets);
+    }
+
+    public boolean isEmpty() {
+      return buckets.isEmpty() && shortBuckets.isEmpty();
+    }
+  }
+
+  /**
+   * The counts of the buckets that begin in [fromMs, toMs) (both lengths), with the first and last arrival as far as
+   * they fall in the span.
+   */
+  public Snapshot snapshot(long fromMs, long toMs) {
+    List<Series> buckets = new ArrayList<>();
+    long b0 = ceilDiv(fromMs, settings.bucketMs());
+    long b1 = ceilDiv(toMs, settings.bucketMs());
+    for (RequestType type : RequestType.values()) {
+      Map<Long, Integer> m = counts.get(type);
+      if (m == null) {
+        continue;
+      }
+      long lo = Long.MAX_VALUE;
+      long hi = Long.MIN_VALUE;
+      for (long b : m.keySet()) {
+        if (b >= b0 && b < b1) {
+          lo = Math.min(lo, b);
+          hi = Math.max(hi, b);
+        }
+      }
+      if (lo <= hi) {
+        int[] n = new int[(int) (hi - lo + 1)];
+        for (int i = 0; i < n.length; i++) {
+          n[i] = m.getOrDefault(lo + i, 0);
+        }
+        buckets.add(new Series(type, lo, n, new long[n.length]));
+      }
+    }
+    List<Series> shorts = new ArrayList<>();
+    long s0 = ceilDiv(fromMs, settings.shortBucketMs());
+    long s1 = ceilDiv(toMs, settings.shortBucketMs());
+    for (RequestType type : RequestType.values()) {
+      java.util.TreeMap<Long, long[]> m = shortCounts.get(type);
+      var span = m == null ? java.util.Collections.<Long, long[]>emptySortedMap() : m.subMap(s0, s1);
+      if (!span.isEmpty()) {
+        long lo = span.firstKey();
+        int[] n = new int[(int) (span.lastKey() - lo + 1)];
+        long[] tokens = new long[n.length];
+        span.forEach((b, v) -> {
+          n[(int) (b - lo)] = (int) v[0];
+          tokens[(int) (b - lo)] = v[1];
+        });
+        shorts.add(new Series(type, lo, n, tokens));
+      }
+    }
+    boolean any = firstMs < toMs && lastMs >= fromMs;
+    return new Snapshot(settings.bucketMs(), settings.shortBucketMs(), any ? Math.max(firstMs, fromMs)
+        : Long.MAX_VALUE, any ? Math.min(lastMs, toMs - 1) : Long.MIN_VALUE, buckets, shorts);
+  }
+
+  private static long ceilDiv(long a, long b) {
+    return -Math.floorDiv(-a, b);
+  }
+
+  /**
+   * Takes in counts another forecaster kept: each bucket holds the larger of its own and the snapshot's count (so a
+   * snapshot restored twice, or one overlapping what this forecaster saw itself, counts nothing twice; a bucket both
+   * saw in part reads low by what only one of them saw).
+   *
+   * @throws IllegalArgumentException when the snapshot was counted in other bucket lengths than this forecaster's
+   */
+  public void restore(Snapshot s) {
+    if (s.bucketMs() != settings.bucketMs() || s.shortBucketMs() != settings.shortBucketMs()) {
+      throw new IllegalArgumentException("arrival history counted in buckets of " + s.bucketMs() + " ms / "
+          + s.shortBucketMs() + " ms cannot be restored into buckets of " + settings.bucketMs() + " ms / "
+          + settings.shortBucketMs() + " ms");
+    }
+    for (Series series : s.buckets()) {
+      Map<Long, Integer> m = counts.computeIfAbsent(series.type(), t -> new HashMap<>());
+      for (int i = 0; i < series.n().length; i++) {
+        if (series.n()[i] > 0) {
+          m.merge(series.firstIndex() + i, series.n()[i], Math::max);
+        }
+      }
+    }
+    for (Series series : s.shortBuckets()) {
+      java.util.TreeMap<Long, long[]> m = shortCounts.computeIfAbsent(series.type(), t -> new java.util.TreeMap<>());
+      for (int i = 0; i < series.n().length; i++) {
+        if (series.n()[i] > 0) {
+          long[] c = m.computeIfAbsent(series.firstIndex() + i, k -> new long[2]);
+          if (series.n()[i] > c[0]) {
+            c[0] = series.n()[i];
+            c[1] = series.promptTokens()[i];
+          }
+        }
+      }
+    }
+    firstMs = Math.min(firstMs, s.firstMs());
+    lastMs = Math.max(lastMs, s.lastMs());
+  }
+
   /** Drops buckets older than eight days (short ones: the burst window) before {@code nowMs}: bounded memory. */
   public void forgetBefore(long nowMs) {
     long cutoff = Math.floorDiv(nowMs - WEEK_MS - DAY_MS, settings.bucketMs());
