@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
+import io.dynamollm.control.http.BoundedBody;
+import io.dynamollm.control.http.JsonParsingErrors;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
@@ -31,7 +33,7 @@ import org.apache.pekko.http.javadsl.server.ExceptionHandler;
 import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+import org.apache.pekko.stream.Materializer;
 
 /**
  * The admin API (JSON over HTTP, on control nodes). Reads are open; mutating calls need
@@ -47,6 +49,9 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  */
 public final class AdminRoutes extends AllDirectives {
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** Admin bodies are a few hundred bytes; larger ones are refused with 413. */
+  static final int MAX_BODY_BYTES = 64 * 1024;
+  static final Duration BODY_TIMEOUT = Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
   private final ActorRef<SloStore.Command> slos;
@@ -56,6 +61,7 @@ public final class AdminRoutes extends AllDirectives {
   private final byte[] token;
   private final Duration askTimeout;
   private final LiveView view;
+  private final Materializer materializer;
 
   /**
    * @param token the bearer token mutating calls must present
@@ -74,6 +80,7 @@ public final class AdminRoutes extends AllDirectives {
     this.token = token.getBytes(StandardCharsets.UTF_8);
     this.askTimeout = askTimeout;
     this.view = view;
+    this.materializer = Materializer.matFromSystem(system);
   }
 
   public Route route() {
@@ -111,7 +118,7 @@ public final class AdminRoutes extends AllDirectives {
   }
 
   private Route putSlo(String typeName) {
-    return entity(Unmarshaller.entityToString(), body -> {
+    return body(body -> {
       SloUpdate.Result r = validator.validate(typeName, body);
       if (r instanceof SloUpdate.Rejected rej) {
         return error(rej.status(), rej.message());
@@ -140,22 +147,38 @@ public final class AdminRoutes extends AllDirectives {
   }
 
   private Route putLimits() {
-    return entity(Unmarshaller.entityToString(), body -> {
+    return body(body -> {
       LimitsUpdate.Result r = limitsValidator.validate(body);
       if (r instanceof LimitsUpdate.Rejected rej) {
         return error(rej.status(), rej.message());
       }
       ClusterLimits next = ((LimitsUpdate.Accepted) r).limits();
-      CompletionStage<Boolean> stored = AskPattern.ask(limits,
-          (ActorRef<Boolean> reply) -> new LimitsStore.Put(next, reply), askTimeout, system.scheduler());
-      return onSuccess(stored, ok -> {
-        if (!ok) {
-          return error(503, "the limits were not acknowledged by a majority of the cluster; retry");
+      if (next.gpuBudget() == 0) {
+        return storeLimits(next);
+      }
+      // a budget is at most the GPUs the cluster has now (a larger one is a typo, not a limit); before any GPU host
+      // is listed (a cluster starting) there is nothing to judge it by
+      return onSuccess(view.hosts(), hosts -> {
+        int gpus = hosts.stream().mapToInt(h -> ((Number) h.get("gpus")).intValue()).sum();
+        if (!hosts.isEmpty() && next.gpuBudget() > gpus) {
+          return error(422, "field '" + LimitsUpdate.GPUS + "' (" + next.gpuBudget() + ") must not exceed the GPUs"
+              + " the cluster has now (" + gpus + " on " + hosts.size() + " hosts), or null for every GPU");
         }
-        Map<String, Object> out = limitsJson(next);
-        out.put("acknowledged", "majority");
-        return json(200, out);
+        return storeLimits(next);
       });
+    });
+  }
+
+  private Route storeLimits(ClusterLimits next) {
+    CompletionStage<Boolean> stored = AskPattern.ask(limits,
+        (ActorRef<Boolean> reply) -> new LimitsStore.Put(next, reply), askTimeout, system.scheduler());
+    return onSuccess(stored, ok -> {
+      if (!ok) {
+        return error(503, "the limits were not acknowledged by a majority of the cluster; retry");
+      }
+      Map<String, Object> out = limitsJson(next);
+      out.put("acknowledged", "majority");
+      return json(200, out);
     });
   }
 
@@ -182,6 +205,15 @@ public final class AdminRoutes extends AllDirectives {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("self", cluster.selfMember().address().toString());
     out.put("leader", Optional.ofNullable(state.getLeader()).map(Object::toString).orElse(null));
+    // the cluster singleton runs on the oldest up member of the control role
+    Member oldest = null;
+    for (Member m : state.getMembers()) {
+      if (m.status() == org.apache.pekko.cluster.MemberStatus.up() && m.hasRole("control")
+          && (oldest == null || m.isOlderThan(oldest))) {
+        oldest = m;
+      }
+    }
+    out.put("cluster_manager", oldest == null ? null : oldest.address().toString());
     out.put("members", members);
     out.put("unreachable", state.getUnreachable().stream().map(m -> m.address().toString()).sorted().toList());
     return out;
@@ -223,6 +255,27 @@ public final class AdminRoutes extends AllDirectives {
   }
 
   // ------------------------------------------------------------------------------------------------ helpers
+
+  /**
+   * The request body, read whole within {@value #MAX_BODY_BYTES} bytes and {@link #BODY_TIMEOUT}: a larger one gets
+   * 413, one that does not arrive in time (its Content-Length larger than what was sent) 408.
+   */
+  private Route body(java.util.function.Function<String, Route> inner) {
+    return extractRequestEntity(entity -> onSuccess(BoundedBody.read(entity, MAX_BODY_BYTES, BODY_TIMEOUT,
+        materializer), outcome -> {
+          if (outcome instanceof BoundedBody.Read r) {
+            return inner.apply(r.text());
+          }
+          if (outcome instanceof BoundedBody.TooLarge) {
+            return error(413, "the request body is larger than the admin API takes (" + MAX_BODY_BYTES + " bytes)");
+          }
+          if (outcome instanceof BoundedBody.TimedOut t) {
+            return error(408, "the request body did not arrive within " + t.timeout().toSeconds()
+                + " s (is its Content-Length larger than the body?)");
+          }
+          return error(400, "the request body could not be read: " + ((BoundedBody.Unreadable) outcome).why());
+        }));
+  }
 
   /** Runs {@code inner} only for a request carrying the right bearer token. */
   private Route authorized(java.util.function.Supplier<Route> inner) {
@@ -268,10 +321,28 @@ public final class AdminRoutes extends AllDirectives {
   }
 
   private Route error(int status, String message) {
+    return complete(HttpResponse.create().withStatus(status)
+        .withEntity(ContentTypes.APPLICATION_JSON, errorJson(status, message)));
+  }
+
+  /** Every admin error's body: {@code {"status": …, "message": …}}. */
+  static byte[] errorJson(int status, String message) {
     Map<String, Object> body = new LinkedHashMap<>();
     body.put("status", status);
     body.put("message", message);
-    return json(status, body);
+    try {
+      return JSON.writeValueAsBytes(body);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot write JSON", e);
+    }
+  }
+
+  /** The admin API's answer to requests refused before routing (414, 431, 501, a malformed request): JSON too. */
+  public static final class ParsingErrors extends JsonParsingErrors {
+    @Override
+    protected byte[] json(int status, String message) {
+      return errorJson(status, message);
+    }
   }
 
   private ExceptionHandler exceptions() {
@@ -294,15 +365,9 @@ public final class AdminRoutes extends AllDirectives {
       }
       String text = response.entity() instanceof org.apache.pekko.http.javadsl.model.HttpEntity.Strict s
           ? s.getData().utf8String() : response.status().reason();
-      Map<String, Object> body = new LinkedHashMap<>();
-      body.put("status", response.status().intValue());
-      body.put("message", text);
-      try {
-        return response.withEntity(ContentTypes.APPLICATION_JSON, JSON.writeValueAsBytes(body));
-      } catch (JsonProcessingException e) {
-        return response;
-      }
+      return response.withEntity(ContentTypes.APPLICATION_JSON, errorJson(response.status().intValue(), text));
     });
   }
+
 
 }

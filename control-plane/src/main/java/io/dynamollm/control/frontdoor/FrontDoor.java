@@ -2,6 +2,8 @@ package io.dynamollm.control.frontdoor;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dynamollm.control.http.BoundedBody;
+import io.dynamollm.control.http.JsonParsingErrors;
 import io.dynamollm.control.live.Router;
 import io.dynamollm.decision.routing.RequestClassifier;
 import io.dynamollm.protocol.ClassThresholds;
@@ -30,7 +32,6 @@ import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.Materializer;
 
 /**
@@ -79,7 +80,17 @@ public final class FrontDoor extends AllDirectives {
 
   /** Binds the front door on its interface and port. */
   public CompletionStage<ServerBinding> bind() {
-    return Http.get(system).newServerAt(settings.interfaceName(), settings.port()).bind(route());
+    return Http.get(system).newServerAt(settings.interfaceName(), settings.port())
+        .withSettings(JsonParsingErrors.serverSettings(system, ParsingErrors.class)).bind(route());
+  }
+
+  /** The front door's answer to requests refused before routing (414, 431, 501, a malformed request): OpenAI JSON. */
+  public static final class ParsingErrors extends JsonParsingErrors {
+    @Override
+    protected byte[] json(int status, String message) {
+      return new ApiError(status, message, status >= 500 ? "server_error" : "invalid_request_error", null, null)
+          .json().toString().getBytes(StandardCharsets.UTF_8);
+    }
   }
 
   public Route route() {
@@ -167,25 +178,21 @@ public final class FrontDoor extends AllDirectives {
 
   /** A completion or chat completion: read the body (bounded), validate, count, check, hand to an exchange. */
   private Route call(HttpRequest req, String endpoint) {
-    return onComplete(req.entity().toStrict(BODY_TIMEOUT.toMillis(), settings.maxBodyBytes(), materializer),
-        t -> {
-          if (t.isFailure()) {
-            Throwable e = t.failed().get();
-            while (e.getCause() != null && !tooLarge(e)) {
-              e = e.getCause();
-            }
-            if (tooLarge(e)) {
-              return error(new ApiError(413, "The request body is larger than the front door takes ("
-                  + settings.maxBodyBytes() + " bytes: dynamollm.front-door.max-body)", "invalid_request_error", null,
-                  "request_too_large"));
-            }
-            if (e instanceof java.util.concurrent.TimeoutException) {
-              return error(new ApiError(408, "The request body did not arrive within " + BODY_TIMEOUT.toSeconds()
-                  + " s (is its Content-Length larger than the body?)", "invalid_request_error", null, "timeout"));
-            }
-            return error(ApiError.invalid(null, "the request body could not be read: " + e.getMessage()));
+    return onSuccess(BoundedBody.read(req.entity(), settings.maxBodyBytes(), BODY_TIMEOUT, materializer),
+        outcome -> {
+          if (outcome instanceof BoundedBody.TooLarge) {
+            return error(new ApiError(413, "The request body is larger than the front door takes ("
+                + settings.maxBodyBytes() + " bytes: dynamollm.front-door.max-body)", "invalid_request_error", null,
+                "request_too_large"));
           }
-          String body = t.get().getData().utf8String();
+          if (outcome instanceof BoundedBody.TimedOut) {
+            return error(new ApiError(408, "The request body did not arrive within " + BODY_TIMEOUT.toSeconds()
+                + " s (is its Content-Length larger than the body?)", "invalid_request_error", null, "timeout"));
+          }
+          if (outcome instanceof BoundedBody.Unreadable u) {
+            return error(ApiError.invalid(null, "the request body could not be read: " + u.why()));
+          }
+          String body = ((BoundedBody.Read) outcome).text();
           ApiRequest.Parsed parsed = ApiRequest.parse(endpoint, body, template);
           if (parsed instanceof ApiRequest.Bad bad) {
             return error(bad.error());
@@ -218,13 +225,6 @@ public final class FrontDoor extends AllDirectives {
               Props.empty());
           return withRequestTimeout(settings.requestTimeout(), () -> completeWithFuture(response));
         });
-  }
-
-  /** A body over the limit: streamed past it, or declared larger by its Content-Length. */
-  private static boolean tooLarge(Throwable e) {
-    return e instanceof EntityStreamSizeException
-        || e instanceof org.apache.pekko.http.scaladsl.model.EntityStreamException ese
-            && ese.info().summary().startsWith("Request too large");
   }
 
   /** The request's own SLO from its headers (ours or llm-d's); a value that is not a positive number is refused. */

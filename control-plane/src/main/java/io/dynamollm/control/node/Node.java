@@ -2,6 +2,7 @@ package io.dynamollm.control.node;
 
 import com.typesafe.config.Config;
 import io.dynamollm.control.admin.AdminRoutes;
+import io.dynamollm.control.http.JsonParsingErrors;
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.control.cluster.LimitsStore;
 import io.dynamollm.control.cluster.SloStore;
@@ -146,6 +147,7 @@ public final class Node implements AutoCloseable {
         var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(),
             new LiveViews(system, Optional.of(livePlane), settings.askTimeout()));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
+            .withSettings(JsonParsingErrors.serverSettings(system, AdminRoutes.ParsingErrors.class))
             .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);

@@ -305,6 +305,15 @@ class FrontDoorRoutesTest {
     var unknown = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/embeddings")).GET().build(),
         HttpResponse.BodyHandlers.ofString());
     assertThat(unknown.statusCode()).isEqualTo(404);
+    // refused by Pekko HTTP before any route (a URI too long, a header too large): OpenAI's error shape too
+    var longUri = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/models?q=" + "q".repeat(10_000))).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(longUri.statusCode()).isEqualTo(414);
+    assertThat(error(longUri.body()).path("type").asText()).isEqualTo("invalid_request_error");
+    var bigHeader = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/models")).header("X-Big", "h".repeat(20_000))
+        .GET().build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(bigHeader.statusCode()).isEqualTo(431);
+    assertThat(error(bigHeader.body()).path("message").asText()).isNotBlank();
     router.expectNoMessage(Duration.ofMillis(200)); // none of them reached the router
   }
 

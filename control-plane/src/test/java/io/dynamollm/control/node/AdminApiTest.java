@@ -190,4 +190,81 @@ class AdminApiTest {
         .isCloseTo(PROFILE.defaultSlos(5).of(io.dynamollm.protocol.RequestType.LS).ttftP99Ms(),
             org.assertj.core.api.Assertions.within(0.01));
   }
+
+  /** A raw HTTP/1.1 exchange (what no well-behaved client sends); the status line and the rest of the answer. */
+  private String[] raw(String request, Duration wait) throws Exception {
+    var a = node.adminAddress().orElseThrow();
+    try (var socket = new java.net.Socket("127.0.0.1", a.getPort())) {
+      socket.setSoTimeout((int) wait.toMillis());
+      socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      socket.getOutputStream().flush();
+      var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+          java.nio.charset.StandardCharsets.UTF_8));
+      String status = in.readLine();
+      StringBuilder rest = new StringBuilder();
+      char[] buf = new char[4096];
+      try {
+        int n;
+        while (!rest.toString().contains("}") && (n = in.read(buf)) > 0) {
+          rest.append(buf, 0, n);
+        }
+      } catch (java.net.SocketTimeoutException e) {
+        // the answer ended without closing the connection
+      }
+      return new String[] {status, rest.toString()};
+    }
+  }
+
+  /** Issue 13's bad input that no route sees, or that takes the cluster's state to judge: JSON errors, in time. */
+  @Test
+  void oversizeSlowOrMalformedRequestsAndImpossibleBudgetsGetJsonErrors() throws Exception {
+    node = start();
+    String auth = "Bearer " + TOKEN;
+    // a body over 64 KiB: 413 (was 405 "PUT is not supported here; use PUT" past 8 MB)
+    var big = put("/api/v1/slos/LS", "{\"ttft_p99_ms\": 600, \"tbt_p99_ms\": 65, \"pad\": \"" + "x".repeat(100_000)
+        + "\"}", auth);
+    assertThat(big.statusCode()).as(big.body()).isEqualTo(413);
+    assertThat(json(big).get("message").asText()).contains("larger than the admin API takes");
+    // a Content-Length larger than the body: 408 after the 10-s body timeout, not a hang
+    String[] slow = raw("PUT /api/v1/slos/LS HTTP/1.1\r\nHost: localhost\r\nAuthorization: " + auth
+        + "\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"ttft_p99_ms\": 600", Duration.ofSeconds(30));
+    assertThat(slow[0]).contains(" 408 ");
+    assertThat(slow[1]).contains("application/json").contains("did not arrive within 10 s");
+    // refused before routing: a URI too long (414), a header too large (431), an unknown method (501): JSON too
+    var longUri = get("/api/v1/slos?x=" + "y".repeat(10_000));
+    assertThat(longUri.statusCode()).isEqualTo(414);
+    assertThat(json(longUri).get("status").asInt()).isEqualTo(414);
+    var bigHeader = http.send(HttpRequest.newBuilder(uri("/api/v1/slos")).header("X-Big", "z".repeat(20_000)).GET()
+        .build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(bigHeader.statusCode()).isEqualTo(431);
+    assertThat(json(bigHeader).get("message").asText()).isNotBlank();
+    String[] unknown = raw("BREW /api/v1/slos HTTP/1.1\r\nHost: localhost\r\n\r\n", Duration.ofSeconds(10));
+    assertThat(unknown[0]).contains(" 501 ");
+    assertThat(unknown[1]).contains("application/json").contains("\"status\":501");
+    // HEAD: a GET without its body; on a PUT-only resource a 405 that says JSON
+    var head = http.send(HttpRequest.newBuilder(uri("/api/v1/slos")).method("HEAD",
+        HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(head.statusCode()).isEqualTo(200);
+    var headPut = http.send(HttpRequest.newBuilder(uri("/api/v1/slos/LS")).method("HEAD",
+        HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(headPut.statusCode()).isEqualTo(405);
+    assertThat(headPut.headers().firstValue("Content-Type")).hasValueSatisfying(v -> assertThat(v)
+        .contains("application/json"));
+    // a GPU budget beyond the cluster's GPUs (this node's simulated host): 422 naming the field and the GPUs there are
+    long listed = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (json(get("/api/v1/cluster")).get("hosts").isEmpty() && System.nanoTime() < listed) {
+      Thread.sleep(100);
+    }
+    int gpus = json(get("/api/v1/cluster")).get("hosts").get(0).get("gpus").asInt();
+    var tooMany = put("/api/v1/limits", "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"gpu_budget\": " + (gpus + 1) + "}",
+        auth);
+    assertThat(tooMany.statusCode()).as(tooMany.body()).isEqualTo(422);
+    assertThat(json(tooMany).get("message").asText()).contains("'gpu_budget'").contains("(" + gpus + " on 1 hosts)");
+    var all = put("/api/v1/limits", "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"gpu_budget\": " + gpus + "}", auth);
+    assertThat(all.statusCode()).as(all.body()).isEqualTo(200);
+    // nothing refused reached the SLO store
+    assertThat(json(get("/api/v1/slos")).get("LS").get("ttft_p99_ms").asDouble())
+        .isCloseTo(PROFILE.defaultSlos(5).of(io.dynamollm.protocol.RequestType.LS).ttftP99Ms(),
+            org.assertj.core.api.Assertions.within(0.01));
+  }
 }
