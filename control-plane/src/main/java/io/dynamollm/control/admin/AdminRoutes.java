@@ -62,6 +62,8 @@ public final class AdminRoutes extends AllDirectives {
   private final Duration askTimeout;
   private final LiveView view;
   private final Materializer materializer;
+  private final boolean testEndpoints;
+  private final io.dynamollm.control.node.ArteryBlackhole blackhole;
 
   /**
    * @param token the bearer token mutating calls must present
@@ -69,6 +71,12 @@ public final class AdminRoutes extends AllDirectives {
    */
   public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits,
       Profile profile, String token, Duration askTimeout, LiveView view) {
+    this(system, slos, limits, profile, token, askTimeout, view, false);
+  }
+
+  /** @param testEndpoints whether the failure tests' {@code PUT /api/v1/test/blackhole} is served */
+  public AdminRoutes(ActorSystem<?> system, ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits,
+      Profile profile, String token, Duration askTimeout, LiveView view, boolean testEndpoints) {
     if (token == null || token.isBlank()) {
       throw new IllegalArgumentException("the admin token must not be empty");
     }
@@ -81,6 +89,8 @@ public final class AdminRoutes extends AllDirectives {
     this.askTimeout = askTimeout;
     this.view = view;
     this.materializer = Materializer.matFromSystem(system);
+    this.testEndpoints = testEndpoints;
+    this.blackhole = new io.dynamollm.control.node.ArteryBlackhole(system);
   }
 
   public Route route() {
@@ -105,6 +115,9 @@ public final class AdminRoutes extends AllDirectives {
             get(() -> livePart(() -> onSuccess(view.pools(), p -> json(200, instances(p))))))),
         path(PathMatchers.segment("api").slash("v1").slash("decisions"), () -> methods(List.of("GET"),
             get(() -> parameterOptional("limit", limit -> livePart(() -> decisions(limit)))))),
+        path(PathMatchers.segment("api").slash("v1").slash("test").slash("blackhole"), () -> testEndpoints
+            ? methods(List.of("PUT"), put(() -> authorized(this::putBlackhole)))
+            : error(404, "no such resource (the failure tests' endpoints are off: dynamollm.node.test-endpoints)")),
         extractUnmatchedPath(p -> error(404, "no such resource: " + p
             + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/limits, /api/v1/pools, /api/v1/instances,"
             + " /api/v1/decisions)")))));
@@ -179,6 +192,26 @@ public final class AdminRoutes extends AllDirectives {
       Map<String, Object> out = limitsJson(next);
       out.put("acknowledged", "majority");
       return json(200, out);
+    });
+  }
+
+  /** Failure tests: {@code {"addresses": ["host:port", …]}} — cut cluster traffic to those nodes, heal the rest. */
+  private Route putBlackhole() {
+    return body(body -> {
+      java.util.Set<String> cut = new java.util.TreeSet<>();
+      try {
+        var node = JSON.readTree(body).path("addresses");
+        if (!node.isArray()) {
+          return error(422, "missing field 'addresses' (a list of host:port)");
+        }
+        node.forEach(a -> cut.add(a.asText()));
+        return onSuccess(blackhole.apply(cut),
+            done -> json(200, Map.of("blackholed", done)));
+      } catch (JsonProcessingException e) {
+        return error(400, "the body is not valid JSON: " + e.getOriginalMessage());
+      } catch (IllegalArgumentException e) {
+        return error(422, "field 'addresses': " + e.getMessage());
+      }
     });
   }
 

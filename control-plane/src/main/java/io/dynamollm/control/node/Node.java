@@ -145,7 +145,7 @@ public final class Node implements AutoCloseable {
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
         var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(),
-            new LiveViews(system, Optional.of(livePlane), settings.askTimeout()));
+            new LiveViews(system, Optional.of(livePlane), settings.askTimeout()), NodeSettings.testEndpoints(root));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .withSettings(JsonParsingErrors.serverSettings(system, AdminRoutes.ParsingErrors.class))
             .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -134,11 +134,18 @@ public record NodeSettings(
         .withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(port))
         .withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(new ArrayList<>(roles)))
         .withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seedUris))
+        .withValue("pekko.remote.artery.advanced.test-mode",
+            ConfigValueFactory.fromAnyRef(testEndpoints(root)))
         .withValue("pekko.cluster.distributed-data.durable.lmdb.dir",
             ConfigValueFactory.fromAnyRef(lmdb.toAbsolutePath().toString()))
         .withFallback(ConfigFactory.parseResources("node.conf"))
         .withFallback(root)
         .resolve();
+  }
+
+  /** Whether the failure tests' endpoints are on ({@code dynamollm.node.test-endpoints}). */
+  public static boolean testEndpoints(Config root) {
+    return root.hasPath("dynamollm.node.test-endpoints") && root.getBoolean("dynamollm.node.test-endpoints");
   }
 
   private static void requirePort(String key, int p) {
