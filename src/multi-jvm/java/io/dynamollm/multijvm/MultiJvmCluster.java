@@ -171,6 +171,18 @@ final class MultiJvmCluster implements AutoCloseable {
     }).orElse(false);
   }
 
+  /** Waits until every node sees every node up and reachable; fails naming the first that does not. */
+  void awaitFormed(Duration timeout) throws InterruptedException {
+    for (NodeProcess n : nodes()) {
+      boolean ok = await(timeout, () -> sees(n, nodes()));
+      if (!ok) {
+        throw new AssertionError(n.name + " does not see " + nodes().stream().map(m -> m.name).toList()
+            + " up; it sees " + upMembers(n) + " (log: " + n.log + ")");
+      }
+    }
+    note("FORMED " + nodes().stream().map(m -> m.name).toList() + " (every one sees all up, all reachable)");
+  }
+
   /** Waits until {@code condition} holds, polling every 250 ms; false after {@code timeout}. */
   static boolean await(Duration timeout, BooleanSupplier condition) throws InterruptedException {
     long end = System.nanoTime() + timeout.toNanos();

@@ -47,11 +47,7 @@ class PartitionTest {
       NodeProcess b = c.node("b");
       NodeProcess minority = c.node("c");
       List<NodeProcess> majority = List.of(a, b);
-      for (NodeProcess n : c.nodes()) {
-        boolean ok = await(Duration.ofSeconds(120), () -> c.sees(n, c.nodes()));
-        assertThat(ok).as(n.name + " sees all up (log " + n.log + ")").isTrue();
-      }
-      c.note("FORMED a, b, c");
+      c.awaitFormed(Duration.ofSeconds(120));
       var before = c.put(a, "/api/v1/slos/LS", slo(700), Duration.ofSeconds(20));
       assertThat(before.getKey()).as(before.getValue()).isEqualTo(200);
 

@@ -87,11 +87,7 @@ class SingletonLossTest {
     var perNode = Map.of("c", List.of("--workload", "conversation", "--average-rps", "1"));
     try (var c = new MultiJvmCluster("singleton-loss", List.of("a", "b", "c"), 3, all, perNode, "")) {
       c.startAll();
-      for (NodeProcess n : c.nodes()) {
-        boolean ok = await(Duration.ofSeconds(120), () -> c.sees(n, c.nodes()));
-        assertThat(ok).as(n.name + " sees all up (log " + n.log + ")").isTrue();
-      }
-      c.note("FORMED a, b, c");
+      c.awaitFormed(Duration.ofSeconds(120));
       NodeProcess traffic = c.node("c");
       // the cluster leaves the bootstrap pool once the forecaster has its minimum history (15 model minutes)
       boolean split = await(Duration.ofSeconds(240), () -> clusterDecisions(c, traffic).stream()

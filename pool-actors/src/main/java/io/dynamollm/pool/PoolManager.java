@@ -120,6 +120,9 @@ public final class PoolManager {
 
   private record Hosts(Receptionist.Listing listing) implements Internal {}
 
+  /** The GPU hosts listed now (subscribed): one that withdrew is leaving, its instances are replaced. */
+  private record HostsNow(Receptionist.Listing listing) implements Internal {}
+
   /** One host agent's inventory for the adoption (empty when it did not answer). */
   private record Ledger(Optional<HostAgent.Inventory> inventory) implements Internal {}
 
@@ -151,6 +154,8 @@ public final class PoolManager {
     /** The other pools' latest routes (for telling instances whether a re-route could find room). */
     private final Map<String, PoolRoutes> others = new HashMap<>();
     private int ledgersPending = -1;
+    /** The first host listing came (the adoption of instances that already run is under way or done). */
+    private boolean listed;
     private boolean warnedNoRoom;
 
     Running(String pool, ActorContext<Command> ctx, TimerScheduler<Command> timers, Wiring w) {
@@ -164,8 +169,9 @@ public final class PoolManager {
       this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
       this.telemetryAdapter = ctx.messageAdapter(InstanceTelemetry.class, Reported::new);
       w.routes().tell(Topic.subscribe(ctx.messageAdapter(PoolRoutes.class, OtherRoutes::new)));
-      ctx.getSystem().receptionist().tell(Receptionist.find(HostAgent.KEY,
-          ctx.messageAdapter(Receptionist.Listing.class, Hosts::new)));
+      // one adapter per message class: the first listing of the subscription is also the adoption's
+      ctx.getSystem().receptionist().tell(Receptionist.subscribe(HostAgent.KEY,
+          ctx.messageAdapter(Receptionist.Listing.class, HostsNow::new)));
       if (ctx.getSystem().settings().config().getString("pekko.actor.provider").equals("cluster")) {
         var subscriptions = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).subscriptions();
         subscriptions.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
@@ -212,6 +218,21 @@ public final class PoolManager {
           .onMessage(Placed.class, this::onPlaced)
           .onMessage(Reported.class, r -> apply(step.reported(r.telemetry(), now())))
           .onMessage(Hosts.class, this::onHosts)
+          .onMessage(HostsNow.class, h -> {
+            if (!listed) {
+              listed = true;
+              onHosts(new Hosts(h.listing()));
+            }
+            // a local agent's path has no host: this system's address names it (none without remoting: no host id)
+            Set<String> hosts = new java.util.HashSet<>();
+            for (var a : h.listing().getServiceInstances(HostAgent.KEY)) {
+              var address = a.path().address().hasGlobalScope() ? a.path().address() : ctx.getSystem().address();
+              if (address.host().isDefined() && address.port().isDefined()) {
+                hosts.add(InstanceManager.hostId(address));
+              }
+            }
+            return apply(step.hostsListed(hosts, now()));
+          })
           .onMessage(MemberGone.class, g -> apply(step.hostLost(InstanceManager.hostId(g.member().address()),
               now())))
           .onMessage(Ledger.class, this::onLedger)

@@ -32,6 +32,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.ClusterEvent;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 
@@ -252,24 +253,23 @@ public final class Router {
     }
 
     private void subscribeToMembers() {
-      var subs = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).subscriptions();
-      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
-          org.apache.pekko.cluster.ClusterEvent.UnreachableMember.class,
-          e -> new HostEvent(host(e.member()), false, false)),
-          org.apache.pekko.cluster.ClusterEvent.UnreachableMember.class));
-      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
-          org.apache.pekko.cluster.ClusterEvent.ReachableMember.class,
-          e -> new HostEvent(host(e.member()), true, false)),
-          org.apache.pekko.cluster.ClusterEvent.ReachableMember.class));
-      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
-          org.apache.pekko.cluster.ClusterEvent.MemberDowned.class, e -> new HostEvent(host(e.member()), false, true)),
-          org.apache.pekko.cluster.ClusterEvent.MemberDowned.class));
-      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
-          org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class, e -> new HostEvent(host(e.member()), false, true)),
-          org.apache.pekko.cluster.ClusterEvent.MemberRemoved.class));
-      subs.tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(
-          org.apache.pekko.cluster.ClusterEvent.MemberUp.class, e -> new HostEvent(host(e.member()), true, false)),
-          org.apache.pekko.cluster.ClusterEvent.MemberUp.class));
+      onMember(ClusterEvent.UnreachableMember.class, ClusterEvent.UnreachableMember::member, false, false);
+      onMember(ClusterEvent.ReachableMember.class, ClusterEvent.ReachableMember::member, true, false);
+      // a host that is leaving (a rolling restart, a scale-down) gets nothing new from the moment it says so: its
+      // instances' shards move away before it is removed, and a moved instance only refuses
+      onMember(ClusterEvent.MemberLeft.class, ClusterEvent.MemberLeft::member, false, false);
+      onMember(ClusterEvent.MemberExited.class, ClusterEvent.MemberExited::member, false, false);
+      onMember(ClusterEvent.MemberDowned.class, ClusterEvent.MemberDowned::member, false, true);
+      onMember(ClusterEvent.MemberRemoved.class, ClusterEvent.MemberRemoved::member, false, true);
+      onMember(ClusterEvent.MemberUp.class, ClusterEvent.MemberUp::member, true, false);
+    }
+
+    /** Hears of {@code event}s as a host that is now reachable (or not), and gone (or not). */
+    private <E extends ClusterEvent.ClusterDomainEvent> void onMember(Class<E> event,
+        java.util.function.Function<E, org.apache.pekko.cluster.Member> member, boolean reachable, boolean gone) {
+      org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).subscriptions().tell(
+          org.apache.pekko.cluster.typed.Subscribe.create(ctx.messageAdapter(event,
+              e -> new HostEvent(host(member.apply(e)), reachable, gone)), event));
     }
 
     private static String host(org.apache.pekko.cluster.Member m) {

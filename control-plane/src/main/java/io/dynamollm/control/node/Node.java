@@ -89,7 +89,11 @@ public final class Node implements AutoCloseable {
    */
   public static Node start(NodeSettings settings, Config root, Profile profile, SloTable defaults, LiveSettings live,
       ModelClock clock) {
-    Config config = settings.pekkoConfig(root);
+    // a GPU host stopped on purpose drains first (HostDrain): up to two engine start-ups and a margin
+    Duration drainFor = live.engineStartup().dividedBy((long) Math.max(1, live.speedup())).multipliedBy(2)
+        .plusSeconds(10);
+    Config config = settings.pekkoConfig(root).withValue("pekko.coordinated-shutdown.phases.before-service-unbind"
+        + ".timeout", com.typesafe.config.ConfigValueFactory.fromAnyRef(drainFor.plusSeconds(5).toMillis() + "ms"));
     EngineConfig engines = EngineConfig.fromConfig(root);
     FrontDoorSettings doorSettings = FrontDoorSettings.fromConfig(root, System.getenv());
     // read the tokenizer before anything starts: a tokenizer file that cannot be read fails the start, naming it
@@ -161,6 +165,8 @@ public final class Node implements AutoCloseable {
         system.getWhenTerminated().thenRun(tokenizer.get()::close);
         door = Optional.of(d);
       }
+      agent.ifPresent(a -> CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(),
+          "drain-gpu-host", () -> HostDrain.run(system, a, drainFor)));
       return new Node(system, settings, binding, door, token, store, agent, livePlane, clock);
     } catch (Exception e) {
       system.terminate();

@@ -18,7 +18,8 @@ import java.util.Objects;
  * re-sharding, so the pool never loses capacity before its replacement serves. Without in-place re-shards a TP
  * change is a start of the new instances followed by a drain of the old ones. An instance the plan no longer needs
  * may stay as a warm spare ({@link Spares}): loaded, unrouted, at the lowest clock; a missing instance of its TP wakes
- * it instead of a cold start. Pure.
+ * it instead of a cold start. An instance whose host is leaving is surplus however the plan looks: replaced first, then
+ * drained, never parked. Pure.
  */
 public final class PoolReconciler {
   private PoolReconciler() {}
@@ -27,12 +28,18 @@ public final class PoolReconciler {
    * An instance of the pool as its manager knows it.
    *
    * @param capacityRps its planned capacity (for staggering re-shards)
+   * @param leaving its host is leaving the cluster (a rolling restart): it serves on but counts for nothing of the
+   *     plan, so a replacement starts elsewhere, and it drains once the pool has settled (make-before-break)
    */
-  public record Live(String id, TensorParallelism tp, InstanceState state, double capacityRps) {
+  public record Live(String id, TensorParallelism tp, InstanceState state, double capacityRps, boolean leaving) {
     public Live {
       Objects.requireNonNull(id, "id");
       Objects.requireNonNull(tp, "tp");
       Objects.requireNonNull(state, "state");
+    }
+
+    public Live(String id, TensorParallelism tp, InstanceState state, double capacityRps) {
+      this(id, tp, state, capacityRps, false);
     }
   }
 
@@ -127,7 +134,8 @@ public final class PoolReconciler {
     List<PoolPlan.Group> deficit = new ArrayList<>(); // one entry per missing instance
     List<Live> surplus = new ArrayList<>();
     for (TensorParallelism tp : TensorParallelism.PAPER_DEGREES) {
-      List<Live> have = serving.stream().filter(i -> i.tp().equals(tp)).toList();
+      List<Live> have = serving.stream().filter(i -> i.tp().equals(tp) && !i.leaving()).toList();
+      serving.stream().filter(i -> i.tp().equals(tp) && i.leaving()).forEach(surplus::add);
       int k = 0;
       for (PoolPlan.Group g : plan.groups()) {
         if (!g.tp().equals(tp)) {
@@ -175,7 +183,7 @@ public final class PoolReconciler {
     }
     if (!hold) {
       for (Live l : surplus) {
-        if (l.state() == InstanceState.READY && l.tp().degree() <= room) {
+        if (l.state() == InstanceState.READY && l.tp().degree() <= room && !l.leaving()) {
           park.add(l.id());
           room -= l.tp().degree();
         } else {
@@ -184,10 +192,12 @@ public final class PoolReconciler {
       }
     }
     if (hold && breakFirst) {
-      // as few as free the GPUs the missing instances need, widest first; the rest go once those serve
+      // as few as free the GPUs the missing instances need, widest first; the rest go once those serve;
       int need = deficit.stream().mapToInt(g -> g.tp().degree()).sum();
       int freed = 0;
-      for (Live l : surplus.stream().sorted(Comparator.comparing((Live i) -> -i.tp().degree())).toList()) {
+      // those of a leaving host first (they go anyway), a starting one last (it may be the replacement of one)
+      for (Live l : surplus.stream().sorted(Comparator.comparing((Live i) -> !i.leaving())
+          .thenComparing(i -> i.state() == InstanceState.STARTING).thenComparing(i -> -i.tp().degree())).toList()) {
         if (freed >= need) {
           break;
         }

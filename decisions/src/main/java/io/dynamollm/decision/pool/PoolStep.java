@@ -3,6 +3,7 @@ package io.dynamollm.decision.pool;
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.protocol.Decision;
+import io.dynamollm.protocol.InstanceIds;
 import io.dynamollm.protocol.InstanceState;
 import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.MixSpec;
@@ -124,6 +125,9 @@ public final class PoolStep {
   private boolean planning;
   private int pendingPlacements;
   private boolean adopting;
+  /** The GPU hosts listed now, and those that were listed and no longer are: their instances are leaving. */
+  private Set<String> listedHosts = Set.of();
+  private final Set<String> withdrawnHosts = new HashSet<>();
   private CapacityCorrection correction = CapacityCorrection.NONE;
   private long epochCompleted;
   private long epochMissed;
@@ -412,10 +416,11 @@ public final class PoolStep {
    * {@code host} is {@code host:port}, as instance ids begin ({@link io.dynamollm.protocol.InstanceIds}).
    */
   public Effects hostLost(String host, double nowMs) {
+    withdrawnHosts.remove(host); // a host that comes back under the same address starts afresh
     List<DecisionNote> notes = new ArrayList<>();
     for (var it = members.values().iterator(); it.hasNext(); ) {
       Member m = it.next();
-      if (io.dynamollm.protocol.InstanceIds.onHost(m.id, host)) {
+      if (InstanceIds.onHost(m.id, host)) {
         it.remove();
         if (m.last != null) {
           retiredEnergyJ += m.last.energyJ();
@@ -429,6 +434,35 @@ public final class PoolStep {
     }
     noRoomFor.clear(); // the cluster changed: every TP may be tried again
     return reconcile(notes, nowMs);
+  }
+
+  /**
+   * The GPU hosts that offer their GPUs now. An instance on a host no longer listed — it is leaving the cluster (a
+   * rolling restart: the node withdrew its host before stopping) — keeps serving while a replacement starts on
+   * another host, and drains once that serves (make-before-break); {@link #hostLost} follows when the host is gone.
+   */
+  public Effects hostsListed(Set<String> hosts, double nowMs) {
+    Set<String> withdrawn = new HashSet<>(listedHosts);
+    withdrawn.removeAll(hosts);
+    withdrawnHosts.removeAll(hosts); // listed again
+    withdrawnHosts.addAll(withdrawn);
+    listedHosts = Set.copyOf(hosts);
+    List<DecisionNote> notes = new ArrayList<>();
+    for (Member m : members.values()) {
+      if (withdrawn.contains(InstanceIds.hostOf(m.id))) {
+        notes.add(note("replace " + m.id + " (" + m.tp + ")", "its host is leaving the cluster; it serves until a"
+            + " replacement on another host does, then drains", 0));
+      }
+    }
+    if (notes.isEmpty()) {
+      return effects(Optional.empty(), List.of());
+    }
+    noRoomFor.clear(); // the cluster changed: every TP may be tried again
+    return reconcile(notes, nowMs);
+  }
+
+  private boolean leaving(Member m) {
+    return withdrawnHosts.contains(InstanceIds.hostOf(m.id));
   }
 
   /** The keep-alive: bounds and SLO to the instances, retries of starts, routes, telemetry up. */
@@ -497,10 +531,11 @@ public final class PoolStep {
     List<PoolReconciler.Live> live = new ArrayList<>();
     List<PoolReconciler.Spare> spares = new ArrayList<>();
     for (Member m : members.values()) {
-      if (m.spare() && m.state == InstanceState.READY) {
+      boolean leaving = leaving(m);
+      if (m.spare() && m.state == InstanceState.READY && !leaving) {
         spares.add(new PoolReconciler.Spare(m.id, m.tp, m.spareSinceMs));
       } else {
-        live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp)));
+        live.add(new PoolReconciler.Live(m.id, m.tp, m.state, capacity(m.tp), leaving));
       }
     }
     // a pool that holds more GPUs than its budget, while a start found no room, lets its extra instances go first:

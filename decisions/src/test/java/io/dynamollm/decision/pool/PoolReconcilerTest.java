@@ -37,6 +37,32 @@ class PoolReconcilerTest {
   }
 
   @Test
+  void anInstanceOfALeavingHostIsReplacedFirstAndDrainedOnlyOnceTheReplacementServes() {
+    PoolPlan twoTp4 = plan(new PoolPlan.Group(TP4, 1605, 2, 5, 4));
+    Live leaving = new Live("old", TP4, InstanceState.READY, 5, true);
+    // its host leaves (a rolling restart): the plan is met without it, so a replacement starts while it serves
+    var s1 = PoolReconciler.reconcile(twoTp4, List.of(ready("stays", TP4), leaving), RESTART);
+    assertThat(s1.start()).hasSize(1);
+    assertThat(s1.drain()).isEmpty();
+    // while the replacement starts it still serves; once that is ready it drains
+    var s2 = PoolReconciler.reconcile(twoTp4, List.of(ready("stays", TP4), leaving,
+        new Live("new", TP4, InstanceState.STARTING, 5)), RESTART);
+    assertThat(s2.start()).isEmpty();
+    assertThat(s2.drain()).isEmpty();
+    var s3 = PoolReconciler.reconcile(twoTp4, List.of(ready("stays", TP4), leaving, ready("new", TP4)), RESTART);
+    assertThat(s3.drain()).containsExactly("old");
+    // never kept as a warm spare on the leaving host, room or not
+    var s4 = PoolReconciler.reconcile(twoTp4, List.of(ready("stays", TP4), leaving, ready("new", TP4)), RESTART, false,
+        List.of(), new PoolReconciler.Spares(600_000, 16, 0));
+    assertThat(s4.park()).isEmpty();
+    assertThat(s4.drain()).containsExactly("old");
+    // a pool over its budget that must break first lets the leaving instance go before a starting replacement
+    var s5 = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP8, 1605, 1, 5, 4)), List.of(leaving,
+        new Live("starting", TP4, InstanceState.STARTING, 5)), RESTART, true, List.of(), PoolReconciler.Spares.NONE);
+    assertThat(s5.drain()).startsWith("old");
+  }
+
+  @Test
   void aPoolOverItsBudgetWhoseNewInstancesFindNoRoomLetsGoOfAsFewAsFreeTheirGpus() {
     // the cluster gave the pool 4 GPUs; it still runs two TP8 instances and its TP4 finds no host with room
     PoolPlan oneTp4 = plan(new PoolPlan.Group(TP4, 1605, 1, 5, 4));
