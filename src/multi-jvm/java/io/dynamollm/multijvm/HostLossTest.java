@@ -13,10 +13,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue 13, scenario 1 (without client load yet): a control node and two 8-GPU hosts, a GPU budget of 8: one TP8
- * instance serves on one host. SIGKILL that host: its instance leaves the pools' routes once the node is downed, a
- * replacement starts on the other host within one engine start-up, and the killed host, restarted with its own
- * command, comes back with its GPUs free (clocks reset) and holds nothing of the old instance.
+ * Issue 13, scenario 1: a control node and two 8-GPU hosts, a GPU budget of 8: one TP8 instance serves on one host,
+ * under client load through the control node's front door (4 short completions a second). SIGKILL that host: its
+ * instance leaves the pools' routes once the node is downed, a replacement starts on the other host, the requests
+ * the dead host had are re-routed to it (failed client requests at most those in flight at the kill), and the killed
+ * host, restarted with its own command, comes back with its GPUs free (clocks reset) and holds nothing of the old
+ * instance.
  */
 class HostLossTest {
 
@@ -50,14 +52,18 @@ class HostLossTest {
       boolean serving = await(Duration.ofSeconds(240), () -> instances(c, control).size() == 1
           && ready(c, control).size() == 1);
       assertThat(serving).as("one ready instance; instances: " + instances(c, control)).isTrue();
+      FrontDoorLoad load = new FrontDoorLoad(c, List.of(control), FrontDoorLoad.modelOf(control), 4,
+          Duration.ofSeconds(150));
+      Thread.sleep(10_000); // steady load on the one instance
       JsonNode first = ready(c, control).get(0);
       String firstId = first.path("id").asText();
       NodeProcess victim = c.byHost(first.path("host").asText()).orElseThrow();
       NodeProcess survivor = c.nodes().stream().filter(n -> n != victim && n != control).findFirst().orElseThrow();
       c.note("SERVING " + firstId + " on " + victim.name);
+      int inFlight = load.outstanding();
       victim.kill();
       double killedAt = c.seconds();
-      c.note("FAULT SIGKILL " + victim.name);
+      c.note("FAULT SIGKILL " + victim.name + " with " + inFlight + " client requests in flight");
       boolean dropped = await(Duration.ofSeconds(60),
           () -> instances(c, control).stream().noneMatch(i -> i.path("id").asText().equals(firstId)));
       double droppedAfter = c.seconds() - killedAt;
@@ -72,6 +78,15 @@ class HostLossTest {
           replacedAfter, replaced, ready(c, control)));
       assertThat(replaced).as("a replacement serves on the surviving host; instances: " + instances(c, control))
           .isTrue();
+      boolean answered = load.finish(Duration.ofSeconds(160));
+      load.noteFailures(20);
+      int failed = load.failed().size();
+      c.note(String.format(Locale.ROOT, "LOAD %d requests sent, %d failed (%d in flight at the kill), SLO attainment"
+          + " %.1f %%", load.sent(), failed, inFlight, load.attainment() * 100));
+      assertThat(answered).as("every client request came back").isTrue();
+      assertThat(failed).as("failed client requests at most those in flight on the dead host").isLessThanOrEqualTo(
+          inFlight);
+      load.close();
       c.start(victim);
       boolean back = await(Duration.ofSeconds(120), () -> c.sees(control, c.nodes()));
       assertThat(back).as("the killed host rejoins").isTrue();
@@ -83,7 +98,9 @@ class HostLossTest {
           .noneMatch(i -> i.path("host").asText().equals(victimHost) && !i.path("state").asText().equals("ready")
               && !i.path("state").asText().equals("starting"));
       c.note(String.format(Locale.ROOT, "RESULT instance dropped %.1f s after SIGKILL, replacement serving %.1f s"
-          + " after it; the host rejoined with its GPUs reset", droppedAfter, replacedAfter));
+          + " after it; %d client requests, %d failed of %d in flight at the kill, attainment %.1f %%; the host"
+          + " rejoined with its GPUs reset", droppedAfter, replacedAfter, load.sent(), failed, inFlight,
+          load.attainment() * 100));
     }
   }
 }

@@ -157,13 +157,28 @@ public final class Router {
   private record HostEvent(String host, boolean reachable, boolean gone) implements Internal {}
 
   /** A request in the router: what it was classified as, and how it fared so far. */
-  private record Pending(Request request, RequestType type, SizeClass predicted, int attempts, double heldSinceMs) {
+  /**
+   * A request the router has: when it arrived and when it was last sent to an instance (model ms) — its TTFT counts
+   * from its arrival, held and re-routed time included.
+   */
+  private record Pending(Request request, RequestType type, SizeClass predicted, int attempts, double heldSinceMs,
+      double arrivedMs, double sentMs) {
     Pending again() {
-      return new Pending(request, type, predicted, attempts + 1, heldSinceMs);
+      return new Pending(request, type, predicted, attempts + 1, heldSinceMs, arrivedMs, sentMs);
     }
 
     Pending heldAt(double t) {
-      return new Pending(request, type, predicted, attempts, Double.isNaN(heldSinceMs) ? t : heldSinceMs);
+      return new Pending(request, type, predicted, attempts, Double.isNaN(heldSinceMs) ? t : heldSinceMs, arrivedMs,
+          sentMs);
+    }
+
+    Pending sentAt(double t) {
+      return new Pending(request, type, predicted, attempts, heldSinceMs, arrivedMs, t);
+    }
+
+    /** How long it waited in the router (held, re-routed) before the instance that served it got it. */
+    double waitedMs() {
+      return Math.max(0, sentMs - arrivedMs);
     }
   }
 
@@ -342,7 +357,8 @@ public final class Router {
           .computeIfAbsent(type, k -> new long[2]);
       seen[0]++;
       seen[1] += r.promptTokens();
-      route(new Pending(r, type, predicted, 0, Double.NaN), Set.of());
+      double now = w.clock().nowMs();
+      route(new Pending(r, type, predicted, 0, Double.NaN, now, now), Set.of());
       return Behaviors.same();
     }
 
@@ -394,7 +410,8 @@ public final class Router {
       }
     }
 
-    private void send(Pending p, String pool, String instance) {
+    private void send(Pending pending, String pool, String instance) {
+      Pending p = pending.sentAt(w.clock().nowMs());
       outstanding.merge(instance, 1, Integer::sum);
       arrivalsSinceReport.merge(instance, 1, Integer::sum);
       if (p.attempts() == 0) {
@@ -459,7 +476,8 @@ public final class Router {
         }
         return Behaviors.same();
       }
-      Engine.Completion c = s.completion().get();
+      // the client's TTFT: from its arrival here, however long it was held or re-routed before this instance got it
+      Engine.Completion c = s.completion().get().waited(p.waitedMs());
       var features = new RequestFeatures(p.request().id(), p.request().promptTokens(), p.request().maxTokens(),
           "default", Optional.empty(), OptionalInt.empty());
       predictor.observe(features, p.predicted(), c.outputTokens());

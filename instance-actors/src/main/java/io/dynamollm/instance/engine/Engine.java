@@ -186,6 +186,11 @@ public interface Engine extends AutoCloseable {
       Objects.requireNonNull(finishReason, "finishReason");
     }
 
+    /** The same, its first token {@code waitedMs} later (the time it waited before its engine got it). */
+    public Completion waited(double waitedMs) {
+      return new Completion(id, ttftMs + waitedMs, tbtMs, outputTokens, text, finishReason, energyJ);
+    }
+
     /** Latencies only (a replayed request, a test). */
     public Completion(long id, double ttftMs, double tbtMs, int outputTokens) {
       this(id, ttftMs, tbtMs, outputTokens, "", "length", Double.NaN);
