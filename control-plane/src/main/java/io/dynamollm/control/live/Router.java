@@ -477,7 +477,8 @@ public final class Router {
         return Behaviors.same();
       }
       // the client's TTFT: from its arrival here, however long it was held or re-routed before this instance got it
-      Engine.Completion c = s.completion().get().waited(p.waitedMs());
+      Engine.Completion engine = s.completion().get();
+      Engine.Completion c = engine.waited(p.waitedMs());
       var features = new RequestFeatures(p.request().id(), p.request().promptTokens(), p.request().maxTokens(),
           "default", Optional.empty(), OptionalInt.empty());
       predictor.observe(features, p.predicted(), c.outputTokens());
@@ -487,11 +488,13 @@ public final class Router {
       Slo judged = sloOf(p.request(), truth);
       boolean ok = judged.isMetBy(c.ttftMs(), c.tbtMs());
       served.merge(truth, 1L, Long::sum);
-      long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
-      o[0]++;
       if (ok) {
         met.merge(truth, 1L, Long::sum);
-      } else {
+      }
+      // the pool's own outcome (its capacity correction) is how its instance served, not how long the router held
+      long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
+      o[0]++;
+      if (!judged.isMetBy(engine.ttftMs(), engine.tbtMs())) {
         o[1]++;
       }
       p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), Optional.of(d.pool()),
