@@ -51,7 +51,6 @@ public final class AdminRoutes extends AllDirectives {
   private static final ObjectMapper JSON = new ObjectMapper();
   /** Admin bodies are a few hundred bytes; larger ones are refused with 413. */
   static final int MAX_BODY_BYTES = 64 * 1024;
-  static final Duration BODY_TIMEOUT = Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
   private final ActorRef<SloStore.Command> slos;
@@ -290,11 +289,11 @@ public final class AdminRoutes extends AllDirectives {
   // ------------------------------------------------------------------------------------------------ helpers
 
   /**
-   * The request body, read whole within {@value #MAX_BODY_BYTES} bytes and {@link #BODY_TIMEOUT}: a larger one gets
+   * The request body, read whole within {@value #MAX_BODY_BYTES} bytes and {@link BoundedBody#TIMEOUT}: a larger one gets
    * 413, one that does not arrive in time (its Content-Length larger than what was sent) 408.
    */
   private Route body(java.util.function.Function<String, Route> inner) {
-    return extractRequestEntity(entity -> onSuccess(BoundedBody.read(entity, MAX_BODY_BYTES, BODY_TIMEOUT,
+    return extractRequestEntity(entity -> onSuccess(BoundedBody.read(entity, MAX_BODY_BYTES, BoundedBody.TIMEOUT,
         materializer), outcome -> {
           if (outcome instanceof BoundedBody.Read r) {
             return inner.apply(r.text());

@@ -48,7 +48,6 @@ public final class FrontDoor extends AllDirectives {
   static final List<String> TPOT_HEADERS = List.of("x-slo-tpot-ms", "x-llm-d-slo-tpot-ms");
 
   /** A request body must arrive within this. */
-  static final java.time.Duration BODY_TIMEOUT = java.time.Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
   private final ActorRef<Router.Command> router;
@@ -178,7 +177,7 @@ public final class FrontDoor extends AllDirectives {
 
   /** A completion or chat completion: read the body (bounded), validate, count, check, hand to an exchange. */
   private Route call(HttpRequest req, String endpoint) {
-    return onSuccess(BoundedBody.read(req.entity(), settings.maxBodyBytes(), BODY_TIMEOUT, materializer),
+    return onSuccess(BoundedBody.read(req.entity(), settings.maxBodyBytes(), BoundedBody.TIMEOUT, materializer),
         outcome -> {
           if (outcome instanceof BoundedBody.TooLarge) {
             return error(new ApiError(413, "The request body is larger than the front door takes ("
@@ -186,7 +185,7 @@ public final class FrontDoor extends AllDirectives {
                 "request_too_large"));
           }
           if (outcome instanceof BoundedBody.TimedOut) {
-            return error(new ApiError(408, "The request body did not arrive within " + BODY_TIMEOUT.toSeconds()
+            return error(new ApiError(408, "The request body did not arrive within " + BoundedBody.TIMEOUT.toSeconds()
                 + " s (is its Content-Length larger than the body?)", "invalid_request_error", null, "timeout"));
           }
           if (outcome instanceof BoundedBody.Unreadable u) {

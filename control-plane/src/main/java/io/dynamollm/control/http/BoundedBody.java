@@ -28,6 +28,9 @@ public final class BoundedBody {
   /** The stream failed otherwise (the client went away, a broken chunked encoding). */
   public record Unreadable(String why) implements Outcome {}
 
+  /** How long a body may take to arrive, on every server of the node. */
+  public static final Duration TIMEOUT = Duration.ofSeconds(10);
+
   private BoundedBody() {}
 
   public static CompletionStage<Outcome> read(HttpEntity entity, long maxBytes, Duration timeout,

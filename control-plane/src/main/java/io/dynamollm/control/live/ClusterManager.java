@@ -148,7 +148,6 @@ public final class ClusterManager {
     private boolean takingOver;
     /** ... and budgets at once unless the cluster is starting (see {@link #budget}). */
     private boolean takeoverGathering;
-    private int resumedGpus;
     /** The last model hour whose arrivals were stored (the hour under way is stored again each pool epoch). */
     private long storedHour = Long.MIN_VALUE;
 
@@ -291,6 +290,8 @@ public final class ClusterManager {
         // fewer GPUs than the layout held, on a node that has just started: the whole cluster is starting from its
         // durable copies, its hosts still joining. On a node that ran before, the missing GPUs went with a lost host
         boolean starting = ctx.getSystem().uptime() * 1000 < wall(w.settings().rebudgetDelayMs()).toMillis();
+        // no epoch ran since the resume: the budgets are the resumed layout's
+        int resumedGpus = step.budgets().stream().mapToInt(PoolBudget::gpus).sum();
         if (usable < resumedGpus && starting) {
           ctx.getLog().info("resumed layout held {} GPUs, {} are back: waiting for GPU hosts to join", resumedGpus,
               usable);
@@ -378,7 +379,6 @@ public final class ClusterManager {
         step.budgets().forEach(b -> w.pools().tell(b.pool(), new PoolManager.Assign(b)));
         log(n);
         takingOver = true;
-        resumedGpus = step.budgets().stream().mapToInt(PoolBudget::gpus).sum();
         budgetIfTakingOver();
       });
       return Behaviors.same();
