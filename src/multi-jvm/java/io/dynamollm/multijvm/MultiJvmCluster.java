@@ -62,7 +62,7 @@ final class MultiJvmCluster implements AutoCloseable {
     Files.writeString(conf, "dynamollm.gpu.backend = simulated\ndynamollm.gpu.simulated-count = 2\n" + config);
     List<int[]> ports = new ArrayList<>();
     for (int k = 0; k < names.size(); k++) {
-      ports.add(new int[] {freePort(), freePort(), freePort()});
+      ports.add(new int[] {freePort(), freePort(), freePort(), freePort()});
     }
     List<String> seedList = new ArrayList<>();
     for (int k = 0; k < seeds; k++) {
@@ -73,7 +73,7 @@ final class MultiJvmCluster implements AutoCloseable {
       args.addAll(extraArgs);
       args.addAll(perNode.getOrDefault(names.get(k), List.of()));
       int[] p = ports.get(k);
-      nodes.put(names.get(k), new NodeProcess(names.get(k), p[0], p[1], p[2], dir, args));
+      nodes.put(names.get(k), new NodeProcess(names.get(k), p[0], p[1], p[2], p[3], dir, args));
     }
     Runtime.getRuntime().addShutdownHook(new Thread(this::killAll));
     note("cluster of " + names + ", seeds " + seedList);

@@ -19,13 +19,17 @@ final class NodeProcess {
   final int clusterPort;
   final int adminPort;
   final int doorPort;
+  /** The ops endpoint: /metrics, /ready, /alive, /cluster/members. */
+  final int opsPort;
   final Path dataDir;
   final Path log;
   private final List<String> command;
   private Process process;
   private int starts;
 
-  NodeProcess(String name, int clusterPort, int adminPort, int doorPort, Path dir, List<String> extraArgs) {
+  NodeProcess(String name, int clusterPort, int adminPort, int doorPort, int opsPort, Path dir,
+      List<String> extraArgs) {
+    this.opsPort = opsPort;
     this.name = name;
     this.clusterPort = clusterPort;
     this.adminPort = adminPort;
@@ -39,7 +43,8 @@ final class NodeProcess {
         "-Djava.util.concurrent.ForkJoinPool.common.parallelism=4",
         "-jar", jar().toString(), "node",
         "--host", "127.0.0.1", "--port", Integer.toString(clusterPort), "--http-port", Integer.toString(adminPort),
-        "--front-door-port", Integer.toString(doorPort), "--data-dir", dataDir.toString()));
+        "--front-door-port", Integer.toString(doorPort), "--ops-port", Integer.toString(opsPort),
+        "--data-dir", dataDir.toString()));
     c.addAll(extraArgs);
     this.command = List.copyOf(c);
   }

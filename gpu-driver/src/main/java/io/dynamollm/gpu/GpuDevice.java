@@ -68,6 +68,11 @@ public interface GpuDevice {
   /** Why the clock is below its maximum right now. */
   ClockEventReasons clockEventReasons();
 
+  /** The device itself under any wrapper ({@link ClockRequestRecorder}); this one when it wraps nothing. */
+  default GpuDevice underlying() {
+    return this;
+  }
+
   /** The supported clock nearest to {@code mhz} — how the hardware treats a request between two supported clocks. */
   default int nearestSupportedClockMhz(int mhz) {
     int best = -1;

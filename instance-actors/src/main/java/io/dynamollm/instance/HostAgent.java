@@ -1,5 +1,6 @@
 package io.dynamollm.instance;
 
+import io.dynamollm.gpu.ClockRequestRecorder;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.protocol.CborSerializable;
@@ -59,7 +60,8 @@ public final class HostAgent {
    * as read now — held, free or kept out, they all draw power.
    */
   public record Inventory(List<String> gpus, Map<String, String> holders, Map<String, String> excluded,
-      Map<String, Long> energyMj, Map<String, Integer> powerMw) implements CborSerializable {
+      Map<String, Long> energyMj, Map<String, Integer> powerMw, List<GpuReading> readings)
+      implements CborSerializable {
     public int free() {
       return gpus.size() - holders.size();
     }
@@ -74,6 +76,13 @@ public final class HostAgent {
       return powerMw.values().stream().mapToInt(Integer::intValue).sum() / 1000.0;
     }
   }
+
+  /**
+   * One GPU as read now, for metrics: NVML index and UUID, power (mW), energy counter (mJ), the SM clock it applies and
+   * the one last requested of it (0: not locked), MHz, and the instance holding it ("" when free).
+   */
+  public record GpuReading(int index, String uuid, String name, int powerMw, long energyMj, int smClockMhz,
+      int requestedMhz, String instance) implements CborSerializable {}
 
   private HostAgent() {}
 
@@ -90,7 +99,9 @@ public final class HostAgent {
     Running(ActorContext<Command> ctx, List<? extends GpuDevice> devices) {
       this.ctx = ctx;
       List<String> usable = new ArrayList<>();
-      for (GpuDevice d : devices) {
+      for (GpuDevice raw : devices) {
+        // the agent hands out recording devices: what was requested shows next to what the GPU applies
+        GpuDevice d = raw instanceof ClockRequestRecorder r ? r : new ClockRequestRecorder(raw);
         byUuid.put(d.uuid(), d);
         try {
           d.resetLockedGpuClocks();
@@ -143,15 +154,21 @@ public final class HostAgent {
       }
       Map<String, Long> energy = new LinkedHashMap<>();
       Map<String, Integer> power = new LinkedHashMap<>();
+      List<GpuReading> readings = new ArrayList<>();
       byUuid.forEach((u, d) -> {
         try {
-          energy.put(u, d.totalEnergyMj());
-          power.put(u, d.powerUsageMw());
+          long mj = d.totalEnergyMj();
+          int mw = d.powerUsageMw();
+          energy.put(u, mj);
+          power.put(u, mw);
+          int requested = ((ClockRequestRecorder) d).requestedMhz().orElse(0);
+          readings.add(new GpuReading(d.index(), u, d.name(), mw, mj, d.smClockMhz(), requested,
+              holders.getOrDefault(u, "")));
         } catch (GpuException e) {
           ctx.getLog().warn("GPU {}: energy and power unreadable: {}", u, e.getMessage());
         }
       });
-      g.replyTo().tell(new Inventory(ledger.gpus(), holders, Map.copyOf(excluded), energy, power));
+      g.replyTo().tell(new Inventory(ledger.gpus(), holders, Map.copyOf(excluded), energy, power, readings));
       return Behaviors.same();
     }
 

@@ -78,7 +78,8 @@ public final class PoolManager {
 
   /** What the pool looks like (for {@code GET /api/v1/pools}). */
   public record PoolView(String pool, List<RequestType> types, int budgetGpus, String plan,
-      List<InstanceView> instances, double capacityCorrection) implements CborSerializable {}
+      List<InstanceView> instances, double capacityCorrection, double plannedLoadRps, double capacityRps,
+      double budgetLoadRps) implements CborSerializable {}
 
   /** One instance as the pool manager last heard of it. */
   public record InstanceView(String id, int tp, List<String> gpus, int freqMhz, InstanceState state, int queued,
@@ -106,7 +107,22 @@ public final class PoolManager {
    */
   public record Wiring(PoolPlanner planner, DecisionSettings settings, PoolReconciler.Reshards reshards,
       Instances instances, ActorRef<Place> placement, ActorRef<Topic.Command<PoolRoutes>> routes,
-      ActorRef<Decision> decisions, ActorRef<PoolTelemetry> telemetry, ModelClock clock) {}
+      ActorRef<Decision> decisions, ActorRef<PoolTelemetry> telemetry, ModelClock clock, PlannerTimes times) {
+    /** Without solve-time observation (tests). */
+    public Wiring(PoolPlanner planner, DecisionSettings settings, PoolReconciler.Reshards reshards,
+        Instances instances, ActorRef<Place> placement, ActorRef<Topic.Command<PoolRoutes>> routes,
+        ActorRef<Decision> decisions, ActorRef<PoolTelemetry> telemetry, ModelClock clock) {
+      this(planner, settings, reshards, instances, placement, routes, decisions, telemetry, clock, PlannerTimes.NONE);
+    }
+  }
+
+  /** Told how long each planner solve took (wall seconds) and how it came out (metrics). Called off the actor. */
+  public interface PlannerTimes {
+    PlannerTimes NONE = (pool, outcome, seconds) -> {};
+
+    /** @param outcome the solver's outcome (OPTIMAL, FEASIBLE, FALLBACK, INFEASIBLE), or "error" */
+    void solved(String pool, String outcome, double seconds);
+  }
 
   sealed interface Internal extends Command, NoSerializationVerificationNeeded {}
 
@@ -247,10 +263,23 @@ public final class PoolManager {
           .build();
     }
 
+    /** The planner's answer, its solve time told to {@link PlannerTimes} (on the planner's thread). */
+    private PoolPlanner.Result timedPlan(PoolPlanner.Request req) {
+      long t0 = System.nanoTime();
+      String outcome = "error";
+      try {
+        PoolPlanner.Result r = w.planner().plan(req);
+        outcome = r.solverOutcome().name();
+        return r;
+      } finally {
+        w.times().solved(pool, outcome, (System.nanoTime() - t0) / 1e9);
+      }
+    }
+
     /** The step's effects, as messages. */
     private Behavior<Command> apply(PoolStep.Effects fx) {
       fx.decisions().forEach(this::log);
-      fx.plan().ifPresent(req -> ctx.pipeToSelf(CompletableFuture.supplyAsync(() -> w.planner().plan(req), blocking),
+      fx.plan().ifPresent(req -> ctx.pipeToSelf(CompletableFuture.supplyAsync(() -> timedPlan(req), blocking),
           (r, err) -> {
             if (err != null) {
               return new Planned(null, err.toString());
@@ -348,7 +377,8 @@ public final class PoolManager {
               .orElse(InstanceTelemetry.Ladder.NONE))));
       Optional<PoolBudget> b = step.budget();
       g.replyTo().tell(new PoolView(pool, b.map(x -> x.types().stream().sorted().toList()).orElse(List.of()),
-          b.map(PoolBudget::gpus).orElse(0), step.plan().describe(), views, step.correction().factor()));
+          b.map(PoolBudget::gpus).orElse(0), step.plan().describe(), views, step.correction().factor(),
+          step.plan().plannedLoadRps(), step.plan().capacityRps(), b.map(PoolBudget::loadRps).orElse(0.0)));
       return Behaviors.same();
     }
 

@@ -17,6 +17,9 @@ public final class DynamoLlmCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    // logging is set up here, on one thread, before any other starts: SLF4J then has nothing to replay (it warns
+    // about loggers used by several threads while it initializes)
+    org.slf4j.LoggerFactory.getILoggerFactory();
     System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 

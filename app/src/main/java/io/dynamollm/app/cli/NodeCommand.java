@@ -63,6 +63,14 @@ final class NodeCommand implements Callable<Integer> {
       description = "OpenAI-compatible front door port on a control node; 0 picks a free one (default 8000).")
   Integer frontDoorPort;
 
+  @Option(names = "--ops-port", paramLabel = "PORT",
+      description = "Ops endpoint port (/metrics, /ready, /alive, /cluster/members); 0 picks a free one (default 7626).")
+  Integer opsPort;
+
+  @Option(names = "--status-every", paramLabel = "SECONDS", defaultValue = "10",
+      description = "Print a status line (energy, power, attainment per type) this often on a control node; 0: never.")
+  int statusEvery;
+
   @Option(names = "--data-dir", paramLabel = "DIR", description = "Folder of the durable data (default ./dynamollm-data).")
   Path dataDir;
 
@@ -112,6 +120,11 @@ final class NodeCommand implements Callable<Integer> {
     checkPort("--port", port);
     checkPort("--http-port", httpPort);
     checkPort("--front-door-port", frontDoorPort);
+    checkPort("--ops-port", opsPort);
+    if (statusEvery < 0 || statusEvery > 86_400) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--status-every must be 0-86400 seconds, got "
+          + statusEvery);
+    }
     Config cfg = ConfigFiles.load(Optional.ofNullable(config));
     if (frontDoorPort != null) {
       cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.front-door.port = " + frontDoorPort)
@@ -150,6 +163,9 @@ final class NodeCommand implements Callable<Integer> {
     if (httpPort != null) {
       s = s.withAdminPort(httpPort);
     }
+    if (opsPort != null) {
+      s = s.withOpsPort(opsPort);
+    }
     if (dataDir != null) {
       s = s.withDataDir(dataDir);
     }
@@ -160,7 +176,7 @@ final class NodeCommand implements Callable<Integer> {
     List<Node> hosts = new ArrayList<>();
     String seed = settings.host() + ":" + node.system().address().getPort().get();
     for (int k = 1; k <= simulatedHosts; k++) {
-      NodeSettings h = settings.withRoles(java.util.Set.of(NodeSettings.GPU_HOST)).withPort(0)
+      NodeSettings h = settings.withRoles(java.util.Set.of(NodeSettings.GPU_HOST)).withPort(0).withOpsPort(0)
           .withSeeds(List.of(seed)).withDataDir(settings.dataDir().resolve("simulated-host-" + k));
       hosts.add(Node.start(h, cfg, profile, slos, live, clock));
     }
@@ -179,6 +195,10 @@ final class NodeCommand implements Callable<Integer> {
     });
     node.frontDoorAddress().ifPresent(a -> out.printf("front door (OpenAI API): http://%s:%d/v1%n", a.getHostString(),
         a.getPort()));
+    node.adminAddress().ifPresent(a -> out.printf("dashboard: http://%s:%d/dashboard%n", a.getHostString(),
+        a.getPort()));
+    out.printf("ops: http://%s:%d/metrics, /ready, /alive%n", node.opsAddress().getHostString(),
+        node.opsAddress().getPort());
     node.hostAgent().ifPresent(agent -> {
       HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent,
           HostAgent.GetInventory::new, Duration.ofSeconds(10), node.system().scheduler()).toCompletableFuture().join();
@@ -186,8 +206,10 @@ final class NodeCommand implements Callable<Integer> {
           inv.excluded().isEmpty() ? "" : "; kept out (clock reset failed): " + inv.excluded());
     });
     for (int k = 0; k < hosts.size(); k++) {
-      out.printf("simulated host %d: node %s, %d GPUs%n", k + 1, hosts.get(k).system().address(),
-          gpusPerHost != null ? gpusPerHost : io.dynamollm.gpu.GpuSettings.fromConfig(cfg).simulatedCount());
+      out.printf("simulated host %d: node %s, %d GPUs, metrics http://%s:%d/metrics%n", k + 1,
+          hosts.get(k).system().address(),
+          gpusPerHost != null ? gpusPerHost : io.dynamollm.gpu.GpuSettings.fromConfig(cfg).simulatedCount(),
+          hosts.get(k).opsAddress().getHostString(), hosts.get(k).opsAddress().getPort());
     }
     if (live.speedup() > 1) {
       out.printf("time runs %.0fx faster than the wall clock (engines, workload and every controller epoch)%n",
@@ -214,6 +236,13 @@ final class NodeCommand implements Callable<Integer> {
         out.println(line);
         out.flush();
       }, true, http);
+    }
+    if (statusEvery > 0 && settings.isControl()) {
+      node.system().scheduler().scheduleAtFixedRate(Duration.ofSeconds(statusEvery), Duration.ofSeconds(statusEvery),
+          () -> {
+            out.println(io.dynamollm.control.metrics.StatusLine.of(node.telemetry().latest()));
+            out.flush();
+          }, node.system().executionContext());
     }
     out.println("Ctrl-C to leave the cluster and stop.");
     out.flush();

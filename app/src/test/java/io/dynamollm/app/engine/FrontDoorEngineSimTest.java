@@ -116,7 +116,7 @@ class FrontDoorEngineSimTest {
         .withValue("dynamollm.engine.log-dir", ConfigValueFactory.fromAnyRef(dir.resolve("engines").toString()))
         .withFallback(ConfigFiles.load(Optional.empty()));
     LiveSettings live = LiveSettings.fromConfig(root);
-    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t")
+    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withOpsPort(0).withAdminToken("t")
         .withRoles(Set.of("control", "gpu-host")).withDataDir(dir.resolve("node"));
     Node node = Node.start(s, root, PROFILE, PROFILE.defaultSlos(5), live, new ModelClock(live.speedup()));
     try {

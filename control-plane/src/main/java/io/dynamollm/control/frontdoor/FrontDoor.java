@@ -60,6 +60,7 @@ public final class FrontDoor extends AllDirectives {
   /** Request ids: a high bit and a random node prefix keep them apart from replayed ids and other front doors'. */
   private final long idBase = (1L << 62) | ((new SecureRandom().nextLong() & 0xFFFFFL) << 40);
   private final AtomicLong ids = new AtomicLong();
+  private final java.util.function.DoubleConsumer overhead;
 
   /**
    * @param thresholds the classes and maximum context the router classifies by (its {@link RequestClassifier}
@@ -67,6 +68,16 @@ public final class FrontDoor extends AllDirectives {
    */
   public FrontDoor(ActorSystem<?> system, ActorRef<Router.Command> router, FrontDoorSettings settings,
       Tokenizer tokenizer, ClassThresholds thresholds) {
+    this(system, router, settings, tokenizer, thresholds, seconds -> {});
+  }
+
+  /**
+   * As above, telling {@code overhead} the seconds each accepted request spent in the front door between its body
+   * arriving and its hand-over to the router (parsing, the chat template, tokenizing, checks) — metrics.
+   */
+  public FrontDoor(ActorSystem<?> system, ActorRef<Router.Command> router, FrontDoorSettings settings,
+      Tokenizer tokenizer, ClassThresholds thresholds, java.util.function.DoubleConsumer overhead) {
+    this.overhead = overhead;
     this.classifier = new RequestClassifier(thresholds);
     this.system = system;
     this.router = router;
@@ -191,6 +202,7 @@ public final class FrontDoor extends AllDirectives {
           if (outcome instanceof BoundedBody.Unreadable u) {
             return error(ApiError.invalid(null, "the request body could not be read: " + u.why()));
           }
+          long bodyAt = System.nanoTime();
           String body = ((BoundedBody.Read) outcome).text();
           ApiRequest.Parsed parsed = ApiRequest.parse(endpoint, body, template);
           if (parsed instanceof ApiRequest.Bad bad) {
@@ -220,6 +232,7 @@ public final class FrontDoor extends AllDirectives {
           var job = new Exchange.Job(id, r, Math.max(1, prompt), Math.max(1, cap), slo,
               Long.toString(Math.max(1, settings.retryAfter().toSeconds())));
           CompletableFuture<HttpResponse> response = new CompletableFuture<>();
+          overhead.accept((System.nanoTime() - bodyAt) / 1e9);
           system.systemActorOf(Exchange.create(job, router, response, materializer), "front-door-" + id,
               Props.empty());
           return withRequestTimeout(settings.requestTimeout(), () -> completeWithFuture(response));

@@ -55,7 +55,14 @@ public final class DecisionLog {
 
   /** An actor that publishes every decision it receives on the topic (what the deciding actors are given). */
   public static Behavior<Decision> publisher(ActorRef<Topic.Command<Decision>> topic) {
+    return publisher(topic, d -> {});
+  }
+
+  /** As above, telling {@code made} of each decision first (metrics: each decision counted once, where it was made). */
+  public static Behavior<Decision> publisher(ActorRef<Topic.Command<Decision>> topic,
+      java.util.function.Consumer<Decision> made) {
     return Behaviors.receive(Decision.class).onMessage(Decision.class, d -> {
+      made.accept(d);
       topic.tell(Topic.publish(d));
       return Behaviors.same();
     }).build();

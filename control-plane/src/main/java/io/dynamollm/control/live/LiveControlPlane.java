@@ -62,14 +62,24 @@ public final class LiveControlPlane {
   }
 
   /**
+   * Who is told what the live parts do, for metrics: each request's outcome (the router), each planner solve (pool
+   * managers), each decision made on this node (before it is published).
+   */
+  public record Observers(Router.Outcomes outcomes, PoolManager.PlannerTimes plannerTimes,
+      java.util.function.Consumer<Decision> decided) {
+    public static final Observers NONE = new Observers(Router.Outcomes.NONE, PoolManager.PlannerTimes.NONE, d -> {});
+  }
+
+  /**
    * Starts the live parts this node's roles call for, from the guardian's context.
    *
    * @param hostAgent this node's host agent (gpu-host nodes)
    * @param slos this node's SLO store
+   * @param observers who is told of outcomes, solves and decisions (metrics)
    */
   public static LiveControlPlane start(ActorContext<?> ctx, Set<String> roles, Optional<ActorRef<HostAgent.Command>> hostAgent,
       ActorRef<SloStore.Command> slos, ActorRef<LimitsStore.Command> limits, SloTable defaultSlos, Profile profile,
-      LiveSettings live, ModelClock clock, EngineConfig engineConfig) {
+      LiveSettings live, ModelClock clock, EngineConfig engineConfig, Observers observers) {
     var system = ctx.getSystem();
     Address self = Cluster.get(system).selfMember().address();
     String selfHost = InstanceManager.hostId(self);
@@ -84,7 +94,7 @@ public final class LiveControlPlane {
     InstanceManager.init(system, hostAgent, selfHost, self, id -> engineConfig.process()
             ? (tp, devices) -> engineConfig.httpEngine(id, tp, devices, live.speedup())
             : (tp, devices) -> new SimulatedEngine(profile, tp, devices,
-                () -> devices.get(0) instanceof SimulatedGpuDevice s ? s.appliedClockMhz() : devices.get(0).smClockMhz(),
+                () -> devices.get(0).underlying() instanceof SimulatedGpuDevice s ? s.appliedClockMhz() : devices.get(0).smClockMhz(),
                 clock, startupMs),
         steps, clock, new InstanceManager.Settings(Duration.ofMillis(decisions.instanceEpochMs()),
             Duration.ofMillis(decisions.ladderIntervalMs()), live.poolSilence()));
@@ -98,7 +108,8 @@ public final class LiveControlPlane {
     ActorRef<Topic.Command<PoolRoutes>> routesTopic =
         ctx.spawn(Topic.create(PoolRoutes.class, Router.ROUTES_TOPIC), "routes-topic");
     ActorRef<DecisionLog.Command> log = ctx.spawn(DecisionLog.create(decisionsTopic, 500), "decision-log");
-    ActorRef<Decision> publish = ctx.spawn(DecisionLog.publisher(decisionsTopic), "decision-publisher");
+    ActorRef<Decision> publish = ctx.spawn(DecisionLog.publisher(decisionsTopic, observers.decided()),
+        "decision-publisher");
     var placement = ctx.spawn(Placement.create(agent -> agent.path().address().hasGlobalScope()
         ? InstanceManager.hostId(agent.path().address()) : selfHost), "placement");
     ActorRef<PoolManager.Place> placementFront = ctx.spawn(Placement.front(placement), "placement-front");
@@ -128,11 +139,11 @@ public final class LiveControlPlane {
     PoolPlanner planner = new PoolPlanner(profile, decisions.planner(), transitions);
     PoolManager.Instances instances = (id, cmd) -> sharding.entityRefFor(InstanceManager.TYPE_KEY, id).tell(cmd);
     PoolManager.init(system, new PoolManager.Wiring(planner, decisions, PoolReconciler.Reshards.byRestart(restart),
-        instances, placementFront, routesTopic, publish, poolTelemetry, clock));
+        instances, placementFront, routesTopic, publish, poolTelemetry, clock, observers.plannerTimes()));
 
     ActorRef<Router.Command> router = ctx.spawn(Router.create(new Router.Wiring(ClassThresholds.DEFAULT,
         new RoutingPolicy(decisions.routing()), id -> sharding.entityRefFor(InstanceManager.TYPE_KEY, id), routesTopic,
-        cm, pools, slos, defaultSlos, live.reportEvery(), clock)), "router");
+        cm, pools, slos, defaultSlos, live.reportEvery(), clock, observers.outcomes())), "router");
     return new LiveControlPlane(router, log, cm, sharding);
   }
 

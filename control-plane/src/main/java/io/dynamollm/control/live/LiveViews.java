@@ -38,40 +38,52 @@ public final class LiveViews implements LiveView {
     return live.isPresent();
   }
 
-  @Override
-  public CompletionStage<List<Map<String, Object>>> hosts() {
+  /** One GPU host's inventory as its agent answered it. */
+  public record HostInventory(String host, HostAgent.Inventory inventory) {}
+
+  /** Every listed GPU host's inventory, by host id. */
+  public CompletionStage<List<HostInventory>> inventories() {
     CompletionStage<Receptionist.Listing> listing = AskPattern.ask(system.receptionist(),
         (ActorRef<Receptionist.Listing> reply) -> Receptionist.find(HostAgent.KEY, reply), timeout,
         system.scheduler());
     return listing.thenCompose(l -> {
-      List<CompletableFuture<Map<String, Object>>> each = new ArrayList<>();
+      List<CompletableFuture<HostInventory>> each = new ArrayList<>();
       for (var agent : l.getServiceInstances(HostAgent.KEY)) {
         String host = agent.path().address().hasGlobalScope()
             ? io.dynamollm.instance.InstanceManager.hostId(agent.path().address())
             : io.dynamollm.instance.InstanceManager.hostId(Cluster.get(system).selfMember().address());
         each.add(AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(agent, HostAgent.GetInventory::new, timeout,
                 system.scheduler())
-            .toCompletableFuture().thenApply(inv -> {
-              Map<String, Object> o = new LinkedHashMap<>();
-              o.put("host", host);
-              o.put("gpus", inv.gpus().size());
-              o.put("held", inv.holders().size());
-              o.put("excluded", inv.excluded().size());
-              o.put("power_w", Math.round(inv.powerW() * 10) / 10.0);
-              o.put("energy_kwh", Math.round(inv.totalEnergyMj() / 3.6e9 * 10_000) / 10_000.0);
-              return o;
-            }));
+            .toCompletableFuture().thenApply(inv -> new HostInventory(host, inv)));
       }
       return CompletableFuture.allOf(each.toArray(new CompletableFuture[0]))
           .thenApply(x -> each.stream().map(CompletableFuture::join)
-              .sorted(Comparator.comparing(o -> (String) o.get("host"))).toList());
+              .sorted(Comparator.comparing(HostInventory::host)).toList());
     });
   }
 
   @Override
-  public CompletionStage<List<Map<String, Object>>> pools() {
+  public CompletionStage<List<Map<String, Object>>> hosts() {
+    return inventories().thenApply(all -> all.stream().map(h -> {
+      HostAgent.Inventory inv = h.inventory();
+      Map<String, Object> o = new LinkedHashMap<>();
+      o.put("host", h.host());
+      o.put("gpus", inv.gpus().size());
+      o.put("held", inv.holders().size());
+      o.put("excluded", inv.excluded().size());
+      o.put("power_w", Math.round(inv.powerW() * 10) / 10.0);
+      o.put("energy_kwh", Math.round(inv.totalEnergyMj() / 3.6e9 * 10_000) / 10_000.0);
+      return o;
+    }).toList());
+  }
+
+  /** Every pool of the current epoch as its manager sees it, and this node's router's statistics. */
+  public record PoolsNow(List<PoolManager.PoolView> pools, Router.Stats stats) {}
+
+  /** The pools and router statistics; empty pools on a node without the control role. */
+  public CompletionStage<Optional<PoolsNow>> poolViews() {
     if (live.isEmpty()) {
-      return CompletableFuture.completedFuture(List.of());
+      return CompletableFuture.completedFuture(Optional.empty());
     }
     LiveControlPlane l = live.get();
     CompletionStage<ClusterManager.Pools> names = AskPattern.ask(l.clusterManager().orElseThrow(),
@@ -83,14 +95,15 @@ public final class LiveViews implements LiveView {
       for (String pool : n.names()) {
         views.add(l.pool(pool).<PoolManager.PoolView>ask(PoolManager.GetView::new, timeout).toCompletableFuture());
       }
-      return CompletableFuture.allOf(views.toArray(new CompletableFuture[0])).thenCombine(stats, (x, st) -> {
-        List<Map<String, Object>> out = new ArrayList<>();
-        for (var f : views) {
-          out.add(pool(f.join(), st));
-        }
-        return out;
-      });
+      return CompletableFuture.allOf(views.toArray(new CompletableFuture[0])).thenCombine(stats,
+          (x, st) -> Optional.of(new PoolsNow(views.stream().map(CompletableFuture::join).toList(), st)));
     });
+  }
+
+  @Override
+  public CompletionStage<List<Map<String, Object>>> pools() {
+    return poolViews().thenApply(now -> now.map(n -> n.pools().stream().map(v -> pool(v, n.stats())).toList())
+        .orElse(List.of()));
   }
 
   private static Map<String, Object> pool(PoolManager.PoolView v, Router.Stats st) {
@@ -122,6 +135,10 @@ public final class LiveViews implements LiveView {
     p.put("instances", inst);
     p.put("attainment", Math.round(st.attainment(v.types()) * 10000) / 10000.0);
     p.put("capacity_correction", Math.round(v.capacityCorrection() * 1000) / 1000.0);
+    p.put("planned_load_rps", Math.round(v.plannedLoadRps() * 1000) / 1000.0);
+    p.put("capacity_rps", Math.round(v.capacityRps() * 1000) / 1000.0);
+    p.put("observed_load_rps", Math.round(v.instances().stream()
+        .mapToDouble(i -> st.loadRps().getOrDefault(i.id(), 0.0)).sum() * 1000) / 1000.0);
     return p;
   }
 

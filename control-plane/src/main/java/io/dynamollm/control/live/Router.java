@@ -207,7 +207,33 @@ public final class Router {
   public record Wiring(ClassThresholds thresholds, RoutingPolicy routing, Instances instances,
       ActorRef<Topic.Command<PoolRoutes>> routesTopic, ActorRef<ClusterManager.Command> observed,
       ClusterManager.PoolRefs pools, ActorRef<SloStore.Command> slos, SloTable initialSlos, Duration reportEvery,
-      ModelClock clock) {}
+      ModelClock clock, Outcomes outcomes) {
+    /** Without an outcome observer (tests). */
+    public Wiring(ClassThresholds thresholds, RoutingPolicy routing, Instances instances,
+        ActorRef<Topic.Command<PoolRoutes>> routesTopic, ActorRef<ClusterManager.Command> observed,
+        ClusterManager.PoolRefs pools, ActorRef<SloStore.Command> slos, SloTable initialSlos, Duration reportEvery,
+        ModelClock clock) {
+      this(thresholds, routing, instances, routesTopic, observed, pools, slos, initialSlos, reportEvery, clock,
+          Outcomes.NONE);
+    }
+  }
+
+  /** Told every request's outcome as the client gets it (metrics). Called on the router's thread: keep it cheap. */
+  public interface Outcomes {
+    Outcomes NONE = new Outcomes() {
+      @Override
+      public void served(String pool, RequestType type, Engine.Completion c, boolean sloMet) {}
+
+      @Override
+      public void notServed(Optional<String> pool, RequestType type, Outcome outcome) {}
+    };
+
+    /** Served by {@code pool}: its TTFT counted from arrival, TBT, energy, and the SLO verdict. */
+    void served(String pool, RequestType type, Engine.Completion c, boolean sloMet);
+
+    /** Not served ({@code outcome}: why), by {@code pool} when one had taken it. */
+    void notServed(Optional<String> pool, RequestType type, Outcome outcome);
+  }
 
   private Router() {}
 
@@ -491,6 +517,7 @@ public final class Router {
       if (ok) {
         met.merge(truth, 1L, Long::sum);
       }
+      w.outcomes().served(d.pool(), truth, c, ok);
       // the pool's own outcome (its capacity correction) is how its instance served, not how long the router held
       long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
       o[0]++;
@@ -506,6 +533,7 @@ public final class Router {
       if (outcome != Outcome.CANCELLED) {
         failed++;
       }
+      w.outcomes().notServed(pool, p.type(), outcome);
       p.request().replyTo().tell(new Response(p.request().id(), Optional.of(p.type()), pool, Optional.empty(),
           Optional.empty(), false, Optional.of(sloOf(p.request(), p.type())), Optional.of(why), outcome));
     }

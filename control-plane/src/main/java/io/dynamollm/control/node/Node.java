@@ -17,6 +17,11 @@ import io.dynamollm.control.live.EngineConfig;
 import io.dynamollm.control.live.LiveControlPlane;
 import io.dynamollm.control.live.LiveSettings;
 import io.dynamollm.control.live.LiveViews;
+import io.dynamollm.control.metrics.NodeMetrics;
+import io.dynamollm.control.metrics.Telemetry;
+import io.dynamollm.control.ops.NodeHealth;
+import io.dynamollm.control.ops.OpsEndpoint;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.SloTable;
@@ -48,6 +53,9 @@ public final class Node implements AutoCloseable {
   private final NodeSettings settings;
   private final Optional<ServerBinding> http;
   private final Optional<ServerBinding> frontDoor;
+  private final ServerBinding ops;
+  private final Telemetry telemetry;
+  private final NodeMetrics metrics;
   private final String adminToken;
   private final ActorRef<SloStore.Command> slos;
   private final Optional<ActorRef<HostAgent.Command>> hostAgent;
@@ -56,8 +64,12 @@ public final class Node implements AutoCloseable {
   private volatile boolean stopAsked;
 
   private Node(ActorSystem<Void> system, NodeSettings settings, Optional<ServerBinding> http,
-      Optional<ServerBinding> frontDoor, String adminToken, ActorRef<SloStore.Command> slos,
-      Optional<ActorRef<HostAgent.Command>> hostAgent, LiveControlPlane live, ModelClock clock) {
+      Optional<ServerBinding> frontDoor, ServerBinding ops, String adminToken, ActorRef<SloStore.Command> slos,
+      Optional<ActorRef<HostAgent.Command>> hostAgent, LiveControlPlane live, ModelClock clock, Telemetry telemetry,
+      NodeMetrics metrics) {
+    this.ops = ops;
+    this.telemetry = telemetry;
+    this.metrics = metrics;
     this.frontDoor = frontDoor;
     this.live = live;
     this.clock = clock;
@@ -111,6 +123,8 @@ public final class Node implements AutoCloseable {
       gpus = Optional.of(opened);
     }
     Optional<GpuBackends.Opened> host = gpus;
+    NodeMetrics metrics = new NodeMetrics(engines.model());
+    LiveControlPlane.Observers observers = new LiveControlPlane.Observers(metrics, metrics, metrics::decided);
     var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
     var limitsRef = new CompletableFuture<ActorRef<LimitsStore.Command>>();
     var agentRef = new CompletableFuture<Optional<ActorRef<HostAgent.Command>>>();
@@ -130,7 +144,7 @@ public final class Node implements AutoCloseable {
       agentRef.complete(agent);
       try {
         liveRef.complete(LiveControlPlane.start(ctx, settings.roles(), agent, store, limits, defaults, profile, live,
-            clock, engines));
+            clock, engines, observers));
       } catch (RuntimeException e) {
         liveRef.completeExceptionally(e);
         throw e;
@@ -146,28 +160,45 @@ public final class Node implements AutoCloseable {
       Optional<ActorRef<HostAgent.Command>> agent = agentRef.get(30, TimeUnit.SECONDS);
       LiveControlPlane livePlane = liveRef.get(30, TimeUnit.SECONDS);
       String token = settings.adminToken().orElseGet(Node::randomToken);
+      NodeHealth health = NodeHealth.get(system);
+      health.stores(store, limits);
+      if (tokenizer.isPresent()) {
+        health.expectFrontDoor();
+      }
+      LiveViews views = new LiveViews(system, Optional.of(livePlane), settings.askTimeout());
+      Telemetry telemetry = new Telemetry(system, agent, Optional.of(views),
+          io.dynamollm.instance.InstanceManager.hostId(system.address()), settings.askTimeout())
+          .start(opsSampleEvery(root));
+      metrics.readFrom(telemetry);
+      system.getWhenTerminated().thenRun(telemetry::close);
+      OpsEndpoint ops = new OpsEndpoint(metrics);
+      ServerBinding opsBinding = Http.get(system).newServerAt(settings.opsInterface(), settings.opsPort())
+          .bind(ops.route(Adapter.toClassic(system))).toCompletableFuture().get(30, TimeUnit.SECONDS);
+      opsBinding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
       Optional<ServerBinding> binding = Optional.empty();
       if (settings.isControl()) {
-        var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(),
-            new LiveViews(system, Optional.of(livePlane), settings.askTimeout()), NodeSettings.testEndpoints(root));
+        var routes = new AdminRoutes(system, store, limits, profile, token, settings.askTimeout(), views,
+            NodeSettings.testEndpoints(root));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .withSettings(JsonParsingErrors.serverSettings(system, AdminRoutes.ParsingErrors.class))
-            .bind(routes.route()).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            .bind(ops.metricsRoute().orElse(routes.route())).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);
       }
       Optional<ServerBinding> door = Optional.empty();
       if (tokenizer.isPresent()) {
         ServerBinding d = new FrontDoor(system, livePlane.router().orElseThrow(), doorSettings, tokenizer.get(),
-            io.dynamollm.protocol.ClassThresholds.DEFAULT).bind()
+            io.dynamollm.protocol.ClassThresholds.DEFAULT, metrics::frontDoorOverhead).bind()
             .toCompletableFuture().get(30, TimeUnit.SECONDS);
+        health.frontDoorBound();
         d.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         system.getWhenTerminated().thenRun(tokenizer.get()::close);
         door = Optional.of(d);
       }
       agent.ifPresent(a -> CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(),
           "drain-gpu-host", () -> HostDrain.run(system, a, drainFor)));
-      return new Node(system, settings, binding, door, token, store, agent, livePlane, clock);
+      return new Node(system, settings, binding, door, opsBinding, token, store, agent, livePlane, clock, telemetry,
+          metrics);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
@@ -191,6 +222,28 @@ public final class Node implements AutoCloseable {
   /** Where the OpenAI-compatible front door listens (control nodes, unless switched off). */
   public Optional<InetSocketAddress> frontDoorAddress() {
     return frontDoor.map(ServerBinding::localAddress);
+  }
+
+  /** Where the ops endpoint (/metrics, /ready, /alive, /cluster/members) listens: every node. */
+  public InetSocketAddress opsAddress() {
+    return ops.localAddress();
+  }
+
+  /** What this node last read of its GPUs and (control nodes) the pools and the cluster. */
+  public Telemetry telemetry() {
+    return telemetry;
+  }
+
+  public NodeMetrics metrics() {
+    return metrics;
+  }
+
+  private static Duration opsSampleEvery(Config root) {
+    Duration d = root.getDuration("dynamollm.node.ops.sample-every");
+    if (d.isNegative() || d.isZero()) {
+      throw new IllegalArgumentException("dynamollm.node.ops.sample-every must be positive, got " + d);
+    }
+    return d;
   }
 
   /** The bearer token mutating admin calls need (generated when none was configured). */

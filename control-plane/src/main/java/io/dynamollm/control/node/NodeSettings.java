@@ -24,7 +24,8 @@ import java.util.Set;
  */
 public record NodeSettings(
     String clusterName, String host, int port, List<String> seeds, Set<String> roles, Path dataDir,
-    Duration majorityTimeout, String adminInterface, int adminPort, Optional<String> adminToken, Duration askTimeout) {
+    Duration majorityTimeout, String adminInterface, int adminPort, Optional<String> adminToken, Duration askTimeout,
+    String opsInterface, int opsPort) {
 
   public static final String CONTROL = "control";
   public static final String GPU_HOST = "gpu-host";
@@ -35,6 +36,7 @@ public record NodeSettings(
     roles = Set.copyOf(new LinkedHashSet<>(roles));
     requirePort("dynamollm.node.port", port);
     requirePort("dynamollm.node.admin.port", adminPort);
+    requirePort("dynamollm.node.ops.port", opsPort);
     if (roles.isEmpty()) {
       throw new IllegalArgumentException("dynamollm.node.roles: a node needs at least one role (control, gpu-host)");
     }
@@ -68,7 +70,8 @@ public record NodeSettings(
       return new NodeSettings(c.getString("cluster-name"), c.getString("host"), c.getInt("port"), seeds,
           new LinkedHashSet<>(roles), Path.of(c.getString("data-dir")), c.getDuration("majority-timeout"),
           c.getString("admin.interface"), c.getInt("admin.port"),
-          token.isBlank() ? Optional.empty() : Optional.of(token), c.getDuration("admin.ask-timeout"));
+          token.isBlank() ? Optional.empty() : Optional.of(token), c.getDuration("admin.ask-timeout"),
+          c.getString("ops.interface"), c.getInt("ops.port"));
     } catch (ConfigException e) {
       throw new IllegalArgumentException("configuration: " + e.getMessage(), e);
     }
@@ -81,37 +84,42 @@ public record NodeSettings(
 
   public NodeSettings withHost(String h) {
     return new NodeSettings(clusterName, h, port, seeds, roles, dataDir, majorityTimeout, adminInterface, adminPort,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
   }
 
   public NodeSettings withPort(int p) {
     return new NodeSettings(clusterName, host, p, seeds, roles, dataDir, majorityTimeout, adminInterface, adminPort,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
   }
 
   public NodeSettings withSeeds(List<String> s) {
     return new NodeSettings(clusterName, host, port, s, roles, dataDir, majorityTimeout, adminInterface, adminPort,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
   }
 
   public NodeSettings withRoles(Set<String> r) {
     return new NodeSettings(clusterName, host, port, seeds, r, dataDir, majorityTimeout, adminInterface, adminPort,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
   }
 
   public NodeSettings withDataDir(Path d) {
     return new NodeSettings(clusterName, host, port, seeds, roles, d, majorityTimeout, adminInterface, adminPort,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
   }
 
   public NodeSettings withAdminPort(int p) {
     return new NodeSettings(clusterName, host, port, seeds, roles, dataDir, majorityTimeout, adminInterface, p,
-        adminToken, askTimeout);
+        adminToken, askTimeout, opsInterface, opsPort);
+  }
+
+  public NodeSettings withOpsPort(int p) {
+    return new NodeSettings(clusterName, host, port, seeds, roles, dataDir, majorityTimeout, adminInterface, adminPort,
+        adminToken, askTimeout, opsInterface, p);
   }
 
   public NodeSettings withAdminToken(String t) {
     return new NodeSettings(clusterName, host, port, seeds, roles, dataDir, majorityTimeout, adminInterface, adminPort,
-        Optional.ofNullable(t), askTimeout);
+        Optional.ofNullable(t), askTimeout, opsInterface, opsPort);
   }
 
   public boolean isControl() {

@@ -192,6 +192,74 @@ class FrontDoorClusterTest {
   }
 
   @Test
+  @Order(Integer.MAX_VALUE - 1) // after the unordered tests (MAX_VALUE / 2): their requests are in the counters
+  void everyNodeServesPrometheusMetricsAndHealthChecks() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    var control = cluster.control;
+    // the telemetry reads every 2 s: wait for a reading that saw the pools and the GPU hosts
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (System.nanoTime() < deadline && (control.telemetry().latest().cluster().isEmpty()
+        || control.telemetry().latest().exportedPools().isEmpty())) {
+      Thread.sleep(200);
+    }
+    String adminScrape = get(http, control.adminAddress().orElseThrow().getPort(), "/metrics").body();
+    java.nio.file.Files.createDirectories(Path.of("target"));
+    java.nio.file.Files.writeString(Path.of("target", "metrics-control.prom"), adminScrape); // promtool in CI
+    var c = io.dynamollm.control.metrics.ExpositionText.parse(adminScrape);
+    assertThat(c.sum("dynamollm_requests_total")).as("requests counted").isGreaterThan(0);
+    assertThat(c.named("dynamollm_requests_total")).anySatisfy(x -> {
+      assertThat(x.labels()).containsKeys("pool", "type").containsEntry("outcome", "served");
+    });
+    assertThat(c.sum("dynamollm_request_ttft_seconds_count")).isGreaterThan(0);
+    assertThat(c.sum("dynamollm_request_tpot_seconds_count")).isGreaterThan(0);
+    assertThat(c.sum("dynamollm_request_energy_joules_count")).isGreaterThan(0);
+    assertThat(c.sum("dynamollm_front_door_overhead_seconds_count")).isGreaterThan(0);
+    assertThat(c.sum("dynamollm_planner_solve_seconds_count")).isGreaterThan(0);
+    assertThat(c.named("dynamollm_decisions_total")).anySatisfy(x ->
+        assertThat(x.labels()).containsEntry("level", "pool").containsKeys("action", "reason"));
+    assertThat(c.types).containsEntry("dynamollm_slo_misses_total", "counter")
+        .containsEntry("dynamollm_request_ttft_seconds", "histogram")
+        .containsKeys("jvm_memory_used_bytes", "jvm_threads_current");
+    // the control node runs the cluster manager: it exports the pools and the cluster totals
+    assertThat(c.named("dynamollm_pool_instances")).anySatisfy(x ->
+        assertThat(x.labels()).containsKeys("pool", "tp", "state"));
+    assertThat(c.named("dynamollm_pool_planned_load_rps")).isNotEmpty();
+    assertThat(c.named("dynamollm_pool_capacity_correction")).isNotEmpty();
+    assertThat(c.named("vllm:num_requests_running")).anySatisfy(x ->
+        assertThat(x.labels()).containsEntry("model_name", MODEL).containsKeys("instance", "pool"));
+    assertThat(c.named("vllm:num_requests_waiting")).isNotEmpty();
+    assertThat(c.sum("dynamollm_cluster_gpus")).isEqualTo(16);
+    assertThat(c.sum("dynamollm_cluster_gpu_power_watts")).isGreaterThan(0);
+    // a GPU host serves its GPUs' metrics under DCGM exporter's names and labels on its ops endpoint
+    var host = cluster.nodes.stream().filter(n -> n.hostAgent().isPresent()).findFirst().orElseThrow();
+    String hostScrape = get(http, host.opsAddress().getPort(), "/metrics").body();
+    java.nio.file.Files.writeString(Path.of("target", "metrics-gpu-host.prom"), hostScrape);
+    var h = io.dynamollm.control.metrics.ExpositionText.parse(hostScrape);
+    assertThat(h.named("DCGM_FI_DEV_POWER_USAGE")).hasSize(8).allSatisfy(x -> {
+      assertThat(x.labels()).containsKeys("gpu", "UUID", "Hostname");
+      assertThat(x.value()).isGreaterThan(0);
+    });
+    assertThat(h.named("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")).hasSize(8);
+    assertThat(h.named("DCGM_FI_DEV_SM_CLOCK")).hasSize(8);
+    assertThat(h.named("dynamollm_gpu_energy_joules_total")).hasSize(8);
+    // a held GPU shows the clock its instance locked next to the one it applies
+    assertThat(h.named("dynamollm_gpu_sm_clock_requested_mhz")).anySatisfy(x -> assertThat(x.value()).isPositive());
+    assertThat(h.named("dynamollm_pool_instances")).as("pools are exported once, by the manager's node").isEmpty();
+    // health: Pekko Management's checks on every node's ops endpoint, its cluster read endpoints
+    for (var n : cluster.nodes) {
+      assertThat(get(http, n.opsAddress().getPort(), "/ready").statusCode()).isEqualTo(200);
+      assertThat(get(http, n.opsAddress().getPort(), "/alive").statusCode()).isEqualTo(200);
+    }
+    var members = JSON.readTree(get(http, control.opsAddress().getPort(), "/cluster/members").body());
+    assertThat(members.get("members")).hasSize(3);
+  }
+
+  private static HttpResponse<String> get(HttpClient http, int port, String path) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
   @Order(Integer.MAX_VALUE) // it stops the instances: last
   void anInstanceThatStopsMidStreamEndsItsStreamWithAnErrorEvent() throws Exception {
     HttpClient http = HttpClient.newHttpClient();

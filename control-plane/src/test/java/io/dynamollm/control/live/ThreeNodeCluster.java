@@ -49,7 +49,7 @@ final class ThreeNodeCluster implements AutoCloseable {
         """.formatted(speedup))).withFallback(ConfigFiles.load(Optional.empty()));
     live = LiveSettings.fromConfig(root);
     clock = new ModelClock(live.speedup());
-    NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withAdminToken("t");
+    NodeSettings base = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withOpsPort(0).withAdminToken("t");
     control = Node.start(base.withRoles(Set.of("control")).withDataDir(dir.resolve("c")), root, profile,
         profile.defaultSlos(5), live, clock);
     nodes.add(control);

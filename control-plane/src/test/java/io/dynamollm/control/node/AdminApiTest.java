@@ -49,7 +49,7 @@ class AdminApiTest {
   private Node start() {
     Config root = ConfigFactory.parseString("pekko.actor.serialize-messages = on\npekko.loglevel = WARNING")
         .withFallback(ConfigFiles.load(Optional.empty()));
-    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withDataDir(dataDir)
+    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withOpsPort(0).withDataDir(dataDir)
         .withAdminToken(TOKEN).withRoles(Set.of("control", "gpu-host"));
     return Node.start(s, root, PROFILE, PROFILE.defaultSlos(5));
   }

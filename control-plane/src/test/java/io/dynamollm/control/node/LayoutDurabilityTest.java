@@ -35,7 +35,7 @@ class LayoutDurabilityTest {
   private Node start() {
     Config root = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.actor.serialize-messages = on")
         .withFallback(ConfigFiles.load(Optional.empty()));
-    return Node.start(NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withDataDir(dir)
+    return Node.start(NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withOpsPort(0).withDataDir(dir)
         .withAdminToken("t").withRoles(Set.of("control")), root, P, P.defaultSlos(5));
   }
 

@@ -78,7 +78,7 @@ class RebudgetTest {
         dynamollm.decisions.pool-epoch = 25m
         dynamollm.decisions.cluster-epoch = 30m
         """.formatted(SPEEDUP)).withFallback(ConfigFiles.load(Optional.empty()));
-    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withDataDir(dataDir)
+    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(0).withAdminPort(0).withOpsPort(0).withDataDir(dataDir)
         .withAdminToken(TOKEN).withRoles(Set.of("control", "gpu-host"));
     node = Node.start(s, root, PROFILE, PROFILE.defaultSlos(5));
     // the first epoch comes within the rebudget delay of the start

@@ -57,7 +57,7 @@ class SloDurabilityClusterTest {
   private Node start(String name, int port, List<Integer> seeds) {
     Config root = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.cluster.jmx.multi-mbeans-in-same-jvm = on")
         .withFallback(ConfigFiles.load(Optional.empty()));
-    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(port).withAdminPort(0)
+    NodeSettings s = NodeSettings.fromConfig(root, Map.of()).withPort(port).withAdminPort(0).withOpsPort(0)
         .withDataDir(dir.resolve(name)).withAdminToken(TOKEN).withRoles(Set.of("control", "gpu-host"))
         .withSeeds(seeds.stream().map(p -> "127.0.0.1:" + p).toList());
     Node n = Node.start(s, root, PROFILE, PROFILE.defaultSlos(5));

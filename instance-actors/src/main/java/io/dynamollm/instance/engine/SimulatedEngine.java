@@ -387,7 +387,7 @@ public final class SimulatedEngine implements Engine {
 
   private void setActivity(GpuActivity a) {
     for (GpuDevice g : gpus) {
-      if (g instanceof SimulatedGpuDevice s) {
+      if (g.underlying() instanceof SimulatedGpuDevice s) {
         s.setActivity(a);
       }
     }
