@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = DynamoLlmCli.Version.class,
     description = "Energy-optimal control plane for LLM inference clusters (after DynamoLLM, HPCA 2025).",
-    subcommands = {ProfileCommand.class, SimulateCommand.class, GpuCommand.class, NodeCommand.class, EngineSimCommand.class,
+    subcommands = {ProfileCommand.class, SimulateCommand.class, GpuCommand.class, NodeCommand.class, PlanCommand.class,
+        EngineSimCommand.class,
         CommandLine.HelpCommand.class})
 public final class DynamoLlmCli implements Runnable {
 

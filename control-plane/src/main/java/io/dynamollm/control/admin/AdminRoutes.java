@@ -60,6 +60,7 @@ public final class AdminRoutes extends AllDirectives {
   private final byte[] token;
   private final Duration askTimeout;
   private final LiveView view;
+  private final PreviewRequest previewValidator;
   private final Materializer materializer;
   private final boolean testEndpoints;
   private final io.dynamollm.control.node.ArteryBlackhole blackhole;
@@ -84,6 +85,7 @@ public final class AdminRoutes extends AllDirectives {
     this.validator = new SloUpdate(profile);
     this.limits = limits;
     this.limitsValidator = new LimitsUpdate(profile);
+    this.previewValidator = new PreviewRequest(validator, limitsValidator);
     this.token = token.getBytes(StandardCharsets.UTF_8);
     this.askTimeout = askTimeout;
     this.view = view;
@@ -108,6 +110,8 @@ public final class AdminRoutes extends AllDirectives {
         path(PathMatchers.segment("api").slash("v1").slash("limits"), () -> methods(List.of("GET", "PUT"), concat(
             get(this::getLimits),
             put(() -> authorized(this::putLimits))))),
+        path(PathMatchers.segment("api").slash("v1").slash("plan").slash("preview"), () -> methods(List.of("POST"),
+            post(() -> livePart(this::previewPlan)))),
         path(PathMatchers.segment("api").slash("v1").slash("pools"), () -> methods(List.of("GET"),
             get(() -> livePart(() -> onSuccess(view.pools(), p -> json(200, p)))))),
         path(PathMatchers.segment("api").slash("v1").slash("instances"), () -> methods(List.of("GET"),
@@ -119,7 +123,7 @@ public final class AdminRoutes extends AllDirectives {
             : error(404, "no such resource (the failure tests' endpoints are off: dynamollm.node.test-endpoints)")),
         extractUnmatchedPath(p -> error(404, "no such resource: " + p
             + " (see GET /api/v1/cluster, /api/v1/slos, /api/v1/limits, /api/v1/pools, /api/v1/instances,"
-            + " /api/v1/decisions)")))));
+            + " /api/v1/decisions, POST /api/v1/plan/preview)")))));
   }
 
   // ------------------------------------------------------------------------------------------------ routes
@@ -150,6 +154,23 @@ public final class AdminRoutes extends AllDirectives {
         SloStore.NotStored n = (SloStore.NotStored) res;
         return error(503, "SLO of " + n.type() + " not acknowledged: " + n.reason() + "; retry");
       });
+    });
+  }
+
+  /** Read-only, no token: what the cluster would run with the proposed SLOs and limits. */
+  private Route previewPlan() {
+    return body(body -> {
+      PreviewRequest.Result r = previewValidator.validate(body);
+      if (r instanceof PreviewRequest.Rejected rej) {
+        return error(rej.status(), rej.message());
+      }
+      PreviewRequest.Proposal p = (PreviewRequest.Proposal) r;
+      CompletionStage<SloTable> table = AskPattern.ask(slos, SloStore.Get::new, askTimeout, system.scheduler());
+      CompletionStage<ClusterLimits> now = AskPattern.ask(limits, LimitsStore.Get::new, askTimeout,
+          system.scheduler());
+      return onSuccess(table.thenCombine(now, (t, l) -> new Object[] {p.over(t), p.limits().orElse(l)})
+          .thenCompose(x -> view.preview((SloTable) x[0], (ClusterLimits) x[1])), m -> m.containsKey("error")
+              ? error(503, "no preview: " + m.get("error")) : json(200, m));
     });
   }
 

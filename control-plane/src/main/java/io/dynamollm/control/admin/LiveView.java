@@ -19,6 +19,13 @@ public interface LiveView {
   /** The newest {@code limit} decisions of every level, newest first. */
   CompletionStage<List<Map<String, Object>>> decisions(int limit);
 
+  /**
+   * A plan preview (read-only): what the cluster would run with {@code slos} and {@code limits}, next to what it runs
+   * with the settings in force, as JSON; a map with an {@code error} when there is none yet (no GPU host listed).
+   */
+  CompletionStage<Map<String, Object>> preview(io.dynamollm.protocol.SloTable slos,
+      io.dynamollm.control.cluster.ClusterLimits limits);
+
   /** Whether this node runs the control role's parts (pools, decisions). */
   boolean control();
 }

@@ -8,6 +8,7 @@ import io.dynamollm.control.cluster.SloStore;
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.DecisionSettings;
 import io.dynamollm.decision.cluster.ClusterStep;
+import io.dynamollm.decision.cluster.PlanPreview;
 import io.dynamollm.decision.pool.PoolPlanner;
 import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
@@ -48,7 +49,21 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  */
 public final class ClusterManager {
 
-  public sealed interface Command permits Observed, PoolReport, GetPools, Stop, Internal {}
+  public sealed interface Command permits Observed, PoolReport, GetPools, Preview, Stop, Internal {}
+
+  /**
+   * A plan preview: what the cluster would run with {@code slos} and {@code limits} under the current forecast, next
+   * to what it would run with the SLOs and limits in force — the same steps an epoch runs, nothing applied.
+   */
+  public record Preview(SloTable slos, ClusterLimits limits, ActorRef<PreviewAnswer> replyTo)
+      implements Command, CborSerializable {}
+
+  /**
+   * The preview's answer: with the SLOs and limits in force ({@code now}) and proposed, on {@code hostGpus} GPUs of
+   * the listed hosts; {@code error} says why there is none (no GPU host yet, the planner failed).
+   */
+  public record PreviewAnswer(Optional<PlanPreview.Result> now, Optional<PlanPreview.Result> proposed, int hostGpus,
+      String error) implements CborSerializable {}
 
   /**
    * What a router saw since its last report: arrivals per (predicted) type and second, with their prompt tokens (the
@@ -101,6 +116,8 @@ public final class ClusterManager {
 
   private record HistoryStored(long hour, boolean ok) implements Internal {}
 
+  private record PreviewDone(PreviewAnswer answer, ActorRef<PreviewAnswer> replyTo) implements Internal {}
+
   /** Sends a command to a pool manager wherever it lives (sharding in a cluster). */
   public interface PoolRefs {
     void tell(String pool, PoolManager.Command command);
@@ -142,6 +159,9 @@ public final class ClusterManager {
     private long gathering;
     private int pendingHosts;
     private int gatheredGpus;
+    private int lastHostGpus; // the GPUs of the hosts the last epoch gathered
+    private final PoolPlanner previewPlanner;
+    private final io.dynamollm.decision.pool.PoolReconciler.Reshards previewReshards;
     /** Until the stored arrival history is read (or the read timed out) no epoch is budgeted. */
     private boolean historyLoaded;
     /** This manager resumed a stored layout: it gathers the hosts' GPUs once history and hosts are in ... */
@@ -157,6 +177,9 @@ public final class ClusterManager {
       this.w = w;
       this.step = new ClusterStep(w.profile(), w.settings(), w.transitions(), w.modelNowMs().getAsDouble());
       this.limits = new ClusterLimits(w.bounds(), 0);
+      this.previewPlanner = new PoolPlanner(w.profile(), w.settings().planner(), w.transitions());
+      this.previewReshards = io.dynamollm.decision.pool.PoolReconciler.Reshards.byRestart(
+          w.transitions().reshardCost());
       // a cluster manager that took over from another node resumes the last epoch's pools
       ctx.ask(Optional.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
           (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
@@ -209,6 +232,11 @@ public final class ClusterManager {
           .onMessage(GetPools.class, g -> {
             List<String> names = step.budgets().stream().filter(b -> b.gpus() > 0).map(PoolBudget::pool).toList();
             g.replyTo().tell(new Pools(names, step.telemetry()));
+            return Behaviors.same();
+          })
+          .onMessage(Preview.class, this::onPreview)
+          .onMessage(PreviewDone.class, d -> {
+            d.replyTo().tell(d.answer());
             return Behaviors.same();
           })
           .onMessageEquals(Tick.EPOCH, this::gather)
@@ -283,7 +311,33 @@ public final class ClusterManager {
       return Behaviors.same();
     }
 
+    /**
+     * The cluster step proposes both layouts here (it is the actor's); the pools' plans are solved off the actor, on
+     * the blocking dispatcher, as the pool managers solve theirs.
+     */
+    private Behavior<Command> onPreview(Preview p) {
+      if (lastHostGpus == 0 || slos == null) {
+        p.replyTo().tell(new PreviewAnswer(Optional.empty(), Optional.empty(), lastHostGpus,
+            "no GPU host has been listed yet: nothing to plan on"));
+        return Behaviors.same();
+      }
+      double t = now();
+      ClusterStep.Proposal current = step.propose(t, slos, limits.usableGpus(lastHostGpus), limits.bounds());
+      ClusterStep.Proposal proposed = step.propose(t, p.slos(), p.limits().usableGpus(lastHostGpus),
+          p.limits().bounds());
+      int gpus = lastHostGpus;
+      var blocking = ctx.getSystem().dispatchers().lookup(
+          org.apache.pekko.actor.typed.DispatcherSelector.blocking());
+      ctx.pipeToSelf(java.util.concurrent.CompletableFuture.supplyAsync(() -> new PreviewAnswer(
+              Optional.of(PlanPreview.of(current, w.settings(), previewPlanner, previewReshards, t)),
+              Optional.of(PlanPreview.of(proposed, w.settings(), previewPlanner, previewReshards, t)), gpus, ""),
+          blocking), (a, err) -> new PreviewDone(a != null ? a : new PreviewAnswer(Optional.empty(),
+              Optional.empty(), gpus, "the planner failed: " + err), p.replyTo()));
+      return Behaviors.same();
+    }
+
     private Behavior<Command> budget() {
+      lastHostGpus = gatheredGpus;
       int usable = limits.usableGpus(gatheredGpus);
       if (takeoverGathering) {
         takeoverGathering = false;

@@ -143,6 +143,18 @@ public final class LiveViews implements LiveView {
   }
 
   @Override
+  public CompletionStage<Map<String, Object>> preview(io.dynamollm.protocol.SloTable slos,
+      io.dynamollm.control.cluster.ClusterLimits limits) {
+    if (live.isEmpty()) {
+      return CompletableFuture.completedFuture(Map.of("error", "this node has no control role: ask a control node"));
+    }
+    CompletionStage<ClusterManager.PreviewAnswer> a = AskPattern.ask(live.get().clusterManager().orElseThrow(),
+        (ActorRef<ClusterManager.PreviewAnswer> reply) -> new ClusterManager.Preview(slos, limits, reply),
+        timeout, system.scheduler());
+    return a.thenApply(ans -> PreviewJson.of(ans, slos));
+  }
+
+  @Override
   public CompletionStage<List<Map<String, Object>>> decisions(int limit) {
     if (live.isEmpty()) {
       return CompletableFuture.completedFuture(List.of());

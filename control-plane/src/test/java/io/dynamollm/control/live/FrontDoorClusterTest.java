@@ -254,6 +254,50 @@ class FrontDoorClusterTest {
     assertThat(members.get("members")).hasSize(3);
   }
 
+  @Test
+  void aPlanPreviewAnswersWhatTheClusterWouldRunWithoutApplyingIt() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    int port = cluster.control.adminAddress().orElseThrow().getPort();
+    double lsBefore = cluster.get("/api/v1/slos").get("LS").get("ttft_p99_ms").asDouble();
+    // no token: a preview is read-only
+    var r = post(http, port, "{\"slos\": {\"LS\": {\"ttft_p99_ms\": 900, \"tbt_p99_ms\": 90}},"
+        + " \"limits\": {\"min_mhz\": 1200, \"max_mhz\": 1400}}");
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode a = JSON.readTree(r.body());
+    assertThat(a.get("host_gpus").asInt()).isEqualTo(16);
+    for (String side : List.of("now", "proposed")) {
+      assertThat(a.get(side).get("pools")).isNotEmpty();
+      assertThat(a.get(side).get("predicted_power_w").asDouble()).isPositive();
+      assertThat(a.get(side).get("types")).hasSize(9);
+    }
+    assertThat(a.get("proposed").get("types").get("LS").get("ttft_p99_ms").asDouble()).isEqualTo(900);
+    // the proposed limits hold in the proposed plans: no instance above 1400 MHz
+    for (JsonNode p : a.get("proposed").get("pools")) {
+      for (JsonNode g : p.get("instances")) {
+        assertThat(g.get("clock_mhz").asInt()).isBetween(1200, 1400);
+      }
+    }
+    assertThat(a.get("difference").get("power_w").asDouble())
+        .isCloseTo(a.get("proposed").get("predicted_power_w").asDouble()
+            - a.get("now").get("predicted_power_w").asDouble(), org.assertj.core.api.Assertions.within(0.2));
+    // nothing applied
+    assertThat(cluster.get("/api/v1/slos").get("LS").get("ttft_p99_ms").asDouble()).isEqualTo(lsBefore);
+    // validated as the PUTs are
+    var bad = post(http, port, "{\"slos\": {\"XX\": {\"ttft_p99_ms\": 1, \"tbt_p99_ms\": 1}}}");
+    assertThat(bad.statusCode()).isEqualTo(422);
+    assertThat(bad.body()).contains("slos.XX").contains("unknown request type");
+    assertThat(post(http, port, "{\"limits\": {\"min_mhz\": 1500, \"max_mhz\": 1000}}").statusCode())
+        .isEqualTo(422);
+    assertThat(post(http, port, "{\"slo\": {}}").body()).contains("unknown field 'slo'");
+    assertThat(post(http, port, "{\"slos\": ").statusCode()).isEqualTo(400);
+  }
+
+  private static HttpResponse<String> post(HttpClient http, int port, String body) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/v1/plan/preview"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
   private static HttpResponse<String> get(HttpClient http, int port, String path) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).GET().build(),
         HttpResponse.BodyHandlers.ofString());

@@ -176,7 +176,11 @@ public final class ClusterLayout {
       weights.put(t, seen.getOrDefault(t, 0.0));
     }
     Mix mix = Mix.of(weights, shapes::get, slos::of);
-    FrequencyBounds atMax = new FrequencyBounds(bounds.maxMhz(), bounds.maxMhz());
+    // the highest clock the profile knows within the operator's range (a range's top need not be a clock level: held
+    // at a top that is none, the planner found no clock within it and fell back to the GPU's maximum, past the limit)
+    int top = budgeter.planner().profile().clockLevelsMhz().stream().filter(bounds::contains)
+        .max(Integer::compare).orElse(bounds.maxMhz());
+    FrequencyBounds atMax = new FrequencyBounds(top, top);
     double perInstance = budgeter.planner().capacityRps(mix, TensorParallelism.TP8, atMax);
     // clocks held at the maximum: until the minimum history the mix and its lengths are mostly the profile's prior,
     // and governors lowering clocks on it missed TTFT SLOs where the prior is wrong (measured on the long-context zoo

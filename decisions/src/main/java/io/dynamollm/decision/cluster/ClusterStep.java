@@ -176,43 +176,14 @@ public final class ClusterStep {
     slos = epochSlos;
     lastTopUpMs.clear();
     forecaster.forgetBefore((long) nowMs); // memory stays bounded on long runs
-    ClusterLayout.Forecasts forecast = forecasts(nowMs, settings.clusterEpochMs());
-    // each pool's capacity correction, for the budgeter's look at the layout in force
-    Map<Set<RequestType>, Double> corrections = new HashMap<>();
-    List<Set<RequestType>> current = new ArrayList<>();
-    assigned.forEach((pool, b) -> {
-      if (!b.types().isEmpty()) {
-        current.add(b.types());
-        PoolTelemetry t = telemetry.get(pool);
-        if (t != null && t.capacityCorrection() > 1) {
-          corrections.put(b.types(), t.capacityCorrection());
-        }
-      }
-    });
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
-    ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
-    if (!current.isEmpty() && !sameTypes(current, layout.pools()) && !roomToHandOver(layout, gpus)) {
-      // no room beside the pools in force for the new ones to start before those go: a change now would leave types
-      // without their pool for a cold start. The layout in force stays, sized to what it needs (the GPUs it gives
-      // back are the room the next epoch hands a change over in) or, where it does not fit, short in proportion. A
-      // layout in force that gives no GPU back would never make room by waiting: the change goes ahead, handed over
-      // as room allows, where the new layout leaves the handover slack free (the old pools keep serving in it)
-      ClusterLayout.Layout keep = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current,
-          KEEP_WITHOUT_TRANSITION);
-      int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
-      int kept = keep.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
-      int next = layout.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
-      if (kept < held || next > (1 - settings.budgeter().handoverSlack()) * gpus) {
-        layout = new ClusterLayout.Layout(keep.pools(), keep.bootstrap(), keep.predictedPowerW(), keep.reason()
-            + " (" + layout.reason() + " next, once there is room to hand it over)");
-      }
-    }
+    ClusterLayout.Layout layout = decideLayout(nowMs, epochSlos, gpus, bounds, shapeNow);
     List<PoolBudget> assign = budgets(layout, epochSlos, shapeNow);
     List<PoolBudget> retire = retired(assign, bounds);
     String handoverNote = "";
     List<PoolBudget> send = assign;
     List<PoolBudget> retireNow = retire;
-    boolean moved = !sameTypes(current, layout.pools());
+    boolean moved = !sameTypes(currentTypes(), layout.pools());
     if (moved && !assigned.isEmpty()) {
       Handover h = handover(assign, retire, gpus);
       if (h.kept()) {
@@ -236,6 +207,72 @@ public final class ClusterStep {
             .toList())).toList();
     return new Epoch(epoch, send, retireNow, layout(), layout.bootstrap(), note(action, layout.reason()
         + handoverNote, saving));
+  }
+
+  /**
+   * The layout an epoch now decides for {@code slos} on {@code gpus}: the budgeter's choice, or the layout in force
+   * kept where there is no room to hand a change over. Reads the step's state, changes nothing.
+   */
+  private ClusterLayout.Layout decideLayout(double nowMs, SloTable epochSlos, int gpus, FrequencyBounds bounds,
+      Map<RequestType, TypeShape> shapeNow) {
+    ClusterLayout.Forecasts forecast = forecasts(nowMs, settings.clusterEpochMs());
+    // each pool's capacity correction, for the budgeter's look at the layout in force
+    Map<Set<RequestType>, Double> corrections = new HashMap<>();
+    List<Set<RequestType>> current = currentTypes();
+    assigned.forEach((pool, b) -> {
+      if (!b.types().isEmpty()) {
+        PoolTelemetry t = telemetry.get(pool);
+        if (t != null && t.capacityCorrection() > 1) {
+          corrections.put(b.types(), t.capacityCorrection());
+        }
+      }
+    });
+    ClusterLayout.Layout layout = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current);
+    if (!current.isEmpty() && !sameTypes(current, layout.pools()) && !roomToHandOver(layout, gpus)) {
+      // no room beside the pools in force for the new ones to start before those go: a change now would leave types
+      // without their pool for a cold start. The layout in force stays, sized to what it needs (the GPUs it gives
+      // back are the room the next epoch hands a change over in) or, where it does not fit, short in proportion. A
+      // layout in force that gives no GPU back would never make room by waiting: the change goes ahead, handed over
+      // as room allows, where the new layout leaves the handover slack free (the old pools keep serving in it)
+      ClusterLayout.Layout keep = layouts.decide(forecast, shapeNow, epochSlos, gpus, bounds, corrections, current,
+          KEEP_WITHOUT_TRANSITION);
+      int held = assigned.values().stream().mapToInt(PoolBudget::gpus).sum();
+      int kept = keep.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
+      int next = layout.pools().stream().mapToInt(ClusterLayout.Pool::gpus).sum();
+      if (kept < held || next > (1 - settings.budgeter().handoverSlack()) * gpus) {
+        layout = new ClusterLayout.Layout(keep.pools(), keep.bootstrap(), keep.predictedPowerW(), keep.reason()
+            + " (" + layout.reason() + " next, once there is room to hand it over)");
+      }
+    }
+    return layout;
+  }
+
+  /**
+   * What the cluster would run with {@code slos} on {@code gpus} within {@code bounds} if it budgeted now (a plan
+   * preview): the same layout and budgets an epoch would decide, under the current forecast, without deciding it —
+   * nothing in the step changes.
+   */
+  public Proposal propose(double nowMs, SloTable slos, int gpus, FrequencyBounds bounds) {
+    if (gpus <= 0) {
+      return new Proposal(new ClusterLayout.Layout(List.of(), false, 0, "no GPU host in the cluster yet"), List.of());
+    }
+    Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
+    ClusterLayout.Layout layout = decideLayout(nowMs, slos, gpus, bounds, shapeNow);
+    return new Proposal(layout, budgets(layout, slos, shapeNow));
+  }
+
+  /** The type sets of the pools in force that serve types. */
+  private List<Set<RequestType>> currentTypes() {
+    List<Set<RequestType>> current = new ArrayList<>();
+    assigned.values().stream().filter(b -> !b.types().isEmpty()).forEach(b -> current.add(b.types()));
+    return current;
+  }
+
+  /** A proposed layout and the budgets an epoch would hand its pools. */
+  public record Proposal(ClusterLayout.Layout layout, List<PoolBudget> budgets) {
+    public Proposal {
+      budgets = List.copyOf(budgets);
+    }
   }
 
   /**

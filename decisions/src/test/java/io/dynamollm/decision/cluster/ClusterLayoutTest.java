@@ -67,6 +67,17 @@ class ClusterLayoutTest {
   }
 
   @Test
+  void theBootstrapPoolsClockIsTheHighestClockLevelWithinTheOperatorsRangeNeverAboveIt() {
+    // 1400 MHz is no clock level of the profile: the highest one within 1200–1400 is what the pool is held at
+    var range = new FrequencyBounds(1200, 1400);
+    int top = P.clockLevelsMhz().stream().filter(range::contains).max(Integer::compare).orElseThrow();
+    assertThat(top).isLessThan(1400);
+    var l = LAYOUT.decide(forecasts(true, rates(1, 1, 1, 1)), SHAPES, SLOS, 16, range, Map.of(), List.of());
+    assertThat(l.bootstrap()).isTrue();
+    assertThat(l.pools().get(0).bounds()).isEqualTo(new FrequencyBounds(top, top));
+  }
+
+  @Test
   void withoutTrafficOrWithAPartialHistoryEveryGpuServesEveryType() {
     var none = new ClusterLayout.Forecasts() {
       public boolean seen() {
