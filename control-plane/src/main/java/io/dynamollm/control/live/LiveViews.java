@@ -137,8 +137,7 @@ public final class LiveViews implements LiveView {
     p.put("capacity_correction", Math.round(v.capacityCorrection() * 1000) / 1000.0);
     p.put("planned_load_rps", Math.round(v.plannedLoadRps() * 1000) / 1000.0);
     p.put("capacity_rps", Math.round(v.capacityRps() * 1000) / 1000.0);
-    p.put("observed_load_rps", Math.round(v.instances().stream()
-        .mapToDouble(i -> st.loadRps().getOrDefault(i.id(), 0.0)).sum() * 1000) / 1000.0);
+    p.put("observed_load_rps", Math.round(st.loadRps(v) * 1000) / 1000.0);
     return p;
   }
 

@@ -128,6 +128,11 @@ public final class Router {
   public record Stats(Map<RequestType, Long> served, Map<RequestType, Long> met, long failed, long rerouted,
       Map<String, Double> loadRps, Map<String, String> poolOf, int readyInstances)
       implements NoSerializationVerificationNeeded {
+    /** The load the router sees on the pool's instances together, req/s. */
+    public double loadRps(PoolManager.PoolView pool) {
+      return pool.instances().stream().mapToDouble(i -> loadRps.getOrDefault(i.id(), 0.0)).sum();
+    }
+
     public double attainment(List<RequestType> types) {
       long s = 0;
       long m = 0;

@@ -224,8 +224,7 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
   }
 
   private double observed(PoolManager.PoolView p) {
-    Map<String, Double> load = latest().instanceLoadRps();
-    return p.instances().stream().mapToDouble(i -> load.getOrDefault(i.id(), 0.0)).sum();
+    return latest().stats().map(st -> st.loadRps(p)).orElse(0.0);
   }
 
   private void eachInstance(java.util.function.BiConsumer<PoolManager.PoolView, PoolManager.InstanceView> each) {

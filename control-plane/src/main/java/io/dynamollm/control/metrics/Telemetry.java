@@ -55,11 +55,6 @@ public final class Telemetry implements AutoCloseable {
       return new Sample(0, host, Optional.empty(), List.of(), Optional.empty(), Optional.empty(), false);
     }
 
-    /** The routers' load per instance, req/s. */
-    public Map<String, Double> instanceLoadRps() {
-      return stats.map(Router.Stats::loadRps).orElse(Map.of());
-    }
-
     /** The pools, where this node exports them; empty elsewhere. */
     public List<PoolManager.PoolView> exportedPools() {
       return exportsCluster ? pools : List.of();
@@ -71,9 +66,15 @@ public final class Telemetry implements AutoCloseable {
     }
   }
 
-  /** One point of the dashboard's history: cluster power and energy, and this node's router's counts by type. */
+  /**
+   * One point of the dashboard's history: cluster power and energy, this node's router's counts by type (cumulative)
+   * and each pool's planned load, observed load and capacity (req/s).
+   */
   public record Point(long atMillis, double powerW, double energyJ, Map<RequestType, Long> served,
-      Map<RequestType, Long> met) {}
+      Map<RequestType, Long> met, Map<String, PoolLoad> pools) {}
+
+  /** A pool's load and capacity at one point, req/s (model time). */
+  public record PoolLoad(double plannedRps, double observedRps, double capacityRps) {}
 
   private final ActorSystem<?> system;
   private final Optional<ActorRef<HostAgent.Command>> agent;
@@ -155,8 +156,14 @@ public final class Telemetry implements AutoCloseable {
       return;
     }
     ClusterTotals c = s.cluster().orElse(new ClusterTotals(0, 0, 0, 0));
+    Map<String, PoolLoad> pools = new java.util.TreeMap<>();
+    for (PoolManager.PoolView p : s.pools()) {
+      pools.put(p.pool(), new PoolLoad(p.plannedLoadRps(), s.stats().map(st -> st.loadRps(p)).orElse(0.0),
+          p.capacityRps()));
+    }
     history.addLast(new Point(s.atMillis(), c.powerW(), c.energyJ(),
-        s.stats().map(Router.Stats::served).orElse(Map.of()), s.stats().map(Router.Stats::met).orElse(Map.of())));
+        s.stats().map(Router.Stats::served).orElse(Map.of()), s.stats().map(Router.Stats::met).orElse(Map.of()),
+        pools));
     while (history.size() > HISTORY) {
       history.removeFirst();
     }

@@ -181,7 +181,8 @@ public final class Node implements AutoCloseable {
             NodeSettings.testEndpoints(root));
         ServerBinding b = Http.get(system).newServerAt(settings.adminInterface(), settings.adminPort())
             .withSettings(JsonParsingErrors.serverSettings(system, AdminRoutes.ParsingErrors.class))
-            .bind(ops.metricsRoute().orElse(routes.route())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            .bind(ops.metricsRoute().orElse(new io.dynamollm.control.ops.DashboardRoutes(telemetry).route())
+                .orElse(routes.route())).toCompletableFuture().get(30, TimeUnit.SECONDS);
         b.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
         binding = Optional.of(b);
       }
