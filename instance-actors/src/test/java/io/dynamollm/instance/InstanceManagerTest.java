@@ -56,7 +56,7 @@ class InstanceManagerTest {
 
   private ActorRef<InstanceManager.Command> instance(String id) {
     InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
-        () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
+        () -> ((SimulatedGpuDevice) devices.get(0).underlying()).appliedClockMhz(), clock, 10_000);
     var ref = KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, SETTINGS));
     ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
         MS, telemetry.getRef(), decisions.getRef()));

@@ -67,7 +67,7 @@ class PoolManagerTest {
     return KIT.spawn(Behaviors.receive(PoolManager.Place.class).onMessage(PoolManager.Place.class, p -> {
       String id = "h~" + p.pool() + "-" + seq.incrementAndGet();
       InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
-          () -> ((SimulatedGpuDevice) devices.get(0)).appliedClockMhz(), clock, 10_000);
+          () -> ((SimulatedGpuDevice) devices.get(0).underlying()).appliedClockMhz(), clock, 10_000);
       spawned.put(id, KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, INSTANCE)));
       p.replyTo().tell(new PoolManager.Placement(Optional.of(id), "on h"));
       return Behaviors.same();

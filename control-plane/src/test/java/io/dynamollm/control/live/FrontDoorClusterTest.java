@@ -252,6 +252,25 @@ class FrontDoorClusterTest {
     }
     var members = JSON.readTree(get(http, control.opsAddress().getPort(), "/cluster/members").body());
     assertThat(members.get("members")).hasSize(3);
+    // the Grafana dashboard we ship queries only metrics these scrapes expose
+    java.util.Set<String> exposed = new java.util.HashSet<>();
+    c.samples.forEach(x -> exposed.add(x.name()));
+    h.samples.forEach(x -> exposed.add(x.name()));
+    JsonNode grafana = JSON.readTree(Path.of("..", "deploy", "grafana", "dynamollm.json").toFile());
+    java.util.regex.Pattern metric = java.util.regex.Pattern.compile("\\b(DCGM_[A-Z_]+|dynamollm_[a-z_]+|vllm:[a-z_]+"
+        + "|jvm_[a-z_]+)");
+    int queried = 0;
+    for (JsonNode panel : grafana.get("panels")) {
+      for (JsonNode t : panel.get("targets")) {
+        var m = metric.matcher(t.get("expr").asText());
+        while (m.find()) {
+          queried++;
+          assertThat(exposed).as("panel '" + panel.get("title").asText() + "' queries " + m.group(1)).contains(
+              m.group(1));
+        }
+      }
+    }
+    assertThat(queried).isGreaterThan(15);
   }
 
   @Test
