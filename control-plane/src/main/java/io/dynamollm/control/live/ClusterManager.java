@@ -162,6 +162,7 @@ public final class ClusterManager {
     private int lastHostGpus; // the GPUs of the hosts the last epoch gathered
     private final PoolPlanner previewPlanner;
     private final io.dynamollm.decision.pool.PoolReconciler.Reshards previewReshards;
+    private final java.util.concurrent.Executor previewExecutor; // the blocking dispatcher, as pool managers solve
     /** Until the stored arrival history is read (or the read timed out) no epoch is budgeted. */
     private boolean historyLoaded;
     /** This manager resumed a stored layout: it gathers the hosts' GPUs once history and hosts are in ... */
@@ -180,6 +181,8 @@ public final class ClusterManager {
       this.previewPlanner = new PoolPlanner(w.profile(), w.settings().planner(), w.transitions());
       this.previewReshards = io.dynamollm.decision.pool.PoolReconciler.Reshards.byRestart(
           w.transitions().reshardCost());
+      this.previewExecutor = ctx.getSystem().dispatchers().lookup(
+          org.apache.pekko.actor.typed.DispatcherSelector.blocking());
       // a cluster manager that took over from another node resumes the last epoch's pools
       ctx.ask(Optional.class, w.layoutStore(), Duration.ofSeconds(15), reply -> new LayoutStore.Load(castReply(reply)),
           (l, err) -> new Resumed(l == null ? Optional.empty() : castLayout(l)));
@@ -326,12 +329,10 @@ public final class ClusterManager {
       ClusterStep.Proposal proposed = step.propose(t, p.slos(), p.limits().usableGpus(lastHostGpus),
           p.limits().bounds());
       int gpus = lastHostGpus;
-      var blocking = ctx.getSystem().dispatchers().lookup(
-          org.apache.pekko.actor.typed.DispatcherSelector.blocking());
       ctx.pipeToSelf(java.util.concurrent.CompletableFuture.supplyAsync(() -> new PreviewAnswer(
               Optional.of(PlanPreview.of(current, w.settings(), previewPlanner, previewReshards, t)),
               Optional.of(PlanPreview.of(proposed, w.settings(), previewPlanner, previewReshards, t)), gpus, ""),
-          blocking), (a, err) -> new PreviewDone(a != null ? a : new PreviewAnswer(Optional.empty(),
+          previewExecutor), (a, err) -> new PreviewDone(a != null ? a : new PreviewAnswer(Optional.empty(),
               Optional.empty(), gpus, "the planner failed: " + err), p.replyTo()));
       return Behaviors.same();
     }

@@ -123,6 +123,7 @@ public final class Node implements AutoCloseable {
       gpus = Optional.of(opened);
     }
     Optional<GpuBackends.Opened> host = gpus;
+    Duration sampleEvery = opsSampleEvery(root); // checked before anything starts
     NodeMetrics metrics = new NodeMetrics(engines.model());
     LiveControlPlane.Observers observers = new LiveControlPlane.Observers(metrics, metrics, metrics::decided);
     var storeRef = new CompletableFuture<ActorRef<SloStore.Command>>();
@@ -168,7 +169,7 @@ public final class Node implements AutoCloseable {
       LiveViews views = new LiveViews(system, Optional.of(livePlane), settings.askTimeout());
       Telemetry telemetry = new Telemetry(system, agent, Optional.of(views),
           io.dynamollm.instance.InstanceManager.hostId(system.address()), settings.askTimeout())
-          .start(opsSampleEvery(root));
+          .start(sampleEvery);
       metrics.readFrom(telemetry);
       system.getWhenTerminated().thenRun(telemetry::close);
       OpsEndpoint ops = new OpsEndpoint(metrics);

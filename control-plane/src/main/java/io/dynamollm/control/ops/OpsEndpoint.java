@@ -26,8 +26,8 @@ public final class OpsEndpoint extends AllDirectives {
 
   /** {@code GET /metrics}. */
   public Route metricsRoute() {
-    return path("metrics", () -> get(() -> extractRequest(req -> complete(HttpResponse.create().withStatus(200)
-        .withEntity(HttpEntities.create(METRICS_TYPE, metrics.scrape()))))));
+    return path("metrics", () -> get(() -> complete(HttpResponse.create().withStatus(200)
+        .withEntity(HttpEntities.create(METRICS_TYPE, metrics.scrape())))));
   }
 
   /** The whole ops endpoint: metrics, health checks and cluster management. */
