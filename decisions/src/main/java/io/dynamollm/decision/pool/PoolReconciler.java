@@ -115,10 +115,10 @@ public final class PoolReconciler {
   }
 
   /**
-   * As {@link #reconcile(PoolPlan, List, Reshards)}; with {@code breakFirst} as many of the extra instances as free
-   * the GPUs of the missing ones drain at once, before their replacements serve (the rest once they do) — for a pool
-   * that holds GPUs the cluster has given to others and whose new instances find no room until it lets them go (and
-   * no spare is kept). {@code live} are the instances that serve or will; {@code spares} the warm spares, kept as
+   * As {@link #reconcile(PoolPlan, List, Reshards)}; with {@code breakFirst} as few of the extra instances as free
+   * the GPUs of the missing ones drain at once, before their replacements serve (the rest once they do; which ones:
+   * {@link #breakFirst}) — for a pool that holds GPUs the cluster has given to others and whose new instances find no
+   * room until it lets them go (and no spare is kept). {@code live} are the instances that serve or will; {@code spares} the warm spares, kept as
    * {@code keep} allows: a missing instance wakes a spare of its TP (the newest) before anything starts; an extra
    * ready instance that would drain is parked as a spare while the plan's GPUs and the spares fit the budget; a spare
    * older than the keep time, or beyond the budget (the oldest first), drains.
@@ -192,23 +192,42 @@ public final class PoolReconciler {
       }
     }
     if (hold && breakFirst) {
-      // as few as free the GPUs the missing instances need, widest first; the rest go once those serve;
-      int need = deficit.stream().mapToInt(g -> g.tp().degree()).sum();
-      int freed = 0;
-      // those of a leaving host first (they go anyway), a starting one last (it may be the replacement of one)
-      for (Live l : surplus.stream().sorted(Comparator.comparing((Live i) -> !i.leaving())
-          .thenComparing(i -> i.state() == InstanceState.STARTING).thenComparing(i -> -i.tp().degree())).toList()) {
-        if (freed >= need) {
-          break;
-        }
-        drain.add(l.id());
-        freed += l.tp().degree();
-      }
+      drain.addAll(breakFirst(surplus, serving, deficit));
     }
     String summary = String.format(Locale.ROOT, "%d to start, %d to re-shard, %d to drain%s%s", deficit.size(),
         reshard.size(), surplus.size() - park.size(), hold ? " once the new ones serve" : "",
         park.isEmpty() && wake.isEmpty() ? "" : ", " + park.size() + " to park as spares, " + wake.size() + " to wake");
     return new Actions(deficit, drain, reshard, park, wake, summary);
+  }
+
+  /**
+   * The extra instances a pool breaking first lets go now: as few as free the GPUs its missing instances need. An
+   * instance of a leaving host frees nothing (its GPUs leave with the host; it serves until the replacements do); a
+   * starting one goes first (it serves nothing yet), then ready ones, widest first; the pool's last ready instance on a
+   * staying host goes only when nothing else frees any GPU (a TP change by restart on the pool's own GPUs: the one gap
+   * that cannot be avoided), so a pool keeps serving through a shrink wherever it can.
+   */
+  private static List<String> breakFirst(List<Live> surplus, List<Live> serving, List<PoolPlan.Group> deficit) {
+    int need = deficit.stream().mapToInt(g -> g.tp().degree()).sum();
+    long ready = serving.stream().filter(i -> i.state() == InstanceState.READY && !i.leaving()).count();
+    List<String> out = new ArrayList<>();
+    int freed = 0;
+    for (Live l : surplus.stream().filter(i -> !i.leaving())
+        .sorted(Comparator.comparing((Live i) -> i.state() == InstanceState.READY)
+            .thenComparing(i -> -i.tp().degree())).toList()) {
+      if (freed >= need) {
+        break;
+      }
+      if (l.state() == InstanceState.READY) {
+        if (ready <= 1 && freed > 0) {
+          break; // the last ready instance serves on: what is freed already starts the first replacements
+        }
+        ready--;
+      }
+      out.add(l.id());
+      freed += l.tp().degree();
+    }
+    return out;
   }
 
   /**

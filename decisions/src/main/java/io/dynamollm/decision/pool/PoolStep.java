@@ -539,9 +539,10 @@ public final class PoolStep {
       }
     }
     // a pool that holds more GPUs than its budget, while a start found no room, lets its extra instances go first:
-    // the cluster gave those GPUs to other pools (or to this pool's new instances), which wait for them
-    int held = members.values().stream().filter(m -> m.state != InstanceState.DRAINING).mapToInt(m -> m.tp.degree())
-        .sum();
+    // the cluster gave those GPUs to other pools (or to this pool's new instances), which wait for them. GPUs of a
+    // leaving host are counted by no budget and can go to no one: they do not count as held
+    int held = members.values().stream().filter(m -> m.state != InstanceState.DRAINING && !leaving(m))
+        .mapToInt(m -> m.tp.degree()).sum();
     boolean breakFirst = !noRoomFor.isEmpty() && held > budget.gpus();
     var actions = PoolReconciler.reconcile(plan, live, reshards, breakFirst, spares,
         new PoolReconciler.Spares(spareKeepMs, budget.gpus(), nowMs));

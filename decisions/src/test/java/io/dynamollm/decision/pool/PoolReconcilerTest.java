@@ -56,10 +56,34 @@ class PoolReconcilerTest {
         List.of(), new PoolReconciler.Spares(600_000, 16, 0));
     assertThat(s4.park()).isEmpty();
     assertThat(s4.drain()).containsExactly("old");
-    // a pool over its budget that must break first lets the leaving instance go before a starting replacement
+    // a pool over its budget that must break first: the leaving instance frees no GPU anyone can use (they leave with
+    // its host), so it serves on; the starting one, which serves nothing yet, goes
     var s5 = PoolReconciler.reconcile(plan(new PoolPlan.Group(TP8, 1605, 1, 5, 4)), List.of(leaving,
         new Live("starting", TP4, InstanceState.STARTING, 5)), RESTART, true, List.of(), PoolReconciler.Spares.NONE);
-    assertThat(s5.drain()).startsWith("old");
+    assertThat(s5.drain()).containsExactly("starting");
+  }
+
+  @Test
+  void aPoolBreakingFirstThroughARollingRestartKeepsServing() {
+    // measured in the rolling restart: host a leaves, the pool's budget falls to 2 GPUs while it holds a TP8 on the
+    // leaving host, a ready TP8 and a starting TP8 on staying hosts; its TP2 finds no room. It used to drain the
+    // leaving one and the ready one: nothing of the pool served until the TP2 started
+    PoolPlan oneTp2 = plan(new PoolPlan.Group(TP2, 810, 1, 5, 4));
+    List<Live> live = List.of(new Live("a~leaving", TP8, InstanceState.READY, 5, true), ready("b~ready", TP8),
+        new Live("c~starting", TP8, InstanceState.STARTING, 5));
+    var a = PoolReconciler.reconcile(oneTp2, live, RESTART, true, List.of(), PoolReconciler.Spares.NONE);
+    assertThat(a.drain()).as("the starting TP8 frees the TP2's GPUs; the ready ones serve until the TP2 does")
+        .containsExactly("c~starting");
+    assertThat(a.start()).hasSize(1);
+    // two ready TP8 on staying hosts for four TP4: one goes now, the last ready one serves until the first TP4s do
+    PoolPlan fourTp4 = plan(new PoolPlan.Group(TP4, 1980, 4, 5, 4));
+    var b = PoolReconciler.reconcile(fourTp4, List.of(ready("x", TP8), ready("y", TP8)), RESTART, true, List.of(),
+        PoolReconciler.Spares.NONE);
+    assertThat(b.drain()).hasSize(1);
+    // a lone ready instance whose own GPUs are the only room goes (a TP change by restart cannot avoid that gap)
+    var c = PoolReconciler.reconcile(oneTp2, List.of(ready("only", TP8)), RESTART, true, List.of(),
+        PoolReconciler.Spares.NONE);
+    assertThat(c.drain()).containsExactly("only");
   }
 
   @Test
