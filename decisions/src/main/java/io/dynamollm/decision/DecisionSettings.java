@@ -28,6 +28,7 @@ import java.util.function.Function;
  * @param rebudgetDelayMs an operator or host change is budgeted within this delay; later changes do not postpone it
  * @param ladderIntervalMs how often each instance climbs the emergency ladder
  * @param spares how long pools keep instances their plans no longer need as warm spares
+ * @param power how the operator's watt budget is held: the degradation order and the power governor's pace
  */
 public record DecisionSettings(
     long clusterEpochMs,
@@ -43,7 +44,8 @@ public record DecisionSettings(
     FrequencyGovernor.Settings governor,
     long ladderIntervalMs,
     RoutingPolicy.Settings routing,
-    SparePolicy spares) {
+    SparePolicy spares,
+    io.dynamollm.decision.cluster.PowerCap.Settings power) {
 
   /** The section of the configuration this record is read from. */
   public static final String PATH = "dynamollm.decisions";
@@ -57,6 +59,7 @@ public record DecisionSettings(
     Objects.requireNonNull(governor, "governor");
     Objects.requireNonNull(routing, "routing");
     Objects.requireNonNull(spares, "spares");
+    Objects.requireNonNull(power, "power");
     positive(clusterEpochMs, "cluster-epoch");
     positive(poolEpochMs, "pool-epoch");
     positive(instanceEpochMs, "instance-epoch");
@@ -110,19 +113,31 @@ public record DecisionSettings(
             r.getDouble("overflow-ratio"), ms(r, "hold-timeout"), r.getInt("max-held"),
             r.getInt("max-outstanding"))),
         section(c, "spares", s -> s.getString("keep").trim().equals(SparePolicy.BREAK_EVEN)
-            ? new SparePolicy(true, 0) : new SparePolicy(false, ms(s, "keep"))));
+            ? new SparePolicy(true, 0) : new SparePolicy(false, ms(s, "keep"))),
+        section(c, "power", w -> new io.dynamollm.decision.cluster.PowerCap.Settings(w.getStringList("degrade-order")
+            .stream().map(DecisionSettings::requestType).toList(), w.getDouble("tolerance"),
+            w.getDouble("relax-below"), ms(w, "act-every"))));
   }
 
   /** With other epochs (tests and demos compress time). */
   public DecisionSettings withEpochs(long clusterMs, long poolMs, long instanceMs) {
     return new DecisionSettings(clusterMs, poolMs, instanceMs, poolKeepAliveMs, rebudgetDelayMs, forecaster, shapes,
-        budgeter, planner, correction, governor, ladderIntervalMs, routing, spares);
+        budgeter, planner, correction, governor, ladderIntervalMs, routing, spares, power);
   }
 
   /** With another planner tuning. */
   public DecisionSettings withPlanner(PoolPlanner.Settings p) {
     return new DecisionSettings(clusterEpochMs, poolEpochMs, instanceEpochMs, poolKeepAliveMs, rebudgetDelayMs,
-        forecaster, shapes, budgeter, p, correction, governor, ladderIntervalMs, routing, spares);
+        forecaster, shapes, budgeter, p, correction, governor, ladderIntervalMs, routing, spares, power);
+  }
+
+  private static io.dynamollm.protocol.RequestType requestType(String name) {
+    try {
+      return io.dynamollm.protocol.RequestType.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("degrade-order: '" + name + "' is no request type (one of "
+          + java.util.Arrays.toString(io.dynamollm.protocol.RequestType.values()) + ")");
+    }
   }
 
   /**

@@ -22,6 +22,8 @@ import java.util.Set;
  * @param slos the SLO of each type served
  * @param shapes the lengths of each type served (learned from completed requests)
  * @param frequencyBounds clock range the pool's instances may use
+ * @param powerCapW the most GPU power the pool's plan may draw, W, its share of the operator's watt budget (the
+ *     planner carries as much of the load as fits under it); 0: no cap
  */
 public record PoolBudget(
     String pool,
@@ -33,8 +35,16 @@ public record PoolBudget(
     double loadRps,
     Map<RequestType, Slo> slos,
     Map<RequestType, TypeShape> shapes,
-    FrequencyBounds frequencyBounds)
+    FrequencyBounds frequencyBounds,
+    double powerCapW)
     implements CborSerializable {
+
+  /** A budget without a power cap. */
+  public PoolBudget(String pool, long epoch, int gpus, RequestType nativeType, Set<RequestType> types,
+      Map<RequestType, Double> forecastPeakRps, double loadRps, Map<RequestType, Slo> slos,
+      Map<RequestType, TypeShape> shapes, FrequencyBounds frequencyBounds) {
+    this(pool, epoch, gpus, nativeType, types, forecastPeakRps, loadRps, slos, shapes, frequencyBounds, 0);
+  }
 
   public PoolBudget {
     Objects.requireNonNull(pool, "pool");
@@ -62,6 +72,26 @@ public record PoolBudget(
     if (!Double.isFinite(loadRps) || loadRps < 0) {
       throw new IllegalArgumentException("the load to plan for must be finite and >= 0, got " + loadRps);
     }
+    if (!Double.isFinite(powerCapW) || powerCapW < 0) {
+      throw new IllegalArgumentException("a pool's power cap must be finite and >= 0 W (0: none), got " + powerCapW);
+    }
+  }
+
+  /** Whether the pool plans under a power cap. */
+  public boolean capped() {
+    return powerCapW > 0;
+  }
+
+  /** The same budget under the power cap {@code watts} (0: none). */
+  public PoolBudget withPowerCap(double watts) {
+    return new PoolBudget(pool, epoch, gpus, nativeType, types, forecastPeakRps, loadRps, slos, shapes,
+        frequencyBounds, watts);
+  }
+
+  /** The same budget with the clock range {@code bounds} (the power governor lowers a pool's ceiling). */
+  public PoolBudget withBounds(FrequencyBounds bounds) {
+    return new PoolBudget(pool, epoch, gpus, nativeType, types, forecastPeakRps, loadRps, slos, shapes, bounds,
+        powerCapW);
   }
 
   /** The pool's mix: its types weighted by their forecasts (alike when none has one). */
@@ -76,7 +106,7 @@ public record PoolBudget(
   /** The same budget with {@code total} GPUs and the load {@code load} (a top-up between cluster epochs). */
   public PoolBudget withGpus(int total, double load) {
     return new PoolBudget(pool, epoch, total, nativeType, types, forecastPeakRps, load, slos, shapes,
-        frequencyBounds);
+        frequencyBounds, powerCapW);
   }
 
   /** A budget of no GPUs: the pool drains. */

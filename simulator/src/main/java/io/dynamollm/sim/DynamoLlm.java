@@ -68,7 +68,12 @@ final class DynamoLlm implements SimPolicy {
     sim.every(s.decisions().poolKeepAliveMs(), s.decisions().poolKeepAliveMs(), now -> {
       cluster.handover(now).ifPresent(e -> budgets(sim, e, now));
       for (var e : List.copyOf(steps.entrySet())) {
-        exec(sim, sim.pools.get(e.getKey()), e.getValue(), e.getValue().keepAlive(now));
+        SimPool pool = sim.pools.get(e.getKey());
+        // the instances' latest readings, as live instances report every second (their power and energy go up)
+        for (SimInstance i : List.copyOf(pool.instances)) {
+          exec(sim, pool, e.getValue(), e.getValue().reported(i.telemetry(now), now));
+        }
+        exec(sim, pool, e.getValue(), e.getValue().keepAlive(now));
       }
     });
   }
@@ -86,7 +91,7 @@ final class DynamoLlm implements SimPolicy {
   /** The cluster manager's epoch: budgets to the pools, zero to those the layout drops. */
   private void clusterEpoch(Simulation sim, double now) {
     SimSettings s = sim.settings();
-    budgets(sim, cluster.epoch(now, s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT), now);
+    budgets(sim, cluster.epoch(now, s.slos(), s.servers() * 8, FrequencyBounds.H100_DEFAULT, s.powerBudgetW()), now);
   }
 
   private void budgets(Simulation sim, ClusterStep.Epoch e, double now) {
@@ -183,6 +188,17 @@ final class DynamoLlm implements SimPolicy {
       note(now, topUp.decision());
       exec(sim, pool, step, step.assign(topUp.budget(), now));
     });
+    if (fx.up().isPresent()) {
+      // the power governor: a lower clock ceiling or a power cap for one pool, as the live cluster manager sends
+      cluster.powerCheck(now).ifPresent(g -> {
+        note(now, g.decision());
+        PoolStep other = steps.get(g.budget().pool());
+        SimPool target = sim.pools.get(g.budget().pool());
+        if (other != null && target != null) {
+          exec(sim, target, other, other.assign(g.budget(), now));
+        }
+      });
+    }
     step.budget().ifPresent(b -> sim.updateParked(pool, b.gpus()));
   }
 

@@ -25,6 +25,8 @@ import io.dynamollm.protocol.profile.Profile;
  * @param grid grid carbon intensity over time
  * @param gpuHourUsd price of one GPU-hour (servers rented by the GPU)
  * @param kwhUsd price of one kWh
+ * @param powerBudgetW the operator's watt budget for the DynamoLLM policy, W (0: none; the live
+ *     {@code power_budget_w})
  */
 public record SimSettings(
     Profile profile,
@@ -40,28 +42,50 @@ public record SimSettings(
     long seed,
     GridIntensity grid,
     double gpuHourUsd,
-    double kwhUsd) {
+    double kwhUsd,
+    double powerBudgetW) {
+
+  public SimSettings {
+    if (!Double.isFinite(powerBudgetW) || powerBudgetW < 0) {
+      throw new IllegalArgumentException("a watt budget must be finite and >= 0 W (0: none), got " + powerBudgetW);
+    }
+  }
+
+  /** Without a watt budget. */
+  public SimSettings(Profile profile, SloTable slos, ClassThresholds thresholds, int servers,
+      DecisionSettings decisions, long oracleWindowMs, long startupMs, ReshardCost reshardCost,
+      double transitionPowerW, OutputLengthPredictor predictor, long seed, GridIntensity grid, double gpuHourUsd,
+      double kwhUsd) {
+    this(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, reshardCost, transitionPowerW,
+        predictor, seed, grid, gpuHourUsd, kwhUsd, 0);
+  }
+
+  /** Under the watt budget {@code w} (0: none). */
+  public SimSettings withPowerBudget(double w) {
+    return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, reshardCost,
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, w);
+  }
 
   public SimSettings withServers(int n) {
     return new SimSettings(profile, slos, thresholds, n, decisions, oracleWindowMs, startupMs, reshardCost,
-        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, powerBudgetW);
   }
 
   public SimSettings withPredictor(OutputLengthPredictor p) {
     return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, reshardCost,
-        transitionPowerW, p, seed, grid, gpuHourUsd, kwhUsd);
+        transitionPowerW, p, seed, grid, gpuHourUsd, kwhUsd, powerBudgetW);
   }
 
   /** With another start-up time of new instances. */
   public SimSettings withStartupMs(long ms) {
     return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, ms, reshardCost,
-        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, powerBudgetW);
   }
 
   /** With another re-shard cost. */
   public SimSettings withReshardCost(ReshardCost cost) {
     return new SimSettings(profile, slos, thresholds, servers, decisions, oracleWindowMs, startupMs, cost,
-        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd);
+        transitionPowerW, predictor, seed, grid, gpuHourUsd, kwhUsd, powerBudgetW);
   }
 
   /** A planner on this cluster's profile, tuning and transition costs. */

@@ -68,7 +68,7 @@ public final class ClusterStep {
     }
   }
 
-  /** GPUs added to a pool between epochs: its new budget, and why. */
+  /** A pool budget changed between epochs (GPUs added, or a power governor step): the new budget, and why. */
   public record TopUp(PoolBudget budget, PoolLayout layout, DecisionNote decision) {}
 
   /** A layout change that cannot be handed over now: the layout in force stays (scaled down if it does not fit). */
@@ -82,6 +82,8 @@ public final class ClusterStep {
   private final ClusterLayout layouts;
   private final Map<String, PoolBudget> assigned = new LinkedHashMap<>();
   private final Map<String, PoolTelemetry> telemetry = new HashMap<>();
+  /** Each pool's mean power over its last telemetry window, for the power governor. */
+  private final Map<String, PowerCap.Measured> measured = new HashMap<>();
   private final Map<String, Double> lastTopUpMs = new HashMap<>();
   /** The budgets that take over once the handover of a layout change is over (empty: none under way). */
   private List<PoolBudget> handoverTo = List.of();
@@ -93,6 +95,11 @@ public final class ClusterStep {
   private boolean seenTraffic;
   private double nextDueMs;
   private double predictedPowerW;
+  /** The operator's watt budget of the epoch in force, W (0: none), and how it is held. */
+  private double powerBudgetW;
+  private FrequencyBounds limitBounds = FrequencyBounds.H100_DEFAULT;
+  private final PowerCap power;
+  private PowerCap.Allocation allocation = PowerCap.Allocation.NONE;
 
   /**
    * The first epoch is due {@code rebudgetDelayMs} after {@code nowMs} (GPU hosts join meanwhile).
@@ -107,6 +114,7 @@ public final class ClusterStep {
     this.shapes = new ShapeLearner(settings.shapes(), profile::shape);
     PoolPlanner planner = new PoolPlanner(profile, settings.planner(), transitions);
     this.layouts = new ClusterLayout(new PoolBudgeter(planner, settings.budgeter()));
+    this.power = new PowerCap(settings.power(), profile.idlePowerW(), profile.clockLevelsMhz());
     this.nextDueMs = nowMs + settings.rebudgetDelayMs();
   }
 
@@ -163,8 +171,16 @@ public final class ClusterStep {
     nextDueMs = Math.min(nextDueMs, nowMs + settings.rebudgetDelayMs());
   }
 
-  /** The cluster epoch. {@code gpus} are the GPUs the pools may hold (the hosts' within the operator's budget). */
+  /** The cluster epoch without a watt budget. */
   public Epoch epoch(double nowMs, SloTable epochSlos, int gpus, FrequencyBounds bounds) {
+    return epoch(nowMs, epochSlos, gpus, bounds, 0);
+  }
+
+  /**
+   * The cluster epoch. {@code gpus} are the GPUs the pools may hold (the hosts' within the operator's budget);
+   * {@code powerBudgetW} the most GPU power they may draw (0: none), held as {@link PowerCap} says.
+   */
+  public Epoch epoch(double nowMs, SloTable epochSlos, int gpus, FrequencyBounds bounds, double powerBudgetW) {
     if (gpus <= 0) {
       nextDueMs = nowMs + settings.rebudgetDelayMs();
       return new Epoch(epoch, List.of(), List.of(), layout(), false, note("no budget",
@@ -178,7 +194,10 @@ public final class ClusterStep {
     forecaster.forgetBefore((long) nowMs); // memory stays bounded on long runs
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
     ClusterLayout.Layout layout = decideLayout(nowMs, epochSlos, gpus, bounds, shapeNow);
-    List<PoolBudget> assign = budgets(layout, epochSlos, shapeNow);
+    this.powerBudgetW = powerBudgetW;
+    this.limitBounds = bounds;
+    allocation = power.allocate(powerBudgetW, demands(layout), gpus);
+    List<PoolBudget> assign = power.carry(capped(budgets(layout, epochSlos, shapeNow), allocation));
     List<PoolBudget> retire = retired(assign, bounds);
     String handoverNote = "";
     List<PoolBudget> send = assign;
@@ -198,15 +217,16 @@ public final class ClusterStep {
     assigned.clear();
     send.forEach(b -> assigned.put(b.pool(), b));
     telemetry.keySet().retainAll(assigned.keySet());
+    measured.keySet().retainAll(assigned.keySet());
     nextDueMs = nowMs + (layout.bootstrap() ? settings.poolEpochMs() : settings.clusterEpochMs());
-    double power = layout.predictedPowerW();
-    double saving = epoch == 1 ? 0 : predictedPowerW - power;
-    predictedPowerW = power;
+    double predicted = allocation.capW().isEmpty() ? layout.predictedPowerW() : allocation.cappedW();
+    double saving = epoch == 1 ? 0 : predictedPowerW - predicted;
+    predictedPowerW = predicted;
     String action = "epoch " + epoch + ": " + assign.stream()
         .map(b -> String.format(Locale.ROOT, "%s=%d GPUs %s", b.pool(), b.gpus(), b.types().stream().sorted()
             .toList())).toList();
     return new Epoch(epoch, send, retireNow, layout(), layout.bootstrap(), note(action, layout.reason()
-        + handoverNote, saving));
+        + handoverNote + (allocation.reason().isEmpty() ? "" : "; " + allocation.reason()), saving));
   }
 
   /**
@@ -253,12 +273,33 @@ public final class ClusterStep {
    * nothing in the step changes.
    */
   public Proposal propose(double nowMs, SloTable slos, int gpus, FrequencyBounds bounds) {
+    return propose(nowMs, slos, gpus, bounds, 0);
+  }
+
+  /** As {@link #propose(double, SloTable, int, FrequencyBounds)} under the watt budget {@code powerBudgetW}. */
+  public Proposal propose(double nowMs, SloTable slos, int gpus, FrequencyBounds bounds, double powerBudgetW) {
     if (gpus <= 0) {
       return new Proposal(new ClusterLayout.Layout(List.of(), false, 0, "no GPU host in the cluster yet"), List.of());
     }
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
     ClusterLayout.Layout layout = decideLayout(nowMs, slos, gpus, bounds, shapeNow);
-    return new Proposal(layout, budgets(layout, slos, shapeNow));
+    PowerCap.Allocation a = power.allocate(powerBudgetW, demands(layout), gpus);
+    if (!a.reason().isEmpty()) {
+      layout = new ClusterLayout.Layout(layout.pools(), layout.bootstrap(), a.capW().isEmpty()
+          ? layout.predictedPowerW() : a.cappedW(), layout.reason() + "; " + a.reason());
+    }
+    return new Proposal(layout, capped(budgets(layout, slos, shapeNow), a));
+  }
+
+  /** What the watt budget sees of a layout: each pool's types, GPUs and predicted peak power. */
+  private static List<PowerCap.PoolDemand> demands(ClusterLayout.Layout layout) {
+    return layout.pools().stream().map(p -> new PowerCap.PoolDemand(p.name(), p.types(), p.gpus(),
+        p.predictedPowerW())).toList();
+  }
+
+  private static List<PoolBudget> capped(List<PoolBudget> budgets, PowerCap.Allocation a) {
+    return budgets.stream().map(b -> a.capW().containsKey(b.pool()) ? b.withPowerCap(a.capW().get(b.pool())) : b)
+        .toList();
   }
 
   /** The type sets of the pools in force that serve types. */
@@ -478,9 +519,10 @@ public final class ClusterStep {
     if (!assigned.containsKey(t.pool())) {
       return Optional.empty();
     }
+    measured.put(t.pool(), PowerCap.Measured.of(telemetry.get(t.pool()), t));
     telemetry.put(t.pool(), t);
     PoolBudget b = assigned.get(t.pool());
-    if (!t.shortOfCapacity() || clusterGpus == 0 || b.gpus() == 0 || b.types().isEmpty()
+    if (!t.shortOfCapacity() || clusterGpus == 0 || b.gpus() == 0 || b.types().isEmpty() || b.capped()
         || nowMs - lastTopUpMs.getOrDefault(t.pool(), Double.NEGATIVE_INFINITY) < settings.poolEpochMs()) {
       return Optional.empty();
     }
@@ -503,6 +545,40 @@ public final class ClusterStep {
         -add * profile.idlePowerW());
     return Optional.of(new TopUp(more, layout(), n));
   }
+
+  /**
+   * The power governor, after pool reports: the pools' measured power against the watt budget of the epoch in force;
+   * at most one pool's budget changes (a lower clock ceiling, a power cap, or the latest such step undone).
+   */
+  public Optional<TopUp> powerCheck(double nowMs) {
+    if (handoverAtMs < Double.POSITIVE_INFINITY) {
+      return Optional.empty(); // the budgets change at the handover's end: measure those
+    }
+    Optional<PowerCap.Step> s = power.check(nowMs, powerBudgetW, assigned, measured, clusterGpus, limitBounds);
+    if (s.isEmpty()) {
+      return Optional.empty();
+    }
+    PoolBudget b = s.get().budget();
+    assigned.put(b.pool(), b);
+    return Optional.of(new TopUp(b, layout(), note(s.get().action(), s.get().reason(), 0)));
+  }
+
+  /** The watt budget of the epoch in force (0: none) and how it is held. */
+  public PowerStatus power() {
+    return new PowerStatus(powerBudgetW, allocation.predictedW(), power.measuredW(), power.violations(),
+        power.stepsInForce(), allocation.feasible());
+  }
+
+  /**
+   * @param budgetW the watt budget (0: none)
+   * @param predictedW the epoch layout's predicted peak power before any cap
+   * @param measuredW the pools' measured power at the last check (NaN before one)
+   * @param violations checks that found the measured power over the budget
+   * @param governorSteps the governor's steps in force (lowered ceilings, caps)
+   * @param feasible whether the budget is at least every GPU's idle power
+   */
+  public record PowerStatus(double budgetW, double predictedW, double measuredW, long violations, int governorSteps,
+      boolean feasible) {}
 
   /**
    * A layout stored by an earlier manager: its pools are the current ones (this manager has not budgeted an epoch of

@@ -138,6 +138,8 @@ public final class PoolPlanner {
    * @param remainingEpochSeconds how long the new plan would run
    * @param useWholeBudget every budget GPU must be in an instance (a policy whose only knob is TP)
    * @param warmSpares the pool's warm spares by TP: instances of these serve at once, without a start-up
+   * @param powerCapW the most power the plan may draw, W (its budget GPUs left idle included); 0: none. Over it, the
+   *     plan carries as much of the load as fits under it
    */
   public record Request(
       String pool,
@@ -149,7 +151,8 @@ public final class PoolPlanner {
       Optional<PoolPlan> current,
       double remainingEpochSeconds,
       boolean useWholeBudget,
-      Map<TensorParallelism, Integer> warmSpares) {
+      Map<TensorParallelism, Integer> warmSpares,
+      double powerCapW) {
     public Request {
       Objects.requireNonNull(pool, "pool");
       Objects.requireNonNull(mix, "mix");
@@ -162,6 +165,23 @@ public final class PoolPlanner {
       if (gpuBudget < 0) {
         throw new IllegalArgumentException("GPU budget must be >= 0, got " + gpuBudget);
       }
+      if (!Double.isFinite(powerCapW) || powerCapW < 0) {
+        throw new IllegalArgumentException("power cap must be finite and >= 0 W (0: none), got " + powerCapW);
+      }
+    }
+
+    /** Without a power cap. */
+    public Request(String pool, Mix mix, double loadRps, int gpuBudget, FrequencyBounds bounds,
+        List<TensorParallelism> allowedTps, Optional<PoolPlan> current, double remainingEpochSeconds,
+        boolean useWholeBudget, Map<TensorParallelism, Integer> warmSpares) {
+      this(pool, mix, loadRps, gpuBudget, bounds, allowedTps, current, remainingEpochSeconds, useWholeBudget,
+          warmSpares, 0);
+    }
+
+    /** The same question for another load, from no current plan (the capped search compares loads, not changes). */
+    Request fresh(double load) {
+      return new Request(pool, mix, load, gpuBudget, bounds, allowedTps, Optional.empty(), remainingEpochSeconds,
+          useWholeBudget, warmSpares, 0);
     }
 
     /** A pool without warm spares. */
@@ -218,7 +238,41 @@ public final class PoolPlanner {
     return transitions;
   }
 
+  /** Iterations of the capped search on the load (each halves the interval: 1/128 of the load at the end). */
+  private static final int CAP_SEARCH_STEPS = 7;
+
   public Result plan(Request req) {
+    Result r = uncapped(req);
+    if (req.powerCapW() <= 0 || r.plan().predictedPowerW() <= req.powerCapW() + 1e-6) {
+      return r;
+    }
+    // over its power cap: the largest share of the load whose least-power plan fits under it (the least-power plan's
+    // power grows with its load), searched by halving
+    double lo = 0;
+    double hi = req.loadRps();
+    PoolPlan best = uncapped(req.fresh(0)).plan();
+    Outcome outcome = Outcome.OPTIMAL;
+    for (int i = 0; i < CAP_SEARCH_STEPS; i++) {
+      double mid = (lo + hi) / 2;
+      Result m = uncapped(req.fresh(mid));
+      if (m.plan().predictedPowerW() <= req.powerCapW() + 1e-6) {
+        best = m.plan();
+        outcome = m.outcome();
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    PoolPlan current = req.current().orElse(PoolPlan.EMPTY);
+    boolean changed = req.current().isEmpty() || !sameLayout(current, best);
+    return new Result(best, outcome, outcome, changed, String.format(Locale.ROOT, "power cap %.0f W: carries %.2f of"
+        + " %.2f req/s, %s at %.0f W (the plan for all of it draws %.0f W)", req.powerCapW(), best.capacityRps(),
+        req.loadRps(), best.describe(), best.predictedPowerW(), r.plan().predictedPowerW()),
+        req.current().isEmpty() ? 0 : current.predictedPowerW() - best.predictedPowerW(),
+        transitionEnergyJ(current, best, req.warmSpares()));
+  }
+
+  private Result uncapped(Request req) {
     if (req.loadRps() <= 0 || req.gpuBudget() == 0) {
       PoolPlan empty = new PoolPlan(List.of(), req.gpuBudget() * profile.idlePowerW(), 0);
       return decide(req, empty, Outcome.OPTIMAL);

@@ -216,7 +216,7 @@ public final class PoolStep {
       // a layout change hands over: the pool serves no type of its own until the new pools have started, but keeps
       // its instances and plan (requests fall back to it as a larger pool)
       budget = new PoolBudget(b.pool(), b.epoch(), b.gpus(), budget.nativeType(), Set.of(), Map.of(), budget.loadRps(),
-          budget.slos(), budget.shapes(), budget.frequencyBounds());
+          budget.slos(), budget.shapes(), budget.frequencyBounds(), b.powerCapW());
       notes.add(note("hand over", "cluster epoch " + b.epoch() + " moved its types to other pools; it keeps its "
           + b.gpus() + " GPUs and instances until they have started", 0));
       Effects keep = keepAlive(nowMs);
@@ -225,8 +225,10 @@ public final class PoolStep {
           notes);
     }
     // more GPUs within the epoch for the same types; fewer within it is the end of a hand-over, planned afresh
+    // (or the same GPUs under a lower clock ceiling or power cap: the power governor's step)
     boolean topUp = budget != null && b.epoch() == budget.epoch() && b.types().equals(budget.types()) && mix != null
-        && b.gpus() > budget.gpus();
+        && (b.gpus() > budget.gpus() || b.gpus() == budget.gpus() && b.gpus() > 0
+            && (!b.frequencyBounds().equals(budget.frequencyBounds()) || b.powerCapW() != budget.powerCapW()));
     if (budget != null && !topUp && (!b.types().equals(budget.types()) || !b.shapes().equals(budget.shapes()))) {
       // what the correction learned was about other requests (other types, or lengths the profile had wrong)
       correction = CapacityCorrection.NONE;
@@ -240,7 +242,8 @@ public final class PoolStep {
       mixSpec = b.types().isEmpty() ? null : b.mix();
       mix = mixSpec == null ? null : mixSpec.toMix();
     }
-    notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s", b.gpus(), b.loadRps()),
+    notes.add(note(String.format(Locale.ROOT, "budget %d GPUs for %.2f req/s%s", b.gpus(), b.loadRps(), b.capped()
+        ? String.format(Locale.ROOT, " under a %.0f W cap", b.powerCapW()) : ""),
         "cluster epoch " + b.epoch() + (b.gpus() == 0 ? ": the pool is no longer needed" : ": serves "
             + b.types().stream().sorted().toList()), 0));
     Optional<PoolPlanner.Request> req = replanRequest();
@@ -513,7 +516,7 @@ public final class PoolStep {
     return Optional.of(new PoolPlanner.Request(pool, m, mix == null ? 0 : correction.apply(load),
         budget.gpus(), budget.frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
         plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false,
-        warmSpares()));
+        warmSpares(), budget.powerCapW()));
   }
 
   /** The warm spares by TP (the planner counts them as instances that serve without a start-up). */
