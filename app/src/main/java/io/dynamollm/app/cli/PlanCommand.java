@@ -29,7 +29,9 @@ import picocli.CommandLine.Option;
       "What a running cluster would do with other SLOs and/or limits, under its current forecast: pools, GPUs, TP and"
           + " clocks, predicted power and energy per hour, per type whether its SLO is met — next to the settings in"
           + " force. Read-only, no token needed: nothing is applied.",
-      "Example: dynamollm plan --slo LS=500/60 --slo LL=2000/120 --min-mhz 1200 --max-mhz 1980"
+      "Limits left out keep the values in force (read from GET /api/v1/limits).",
+      "Example: dynamollm plan --slo LS=500/60 --slo LL=2000/120 --min-mhz 1200 --max-mhz 1980",
+      "Example: dynamollm plan --power-budget-w 9000"
     })
 final class PlanCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -45,14 +47,18 @@ final class PlanCommand implements Callable<Integer> {
       description = "A proposed SLO in ms, p99, e.g. LS=500/60; repeat for several types.")
   List<String> slos = List.of();
 
-  @Option(names = "--min-mhz", paramLabel = "MHZ", description = "Proposed lowest clock (with --max-mhz).")
+  @Option(names = "--min-mhz", paramLabel = "MHZ", description = "Proposed lowest clock.")
   Integer minMhz;
 
-  @Option(names = "--max-mhz", paramLabel = "MHZ", description = "Proposed highest clock (with --min-mhz).")
+  @Option(names = "--max-mhz", paramLabel = "MHZ", description = "Proposed highest clock.")
   Integer maxMhz;
 
-  @Option(names = "--gpu-budget", paramLabel = "N", description = "Proposed GPU budget (with --min-mhz/--max-mhz).")
+  @Option(names = "--gpu-budget", paramLabel = "N", description = "Proposed GPU budget.")
   Integer gpuBudget;
+
+  @Option(names = "--power-budget-w", paramLabel = "W",
+      description = "Proposed watt budget: the most GPU power the cluster may draw.")
+  Double powerBudgetW;
 
   @Option(names = "--json", description = "Print the preview as the API answers it.")
   boolean json;
@@ -73,32 +79,37 @@ final class PlanCommand implements Callable<Integer> {
         t.put("tbt_p99_ms", Double.parseDouble(m.group(3)));
       }
     }
-    if (minMhz != null || maxMhz != null || gpuBudget != null) {
-      if (minMhz == null || maxMhz == null) {
-        throw new CommandLine.ParameterException(spec.commandLine(), "limits need both --min-mhz and --max-mhz");
-      }
-      ObjectNode l = body.putObject("limits");
-      l.put("min_mhz", minMhz);
-      l.put("max_mhz", maxMhz);
-      if (gpuBudget != null) {
-        l.put("gpu_budget", gpuBudget);
-      }
-    }
-    URI target;
+    URI base;
     try {
-      target = URI.create(url.replaceAll("/+$", "") + "/api/v1/plan/preview");
+      base = URI.create(url.replaceAll("/+$", "") + "/");
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--url is not a URL: " + url);
     }
-    HttpResponse<String> r;
-    try {
-      r = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build().send(HttpRequest.newBuilder(target)
-          .timeout(Duration.ofSeconds(30)).header("Content-Type", "application/json")
-          .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), HttpResponse.BodyHandlers.ofString());
-    } catch (java.io.IOException e) {
-      throw new DynamoLlmCli.UserError("no answer from " + target + ": " + e.getMessage()
-          + " (is a control node running there? --url)");
+    HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    if (minMhz != null || maxMhz != null || gpuBudget != null || powerBudgetW != null) {
+      // a proposal of limits is a whole set: what is not proposed stays as it is in force
+      HttpResponse<String> now = send(client, HttpRequest.newBuilder(base.resolve("api/v1/limits")).GET(), base);
+      if (now.statusCode() != 200) {
+        throw new DynamoLlmCli.UserError("could not read the limits in force (" + now.statusCode() + "): "
+            + now.body());
+      }
+      ObjectNode l = (ObjectNode) JSON.readTree(now.body());
+      body.set("limits", l);
+      if (minMhz != null) {
+        l.put("min_mhz", minMhz);
+      }
+      if (maxMhz != null) {
+        l.put("max_mhz", maxMhz);
+      }
+      if (gpuBudget != null) {
+        l.put("gpu_budget", gpuBudget);
+      }
+      if (powerBudgetW != null) {
+        l.put("power_budget_w", powerBudgetW);
+      }
     }
+    HttpResponse<String> r = send(client, HttpRequest.newBuilder(base.resolve("api/v1/plan/preview"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())), base);
     PrintWriter out = spec.commandLine().getOut();
     JsonNode answer = JSON.readTree(r.body());
     if (r.statusCode() != 200) {
@@ -114,6 +125,16 @@ final class PlanCommand implements Callable<Integer> {
     return 0;
   }
 
+  private static HttpResponse<String> send(HttpClient client, HttpRequest.Builder req, URI base)
+      throws InterruptedException {
+    try {
+      return client.send(req.timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+    } catch (java.io.IOException e) {
+      throw new DynamoLlmCli.UserError("no answer from " + base + ": " + e.getMessage()
+          + " (is a control node running there? --url)");
+    }
+  }
+
   /** The preview as a person reads it: each side's pools, then the difference. */
   static String text(JsonNode a) {
     StringBuilder b = new StringBuilder();
@@ -123,10 +144,13 @@ final class PlanCommand implements Callable<Integer> {
           side.equals("now") ? "in force" : "proposed", s.get("predicted_power_w").asDouble() / 1000,
           s.get("energy_per_hour_kwh").asDouble(), s.get("gpus_used").asInt(), a.get("host_gpus").asInt()));
       for (JsonNode p : s.get("pools")) {
-        b.append(String.format(Locale.ROOT, "  %-4s %-28s %3d GPUs  %-26s %7.2f of %7.2f req/s  %s%n",
+        JsonNode cap = p.path("power_cap_w");
+        b.append(String.format(Locale.ROOT, "  %-4s %-28s %3d GPUs  %-26s %7.2f of %7.2f req/s  %s%s%n",
             p.get("pool").asText(), p.get("types").toString().replace("\"", ""), p.get("gpus").asInt(),
             p.get("plan").asText(), p.get("load_rps").asDouble(), p.get("capacity_rps").asDouble(),
-            p.get("meets_slos").asBoolean() ? "meets its SLOs" : "SHORT: misses its SLOs"));
+            p.get("meets_slos").asBoolean() ? "meets its SLOs" : "SHORT: misses its SLOs",
+            cap.isNumber() ? String.format(Locale.ROOT, " (capped at %.0f W by the watt budget)", cap.asDouble())
+                : ""));
       }
     }
     JsonNode d = a.get("difference");

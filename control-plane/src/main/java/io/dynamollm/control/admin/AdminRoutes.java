@@ -240,6 +240,7 @@ public final class AdminRoutes extends AllDirectives {
     o.put(LimitsUpdate.MIN, l.bounds().minMhz());
     o.put(LimitsUpdate.MAX, l.bounds().maxMhz());
     o.put(LimitsUpdate.GPUS, l.gpuBudget() == 0 ? null : l.gpuBudget());
+    o.put(LimitsUpdate.POWER, l.powerBudgetW() == 0 ? null : l.powerBudgetW());
     return o;
   }
 

@@ -8,7 +8,8 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Validates the body of {@code PUT /api/v1/limits}: {@code {"min_mhz": …, "max_mhz": …, "gpu_budget": …}}. Pure:
+ * Validates the body of {@code PUT /api/v1/limits}:
+ * {@code {"min_mhz": …, "max_mhz": …, "gpu_budget": …, "power_budget_w": …}}. Pure:
  * the body and the profile in, limits or an error with its HTTP status out.
  *
  * <ul>
@@ -16,14 +17,21 @@ import java.util.Objects;
  *   <li>{@code min_mhz} or {@code max_mhz} missing, not a whole number, outside the GPU's clock range, in the wrong
  *       order, or a range holding none of the clocks the profile knows → 422 naming the field;
  *   <li>{@code gpu_budget} absent or {@code null} means every GPU of the cluster; otherwise a whole number ≥ 2 (the
- *       smallest instance is TP2), else 422.
+ *       smallest instance is TP2), else 422;
+ *   <li>{@code power_budget_w} absent or {@code null} means no watt budget; otherwise a number of watts from
+ *       {@value #MIN_POWER_W} (one GPU's idle draw: below it nothing can be met) to {@value #MAX_POWER_W} (100 MW, far
+ *       beyond any one cluster: a larger number is a typo), else 422.
  * </ul>
  */
 public final class LimitsUpdate {
   static final String MIN = "min_mhz";
   static final String MAX = "max_mhz";
   static final String GPUS = "gpu_budget";
-  static final String EXAMPLE = "{\"" + MIN + "\": 1005, \"" + MAX + "\": 1980, \"" + GPUS + "\": 16}";
+  static final String POWER = "power_budget_w";
+  static final double MIN_POWER_W = 100;
+  static final double MAX_POWER_W = 1e8;
+  static final String EXAMPLE = "{\"" + MIN + "\": 1005, \"" + MAX + "\": 1980, \"" + GPUS + "\": 16, \"" + POWER
+      + "\": 9000}";
 
   public sealed interface Result permits Accepted, Rejected {}
 
@@ -79,7 +87,20 @@ public final class LimitsUpdate {
       return new Rejected(422, "field '" + GPUS + "' must be at least 2 (the smallest instance is TP2), or null for"
           + " every GPU, got " + budget);
     }
-    return new Accepted(new ClusterLimits(new FrequencyBounds(lo, hi), budget));
+    JsonNode w = root.get(POWER);
+    double watts = 0;
+    if (w != null && !w.isNull()) {
+      if (!w.isNumber()) {
+        return new Rejected(422, "field '" + POWER + "' must be a number of watts, or null for no watt budget, got "
+            + w);
+      }
+      watts = w.asDouble();
+      if (!(watts >= MIN_POWER_W && watts <= MAX_POWER_W)) {
+        return new Rejected(422, String.format(java.util.Locale.ROOT, "field '%s' must be within %.0f–%.0f W (one"
+            + " GPU's idle draw to 100 MW), or null for no watt budget, got %s", POWER, MIN_POWER_W, MAX_POWER_W, w));
+      }
+    }
+    return new Accepted(new ClusterLimits(new FrequencyBounds(lo, hi), budget, watts));
   }
 
   /** The field as a whole number, null when optional and absent, or a rejection. */

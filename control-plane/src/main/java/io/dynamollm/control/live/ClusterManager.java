@@ -90,7 +90,8 @@ public final class ClusterManager {
   public record GetPools(ActorRef<Pools> replyTo) implements Command, CborSerializable {}
 
   /** The current epoch's pools, and the latest telemetry each pool manager sent up (absent until it reports). */
-  public record Pools(List<String> names, Map<String, PoolTelemetry> telemetry) implements CborSerializable {}
+  public record Pools(List<String> names, Map<String, PoolTelemetry> telemetry, ClusterStep.PowerStatus power)
+      implements CborSerializable {}
 
   /** Hand-over message for the singleton. */
   public record Stop() implements Command, CborSerializable {}
@@ -234,7 +235,7 @@ public final class ClusterManager {
           })
           .onMessage(GetPools.class, g -> {
             List<String> names = step.budgets().stream().filter(b -> b.gpus() > 0).map(PoolBudget::pool).toList();
-            g.replyTo().tell(new Pools(names, step.telemetry()));
+            g.replyTo().tell(new Pools(names, step.telemetry(), step.power()));
             return Behaviors.same();
           })
           .onMessage(Preview.class, this::onPreview)
@@ -325,9 +326,10 @@ public final class ClusterManager {
         return Behaviors.same();
       }
       double t = now();
-      ClusterStep.Proposal current = step.propose(t, slos, limits.usableGpus(lastHostGpus), limits.bounds());
+      ClusterStep.Proposal current = step.propose(t, slos, limits.usableGpus(lastHostGpus), limits.bounds(),
+          limits.powerBudgetW());
       ClusterStep.Proposal proposed = step.propose(t, p.slos(), p.limits().usableGpus(lastHostGpus),
-          p.limits().bounds());
+          p.limits().bounds(), p.limits().powerBudgetW());
       int gpus = lastHostGpus;
       ctx.pipeToSelf(java.util.concurrent.CompletableFuture.supplyAsync(() -> new PreviewAnswer(
               Optional.of(PlanPreview.of(current, w.settings(), previewPlanner, previewReshards, t)),
@@ -356,7 +358,7 @@ public final class ClusterManager {
         ctx.getLog().info("took over the stored layout (epoch {}, {} GPUs): budgeting now", step.epochNumber(),
             usable);
       }
-      send(step.epoch(now(), slos, usable, limits.bounds()));
+      send(step.epoch(now(), slos, usable, limits.bounds(), limits.powerBudgetW()));
       scheduleEpoch();
       return Behaviors.same();
     }
@@ -377,12 +379,16 @@ public final class ClusterManager {
 
     /** A pool's telemetry; a pool short of capacity may get GPUs no pool holds. */
     private Behavior<Command> onPoolReport(PoolReport r) {
-      step.poolReport(now(), r.telemetry()).ifPresent(topUp -> {
-        w.pools().tell(topUp.budget().pool(), new PoolManager.Assign(topUp.budget()));
-        store(topUp.layout());
-        log(topUp.decision());
-      });
+      step.poolReport(now(), r.telemetry()).ifPresent(this::rebudget);
+      step.powerCheck(now()).ifPresent(this::rebudget); // the watt budget's governor: a ceiling or cap for one pool
       return Behaviors.same();
+    }
+
+    /** One pool's budget changed between epochs (a top-up, a power governor step): sent, stored, logged. */
+    private void rebudget(ClusterStep.TopUp change) {
+      w.pools().tell(change.budget().pool(), new PoolManager.Assign(change.budget()));
+      store(change.layout());
+      log(change.decision());
     }
 
     /** Each pool epoch: every pool's forecast for its next pool epoch. */

@@ -78,7 +78,8 @@ public final class LiveViews implements LiveView {
   }
 
   /** Every pool of the current epoch as its manager sees it, and this node's router's statistics. */
-  public record PoolsNow(List<PoolManager.PoolView> pools, Router.Stats stats) {}
+  public record PoolsNow(List<PoolManager.PoolView> pools, Router.Stats stats,
+      io.dynamollm.decision.cluster.ClusterStep.PowerStatus power) {}
 
   /** The pools and router statistics; empty pools on a node without the control role. */
   public CompletionStage<Optional<PoolsNow>> poolViews() {
@@ -96,7 +97,7 @@ public final class LiveViews implements LiveView {
         views.add(l.pool(pool).<PoolManager.PoolView>ask(PoolManager.GetView::new, timeout).toCompletableFuture());
       }
       return CompletableFuture.allOf(views.toArray(new CompletableFuture[0])).thenCombine(stats,
-          (x, st) -> Optional.of(new PoolsNow(views.stream().map(CompletableFuture::join).toList(), st)));
+          (x, st) -> Optional.of(new PoolsNow(views.stream().map(CompletableFuture::join).toList(), st, n.power())));
     });
   }
 

@@ -69,6 +69,7 @@ final class PreviewJson {
       }
       m.put("instances", groups);
       m.put("predicted_power_w", round(p.plan().predictedPowerW(), 10));
+      m.put("power_cap_w", p.powerCapW() > 0 ? round(p.powerCapW(), 10) : null);
       m.put("planner", p.outcome());
       pools.add(m);
       for (RequestType t : p.types()) {

@@ -188,6 +188,13 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
     GaugeWithCallback.builder().name("dynamollm_pool_capacity_correction")
         .help("The pool's learned capacity correction (1: the profile holds)").labelNames("pool")
         .callback(cb -> pools().forEach(p -> cb.call(p.capacityCorrection(), p.pool()))).register(registry);
+    GaugeWithCallback.builder().name("dynamollm_pool_power_cap_watts")
+        .help("The pool's share of the watt budget where the budget caps it, W (0: not capped)").labelNames("pool")
+        .callback(cb -> pools().forEach(p -> cb.call(p.powerCapW(), p.pool()))).register(registry);
+    GaugeWithCallback.builder().name("dynamollm_pool_clock_ceiling_mhz")
+        .help("The highest clock the pool's instances may use: the operator's limit or the power governor's lower"
+            + " ceiling, MHz").labelNames("pool")
+        .callback(cb -> pools().forEach(p -> cb.call(p.clockCeilingMhz(), p.pool()))).register(registry);
     GaugeWithCallback.builder().name("dynamollm_pool_budget_gpus")
         .help("GPUs the cluster manager budgeted to the pool").labelNames("pool")
         .callback(cb -> pools().forEach(p -> cb.call(p.budgetGpus(), p.pool()))).register(registry);
@@ -238,6 +245,23 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
     CounterWithCallback.builder().name("dynamollm_cluster_gpu_energy_joules").unit(Unit.JOULES)
         .help("Energy counters of every GPU host's GPUs together, J (exported by the cluster manager's node only)")
         .callback(cb -> latest().exportedCluster().ifPresent(c -> cb.call(c.energyJ()))).register(registry);
+    GaugeWithCallback.builder().name("dynamollm_cluster_power_budget_watts")
+        .help("The operator's watt budget for the cluster's GPUs, W (absent without one; exported by the cluster"
+            + " manager's node only)")
+        .callback(cb -> latest().exportedPower().filter(w -> w.budgetW() > 0).ifPresent(w -> cb.call(w.budgetW())))
+        .register(registry);
+    GaugeWithCallback.builder().name("dynamollm_cluster_power_predicted_watts")
+        .help("The epoch layout's predicted peak GPU power before any cap, W (exported by the cluster manager's node"
+            + " only)")
+        .callback(cb -> latest().exportedPower().ifPresent(w -> cb.call(w.predictedW()))).register(registry);
+    CounterWithCallback.builder().name("dynamollm_power_budget_violations")
+        .help("Power governor checks (one per pool report) that found the measured GPU power over the watt budget"
+            + " beyond its tolerance (exported by the cluster manager's node only)")
+        .callback(cb -> latest().exportedPower().ifPresent(w -> cb.call(w.violations()))).register(registry);
+    GaugeWithCallback.builder().name("dynamollm_power_governor_steps")
+        .help("Power governor steps in force: lowered clock ceilings and power caps (exported by the cluster"
+            + " manager's node only)")
+        .callback(cb -> latest().exportedPower().ifPresent(w -> cb.call(w.governorSteps()))).register(registry);
     GaugeWithCallback.builder().name("dynamollm_cluster_gpus")
         .help("GPUs of the listed GPU hosts (exported by the cluster manager's node only)")
         .callback(cb -> latest().exportedCluster().ifPresent(c -> cb.call(c.gpus()))).register(registry);

@@ -1,5 +1,7 @@
 package io.dynamollm.control.metrics;
 
+import io.dynamollm.decision.cluster.ClusterStep;
+
 import io.dynamollm.control.live.LiveViews;
 import io.dynamollm.control.live.Router;
 import io.dynamollm.instance.HostAgent;
@@ -47,12 +49,19 @@ public final class Telemetry implements AutoCloseable {
    * @param stats this node's router's statistics (control nodes)
    * @param cluster every GPU host together (control nodes)
    * @param exportsCluster whether this node runs the cluster manager (and so exports pools and cluster totals)
+   * @param power the watt budget and how it is held (control nodes)
    */
   public record Sample(long atMillis, String host, Optional<HostAgent.Inventory> gpus,
       List<PoolManager.PoolView> pools, Optional<Router.Stats> stats, Optional<ClusterTotals> cluster,
-      boolean exportsCluster) {
+      boolean exportsCluster, Optional<ClusterStep.PowerStatus> power) {
     public static Sample empty(String host) {
-      return new Sample(0, host, Optional.empty(), List.of(), Optional.empty(), Optional.empty(), false);
+      return new Sample(0, host, Optional.empty(), List.of(), Optional.empty(), Optional.empty(), false,
+          Optional.empty());
+    }
+
+    /** The watt budget's state, where this node exports it. */
+    public Optional<ClusterStep.PowerStatus> exportedPower() {
+      return exportsCluster ? power : Optional.empty();
     }
 
     /** The pools, where this node exports them; empty elsewhere. */
@@ -134,7 +143,8 @@ public final class Telemetry implements AutoCloseable {
             .toCompletableFuture().thenApply(Optional::of).exceptionally(e -> before.gpus()))
         .orElse(CompletableFuture.completedFuture(Optional.empty()));
     CompletableFuture<Optional<LiveViews.PoolsNow>> pools = views.map(v -> v.poolViews().toCompletableFuture()
-            .exceptionally(e -> before.stats().map(st -> new LiveViews.PoolsNow(before.pools(), st))))
+            .exceptionally(e -> before.stats().map(st -> new LiveViews.PoolsNow(before.pools(), st,
+                before.power().orElse(null)))))
         .orElse(CompletableFuture.completedFuture(Optional.empty()));
     CompletableFuture<Optional<ClusterTotals>> cluster = views.map(v -> v.inventories().toCompletableFuture()
             .thenApply(all -> Optional.of(totals(all))).exceptionally(e -> before.cluster()))
@@ -143,7 +153,8 @@ public final class Telemetry implements AutoCloseable {
       Optional<LiveViews.PoolsNow> p = pools.getNow(Optional.empty());
       Sample s = new Sample(System.currentTimeMillis(), before.host(), gpus.getNow(before.gpus()),
           p.map(LiveViews.PoolsNow::pools).orElse(before.pools()), p.map(LiveViews.PoolsNow::stats),
-          cluster.getNow(before.cluster()), views.isPresent() && runsClusterManager());
+          cluster.getNow(before.cluster()), views.isPresent() && runsClusterManager(),
+          p.map(LiveViews.PoolsNow::power).or(() -> before.power()));
       latest.set(s);
       remember(s);
       reading.set(false);

@@ -34,6 +34,32 @@ class LimitsUpdateTest {
     assertThat(v.validate("{\"min_mhz\": 799, \"max_mhz\": 1980}")).isInstanceOf(LimitsUpdate.Rejected.class);
   }
 
+  @ParameterizedTest(name = "{0} -> {1} W")
+  @CsvSource(delimiter = '|', value = {
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": null} | 0",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": 9000} | 9000",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": 12500.5} | 12500.5",
+  })
+  void acceptsAnOptionalWattBudget(String body, double watts) {
+    assertThat(v.validate(body)).isEqualTo(new LimitsUpdate.Accepted(
+        new ClusterLimits(new FrequencyBounds(1005, 1980), 0, watts)));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', value = {
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": \"9 kW\"} | must be a number of watts",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": 0} | within 100–100000000 W",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": -5} | within 100–100000000 W",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": 1e300} | within 100–100000000 W",
+      "{\"min_mhz\": 1005, \"max_mhz\": 1980, \"power_budget_w\": true} | must be a number of watts",
+  })
+  void rejectsAWattBudgetThatIsNoSensibleNumberOfWatts(String body, String message) {
+    assertThat(v.validate(body)).isInstanceOfSatisfying(LimitsUpdate.Rejected.class, r -> {
+      assertThat(r.status()).isEqualTo(422);
+      assertThat(r.message()).contains("'power_budget_w'").contains(message);
+    });
+  }
+
   @Test
   void everyGpuIsTheDefaultBudgetAndCapsNothing() {
     ClusterLimits all = new ClusterLimits(FrequencyBounds.H100_DEFAULT, 0);

@@ -30,7 +30,7 @@ class PreviewSerializationTest {
   void aPreviewAnswerSurvivesTheConfiguredSerializer() {
     PoolPlan plan = new PoolPlan(List.of(new PoolPlan.Group(TensorParallelism.TP4, 1395, 2, 3.5, 1.2)), 2100.5, 2.4);
     PlanPreview.Result r = new PlanPreview.Result(List.of(new PlanPreview.Pool("SS", Set.of(RequestType.SS,
-        RequestType.SM), 8, 2.4, plan, 7.0, true, "OPTIMAL")), 2100.5, "one pool per type");
+        RequestType.SM), 8, 2.4, plan, 7.0, true, "OPTIMAL", 1500)), 2100.5, "one pool per type");
     var answer = new ClusterManager.PreviewAnswer(Optional.of(r), Optional.of(r), 16, "");
     Serialization serialization = SerializationExtension.get(testKit.system());
     Serializer serializer = serialization.findSerializerFor(answer);
@@ -39,5 +39,16 @@ class PreviewSerializationTest {
     Object back = serialization.deserialize(bytes, serializer.identifier(), Serializers.manifestFor(serializer,
         answer)).get();
     assertThat(back).isEqualTo(answer);
+  }
+
+  @Test
+  void thePoolsAnswerWithTheWattBudgetsStateSurvivesTheConfiguredSerializer() {
+    var pools = new ClusterManager.Pools(List.of("SS"), java.util.Map.of(),
+        new io.dynamollm.decision.cluster.ClusterStep.PowerStatus(9000, 11_000, 8_950, 3, 1, true));
+    Serialization serialization = SerializationExtension.get(testKit.system());
+    Serializer serializer = serialization.findSerializerFor(pools);
+    byte[] bytes = serializer.toBinary(pools);
+    assertThat(serialization.deserialize(bytes, serializer.identifier(), Serializers.manifestFor(serializer, pools))
+        .get()).isEqualTo(pools);
   }
 }

@@ -120,7 +120,9 @@ class AdminApiTest {
     assertThat(before.get("min_mhz").asInt()).isEqualTo(800);
     assertThat(before.get("max_mhz").asInt()).isEqualTo(1980);
     assertThat(before.get("gpu_budget").isNull()).as("every GPU").isTrue();
-    var r = put("/api/v1/limits", "{\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": 6}", "Bearer " + TOKEN);
+    assertThat(before.get("power_budget_w").isNull()).as("no watt budget").isTrue();
+    var r = put("/api/v1/limits", "{\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": 6, \"power_budget_w\": 4500}",
+        "Bearer " + TOKEN);
     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     assertThat(json(r).get("acknowledged").asText()).isEqualTo("majority");
     node.stop(Duration.ofSeconds(20));
@@ -129,6 +131,7 @@ class AdminApiTest {
     assertThat(after.get("min_mhz").asInt()).isEqualTo(1005);
     assertThat(after.get("max_mhz").asInt()).isEqualTo(1605);
     assertThat(after.get("gpu_budget").asInt()).isEqualTo(6);
+    assertThat(after.get("power_budget_w").asDouble()).isEqualTo(4500.0);
     // the hosts' GPUs, their power and energy (once the host agent's registration has reached the receptionist)
     JsonNode hosts = json(get("/api/v1/cluster")).get("hosts");
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
@@ -162,6 +165,7 @@ class AdminApiTest {
       "PUT | /api/v1/limits | {\"min_mhz\": 1605, \"max_mhz\": 1005} | Bearer s3cret-token | 422 | must not exceed 'max_mhz'",
       "PUT | /api/v1/limits | {\"min_mhz\": 1006, \"max_mhz\": 1100} | Bearer s3cret-token | 422 | no clock the planner knows",
       "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 1605, \"gpu_budget\": 1} | Bearer s3cret-token | 422 | 'gpu_budget' must be at least 2",
+      "PUT | /api/v1/limits | {\"min_mhz\": 1005, \"max_mhz\": 1605, \"power_budget_w\": 50} | Bearer s3cret-token | 422 | 'power_budget_w' must be within",
       "GET | /api/v1/nothing | '' | none | 404 | no such resource",
       "GET | /api/v1/decisions?limit=lots | '' | none | 400 | limit must be a whole number 1-500, got 'lots'",
       "GET | /api/v1/decisions?limit=0 | '' | none | 400 | limit must be a whole number 1-500, got 0",

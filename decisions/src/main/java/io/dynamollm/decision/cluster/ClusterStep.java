@@ -572,7 +572,7 @@ public final class ClusterStep {
   /**
    * @param budgetW the watt budget (0: none)
    * @param predictedW the epoch layout's predicted peak power before any cap
-   * @param measuredW the pools' measured power at the last check (NaN before one)
+   * @param measuredW the pools' measured power at the last check (0 before one)
    * @param violations checks that found the measured power over the budget
    * @param governorSteps the governor's steps in force (lowered ceilings, caps)
    * @param feasible whether the budget is at least every GPU's idle power

@@ -26,9 +26,10 @@ public final class PlanPreview {
    * @param capacityRps what the plan carries within the pool's SLOs, req/s
    * @param meetsSlos whether that covers the planned load (else the pool is short and its types miss their SLOs)
    * @param outcome how the planner found the plan (OPTIMAL, FEASIBLE, FALLBACK, INFEASIBLE)
+   * @param powerCapW the pool's share of the watt budget where the budget caps it, W; 0: not capped
    */
   public record Pool(String pool, Set<RequestType> types, int gpus, double loadRps, PoolPlan plan,
-      double capacityRps, boolean meetsSlos, String outcome) {}
+      double capacityRps, boolean meetsSlos, String outcome, double powerCapW) {}
 
   /** The whole preview: its pools, their predicted power and the budgeter's reason for the layout. */
   public record Result(List<Pool> pools, double predictedPowerW, String layoutReason) {
@@ -60,8 +61,10 @@ public final class PlanPreview {
       PoolPlanner.Result r = req.map(planner::plan).orElse(null);
       PoolPlan plan = r == null ? PoolPlan.EMPTY : r.plan();
       double capacity = plan.capacityRps();
+      // a capped plan carries less than its budget's load: judged against the load, not what the cap let it plan for
       pools.add(new Pool(b.pool(), b.types(), b.gpus(), b.loadRps(), plan, capacity,
-          capacity + 1e-9 >= plan.plannedLoadRps(), r == null ? "none" : r.solverOutcome().name()));
+          capacity + 1e-9 >= Math.max(plan.plannedLoadRps(), b.loadRps()), r == null ? "none"
+          : r.solverOutcome().name(), b.powerCapW()));
       power += plan.predictedPowerW();
     }
     return new Result(pools, power, proposal.layout().reason());

@@ -122,7 +122,7 @@ public final class PowerCap {
   private double lastActMs = Double.NEGATIVE_INFINITY;
   /** Since when every check found the power below {@code relaxBelow} of the budget (NaN: the last did not). */
   private double lowSinceMs = Double.NaN;
-  private double lastMeasuredW = Double.NaN;
+  private double lastMeasuredW;
   private long violations;
 
   /** A step: the pool's governor ceiling and cap before it (null: none). */
@@ -228,7 +228,7 @@ public final class PowerCap {
     return b.withBounds(f).withPowerCap(cap);
   }
 
-  /** The cluster's measured GPU power at the last check, W (NaN before one). */
+  /** The cluster's measured GPU power at the last check, W (0 before one). */
   public double measuredW() {
     return lastMeasuredW;
   }
