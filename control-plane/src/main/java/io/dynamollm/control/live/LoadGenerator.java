@@ -4,6 +4,7 @@ import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.instance.engine.ModelClock;
 import java.util.Iterator;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -22,6 +23,7 @@ public final class LoadGenerator {
   private final AtomicLong served = new AtomicLong();
   private final AtomicLong met = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
+  private final java.util.concurrent.ConcurrentMap<String, Long> failures = new java.util.concurrent.ConcurrentHashMap<>();
   private final java.util.concurrent.ConcurrentMap<Integer, Long> failedByStatus =
       new java.util.concurrent.ConcurrentSkipListMap<>();
   private volatile boolean stopped;
@@ -38,6 +40,11 @@ public final class LoadGenerator {
 
   public long met() {
     return met.get();
+  }
+
+  /** Why requests failed (the router's error, or its outcome), with how many; a router's requests only. */
+  public Map<String, Long> failures() {
+    return Map.copyOf(failures);
   }
 
   public long failed() {
@@ -77,6 +84,7 @@ public final class LoadGenerator {
             }
           } else {
             failed.incrementAndGet();
+            failures.merge(r.error().orElse(String.valueOf(r.outcome())), 1L, Long::sum);
           }
           return Behaviors.same();
         }).build(), "load-generator-" + System.nanoTime(), org.apache.pekko.actor.typed.Props.empty());

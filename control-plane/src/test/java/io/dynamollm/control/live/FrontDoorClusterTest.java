@@ -301,6 +301,24 @@ class FrontDoorClusterTest {
             - a.get("now").get("predicted_power_w").asDouble(), org.assertj.core.api.Assertions.within(0.2));
     // nothing applied
     assertThat(cluster.get("/api/v1/slos").get("LS").get("ttft_p99_ms").asDouble()).isEqualTo(lsBefore);
+    // a watt budget below what the cluster would draw: the proposal says how it is held (the bootstrap layout, with
+    // no forecast to cap by, by the governor on measurements; a forecast layout by capping its pools, each planned
+    // under its cap)
+    double nowW = a.get("now").get("predicted_power_w").asDouble();
+    double budget = Math.max(3000, Math.round(0.5 * nowW));
+    var capped = post(http, port, "{\"limits\": {\"min_mhz\": 800, \"max_mhz\": 1980, \"power_budget_w\": " + budget
+        + "}}");
+    assertThat(capped.statusCode()).as(capped.body()).isEqualTo(200);
+    JsonNode c = JSON.readTree(capped.body());
+    assertThat(c.get("proposed").get("layout_reason").asText()).contains(Math.round(budget) + " W budget");
+    for (JsonNode p : c.get("proposed").get("pools")) {
+      if (p.get("power_cap_w").isNumber()) {
+        assertThat(p.get("predicted_power_w").asDouble()).isLessThanOrEqualTo(p.get("power_cap_w").asDouble() + 1);
+      }
+    }
+    assertThat(cluster.get("/api/v1/limits").get("power_budget_w").isNull()).as("nothing applied").isTrue();
+    assertThat(post(http, port, "{\"limits\": {\"min_mhz\": 800, \"max_mhz\": 1980, \"power_budget_w\": -1}}")
+        .body()).contains("power_budget_w");
     // validated as the PUTs are
     var bad = post(http, port, "{\"slos\": {\"XX\": {\"ttft_p99_ms\": 1, \"tbt_p99_ms\": 1}}}");
     assertThat(bad.statusCode()).isEqualTo(422);

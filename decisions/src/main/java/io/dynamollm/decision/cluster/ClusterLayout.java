@@ -191,8 +191,13 @@ public final class ClusterLayout {
     for (RequestType t : RequestType.values()) {
       f.put(t, total > 0 ? nominal * weights.get(t) / total : nominal / RequestType.values().length);
     }
-    Pool all = new Pool("LL", RequestType.LL, EnumSet.allOf(RequestType.class), f, nominal, gpus, atMax,
-        gpus * budgeter.planner().profile().idlePowerW());
+    // its predicted power: the instances that carry the nominal load at the held clock, the rest of the GPUs idle (what a
+    // watt budget is checked against)
+    PoolPlanner.Sizing size = budgeter.planner().size(mix, nominal, atMax);
+    double idle = budgeter.planner().profile().idlePowerW();
+    double predicted = size.gpus() <= gpus ? size.powerW() + (gpus - size.gpus()) * idle
+        : size.powerW() * gpus / size.gpus();
+    Pool all = new Pool("LL", RequestType.LL, EnumSet.allOf(RequestType.class), f, nominal, gpus, atMax, predicted);
     return new Layout(List.of(all), true, all.predictedPowerW(), why + ": one pool of every type on all " + gpus
         + " GPUs, planned for the capacity of TP8 instances at the maximum clock");
   }

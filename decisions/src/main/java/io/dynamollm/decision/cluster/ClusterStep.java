@@ -196,7 +196,7 @@ public final class ClusterStep {
     ClusterLayout.Layout layout = decideLayout(nowMs, epochSlos, gpus, bounds, shapeNow);
     this.powerBudgetW = powerBudgetW;
     this.limitBounds = bounds;
-    allocation = power.allocate(powerBudgetW, demands(layout), gpus);
+    allocation = power.allocate(powerBudgetW, demands(layout), gpus, layout.bootstrap());
     List<PoolBudget> assign = power.carry(capped(budgets(layout, epochSlos, shapeNow), allocation));
     List<PoolBudget> retire = retired(assign, bounds);
     String handoverNote = "";
@@ -283,7 +283,7 @@ public final class ClusterStep {
     }
     Map<RequestType, TypeShape> shapeNow = shapes.shapes(nowMs);
     ClusterLayout.Layout layout = decideLayout(nowMs, slos, gpus, bounds, shapeNow);
-    PowerCap.Allocation a = power.allocate(powerBudgetW, demands(layout), gpus);
+    PowerCap.Allocation a = power.allocate(powerBudgetW, demands(layout), gpus, layout.bootstrap());
     if (!a.reason().isEmpty()) {
       layout = new ClusterLayout.Layout(layout.pools(), layout.bootstrap(), a.capW().isEmpty()
           ? layout.predictedPowerW() : a.cappedW(), layout.reason() + "; " + a.reason());
@@ -324,7 +324,8 @@ public final class ClusterStep {
     if (nowMs < handoverAtMs) {
       return Optional.empty();
     }
-    List<PoolBudget> to = handoverTo;
+    // the new budgets alone, with the power governor's steps taken during the handover
+    List<PoolBudget> to = power.carry(handoverTo);
     List<PoolBudget> retire = handoverRetire;
     finishHandover();
     return Optional.of(new Epoch(epoch, to, retire, layout(), false, note("handover done: " + to.stream()
@@ -551,9 +552,6 @@ public final class ClusterStep {
    * at most one pool's budget changes (a lower clock ceiling, a power cap, or the latest such step undone).
    */
   public Optional<TopUp> powerCheck(double nowMs) {
-    if (handoverAtMs < Double.POSITIVE_INFINITY) {
-      return Optional.empty(); // the budgets change at the handover's end: measure those
-    }
     Optional<PowerCap.Step> s = power.check(nowMs, powerBudgetW, assigned, measured, clusterGpus, limitBounds);
     if (s.isEmpty()) {
       return Optional.empty();

@@ -29,7 +29,7 @@ import java.util.Set;
  *       under its cap ({@code PoolPlanner}), so its requests, not the protected ones, miss their SLOs.
  *   <li><b>Within the epoch</b> ({@link #check}) the pools' measured power (and the idle power of the GPUs no instance
  *       holds) is held under the budget: over it by more than the tolerance, the least protected pool that still can
- *       lowers its clock ceiling one clock level (clocks first: an instance slows but keeps serving); when every pool
+ *       lowers its clock ceiling, by one clock level per tenth of its power the excess amounts to (at most three) (clocks first: an instance slows but keeps serving); when every pool
  *       with instances is at its lowest clock, the least protected pool with instances is capped at its measured power
  *       less the excess (it sheds instances). At most one step per {@code actEveryMs}, so the next measurement sees the
  *       last step; once the power has stayed below {@code relaxBelow} of the budget for three such intervals, the
@@ -126,10 +126,40 @@ public final class PowerCap {
   private long violations;
 
   /** A step: the pool's governor ceiling and cap before it (null: none). */
-  private record Applied(String pool, Integer ceilingMhz, Double shedW) {}
+  /**
+   * A step: the pool's governor ceiling and cap before it (null: none), the power measured when it was taken and the
+   * first measurement after it settled (NaN until then): what undoing it would bring back.
+   */
+  private static final class Applied {
+    final String pool;
+    final Integer ceilingMhz;
+    final Double shedW;
+    final double beforeW;
+    final double atMs;
+    double afterW = Double.NaN;
+
+    Applied(String pool, Integer ceilingMhz, Double shedW, double beforeW, double atMs) {
+      this.pool = pool;
+      this.ceilingMhz = ceilingMhz;
+      this.shedW = shedW;
+      this.beforeW = beforeW;
+      this.atMs = atMs;
+    }
+
+    String pool() {
+      return pool;
+    }
+
+    /** What undoing it would add back, W (the drop it caused; unknown before it settled: infinite). */
+    double givesBackW() {
+      return Double.isNaN(afterW) ? Double.POSITIVE_INFINITY : Math.max(0, beforeW - afterW);
+    }
+  }
 
   /** A governor step is undone once the power has stayed below {@code relaxBelow} for this many steps' time. */
   private static final int RELAX_AFTER_STEPS = 3;
+  /** The most clock levels one step lowers a ceiling by. */
+  private static final int MAX_LEVELS_PER_STEP = 3;
 
   /**
    * @param idlePowerW one GPU's idle power
@@ -155,11 +185,25 @@ public final class PowerCap {
    * changes.
    */
   public Allocation allocate(double budgetW, List<PoolDemand> pools, int gpus) {
+    return allocate(budgetW, pools, gpus, false);
+  }
+
+  /**
+   * As {@link #allocate(double, List, int)}; for the bootstrap layout ({@code bootstrap}) nothing is capped: it plans
+   * for a nominal share of the cluster's capacity, not for a forecast, so its prediction says nothing of the power it
+   * will draw — the governor holds the measured power meanwhile.
+   */
+  public Allocation allocate(double budgetW, List<PoolDemand> pools, int gpus, boolean bootstrap) {
     int held = pools.stream().mapToInt(PoolDemand::gpus).sum();
     double unheldIdle = Math.max(0, gpus - held) * idlePowerW;
     double predicted = unheldIdle + pools.stream().mapToDouble(PoolDemand::predictedPowerW).sum();
     if (budgetW <= 0) {
       return new Allocation(Map.of(), predicted, predicted, true, "");
+    }
+    if (bootstrap) {
+      return new Allocation(Map.of(), predicted, predicted, budgetW >= gpus * idlePowerW, String.format(Locale.ROOT,
+          "the bootstrap layout has no forecast to cap by: the governor holds the measured power under the %.0f W"
+          + " budget", budgetW));
     }
     if (predicted <= budgetW) {
       return new Allocation(Map.of(), predicted, predicted, true, String.format(Locale.ROOT,
@@ -269,6 +313,10 @@ public final class PowerCap {
   private Optional<Step> act(double nowMs, double budgetW, Map<String, PoolBudget> budgets,
       Map<String, Measured> telemetry, double measured, FrequencyBounds limits) {
     lastMeasuredW = measured;
+    Applied latest = applied.peek();
+    if (latest != null && Double.isNaN(latest.afterW) && nowMs - latest.atMs >= settings.actEveryMs()) {
+      latest.afterW = measured; // the first reading an interval after the step: what it gave back
+    }
     boolean low = measured < budgetW * settings.relaxBelow();
     if (!low) {
       lowSinceMs = Double.NaN;
@@ -283,13 +331,15 @@ public final class PowerCap {
       return Optional.empty();
     }
     if (over) {
-      Optional<Step> s = lowerClock(budgets, telemetry, measured, budgetW, limits)
-          .or(() -> shed(budgets, telemetry, measured, budgetW));
+      Optional<Step> s = lowerClock(budgets, telemetry, measured, budgetW, limits, nowMs)
+          .or(() -> shed(budgets, telemetry, measured, budgetW, nowMs));
       s.ifPresent(x -> lastActMs = nowMs);
       return s;
     }
-    // undone only once the power has stayed low for a few steps' time (one low reading is no trend)
-    if (low && nowMs - lowSinceMs >= RELAX_AFTER_STEPS * settings.actEveryMs() && !applied.isEmpty()) {
+    // undone only once the power has stayed low for a few steps' time (one low reading is no trend), and only where
+    // what the step gave back fits under the budget again (else undoing it would only bring the excess back)
+    if (low && nowMs - lowSinceMs >= RELAX_AFTER_STEPS * settings.actEveryMs() && latest != null
+        && measured + latest.givesBackW() <= budgetW * (1 - settings.tolerance())) {
       Applied last = applied.pop();
       PoolBudget now = budgets.get(last.pool());
       if (now == null) {
@@ -297,8 +347,8 @@ public final class PowerCap {
       }
       lastActMs = nowMs;
       lowSinceMs = nowMs;
-      restore(ceilingMhz, last.pool(), last.ceilingMhz());
-      restore(shedW, last.pool(), last.shedW());
+      restore(ceilingMhz, last.pool(), last.ceilingMhz);
+      restore(shedW, last.pool(), last.shedW);
       PoolBudget back = apply(now);
       return Optional.of(new Step(back, String.format(Locale.ROOT, "power relax %s: clocks %d-%d MHz, cap %s",
           last.pool(), back.frequencyBounds().minMhz(), back.frequencyBounds().maxMhz(), capText(back.powerCapW())), String.format(Locale.ROOT, "measured %.0f W, below %.0f"
@@ -315,18 +365,24 @@ public final class PowerCap {
   }
 
   private Optional<Step> lowerClock(Map<String, PoolBudget> budgets, Map<String, Measured> telemetry,
-      double measured, double budgetW, FrequencyBounds limits) {
+      double measured, double budgetW, FrequencyBounds limits, double nowMs) {
     for (PoolBudget b : degradable(budgets, telemetry)) {
       FrequencyBounds f = b.frequencyBounds();
       // a pool whose clocks are held (the bootstrap pool: floor = ceiling) comes down held, to the operator's floor
       int floor = f.minMhz() == f.maxMhz() ? limits.minMhz() : f.minMhz();
-      Optional<Integer> lower = clockLevelsMhz.stream().filter(c -> c >= floor && c < f.maxMhz())
-          .max(Integer::compare);
-      // a ceiling that is no clock level comes down to the highest level below it
+      List<Integer> below = clockLevelsMhz.stream().filter(c -> c >= floor && c < f.maxMhz())
+          .sorted(Comparator.reverseOrder()).toList();
+      // one clock level gives back roughly a tenth of a pool's power: a larger excess takes up to three levels at
+      // once (the next measurement corrects an overshoot by relaxing); a ceiling that is no clock level comes down to
+      // the highest level below it
+      double own = Math.max(1, telemetry.get(b.pool()).powerW());
+      int levels = (int) Math.max(1, Math.min(MAX_LEVELS_PER_STEP, Math.ceil((measured - budgetW) / (0.1 * own))));
+      Optional<Integer> lower = below.isEmpty() ? Optional.empty()
+          : Optional.of(below.get(Math.min(levels, below.size()) - 1));
       if (lower.isPresent()) {
         int lo = f.minMhz() == f.maxMhz() ? lower.get() : f.minMhz();
         PoolBudget next = b.withBounds(new FrequencyBounds(lo, lower.get()));
-        applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool())));
+        applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool()), measured, nowMs));
         ceilingMhz.put(b.pool(), lower.get());
         return Optional.of(new Step(next, String.format(Locale.ROOT, "power clock %s: ceiling %d -> %d MHz", b.pool(),
             f.maxMhz(), lower.get()), String.format(Locale.ROOT, "measured %.0f W over the %.0f W budget (%.0f W"
@@ -338,7 +394,7 @@ public final class PowerCap {
   }
 
   private Optional<Step> shed(Map<String, PoolBudget> budgets, Map<String, Measured> telemetry, double measured,
-      double budgetW) {
+      double budgetW, double nowMs) {
     double excess = measured - budgetW;
     for (PoolBudget b : degradable(budgets, telemetry)) {
       Measured t = telemetry.get(b.pool());
@@ -352,7 +408,7 @@ public final class PowerCap {
       if (cap >= own - 1e-6) {
         continue; // only its idle GPUs are left: nothing to shed here
       }
-      applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool())));
+      applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool()), measured, nowMs));
       shedW.put(b.pool(), cap);
       return Optional.of(new Step(b.withPowerCap(cap), String.format(Locale.ROOT, "power shed %s: cap %.0f W",
           b.pool(), cap), String.format(Locale.ROOT, "measured %.0f W over the %.0f W budget (%.0f W over) with"

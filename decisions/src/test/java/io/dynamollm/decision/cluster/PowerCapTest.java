@@ -139,12 +139,20 @@ class PowerCapTest {
     assertThat(shed.budget().powerCapW()).isEqualTo(5000 - 3000.0);
     assertThat(shed.action()).startsWith("power shed LL");
     budgets.put("LL", shed.budget());
-    // well under the budget: once it stays there for three steps' time, the latest step is undone first
-    t.put("LL", measured("LL", 1000, 8));
-    t.put("SS", measured("SS", 1000, 8));
-    assertThat(c.check(3 * every, 6000, budgets, t, 16, B)).as("one low reading is no trend").isEmpty();
-    assertThat(c.check(5 * every, 6000, budgets, t, 16, B)).isEmpty();
-    var relax = c.check(6 * every, 6000, budgets, t, 16, B).orElseThrow();
+    // the shed gave back 3.5 kW: under the budget, and it stays
+    t.put("LL", measured("LL", 3000, 8));
+    t.put("SS", measured("SS", 2500, 8));
+    assertThat(c.check(3 * every, 6000, budgets, t, 16, B)).isEmpty();
+    assertThat(c.check(7 * every, 6000, budgets, t, 16, B)).isEmpty();
+    // lower, but undoing the shed would bring its 3.5 kW back over the budget: it stays
+    t.put("LL", measured("LL", 2000, 8));
+    t.put("SS", measured("SS", 2000, 8));
+    assertThat(c.check(8 * every, 6000, budgets, t, 16, B)).isEmpty();
+    assertThat(c.check(12 * every, 6000, budgets, t, 16, B)).as("4 + 3.5 kW would be over").isEmpty();
+    // the load falls: once the power stays low for three steps' time and what the step gave back fits, it is undone
+    t.put("LL", measured("LL", 500, 8));
+    t.put("SS", measured("SS", 500, 8));
+    var relax = c.check(13 * every, 6000, budgets, t, 16, B).orElseThrow();
     assertThat(relax.budget().pool()).isEqualTo("LL");
     assertThat(relax.budget().capped()).isFalse();
     assertThat(relax.action()).startsWith("power relax LL");
