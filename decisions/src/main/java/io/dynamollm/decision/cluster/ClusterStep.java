@@ -197,7 +197,9 @@ public final class ClusterStep {
     this.powerBudgetW = powerBudgetW;
     this.limitBounds = bounds;
     allocation = power.allocate(powerBudgetW, demands(layout), gpus, layout.bootstrap());
-    List<PoolBudget> assign = power.carry(capped(budgets(layout, epochSlos, shapeNow), allocation));
+    // the epoch's budgets as the layout and the watt budget's caps make them; sent with the power governor's steps
+    List<PoolBudget> epochBudgets = capped(budgets(layout, epochSlos, shapeNow), allocation);
+    List<PoolBudget> assign = power.carry(epochBudgets);
     List<PoolBudget> retire = retired(assign, bounds);
     String handoverNote = "";
     List<PoolBudget> send = assign;
@@ -206,7 +208,7 @@ public final class ClusterStep {
     if (moved && !assigned.isEmpty()) {
       Handover h = handover(assign, retire, gpus);
       if (h.kept()) {
-        handoverTo = List.copyOf(assign);
+        handoverTo = List.copyOf(epochBudgets); // its end carries the governor's steps of then
         handoverRetire = List.copyOf(h.retireLater());
         handoverAtMs = nowMs + startupMs + settings.poolKeepAliveMs();
         send = h.during();

@@ -150,14 +150,23 @@ public final class PowerCap {
       return pool;
     }
 
-    /** What undoing it would add back, W (the drop it caused; unknown before it settled: infinite). */
-    double givesBackW() {
+    /**
+     * What undoing it would add back, W: the drop it caused (unknown before it settled: infinite). The drop also holds
+     * whatever the load did meanwhile, so it stands for {@link #TRUST_STEPS} intervals; an older step is undone on
+     * trial (the governor steps again if the power comes back over).
+     */
+    double givesBackW(double nowMs, long intervalMs) {
+      if (nowMs - atMs >= TRUST_STEPS * intervalMs) {
+        return 0;
+      }
       return Double.isNaN(afterW) ? Double.POSITIVE_INFINITY : Math.max(0, beforeW - afterW);
     }
   }
 
   /** A governor step is undone once the power has stayed below {@code relaxBelow} for this many steps' time. */
   private static final int RELAX_AFTER_STEPS = 3;
+  /** How many intervals a step's measured drop stands for what undoing it would bring back. */
+  private static final int TRUST_STEPS = 10;
   /** The most clock levels one step lowers a ceiling by. */
   private static final int MAX_LEVELS_PER_STEP = 3;
 
@@ -339,7 +348,7 @@ public final class PowerCap {
     // undone only once the power has stayed low for a few steps' time (one low reading is no trend), and only where
     // what the step gave back fits under the budget again (else undoing it would only bring the excess back)
     if (low && nowMs - lowSinceMs >= RELAX_AFTER_STEPS * settings.actEveryMs() && latest != null
-        && measured + latest.givesBackW() <= budgetW * (1 - settings.tolerance())) {
+        && measured + latest.givesBackW(nowMs, settings.actEveryMs()) <= budgetW * (1 - settings.tolerance())) {
       Applied last = applied.pop();
       PoolBudget now = budgets.get(last.pool());
       if (now == null) {

@@ -148,7 +148,7 @@ class PowerCapTest {
     t.put("LL", measured("LL", 2000, 8));
     t.put("SS", measured("SS", 2000, 8));
     assertThat(c.check(8 * every, 6000, budgets, t, 16, B)).isEmpty();
-    assertThat(c.check(12 * every, 6000, budgets, t, 16, B)).as("4 + 3.5 kW would be over").isEmpty();
+    assertThat(c.check(11 * every, 6000, budgets, t, 16, B)).as("4 + 3.5 kW would be over").isEmpty();
     // the load falls: once the power stays low for three steps' time and what the step gave back fits, it is undone
     t.put("LL", measured("LL", 500, 8));
     t.put("SS", measured("SS", 500, 8));
