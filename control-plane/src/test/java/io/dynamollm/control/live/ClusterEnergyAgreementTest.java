@@ -7,7 +7,6 @@ import io.dynamollm.control.node.Node;
 import io.dynamollm.sim.Replays;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.sim.TraceRequest;
-import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
@@ -69,19 +68,8 @@ class ClusterEnergyAgreementTest {
     return Math.sqrt(-2 * Math.log(1 - rnd.nextDouble())) * Math.cos(2 * Math.PI * rnd.nextDouble());
   }
 
-  /** Every host's GPUs: energy counters (mJ) and GPUs held, summed. */
   private long[] hosts() throws Exception {
-    long energy = 0;
-    long held = 0;
-    for (Node n : cluster.nodes) {
-      if (n.hostAgent().isPresent()) {
-        HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(n.hostAgent().get(),
-            HostAgent.GetInventory::new, Duration.ofSeconds(5), n.system().scheduler()).toCompletableFuture().get();
-        energy += inv.totalEnergyMj();
-        held += inv.holders().size();
-      }
-    }
-    return new long[] {energy, held};
+    return cluster.hostTotals();
   }
 
   @Test
@@ -91,12 +79,7 @@ class ClusterEnergyAgreementTest {
     Node control = cluster.control;
     ModelClock clock = cluster.clock;
     LiveSettings live = cluster.live;
-    // both hosts have joined and registered their GPUs
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (cluster.get("/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
-      Thread.sleep(100);
-    }
-    assertThat(cluster.get("/api/v1/cluster").get("hosts").size()).isEqualTo(2);
+    cluster.awaitHosts(); // both hosts have joined and registered their GPUs
 
     // every decision of the run, from the decisions topic (the API keeps only the latest 500)
     List<io.dynamollm.protocol.Decision> all = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -111,7 +94,7 @@ class ClusterEnergyAgreementTest {
             }).build(), "test-decisions", org.apache.pekko.actor.typed.Props.empty())));
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
         Workload.of("test", reqs, DURATION_MS), clock, 1_000_000, line -> {}, true);
-    deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (Double.isNaN(load.startedAtMs()) && System.nanoTime() < deadline) {
       LockSupport.parkNanos(5_000_000);
     }

@@ -1,5 +1,8 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.instance.HostAgent;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -67,6 +70,30 @@ final class ThreeNodeCluster implements AutoCloseable {
         HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     return JSON.readTree(r.body());
+  }
+
+  /** Waits up to 30 s for both GPU hosts to be listed; asserts they are. */
+  void awaitHosts() throws Exception {
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (get("/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertThat(get("/api/v1/cluster").get("hosts").size()).isEqualTo(2);
+  }
+
+  /** Every host's GPUs together: their energy counters (mJ) and the GPUs held. */
+  long[] hostTotals() throws Exception {
+    long energy = 0;
+    long held = 0;
+    for (Node n : nodes) {
+      if (n.hostAgent().isPresent()) {
+        HostAgent.Inventory inv = AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(n.hostAgent().get(),
+            HostAgent.GetInventory::new, Duration.ofSeconds(5), n.system().scheduler()).toCompletableFuture().get();
+        energy += inv.totalEnergyMj();
+        held += inv.holders().size();
+      }
+    }
+    return new long[] {energy, held};
   }
 
   /** Stops the hosts, then the control node. */

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dynamollm.control.node.Node;
-import io.dynamollm.instance.HostAgent;
 import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.protocol.profile.Llama2H100Profile;
 import io.dynamollm.protocol.profile.MemoizedProfile;
@@ -22,7 +21,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.locks.LockSupport;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,17 +51,8 @@ class WattBudgetClusterTest {
     }
   }
 
-  /** Every host's GPU energy counters together, mJ. */
   private long energyMj() throws Exception {
-    long energy = 0;
-    for (Node n : cluster.nodes) {
-      if (n.hostAgent().isPresent()) {
-        energy += AskPattern.<HostAgent.Command, HostAgent.Inventory>ask(n.hostAgent().get(),
-            HostAgent.GetInventory::new, Duration.ofSeconds(5), n.system().scheduler()).toCompletableFuture().get()
-            .totalEnergyMj();
-      }
-    }
-    return energy;
+    return cluster.hostTotals()[0];
   }
 
   @Test
@@ -71,15 +60,11 @@ class WattBudgetClusterTest {
     cluster = new ThreeNodeCluster(dir, PROFILE, SPEEDUP);
     Node control = cluster.control;
     ModelClock clock = cluster.clock;
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (cluster.get("/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
-      Thread.sleep(100);
-    }
-    assertThat(cluster.get("/api/v1/cluster").get("hosts").size()).isEqualTo(2);
+    cluster.awaitHosts();
     LoadGenerator load = new LoadGenerator().start(control.system(), control.live().router().orElseThrow(),
         Workload.of("steady", ClusterEnergyAgreementTest.workload(), DURATION_MS), clock, 1_000_000, line -> { },
         true);
-    deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (Double.isNaN(load.startedAtMs()) && System.nanoTime() < deadline) {
       LockSupport.parkNanos(5_000_000);
     }
