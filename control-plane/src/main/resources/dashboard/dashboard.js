@@ -40,11 +40,14 @@
 
   function drawHistory(points) {
     if (!state.charts.power) {
-      state.charts.power = chart("chart-power", [{ label: "power", color: "#2563eb" }], "kW");
+      state.charts.power = chart("chart-power", [{ label: "power", color: "#2563eb" },
+        { label: "watt budget", color: "#f04438" }], "kW");
       state.charts.energy = chart("chart-energy", [{ label: "energy", color: "#12b76a" }], "kWh");
     }
     const t = points.map((p) => p.at / 1000);
-    state.charts.power.setData([t, points.map((p) => p.power_w / 1000)]);
+    // the operator's watt budget as a line over the power (none: no line)
+    const budgetW = state.limits && state.limits.power_budget_w ? state.limits.power_budget_w : null;
+    state.charts.power.setData([t, points.map((p) => p.power_w / 1000), t.map(() => (budgetW ? budgetW / 1000 : null))]);
     const e0 = points.length ? points[0].energy_j : 0;
     state.charts.energy.setData([t, points.map((p) => (p.energy_j - e0) / 3.6e6)]);
     state.powerPoints = points.length;
@@ -72,7 +75,8 @@
 
     const last = points[points.length - 1];
     if (last) {
-      $("power").textContent = (last.power_w / 1000).toFixed(2) + " kW";
+      $("power").textContent = (last.power_w / 1000).toFixed(2) + " kW"
+        + (budgetW ? " of a " + (budgetW / 1000).toFixed(2) + " kW budget" : "");
       $("energy").textContent = (last.energy_j / 3.6e6).toFixed(3) + " kWh";
       drawAttainment(last);
     }
@@ -144,6 +148,7 @@
       $("min_mhz").value = limits.min_mhz;
       $("max_mhz").value = limits.max_mhz;
       $("gpu_budget").value = limits.gpu_budget || "";
+      $("power_budget_w").value = limits.power_budget_w || "";
     }
   }
 
@@ -186,9 +191,10 @@
   $("limits-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const budget = $("gpu_budget").value.trim();
+    const watts = $("power_budget_w").value.trim();
     try {
       await put("/api/v1/limits", { min_mhz: Number($("min_mhz").value), max_mhz: Number($("max_mhz").value),
-        gpu_budget: budget === "" ? null : Number(budget) });
+        gpu_budget: budget === "" ? null : Number(budget), power_budget_w: watts === "" ? null : Number(watts) });
       result("limits saved (majority)", true);
       document.activeElement.blur();
     } catch (e) {

@@ -88,6 +88,16 @@ class DashboardBrowserTest {
         CompletableFuture.allOf(sent.toArray(new CompletableFuture[0])).get();
         assertThat(await(Duration.ofSeconds(10), () -> !browser.findElements(
             By.cssSelector("#attainment-types .bar .fill[style*='%']")).isEmpty())).isTrue();
+        // the limits form sets a watt budget through the admin API with the token; the power chart draws it
+        browser.findElement(By.id("token")).sendKeys("t");
+        browser.findElement(By.id("power_budget_w")).sendKeys("50000");
+        browser.findElement(By.cssSelector("#limits-form button")).click();
+        assertThat(await(Duration.ofSeconds(10), () -> browser.findElement(By.id("form-result")).getText()
+            .contains("limits saved"))).as(browser.findElement(By.id("form-result")).getText()).isTrue();
+        assertThat(cluster.get("/api/v1/limits").get("power_budget_w").asDouble()).isEqualTo(50000.0);
+        assertThat(await(Duration.ofSeconds(10), () -> number(js, "const u = window.dashboard.charts.power;"
+            + " return u && u.data[2].length ? u.data[2][u.data[2].length - 1] : 0") == 50.0))
+            .as("the power chart draws the 50 kW budget").isTrue();
         Files.createDirectories(Path.of("target"));
         Files.write(Path.of("target", "dashboard.png"), browser.getScreenshotAs(OutputType.BYTES));
         List<String> errors = browser.manage().logs().get(LogType.BROWSER).getAll().stream()
