@@ -23,7 +23,8 @@ public final class LoadGenerator {
   private final AtomicLong served = new AtomicLong();
   private final AtomicLong met = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
-  private final java.util.concurrent.ConcurrentMap<String, Long> failures = new java.util.concurrent.ConcurrentHashMap<>();
+  private final java.util.concurrent.ConcurrentMap<String, Long> failures =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final java.util.concurrent.ConcurrentMap<Integer, Long> failedByStatus =
       new java.util.concurrent.ConcurrentSkipListMap<>();
   private volatile boolean stopped;

@@ -26,14 +26,17 @@ import java.util.Set;
  *       Within it, no pool is capped. Over it, pools are capped in the <b>degradation order</b>: the most protected
  *       pool keeps its predicted power, then the next, and so on; the pools left last share what remains (at least the
  *       idle power of their GPUs, which no plan goes below). A capped pool's planner carries as much of its load as fits
- *       under its cap ({@code PoolPlanner}), so its requests, not the protected ones, miss their SLOs.
+ *       under its cap ({@code PoolPlanner}), so its requests, not the protected ones, miss their SLOs. The bootstrap
+ *       layout, which plans for a nominal capacity rather than a forecast, is not capped.
  *   <li><b>Within the epoch</b> ({@link #check}) the pools' measured power (and the idle power of the GPUs no instance
  *       holds) is held under the budget: over it by more than the tolerance, the least protected pool that still can
- *       lowers its clock ceiling, by one clock level per tenth of its power the excess amounts to (at most three) (clocks first: an instance slows but keeps serving); when every pool
- *       with instances is at its lowest clock, the least protected pool with instances is capped at its measured power
- *       less the excess (it sheds instances). At most one step per {@code actEveryMs}, so the next measurement sees the
- *       last step; once the power has stayed below {@code relaxBelow} of the budget for three such intervals, the
- *       latest step is undone, one at a time.
+ *       lowers its clock ceiling, one clock level per tenth of its power the excess amounts to, at most three (clocks
+ *       first: an instance slows but keeps serving); when every pool with instances is at its lowest clock, the least
+ *       protected pool with instances is capped at its measured power less the excess (it sheds instances). At most
+ *       one step per {@code actEveryMs}, so the next measurement sees the last step. Once the power has stayed below
+ *       {@code relaxBelow} of the budget for three such intervals, and what the latest step gave back fits under the
+ *       budget again (or the step is older than ten intervals: undone on trial), it is undone, one at a time. Steps in
+ *       force carry into the next epoch's budgets ({@link #carry}).
  * </ul>
  *
  * <p>A pool's place in the order is that of the most protected type it serves (capping it degrades that type too).
@@ -360,7 +363,8 @@ public final class PowerCap {
       restore(shedW, last.pool(), last.shedW);
       PoolBudget back = apply(now);
       return Optional.of(new Step(back, String.format(Locale.ROOT, "power relax %s: clocks %d-%d MHz, cap %s",
-          last.pool(), back.frequencyBounds().minMhz(), back.frequencyBounds().maxMhz(), capText(back.powerCapW())), String.format(Locale.ROOT, "measured %.0f W, below %.0f"
+          last.pool(), back.frequencyBounds().minMhz(), back.frequencyBounds().maxMhz(), capText(back.powerCapW())),
+          String.format(Locale.ROOT, "measured %.0f W, below %.0f"
           + " %% of the %.0f W budget: the latest governor step is undone", measured, 100 * settings.relaxBelow(),
           budgetW)));
     }
