@@ -326,25 +326,29 @@ public final class ClusterStep {
     if (nowMs < handoverAtMs) {
       return Optional.empty();
     }
-    // the new budgets alone, with the power governor's steps taken during the handover
-    List<PoolBudget> to = power.carry(handoverTo);
     List<PoolBudget> retire = handoverRetire;
-    finishHandover();
+    List<PoolBudget> to = finishHandover();
     return Optional.of(new Epoch(epoch, to, retire, layout(), false, note("handover done: " + to.stream()
         .map(b -> String.format(Locale.ROOT, "%s=%d GPUs", b.pool(), b.gpus())).toList(), "the new pools have had a"
         + " start-up time; " + (retire.isEmpty() ? "no pool is dropped" : "drops " + retire.stream()
         .map(PoolBudget::pool).toList()), 0)));
   }
 
-  private void finishHandover() {
+  /**
+   * Ends a handover under way: the new budgets alone, with the power governor's steps taken meanwhile, are the pools'
+   * budgets now (returned; empty when none was under way).
+   */
+  private List<PoolBudget> finishHandover() {
     if (handoverAtMs == Double.POSITIVE_INFINITY) {
-      return;
+      return List.of();
     }
+    List<PoolBudget> to = power.carry(handoverTo);
     handoverRetire.forEach(r -> assigned.remove(r.pool()));
-    handoverTo.forEach(b -> assigned.put(b.pool(), b));
+    to.forEach(b -> assigned.put(b.pool(), b));
     handoverTo = List.of();
     handoverRetire = List.of();
     handoverAtMs = Double.POSITIVE_INFINITY;
+    return to;
   }
 
   /**
