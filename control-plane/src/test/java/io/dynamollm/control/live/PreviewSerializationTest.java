@@ -44,7 +44,7 @@ class PreviewSerializationTest {
   @Test
   void thePoolsAnswerWithTheWattBudgetsStateSurvivesTheConfiguredSerializer() {
     var pools = new ClusterManager.Pools(List.of("SS"), java.util.Map.of(),
-        new io.dynamollm.decision.cluster.ClusterStep.PowerStatus(9000, 11_000, 8_950, 3, 1, true));
+        new io.dynamollm.decision.cluster.ClusterStep.PowerStatus(9000, 11_000, 3, 1));
     Serialization serialization = SerializationExtension.get(testKit.system());
     Serializer serializer = serialization.findSerializerFor(pools);
     byte[] bytes = serializer.toBinary(pools);

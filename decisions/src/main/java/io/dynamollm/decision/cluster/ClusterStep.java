@@ -569,20 +569,16 @@ public final class ClusterStep {
 
   /** The watt budget of the epoch in force (0: none) and how it is held. */
   public PowerStatus power() {
-    return new PowerStatus(powerBudgetW, allocation.predictedW(), power.measuredW(), power.violations(),
-        power.stepsInForce(), allocation.feasible());
+    return new PowerStatus(powerBudgetW, allocation.predictedW(), power.violations(), power.stepsInForce());
   }
 
   /**
    * @param budgetW the watt budget (0: none)
    * @param predictedW the epoch layout's predicted peak power before any cap
-   * @param measuredW the pools' measured power at the last check (0 before one)
    * @param violations checks that found the measured power over the budget
    * @param governorSteps the governor's steps in force (lowered ceilings, caps)
-   * @param feasible whether the budget is at least every GPU's idle power
    */
-  public record PowerStatus(double budgetW, double predictedW, double measuredW, long violations, int governorSteps,
-      boolean feasible) {}
+  public record PowerStatus(double budgetW, double predictedW, long violations, int governorSteps) {}
 
   /**
    * A layout stored by an earlier manager: its pools are the current ones (this manager has not budgeted an epoch of

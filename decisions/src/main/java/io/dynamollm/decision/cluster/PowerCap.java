@@ -69,10 +69,6 @@ public final class PowerCap {
         throw new IllegalArgumentException("power.act-every must be > 0 ms, got " + actEveryMs);
       }
     }
-
-    /** The default order: long prompts and outputs degraded first, short chat turns last. */
-    public static final List<RequestType> DEFAULT_ORDER = List.of(RequestType.LL, RequestType.LM, RequestType.ML,
-        RequestType.LS, RequestType.MM, RequestType.SL, RequestType.MS, RequestType.SM, RequestType.SS);
   }
 
   /** A pool of the layout as the epoch's cap sees it: its types, GPUs and predicted peak power. */
@@ -125,10 +121,8 @@ public final class PowerCap {
   private double lastActMs = Double.NEGATIVE_INFINITY;
   /** Since when every check found the power below {@code relaxBelow} of the budget (NaN: the last did not). */
   private double lowSinceMs = Double.NaN;
-  private double lastMeasuredW;
   private long violations;
 
-  /** A step: the pool's governor ceiling and cap before it (null: none). */
   /**
    * A step: the pool's governor ceiling and cap before it (null: none), the power measured when it was taken and the
    * first measurement after it settled (NaN until then): what undoing it would bring back.
@@ -284,11 +278,6 @@ public final class PowerCap {
     return b.withBounds(f).withPowerCap(cap);
   }
 
-  /** The cluster's measured GPU power at the last check, W (0 before one). */
-  public double measuredW() {
-    return lastMeasuredW;
-  }
-
   /** How many checks found the measured power over the budget (beyond the tolerance). */
   public long violations() {
     return violations;
@@ -324,7 +313,6 @@ public final class PowerCap {
 
   private Optional<Step> act(double nowMs, double budgetW, Map<String, PoolBudget> budgets,
       Map<String, Measured> telemetry, double measured, FrequencyBounds limits) {
-    lastMeasuredW = measured;
     Applied latest = applied.peek();
     if (latest != null && Double.isNaN(latest.afterW) && nowMs - latest.atMs >= settings.actEveryMs()) {
       latest.afterW = measured; // the first reading an interval after the step: what it gave back
@@ -393,11 +381,9 @@ public final class PowerCap {
       Optional<Integer> lower = below.isEmpty() ? Optional.empty()
           : Optional.of(below.get(Math.min(levels, below.size()) - 1));
       if (lower.isPresent()) {
-        int lo = f.minMhz() == f.maxMhz() ? lower.get() : f.minMhz();
-        PoolBudget next = b.withBounds(new FrequencyBounds(lo, lower.get()));
         applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool()), measured, nowMs));
         ceilingMhz.put(b.pool(), lower.get());
-        return Optional.of(new Step(next, String.format(Locale.ROOT, "power clock %s: ceiling %d -> %d MHz", b.pool(),
+        return Optional.of(new Step(apply(b), String.format(Locale.ROOT, "power clock %s: ceiling %d -> %d MHz", b.pool(),
             f.maxMhz(), lower.get()), String.format(Locale.ROOT, "measured %.0f W over the %.0f W budget (%.0f W"
             + " over); clocks first, the least protected pool first (%s)", measured, budgetW, measured - budgetW,
             b.types().stream().sorted().toList())));
@@ -423,7 +409,7 @@ public final class PowerCap {
       }
       applied.push(new Applied(b.pool(), ceilingMhz.get(b.pool()), shedW.get(b.pool()), measured, nowMs));
       shedW.put(b.pool(), cap);
-      return Optional.of(new Step(b.withPowerCap(cap), String.format(Locale.ROOT, "power shed %s: cap %.0f W",
+      return Optional.of(new Step(apply(b), String.format(Locale.ROOT, "power shed %s: cap %.0f W",
           b.pool(), cap), String.format(Locale.ROOT, "measured %.0f W over the %.0f W budget (%.0f W over) with"
           + " every pool's clocks at their lowest: the least protected pool (%s) plans under %.0f W and sheds"
           + " instances", measured, budgetW, excess, b.types().stream().sorted().toList(), cap)));
