@@ -34,7 +34,8 @@ cleanup() { kill "$NODE" 2>/dev/null || true; wait "$NODE" 2>/dev/null || true; 
 trap cleanup EXIT
 echo "waiting for the node's first instance (an engine-sim process) to serve ..." >&2
 for _ in $(seq 1 120); do
-  if curl -sf "localhost:$ADMIN/api/v1/instances" | grep -q '"state":"ready"'; then break; fi
+  inst="$(curl -sf "localhost:$ADMIN/api/v1/instances" || true)"
+  if grep -q '"state":"ready"' <<<"$inst"; then break; fi
   sleep 1
 done
 ENGINE_PORT=$(grep -ho 'engine-sim serving on http://[0-9.]*:[0-9]*' "$WORK"/engines/*.log | head -1 | sed 's/.*://')

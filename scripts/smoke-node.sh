@@ -15,15 +15,29 @@ LOG="$(mktemp)"
 PID=$!
 ok=""
 for _ in $(seq 1 120); do
-  if curl -sf "localhost:$HTTP/api/v1/pools" 2>/dev/null | grep -q '"state":"ready"'; then ok=1; break; fi
+  pools="$(curl -sf "localhost:$HTTP/api/v1/pools" 2>/dev/null || true)"
+  if grep -q '"state":"ready"' <<<"$pools"; then ok=1; break; fi
   sleep 1
 done
+# has URL PATTERN: the body of URL has a line matching PATTERN within ten seconds. The body goes to a file first:
+# `curl | grep -q` under pipefail fails whenever grep stops reading before curl has written a large body (SIGPIPE).
+has() {
+  local body
+  body="$(mktemp)"
+  for _ in $(seq 1 10); do
+    if curl -sf "$1" -o "$body" && grep -q "$2" "$body"; then rm -f "$body"; return 0; fi
+    sleep 1
+  done
+  rm -f "$body"
+  return 1
+}
 checks=""
 if [[ -n "$ok" ]]; then
   curl -sf "localhost:$OPS/ready" >/dev/null || checks+=" /ready"
-  curl -sf "localhost:$HTTP/metrics" | grep -q '^dynamollm_cluster_gpus ' || checks+=" /metrics"
-  curl -sf "localhost:$HTTP/dashboard" | grep -q 'dynamollm dashboard' || checks+=" /dashboard"
-  ./dynamollm plan --url "http://localhost:$HTTP" --slo LS=900/90 | grep -q '^difference:' || checks+=" plan"
+  has "localhost:$HTTP/metrics" '^dynamollm_cluster_gpus ' || checks+=" /metrics"
+  has "localhost:$HTTP/dashboard" 'dynamollm dashboard' || checks+=" /dashboard"
+  plan="$(./dynamollm plan --url "http://localhost:$HTTP" --slo LS=900/90 || true)"
+  grep -q '^difference:' <<<"$plan" || checks+=" plan"
 fi
 kill -TERM "$PID"
 rc=0
