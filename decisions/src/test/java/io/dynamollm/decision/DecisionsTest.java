@@ -16,7 +16,7 @@ import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SizeClass;
 import io.dynamollm.protocol.SloTable;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.Optional;
@@ -26,7 +26,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class DecisionsTest {
-  static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = PROFILE.defaultSlos(5);
   static final ClassThresholds T = ClassThresholds.DEFAULT;
 

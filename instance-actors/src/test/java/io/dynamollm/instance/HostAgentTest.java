@@ -6,7 +6,7 @@ import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.gpu.NvmlCodes;
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.util.ArrayList;
@@ -25,7 +25,7 @@ class HostAgentTest {
   }
 
   private static List<SimulatedGpuDevice> host(int n) {
-    return SimulatedGpuDevice.host("h", n, new Llama2H100Profile(), System::nanoTime);
+    return SimulatedGpuDevice.host("h", n, Profiles.h100(), System::nanoTime);
   }
 
   /** A device whose clock reset fails as without root. */

@@ -16,7 +16,7 @@ import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.time.Duration;
@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 
 class InstanceManagerTest {
   private static final ActorTestKit KIT = ActorTestKit.create();
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final InstanceManager.Settings SETTINGS = new InstanceManager.Settings(Duration.ofSeconds(5),
       Duration.ofSeconds(1), Duration.ofSeconds(40));
   private static final DecisionSettings DECISIONS = DecisionSettings.defaults();

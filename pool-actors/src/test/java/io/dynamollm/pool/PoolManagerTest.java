@@ -20,7 +20,7 @@ import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.RequestType;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.time.Duration;
@@ -40,7 +40,7 @@ import org.junit.jupiter.api.Test;
 /** A pool manager with real instance managers, simulated engines and GPUs on one host, in one actor system. */
 class PoolManagerTest {
   private static final ActorTestKit KIT = ActorTestKit.create();
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
 
   @AfterAll
   static void shutdown() {

@@ -12,7 +12,7 @@ import java.util.*;
  */
 public class ProfileValidation {
   public static void main(String[] a) {
-    Profile p = MemoizedProfile.of(new Llama2H100Profile());
+    Profile p = MemoizedProfile.of(Profiles.h100());
     SloTable slos = p.defaultSlos(5);
     ClassThresholds t = ClassThresholds.DEFAULT;
     var trace = AzureTraceWorkload.read(Path.of(a[0]), 1.0, 0, 0);

@@ -11,7 +11,7 @@ import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
@@ -20,7 +20,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class SimulationTest {
-  static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = PROFILE.defaultSlos(5);
   static final ClassThresholds T = ClassThresholds.DEFAULT;
 

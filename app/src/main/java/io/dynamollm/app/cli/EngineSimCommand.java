@@ -26,6 +26,8 @@ final class EngineSimCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
+  @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
+
   @Option(names = "--port", paramLabel = "PORT", defaultValue = "8100", description = "HTTP port (default 8100; 0 picks one).")
   int port;
 
@@ -66,7 +68,7 @@ final class EngineSimCommand implements Callable<Integer> {
         throw new DynamoLlmCli.UserError("TP" + tp + " needs " + tp + " GPUs, got " + ids.size() + ": " + list);
       }
     }
-    Config cfg = ConfigFiles.load(Optional.empty());
+    Config cfg = profileOption.apply(ConfigFiles.load(Optional.empty()));
     EngineSimServer server = new EngineSimServer(ProfileSettings.profile(cfg), TensorParallelism.of(tp), host, port,
         speedup, startupS * 1000, maxModelLen);
     PrintWriter out = spec.commandLine().getOut();

@@ -54,9 +54,11 @@ final class GpuCommand implements Runnable {
     @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.gpu settings.")
     Path config;
 
+    @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
+
     @Override
     public Integer call() throws Exception {
-      Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+      Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(config)));
       GpuSettings s = GpuSettings.fromConfig(cfg);
       GpuSettings settings = new GpuSettings(
           backend == null ? s.backend() : backend,

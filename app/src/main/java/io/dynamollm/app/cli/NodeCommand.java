@@ -44,6 +44,8 @@ final class NodeCommand implements Callable<Integer> {
   @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.node / dynamollm.slo settings.")
   Path config;
 
+  @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
+
   @Option(names = "--roles", paramLabel = "LIST", description = "control, gpu-host or both (default: both).")
   String roles;
 
@@ -125,7 +127,7 @@ final class NodeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(), "--status-every must be 0-86400 seconds, got "
           + statusEvery);
     }
-    Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+    Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(config)));
     if (frontDoorPort != null) {
       cfg = com.typesafe.config.ConfigFactory.parseString("dynamollm.front-door.port = " + frontDoorPort)
           .withFallback(cfg);

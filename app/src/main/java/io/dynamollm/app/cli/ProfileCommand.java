@@ -56,13 +56,15 @@ final class ProfileCommand implements Runnable {
     @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
     Path config;
 
+    @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
+
     @Option(names = "--svg", paramLabel = "FILE",
         description = "Also write the table as a chart: energy per request vs clock, one panel per type.")
     Path svg;
 
     @Override
     public Integer call() {
-      Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+      Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(config)));
       Profile profile = ProfileSettings.profile(cfg);
       SloTable slos = SloSettings.fromConfig(cfg).resolve(profile);
       ProfileTable table = ProfileTable.build(profile, slos, load);

@@ -146,6 +146,8 @@ final class SimulateCommand implements Callable<Integer> {
       description = "HOCON file with dynamollm.slo, dynamollm.profile and dynamollm.decisions settings.")
   Path config;
 
+  @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
+
   @Option(names = "--power-budget-w", paramLabel = "W", defaultValue = "0",
       description = "A watt budget for the dynamollm policy: the most GPU power the cluster may draw, held as the live"
           + " cluster holds power_budget_w (0: none, the default).")
@@ -154,7 +156,7 @@ final class SimulateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintWriter err = spec.commandLine().getErr();
-    Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+    Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(config)));
     Profile profile = MemoizedProfile.of(ProfileSettings.profile(cfg));
     ClassThresholds thresholds = ClassThresholds.DEFAULT;
     if (!(accuracy >= 0 && accuracy <= 1)) {

@@ -22,7 +22,7 @@ import io.dynamollm.control.node.NodeSettings;
 import io.dynamollm.instance.engine.Engine;
 import io.dynamollm.instance.engine.HttpEngine;
 import io.dynamollm.instance.engine.ModelClock;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.net.ServerSocket;
@@ -48,7 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
  * server's tokens back as they come; a cancelled request closes its connection and the server stops it.
  */
 class FrontDoorEngineSimTest {
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private static final String MODEL = "meta-llama/Llama-2-70b-chat-hf";
 
   @TempDir Path dir;

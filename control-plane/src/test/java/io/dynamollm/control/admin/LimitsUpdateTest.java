@@ -4,13 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.control.cluster.ClusterLimits;
 import io.dynamollm.protocol.FrequencyBounds;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class LimitsUpdateTest {
-  private final LimitsUpdate v = new LimitsUpdate(new Llama2H100Profile());
+  private final LimitsUpdate v = new LimitsUpdate(Profiles.h100());
 
   @ParameterizedTest(name = "{0} -> {1}..{2} MHz, budget {3}")
   @CsvSource(delimiter = '|', value = {

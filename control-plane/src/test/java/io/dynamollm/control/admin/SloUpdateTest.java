@@ -4,14 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 
 class SloUpdateTest {
-  private static final SloUpdate V = new SloUpdate(MemoizedProfile.of(new Llama2H100Profile()));
+  private static final SloUpdate V = new SloUpdate(MemoizedProfile.of(Profiles.h100()));
 
   @Test
   void acceptsAReachableTargetForAnyCaseOfTheTypeName() {

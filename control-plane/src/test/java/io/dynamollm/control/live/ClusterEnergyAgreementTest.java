@@ -8,7 +8,7 @@ import io.dynamollm.sim.Replays;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.instance.engine.ModelClock;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.nio.file.Path;
@@ -32,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * instance steps with the same settings.
  */
 class ClusterEnergyAgreementTest {
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private static final double SPEEDUP = 60;
   private static final double DURATION_MS = 95 * 60_000;
   private ThreeNodeCluster cluster;

@@ -3,7 +3,7 @@ package io.dynamollm.control.live;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -46,7 +46,7 @@ class DashboardBrowserTest {
         .as("the browser test needs Debian's chromium and chromium-driver (apt-get install chromium"
             + " chromium-driver; .ci/run installs them), or -Ddynamollm.chromium=… -Ddynamollm.chromedriver=…")
         .isTrue();
-    try (var cluster = new ThreeNodeCluster(dir, MemoizedProfile.of(new Llama2H100Profile()), 50)) {
+    try (var cluster = new ThreeNodeCluster(dir, MemoizedProfile.of(Profiles.h100()), 50)) {
       assertThat(await(Duration.ofSeconds(60), () -> ready(cluster))).as("an instance serves").isTrue();
       int admin = cluster.control.adminAddress().orElseThrow().getPort();
       int door = cluster.control.frontDoorAddress().orElseThrow().getPort();

@@ -11,7 +11,7 @@ import io.dynamollm.instance.engine.ModelClock;
 import io.dynamollm.instance.engine.SimulatedEngine;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
  * 10 %, and the median latencies agree too. (The simulator is the yardstick of every saving the live system claims.)
  */
 class EngineEnergyAgreementTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
 
   @Test
   void liveEngineEnergyMatchesTheSimulator() throws Exception {

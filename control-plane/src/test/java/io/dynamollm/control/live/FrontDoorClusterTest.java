@@ -16,7 +16,7 @@ import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.core.JsonValue;
 import io.dynamollm.instance.InstanceManager;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.io.BufferedReader;
@@ -51,7 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FrontDoorClusterTest {
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private static final String MODEL = "meta-llama/Llama-2-70b-chat-hf";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static ThreeNodeCluster cluster;

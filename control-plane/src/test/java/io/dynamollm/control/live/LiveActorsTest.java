@@ -24,7 +24,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.time.Duration;
@@ -51,7 +51,7 @@ import org.junit.jupiter.api.Test;
 /** The control node's actors one by one, in a local actor system, with stand-ins for their neighbours. */
 class LiveActorsTest {
   private static final ActorTestKit KIT = ActorTestKit.create();
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final SloTable SLOS = P.defaultSlos(5);
 
   @AfterAll

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.dynamollm.control.node.Node;
 import io.dynamollm.sim.SyntheticWorkload;
 import io.dynamollm.instance.engine.ModelClock;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.nio.file.Path;
@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * sharding, clocks change, requests are served, and the admin API shows it all.
  */
 class LiveClusterTest {
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private ThreeNodeCluster cluster;
 
   @TempDir Path dir;

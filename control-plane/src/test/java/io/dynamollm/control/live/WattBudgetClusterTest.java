@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.dynamollm.control.node.Node;
 import io.dynamollm.instance.engine.ModelClock;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import io.dynamollm.sim.Workload;
@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * minute-by-minute power goes to {@code target/watt-budget.txt}.
  */
 class WattBudgetClusterTest {
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private static final double SPEEDUP = 60;
   private static final double DURATION_MS = 40 * 60_000;
   private static final int BUDGET_AT_MINUTE = 12;

@@ -11,7 +11,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.profile.TypeShape;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.nio.file.Path;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The pool layout survives a restart of the node: written with majority into LMDB, read back by a new node. */
 class LayoutDurabilityTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
 
   @TempDir Path dir;
 

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.dynamollm.control.config.ConfigFiles;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.net.URI;
@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RebudgetTest {
   private static final String TOKEN = "t";
-  private static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   private static final ObjectMapper JSON = new ObjectMapper();
   /** Model time runs 60 times faster: one model second is 16.7 ms of wall time. */
   private static final double SPEEDUP = 60;

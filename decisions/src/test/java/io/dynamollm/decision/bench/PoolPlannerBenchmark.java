@@ -7,7 +7,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
@@ -47,7 +47,7 @@ public class PoolPlannerBenchmark {
 
   @Setup
   public void setup() {
-    Profile profile = MemoizedProfile.of(new Llama2H100Profile());
+    Profile profile = MemoizedProfile.of(Profiles.h100());
     SloTable slos = profile.defaultSlos(5);
     planner = new PoolPlanner(profile, DecisionSettings.defaults().planner(),
         new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 7 * 60_000, 230));

@@ -11,7 +11,7 @@ import io.dynamollm.protocol.FrequencyBounds;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
@@ -24,7 +24,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class ClusterLayoutTest {
-  static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile P = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = P.defaultSlos(5);
   static final FrequencyBounds B = FrequencyBounds.H100_DEFAULT;
   static final PoolPlanner PLANNER = new PoolPlanner(P, DecisionSettings.defaults().planner(),

@@ -10,7 +10,7 @@ import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.EnumSet;
@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 
 /** The cluster level's epoch logic as the live cluster manager and the simulator both drive it. */
 class ClusterStepTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final DecisionSettings D = DecisionSettings.defaults();
   private static final PoolPlanner.Transitions T = new PoolPlanner.Transitions(ReshardCost.IN_PLACE_NVLINK, 420_000,
       230);

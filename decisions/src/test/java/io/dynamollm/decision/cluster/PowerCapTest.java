@@ -12,7 +12,7 @@ import io.dynamollm.protocol.PoolTelemetry;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 
 /** The watt budget: the epoch's caps in the degradation order, the planner under a cap, the measured governor. */
 class PowerCapTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final DecisionSettings D = DecisionSettings.defaults();
   private static final FrequencyBounds B = FrequencyBounds.H100_DEFAULT;
   private static final SloTable SLOS = P.defaultSlos(5);

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 import io.dynamollm.decision.engine.ContinuousBatching.Decode;
 import io.dynamollm.decision.engine.ContinuousBatching.Prefill;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.List;
@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /** The one engine model, stepped by hand: what the live engine does step by step and the simulator run by run. */
 class ContinuousBatchingTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final TensorParallelism TP4 = TensorParallelism.TP4;
 
   @Test

@@ -11,7 +11,7 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
@@ -19,7 +19,7 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class FrequencyGovernorTest {
-  static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = PROFILE.defaultSlos(5);
   static final Slo LL = SLOS.of(RequestType.LL);
   static final Mix LL_ONLY = Mix.single(RequestType.LL, PROFILE.shape(RequestType.LL), LL);

@@ -9,7 +9,7 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** The instance level's epoch logic as the live instance manager and the simulator both drive it. */
 class InstanceStepTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final DecisionSettings D = DecisionSettings.defaults();
   private static final SloTable SLOS = P.defaultSlos(5);
   private static final Slo LL = SLOS.of(RequestType.LL);

@@ -12,7 +12,7 @@ import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Mix;
 import io.dynamollm.protocol.profile.Profile;
@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 
 class PoolPlannerTest {
-  static final Profile PROFILE = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile PROFILE = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = PROFILE.defaultSlos(5);
   static final PoolPlanner.Settings SETTINGS = DecisionSettings.defaults().planner();
   /** The paper's transitions: in-place re-shards, 7-minute cold starts, 230 W per GPU meanwhile. */

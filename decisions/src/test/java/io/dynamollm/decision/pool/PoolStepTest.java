@@ -11,7 +11,7 @@ import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.PoolBudget;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.List;
@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 
 /** The pool level's epoch logic as the live pool manager and the simulator both drive it. */
 class PoolStepTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final DecisionSettings D = DecisionSettings.defaults();
   private static final ReshardCost RESTART = ReshardCost.restart(60_000);
   private static final PoolPlanner PLANNER = new PoolPlanner(P, D.planner().withTimeLimitMs(2_000),

@@ -7,13 +7,13 @@ import static org.assertj.core.api.Assertions.within;
 import io.dynamollm.gpu.ClockEventReasons;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 class SimulatedGpuDeviceTest {
-  static final Profile PROFILE = new Llama2H100Profile();
+  static final Profile PROFILE = Profiles.h100();
   static final long SECOND = 1_000_000_000L;
   final AtomicLong now = new AtomicLong();
   final SimulatedGpuDevice gpu = new SimulatedGpuDevice(0, "GPU-sim-0", PROFILE, now::get);

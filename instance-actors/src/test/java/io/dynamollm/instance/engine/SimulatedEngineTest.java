@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.dynamollm.gpu.sim.SimulatedGpuDevice;
 import io.dynamollm.protocol.TensorParallelism;
-import io.dynamollm.protocol.profile.Llama2H100Profile;
+import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
 import java.util.ArrayList;
@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class SimulatedEngineTest {
-  private static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  private static final Profile P = MemoizedProfile.of(Profiles.h100());
   private static final TensorParallelism TP4 = TensorParallelism.TP4;
 
   private final ModelClock clock = new ModelClock(20);

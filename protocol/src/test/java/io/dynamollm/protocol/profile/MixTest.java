@@ -12,7 +12,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class MixTest {
-  static final Profile P = MemoizedProfile.of(new Llama2H100Profile());
+  static final Profile P = MemoizedProfile.of(Profiles.h100());
   static final SloTable SLOS = P.defaultSlos(5);
 
   static Mix of(Map<RequestType, Double> rates) {

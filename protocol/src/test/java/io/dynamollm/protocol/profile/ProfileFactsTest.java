@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 
 /** The paper's qualitative facts, and the profile's contract with the measured data. */
 class ProfileFactsTest {
-  static final Profile PROFILE = new Llama2H100Profile();
+  static final Profile PROFILE = Profiles.h100();
   static final SloTable SLOS = PROFILE.defaultSlos(5);
   static final TensorParallelism TP2 = TensorParallelism.TP2;
   static final TensorParallelism TP4 = TensorParallelism.TP4;
