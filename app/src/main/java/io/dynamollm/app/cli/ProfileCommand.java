@@ -9,7 +9,12 @@ import io.dynamollm.app.report.ProfileReport;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.LoadLevel;
 import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.ProbeImport;
+import io.dynamollm.protocol.profile.ProfileDocument;
+import io.dynamollm.protocol.profile.ProfileJson;
 import io.dynamollm.protocol.profile.ProfileTable;
+import io.dynamollm.protocol.profile.Profiles;
+import io.dynamollm.protocol.profile.TableProfile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +29,7 @@ import picocli.CommandLine.Option;
     name = "profile",
     mixinStandardHelpOptions = true,
     description = "Energy-performance profiles: latency, power and energy per (request type, TP, GPU clock, load).",
-    subcommands = {ProfileCommand.Show.class})
+    subcommands = {ProfileCommand.Show.class, ProfileCommand.FromProbe.class})
 final class ProfileCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -89,6 +94,85 @@ final class ProfileCommand implements Runnable {
       } catch (IOException e) {
         throw new IllegalArgumentException("cannot write the chart to " + svg + ": " + e.getMessage(), e);
       }
+    }
+  }
+
+  /** A profile file from a shard probe's CSV on top of a base profile of the same model. */
+  @Command(
+      name = "from-probe",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Writes a profile file from a shard probe's measurements (the CSV gpu_shard_probe.py writes: decode and"
+            + " prefill iterations of one tensor-parallel shard and the idle GPU, at default clocks) on top of a base"
+            + " profile of the same model, which gives the all-reduce times, the frequency model and the request"
+            + " lengths. Each degree's KV-cache capacity is computed from --gpu-memory-mib (docs/profile.md)."
+      })
+  static final class FromProbe implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--csv", paramLabel = "FILE", required = true, description = "The probe's CSV.")
+    Path csv;
+
+    @Option(names = "--base", paramLabel = "FILE|NAME", defaultValue = Profiles.H100,
+        description = "Base profile of the same model: a file or a bundled name (default ${DEFAULT-VALUE}).")
+    String base;
+
+    @Option(names = "--hardware", paramLabel = "NAME", required = true,
+        description = "The server's name, e.g. 'DGX H200 (8x H200 141GB HBM3e, NVLink)'.")
+    String hardware;
+
+    @Option(names = "--gpu-memory-mib", paramLabel = "MIB", required = true,
+        description = "One GPU's memory as NVML reports it (nvidia-smi --query-gpu=memory.total).")
+    double gpuMemoryMib;
+
+    @Option(names = "--memory-utilization", paramLabel = "U", defaultValue = "0.90",
+        description = "Share of GPU memory the engine takes (vLLM gpu_memory_utilization; default ${DEFAULT-VALUE}).")
+    double memoryUtilization;
+
+    @Option(names = "--reserved-gb", paramLabel = "GB", defaultValue = "2",
+        description = "Activations, CUDA graphs and workspace per GPU, GB (default ${DEFAULT-VALUE}).")
+    double reservedGb;
+
+    @Option(names = "--measured-on", paramLabel = "TEXT", defaultValue = "the probed GPU",
+        description = "Where the probe ran, for the file's provenance, e.g. 'a real NVIDIA H200 (driver 580.159.04)'.")
+    String measuredOn;
+
+    @Option(names = "--out", paramLabel = "FILE", required = true, description = "The profile file to write.")
+    Path out;
+
+    @Override
+    public Integer call() {
+      TableProfile baseProfile = Profiles.names().contains(base) && !Files.exists(Path.of(base))
+          ? Profiles.named(base) : Profiles.load(Path.of(base));
+      String text;
+      try {
+        text = Files.readString(csv);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot read the probe CSV " + csv + ": " + e.getMessage(), e);
+      }
+      ProfileDocument doc = ProbeImport.apply(baseProfile.document(), csv.getFileName().toString(), text,
+          new ProbeImport.Options(hardware, gpuMemoryMib, memoryUtilization, reservedGb * 1e9, measuredOn));
+      TableProfile built = new TableProfile(doc);
+      try {
+        Path parent = out.toAbsolutePath().getParent();
+        if (parent != null) {
+          Files.createDirectories(parent);
+        }
+        Files.writeString(out, ProfileJson.write(doc));
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot write the profile to " + out + ": " + e.getMessage(), e);
+      }
+      var w = spec.commandLine().getOut();
+      w.printf("profile written to %s: %s on %s%n", out, doc.model(), doc.hardware());
+      for (var s : doc.tensorParallel()) {
+        var tp = io.dynamollm.protocol.TensorParallelism.of(s.tp());
+        w.printf(java.util.Locale.ROOT, "  TP%d: shard decode at batch 1 %.1f ms, KV cache %,d tokens, KV read %.2f TB/s%s%n",
+            s.tp(), s.decode().ms()[0], s.kvCacheTokens(), built.kvReadBytesPerS(tp) / 1e12,
+            s.decodeContext().isEmpty() ? " (frequency model's)" : " (fitted to " + s.decodeContext().size()
+                + " context points)");
+      }
+      w.flush();
+      return 0;
     }
   }
 
