@@ -5,6 +5,7 @@ import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.config.ProfileSettings;
 import io.dynamollm.control.config.SloSettings;
 import io.dynamollm.app.report.ProfileChart;
+import io.dynamollm.app.report.ProfileComparison;
 import io.dynamollm.app.report.ProfileReport;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.profile.LoadLevel;
@@ -29,7 +30,7 @@ import picocli.CommandLine.Option;
     name = "profile",
     mixinStandardHelpOptions = true,
     description = "Energy-performance profiles: latency, power and energy per (request type, TP, GPU clock, load).",
-    subcommands = {ProfileCommand.Show.class, ProfileCommand.FromProbe.class})
+    subcommands = {ProfileCommand.Show.class, ProfileCommand.Compare.class, ProfileCommand.FromProbe.class})
 final class ProfileCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -85,15 +86,70 @@ final class ProfileCommand implements Runnable {
     }
 
     private void writeChart(Profile profile, ProfileTable table) {
-      try {
-        Path parent = svg.toAbsolutePath().getParent();
-        if (parent != null) {
-          Files.createDirectories(parent);
-        }
-        Files.writeString(svg, ProfileChart.svg(profile, table));
-      } catch (IOException e) {
-        throw new IllegalArgumentException("cannot write the chart to " + svg + ": " + e.getMessage(), e);
+      write(svg, ProfileChart.svg(profile, table), "chart");
+    }
+  }
+
+  /** Two profiles on the same grid: per type, the optimum and its energy per request on each. */
+  @Command(
+      name = "compare",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Compares two profiles (e.g. H100 and H200): per request type, both serve the same load within the same"
+            + " SLOs (the first profile's load level and default or configured SLOs); prints each one's optimum"
+            + " (TP, clock) and energy per request, and the ratio."
+      })
+  static final class Compare implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Parameters(index = "0", paramLabel = "A", description = "A profile file or a bundled name.")
+    String first;
+
+    @CommandLine.Parameters(index = "1", paramLabel = "B", description = "A profile file or a bundled name.")
+    String second;
+
+    @Option(names = "--load", paramLabel = "low|medium|high", defaultValue = "medium",
+        description = "Load level, on A (default: ${DEFAULT-VALUE}).", converter = LoadConverter.class)
+    LoadLevel load;
+
+    @Option(names = "--json", description = "Write JSON instead of the table.")
+    boolean json;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
+    Path config;
+
+    @Option(names = "--svg", paramLabel = "FILE", description = "Also write a bar chart of both optima per type.")
+    Path svg;
+
+    @Override
+    public Integer call() {
+      TableProfile a = ProfileOption.resolve(first);
+      TableProfile b = ProfileOption.resolve(second);
+      Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+      SloTable slos = SloSettings.fromConfig(cfg).resolve(a);
+      ProfileComparison comparison = ProfileComparison.of(a, b, slos, load);
+      if (svg != null) {
+        write(svg, comparison.svg(), "chart");
       }
+      var out = spec.commandLine().getOut();
+      out.print(json ? comparison.json() : comparison.text());
+      if (svg != null && !json) {
+        out.println("\nchart written to " + svg);
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  static void write(Path file, String text, String what) {
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      Files.writeString(file, text);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot write the " + what + " to " + file + ": " + e.getMessage(), e);
     }
   }
 
@@ -142,8 +198,7 @@ final class ProfileCommand implements Runnable {
 
     @Override
     public Integer call() {
-      TableProfile baseProfile = Profiles.names().contains(base) && !Files.exists(Path.of(base))
-          ? Profiles.named(base) : Profiles.load(Path.of(base));
+      TableProfile baseProfile = ProfileOption.resolve(base);
       String text;
       try {
         text = Files.readString(csv);
@@ -153,15 +208,7 @@ final class ProfileCommand implements Runnable {
       ProfileDocument doc = ProbeImport.apply(baseProfile.document(), csv.getFileName().toString(), text,
           new ProbeImport.Options(hardware, gpuMemoryMib, memoryUtilization, reservedGb * 1e9, measuredOn));
       TableProfile built = new TableProfile(doc);
-      try {
-        Path parent = out.toAbsolutePath().getParent();
-        if (parent != null) {
-          Files.createDirectories(parent);
-        }
-        Files.writeString(out, ProfileJson.write(doc));
-      } catch (IOException e) {
-        throw new IllegalArgumentException("cannot write the profile to " + out + ": " + e.getMessage(), e);
-      }
+      write(out, ProfileJson.write(doc), "profile");
       var w = spec.commandLine().getOut();
       w.printf("profile written to %s: %s on %s%n", out, doc.model(), doc.hardware());
       for (var s : doc.tensorParallel()) {

@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.dynamollm.protocol.profile.Profiles;
+import io.dynamollm.protocol.profile.TableProfile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -15,12 +16,22 @@ final class ProfileOption {
           + " (llama2-70b-dgx-h100, the default). Sets dynamollm.profile.file or dynamollm.profile.name.")
   String profile;
 
+  /** A bundled name, unless a file of that name exists. */
+  static boolean isBundledName(String fileOrName) {
+    return Profiles.names().contains(fileOrName) && !Files.exists(Path.of(fileOrName));
+  }
+
+  /** The profile a {@code FILE|NAME} argument names. */
+  static TableProfile resolve(String fileOrName) {
+    return isBundledName(fileOrName) ? Profiles.named(fileOrName) : Profiles.load(Path.of(fileOrName));
+  }
+
   /** {@code cfg} with the option applied (unchanged without it). */
   Config apply(Config cfg) {
     if (profile == null) {
       return cfg;
     }
-    if (Profiles.names().contains(profile) && !Files.exists(Path.of(profile))) {
+    if (isBundledName(profile)) {
       return cfg.withValue("dynamollm.profile.name", ConfigValueFactory.fromAnyRef(profile))
           .withValue("dynamollm.profile.file", ConfigValueFactory.fromAnyRef(""));
     }

@@ -114,7 +114,7 @@ class CliTest {
     Files.writeString(unknownProfile, "dynamollm.profile.name = gpt-5-on-abacus\n");
     Result u = run("profile", "show", "--config", unknownProfile.toString());
     assertThat(u.err().strip()).isEqualTo("error: dynamollm.profile.name: unknown profile 'gpt-5-on-abacus': "
-        + "known profiles are llama2-70b-dgx-h100");
+        + "known profiles are llama2-70b-dgx-h100, llama2-70b-dgx-h200");
     Path malformed = dir.resolve("malformed.conf");
     Files.writeString(malformed, "dynamollm.slo { multiplier = \n");
     Result m = run("profile", "show", "--config", malformed.toString());

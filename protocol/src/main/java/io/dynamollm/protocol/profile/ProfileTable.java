@@ -28,11 +28,28 @@ public record ProfileTable(String model, String hardware, LoadLevel load, Map<Re
 
   /** Evaluates the whole grid of {@code profile} at {@code level} against {@code slos}. */
   public static ProfileTable build(Profile profile, SloTable slos, LoadLevel level) {
+    return build(profile, slos, level, loads(profile, slos, level));
+  }
+
+  /**
+   * The load of each type at {@code level}: that share of what one TP8 instance of {@code profile} at its max clock
+   * serves within the type's SLO.
+   */
+  public static Map<RequestType, Double> loads(Profile profile, SloTable slos, LoadLevel level) {
+    EnumMap<RequestType, Double> loads = new EnumMap<>(RequestType.class);
+    for (RequestType type : RequestType.values()) {
+      double reference = profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slos.of(type));
+      loads.put(type, reference * level.fractionOfTp8Capacity());
+    }
+    return loads;
+  }
+
+  /** Evaluates the whole grid of {@code profile} against {@code slos} at the given load of each type. */
+  public static ProfileTable build(Profile profile, SloTable slos, LoadLevel level, Map<RequestType, Double> loads) {
     EnumMap<RequestType, TypeTable> tables = new EnumMap<>(RequestType.class);
     for (RequestType type : RequestType.values()) {
       Slo slo = slos.of(type);
-      double reference = profile.capacityRps(type, TensorParallelism.TP8, profile.maxClockMhz(), slo);
-      double load = reference * level.fractionOfTp8Capacity();
+      double load = loads.get(type);
       List<ConfigEstimate> configs = new ArrayList<>();
       for (TensorParallelism tp : profile.tensorParallelisms()) {
         for (int mhz : profile.clockLevelsMhz()) {
