@@ -52,15 +52,7 @@ final class ProfileCommand implements Runnable {
   static final class Show implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--load", paramLabel = "low|medium|high", defaultValue = "medium",
-        description = "Load level (default: ${DEFAULT-VALUE}).", converter = LoadConverter.class)
-    LoadLevel load;
-
-    @Option(names = "--json", description = "Write JSON instead of the table.")
-    boolean json;
-
-    @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
-    Path config;
+    @CommandLine.Mixin GridOptions grid = new GridOptions();
 
     @CommandLine.Mixin ProfileOption profileOption = new ProfileOption();
 
@@ -70,15 +62,15 @@ final class ProfileCommand implements Runnable {
 
     @Override
     public Integer call() {
-      Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(config)));
+      Config cfg = profileOption.apply(ConfigFiles.load(Optional.ofNullable(grid.config)));
       Profile profile = ProfileSettings.profile(cfg);
       SloTable slos = SloSettings.fromConfig(cfg).resolve(profile);
-      ProfileTable table = ProfileTable.build(profile, slos, load);
+      ProfileTable table = ProfileTable.build(profile, slos, grid.load);
       if (svg != null) {
         writeChart(profile, table);
       }
-      spec.commandLine().getOut().print(json ? ProfileReport.json(profile, table) : ProfileReport.text(profile, table));
-      if (svg != null && !json) {
+      spec.commandLine().getOut().print(grid.json ? ProfileReport.json(profile, table) : ProfileReport.text(profile, table));
+      if (svg != null && !grid.json) {
         spec.commandLine().getOut().println("\nchart written to " + svg);
       }
       spec.commandLine().getOut().flush();
@@ -108,15 +100,7 @@ final class ProfileCommand implements Runnable {
     @CommandLine.Parameters(index = "1", paramLabel = "B", description = "A profile file or a bundled name.")
     String second;
 
-    @Option(names = "--load", paramLabel = "low|medium|high", defaultValue = "medium",
-        description = "Load level, on A (default: ${DEFAULT-VALUE}).", converter = LoadConverter.class)
-    LoadLevel load;
-
-    @Option(names = "--json", description = "Write JSON instead of the table.")
-    boolean json;
-
-    @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
-    Path config;
+    @CommandLine.Mixin GridOptions grid = new GridOptions();
 
     @Option(names = "--svg", paramLabel = "FILE", description = "Also write a bar chart of both optima per type.")
     Path svg;
@@ -125,15 +109,15 @@ final class ProfileCommand implements Runnable {
     public Integer call() {
       TableProfile a = ProfileOption.resolve(first);
       TableProfile b = ProfileOption.resolve(second);
-      Config cfg = ConfigFiles.load(Optional.ofNullable(config));
+      Config cfg = ConfigFiles.load(Optional.ofNullable(grid.config));
       SloTable slos = SloSettings.fromConfig(cfg).resolve(a);
-      ProfileComparison comparison = ProfileComparison.of(a, b, slos, load);
+      ProfileComparison comparison = ProfileComparison.of(a, b, slos, grid.load);
       if (svg != null) {
         write(svg, comparison.svg(), "chart");
       }
       var out = spec.commandLine().getOut();
-      out.print(json ? comparison.json() : comparison.text());
-      if (svg != null && !json) {
+      out.print(grid.json ? comparison.json() : comparison.text());
+      if (svg != null && !grid.json) {
         out.println("\nchart written to " + svg);
       }
       out.flush();
@@ -221,6 +205,20 @@ final class ProfileCommand implements Runnable {
       w.flush();
       return 0;
     }
+  }
+
+  /** What {@code show} and {@code compare} share: the load level, JSON output and the SLOs' config file. */
+  static final class GridOptions {
+    @Option(names = "--load", paramLabel = "low|medium|high", defaultValue = "medium",
+        description = "Load level (default: ${DEFAULT-VALUE}); compare: on the first profile.",
+        converter = LoadConverter.class)
+    LoadLevel load;
+
+    @Option(names = "--json", description = "Write JSON instead of the table.")
+    boolean json;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with dynamollm.slo settings.")
+    Path config;
   }
 
   static final class LoadConverter implements CommandLine.ITypeConverter<LoadLevel> {

@@ -150,13 +150,9 @@ public final class TableProfile implements Profile {
 
   @Override
   public double prefillMs(TensorParallelism tp, int tokens, int clockMhz) {
-    Series s = series(tp);
-    checkClock(clockMhz);
-    checkTokens(s, tokens);
-    double measured = s.prefillMs().at(tokens);
-    double measuredMhz = s.prefillMhz().at(tokens);
-    double share = computeShare(tokens, measured, tp.degree(), tokens / 2.0);
-    return scaleTime(measured, share, measuredMhz, clockMhz) + allReduceMs(s, tokens);
+    Series s = prefillSeries(tp, tokens, clockMhz);
+    return scaleTime(s.prefillMs().at(tokens), prefillShare(s, tp, tokens), s.prefillMhz().at(tokens), clockMhz)
+        + allReduceMs(s, tokens);
   }
 
   @Override
@@ -177,12 +173,21 @@ public final class TableProfile implements Profile {
 
   @Override
   public double prefillPowerW(TensorParallelism tp, int tokens, int clockMhz) {
+    Series s = prefillSeries(tp, tokens, clockMhz);
+    return scalePower(s.prefillW().at(tokens), prefillShare(s, tp, tokens), s.prefillMhz().at(tokens), clockMhz);
+  }
+
+  /** The series of {@code tp}, once the prompt length and the clock are known to be within the profile. */
+  private Series prefillSeries(TensorParallelism tp, int tokens, int clockMhz) {
     Series s = series(tp);
     checkClock(clockMhz);
     checkTokens(s, tokens);
-    double measured = s.prefillMs().at(tokens);
-    double share = computeShare(tokens, measured, tp.degree(), tokens / 2.0);
-    return scalePower(s.prefillW().at(tokens), share, s.prefillMhz().at(tokens), clockMhz);
+    return s;
+  }
+
+  /** The compute-bound share of a prefill of {@code tokens}: weights plus attention over half the prompt. */
+  private double prefillShare(Series s, TensorParallelism tp, int tokens) {
+    return computeShare(tokens, s.prefillMs().at(tokens), tp.degree(), tokens / 2.0);
   }
 
   @Override
