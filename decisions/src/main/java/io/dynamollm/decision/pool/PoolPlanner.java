@@ -294,7 +294,13 @@ public final class PoolPlanner {
     } else {
       outcome = Outcome.FALLBACK;
     }
-    PoolPlan plan = solved.orElseGet(() -> greedy(req, rows).orElseGet(() -> maxCapacityPlan(req, target)));
+    Optional<PoolPlan> single = greedy(req, rows);
+    PoolPlan plan = solved.orElseGet(() -> single.orElseGet(() -> maxCapacityPlan(req, target)));
+    // The solver prices each row at a ladder level of its capacity, at or above the load it will carry; the best
+    // single-group plan, priced at its exact load, can beat a solved plan built around that rounding.
+    if (single.isPresent() && single.get().predictedPowerW() < plan.predictedPowerW() - 1e-6) {
+      plan = single.get();
+    }
     if (plan.capacityRps() + 1e-9 < req.loadRps()) {
       outcome = Outcome.INFEASIBLE;
     }
