@@ -188,6 +188,7 @@ final class NodeCommand implements Callable<Integer> {
     }, "dynamollm-stop");
     installSignalHandlers(stopper);
     out.printf("dynamollm node %s up, roles %s%n", node.system().address(), String.join(",", settings.roles()));
+    out.printf("profile: %s on %s%n", profile.model(), profile.hardware());
     node.adminAddress().ifPresent(a -> {
       String base = "http://" + a.getHostString() + ":" + a.getPort();
       out.printf("admin API: %s/api/v1/cluster, %s/api/v1/slos%n", base, base);

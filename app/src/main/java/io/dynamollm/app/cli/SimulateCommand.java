@@ -189,6 +189,7 @@ final class SimulateCommand implements Callable<Integer> {
         DecisionSettings.fromConfig(cfg), 60_000L, 7 * 60_000L, ReshardCost.preset(reshard), profile.loadingPowerW(),
         predictors.get(), seed, carbonCsv != null ? GridIntensity.csv(carbonCsv) : GridIntensity.constant(carbon),
         serverHourUsd / 8, kwhUsd).withPowerBudget(powerBudgetW);
+    err.println("profile: " + profile.model() + " on " + profile.hardware());
     err.println("workload: " + w.name());
     err.flush();
     SimulationRunner runner = new SimulationRunner(settings, predictors, line -> {
