@@ -12,7 +12,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-/** Which engine instances run ({@code dynamollm.engine}): the in-process simulated one, or a server process. */
+/**
+ * Which engine instances run ({@code dynamollm.engine}): the in-process simulated one, or a server process. The
+ * command's {@code {profile}} is the node's profile (docs/profile.md) — its file, or its bundled name.
+ */
 public record EngineConfig(boolean process, List<String> command, String model, boolean streaming,
     Duration startTimeout, Path logDir) {
 
@@ -23,7 +26,10 @@ public record EngineConfig(boolean process, List<String> command, String model, 
       if (!kind.equals("simulated") && !kind.equals("process")) {
         throw new IllegalArgumentException("dynamollm.engine.kind must be simulated or process, got '" + kind + "'");
       }
-      List<String> command = c.getStringList("command");
+      // {profile}: the node's own profile (its file, or its bundled name), so that engine-sim runs what planners plan on
+      String file = root.getString("dynamollm.profile.file").trim();
+      String profile = file.isEmpty() ? root.getString("dynamollm.profile.name") : file;
+      List<String> command = c.getStringList("command").stream().map(a -> a.replace("{profile}", profile)).toList();
       if (kind.equals("process") && command.isEmpty()) {
         throw new IllegalArgumentException("dynamollm.engine.command must not be empty when kind = process");
       }
