@@ -183,14 +183,23 @@ final class ProfileCommand implements Runnable {
     @Override
     public Integer call() {
       TableProfile baseProfile = ProfileOption.resolve(base);
+      if (!Files.isRegularFile(csv)) {
+        throw new IllegalArgumentException("the probe CSV " + csv + " does not exist or is not a file");
+      }
       String text;
       try {
         text = Files.readString(csv);
       } catch (IOException e) {
         throw new IllegalArgumentException("cannot read the probe CSV " + csv + ": " + e.getMessage(), e);
       }
-      ProfileDocument doc = ProbeImport.apply(baseProfile.document(), csv.getFileName().toString(), text,
-          new ProbeImport.Options(hardware, gpuMemoryMib, memoryUtilization, reservedGb * 1e9, measuredOn));
+      ProbeImport.Options options;
+      try {
+        options = new ProbeImport.Options(hardware, gpuMemoryMib, memoryUtilization, reservedGb * 1e9, measuredOn);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "--hardware, --gpu-memory-mib, --memory-utilization, --reserved-gb: " + e.getMessage());
+      }
+      ProfileDocument doc = ProbeImport.apply(baseProfile.document(), csv.getFileName().toString(), text, options);
       TableProfile built = new TableProfile(doc);
       write(out, ProfileJson.write(doc), "profile");
       var w = spec.commandLine().getOut();
