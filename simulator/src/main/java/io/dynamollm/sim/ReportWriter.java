@@ -23,6 +23,7 @@ public final class ReportWriter {
 
   public static String json(SimulationRunner.Report r) {
     ObjectNode root = JSON.createObjectNode();
+    root.put("profile", r.profile());
     root.put("workload", r.workload());
     root.put("synthetic", r.synthetic());
     root.put("requests_in_workload", r.requestsInWorkload());
@@ -97,6 +98,7 @@ public final class ReportWriter {
     h.append("<p>Workload: <b>").append(esc(r.workload())).append("</b>").append(r.synthetic() ? " (synthetic)" : "")
         .append(String.format(Locale.ROOT, "; %d requests; %d servers (%s); predictor: %s.</p>", r.requestsInWorkload(),
             r.servers(), esc(r.sizing()), esc(r.predictor())));
+    h.append("<p>Profile: ").append(esc(r.profile())).append(".</p>");
     h.append("<p class=\"note\">").append(esc(r.oracleCheck()))
         .append(". Energy counts GPUs only. Trace data: Azure Public Dataset. Clock-dependent numbers rest on the profile's"
             + " frequency model (docs/profile.md).</p>");

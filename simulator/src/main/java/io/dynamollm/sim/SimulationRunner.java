@@ -21,7 +21,7 @@ import java.util.function.Supplier;
 public final class SimulationRunner {
 
   /** What a whole comparison produced. */
-  public record Report(String workload, boolean synthetic, long requestsInWorkload, long skippedRows, int servers,
+  public record Report(String profile, String workload, boolean synthetic, long requestsInWorkload, long skippedRows, int servers,
       String sizing, String predictor, double durationMs, Map<String, PolicyResult> policies, String oracleCheck,
       boolean boundHolds) {}
 
@@ -156,7 +156,8 @@ public final class SimulationRunner {
       holds = false;
     }
     String predictor = predictors.get().describe();
-    return new Report(workload.name(), workload.synthetic(), stats.requests, workload.skipped(), servers, sizing, predictor,
+    return new Report(base.profile().model() + " on " + base.profile().hardware(), workload.name(),
+        workload.synthetic(), stats.requests, workload.skipped(), servers, sizing, predictor,
         workload.durationMs(), results, check, holds);
   }
 

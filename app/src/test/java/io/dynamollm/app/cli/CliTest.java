@@ -205,6 +205,7 @@ class CliTest {
     assertThat(res.code()).as(res.err()).isZero();
     JsonNode report = JSON.readTree(Files.readString(json));
     assertThat(report.get("servers").asInt()).isPositive();
+    assertThat(report.get("profile").asText()).isEqualTo("Llama2-70B on DGX H100 (8x H100 80GB HBM3, NVLink)");
     assertThat(report.get("policies").size()).isEqualTo(4);
     JsonNode dyn = report.get("policies").get("dynamollm");
     for (String field : List.of("energy_kwh", "gpu_hours", "avg_servers", "requests", "rejected", "slo_attainment",
