@@ -160,7 +160,8 @@ public final class ProfileChart {
     return 10 * p;
   }
 
-  private static String text(int x, int y, int size, String weight, String anchor, String body) {
+  /** An SVG text element, its body escaped (the comparison chart draws its labels with it too). */
+  static String text(int x, int y, int size, String weight, String anchor, String body) {
     return String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"%d\" font-weight=\"%s\" text-anchor=\"%s\">%s</text>%n",
         x, y, size, weight, anchor, escape(body));
   }

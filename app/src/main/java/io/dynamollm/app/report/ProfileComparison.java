@@ -137,13 +137,13 @@ public final class ProfileComparison {
         + "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">%n", width, height,
         width, height));
     s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    s.append(label(10, 18, 14, "bold", "start", "Energy per request at each type's optimum, "
+    s.append(ProfileChart.text(10, 18, 14, "bold", "start", "Energy per request at each type's optimum, "
         + tableA.load().label() + " load"));
     String[] colors = {"#1b9e77", "#7570b3"};
     for (int i = 0; i < 2; i++) {
       s.append(String.format(Locale.ROOT, "<rect x=\"10\" y=\"%d\" width=\"12\" height=\"10\" fill=\"%s\"/>%n",
           27 + i * 16, colors[i]));
-      s.append(label(26, 36 + i * 16, 11, "normal", "start", (i == 0 ? "A: " + name(a) : "B: " + name(b))
+      s.append(ProfileChart.text(26, 36 + i * 16, 11, "normal", "start", (i == 0 ? "A: " + name(a) : "B: " + name(b))
           + (i == 0 ? "   (both at A's load and SLOs; bar label: TP/clock)" : "")));
     }
     for (int i = 0; i <= 4; i++) {
@@ -151,7 +151,7 @@ public final class ProfileComparison {
       double y = top + plotH - plotH * i / 4.0;
       s.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#eee\"/>%n",
           left, y, width - 20, y));
-      s.append(label(left - 4, (int) y + 4, 10, "normal", "end", String.format(Locale.ROOT, "%.3f", v)));
+      s.append(ProfileChart.text(left - 4, (int) y + 4, 10, "normal", "end", String.format(Locale.ROOT, "%.3f", v)));
     }
     s.append(String.format(Locale.ROOT, "<text x=\"14\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
         + "transform=\"rotate(-90 14 %d)\">Wh / request</text>%n", top + plotH / 2, top + plotH / 2));
@@ -162,30 +162,24 @@ public final class ProfileComparison {
         Optional<ConfigEstimate> o = tables[i].of(types[k]).optimum();
         int x = gx + i * (bar + 4);
         if (o.isEmpty()) {
-          s.append(label(x + bar / 2, top + plotH - 4, 9, "normal", "middle", "none"));
+          s.append(ProfileChart.text(x + bar / 2, top + plotH - 4, 9, "normal", "middle", "none"));
           continue;
         }
         double h = plotH * o.get().energyWh() / yMax;
         s.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\">"
             + "<title>%s %s: %s</title></rect>%n", x, top + plotH - h, bar, h, colors[i], types[k], i == 0 ? "A" : "B",
             cell(o)));
-        s.append(label(x + bar / 2, (int) (top + plotH - h) - 3, 9, "normal", "middle",
+        s.append(ProfileChart.text(x + bar / 2, (int) (top + plotH - h) - 3, 9, "normal", "middle",
             o.get().tp().degree() + "/" + o.get().clockMhz()));
       }
-      s.append(label(gx + bar + 2, top + plotH + 16, 11, "bold", "middle", types[k].name()));
+      s.append(ProfileChart.text(gx + bar + 2, top + plotH + 16, 11, "bold", "middle", types[k].name()));
       double r = ratio(tableA.of(types[k]), tableB.of(types[k]));
       if (!Double.isNaN(r)) {
-        s.append(label(gx + bar + 2, top + plotH + 30, 10, "normal", "middle",
+        s.append(ProfileChart.text(gx + bar + 2, top + plotH + 30, 10, "normal", "middle",
             String.format(Locale.ROOT, "B/A %.2f", r)));
       }
     }
     s.append("</svg>\n");
     return s.toString();
-  }
-
-  private static String label(int x, int y, int size, String weight, String anchor, String text) {
-    String escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
-    return String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"%d\" font-weight=\"%s\" "
-        + "text-anchor=\"%s\">%s</text>%n", x, y, size, weight, anchor, escaped);
   }
 }
