@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
         "Runs one simulated inference engine (continuous batching on the profile, simulated GPUs) as an HTTP server "
-            + "with vLLM's endpoints: POST /v1/completions, GET /health, GET /metrics.",
+            + "with vLLM's endpoints: POST /v1/completions, GET /health, GET /metrics (vLLM's names; its simulated GPUs with "
+            + "the DCGM exporter's power, energy and SM clock).",
         "SIGTERM or Ctrl-C drains the requests in flight, then exits with 0."})
 final class EngineSimCommand implements Callable<Integer> {
 
@@ -62,15 +63,21 @@ final class EngineSimCommand implements Callable<Integer> {
           "--speedup must be 1-1000, --startup-s >= 0, --max-model-len >= 2, --port 0-65535");
     }
     String list = gpus != null ? gpus : System.getenv("CUDA_VISIBLE_DEVICES");
+    List<Integer> labels = List.of();
     if (list != null && !list.isBlank()) {
       List<String> ids = List.of(list.split(","));
       if (ids.size() != tp) {
         throw new DynamoLlmCli.UserError("TP" + tp + " needs " + tp + " GPUs, got " + ids.size() + ": " + list);
       }
+      try {
+        labels = ids.stream().map(String::trim).map(Integer::valueOf).toList();
+      } catch (NumberFormatException e) {
+        labels = List.of(); // GPU UUIDs (CUDA_VISIBLE_DEVICES may name them): the simulated GPUs number themselves
+      }
     }
     Config cfg = profileOption.apply(ConfigFiles.load(Optional.empty()));
     EngineSimServer server = new EngineSimServer(ProfileSettings.profile(cfg), TensorParallelism.of(tp), host, port,
-        speedup, startupS * 1000, maxModelLen);
+        speedup, startupS * 1000, maxModelLen, labels);
     PrintWriter out = spec.commandLine().getOut();
     out.printf("engine-sim serving on http://%s:%d (TP%d%s, %.0fx real time); /health answers 200 once loaded%n",
         server.address().getHostString(), server.address().getPort(), tp, list == null ? "" : ", GPUs " + list,

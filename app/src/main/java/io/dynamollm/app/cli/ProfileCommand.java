@@ -30,7 +30,8 @@ import picocli.CommandLine.Option;
     name = "profile",
     mixinStandardHelpOptions = true,
     description = "Energy-performance profiles: latency, power and energy per (request type, TP, GPU clock, load).",
-    subcommands = {ProfileCommand.Show.class, ProfileCommand.Compare.class, ProfileCommand.FromProbe.class})
+    subcommands = {ProfileCommand.Show.class, ProfileCommand.Compare.class, ProfileCommand.FromProbe.class,
+        ProfileBuildCommand.class, ProfileCommand.Merge.class})
 final class ProfileCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -210,6 +211,42 @@ final class ProfileCommand implements Runnable {
             s.tp(), s.decode().ms()[0], s.kvCacheTokens(), built.kvReadBytesPerS(tp) / 1e12,
             s.decodeContext().isEmpty() ? " (frequency model's)" : " (fitted to " + s.decodeContext().size()
                 + " context points)");
+      }
+      w.flush();
+      return 0;
+    }
+  }
+
+  /** One profile from several {@code profile build} runs, one per degree. */
+  @Command(
+      name = "merge",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Merges profile files written by 'profile build', one run per tensor-parallel degree, into one: each degree"
+            + " from the file that measured it (its measured_by), everything else from the first file."
+      })
+  static final class Merge implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Parameters(arity = "2..*", paramLabel = "FILE", description = "Profile files (two or more).")
+    java.util.List<String> files;
+
+    @Option(names = "--out", paramLabel = "FILE", required = true, description = "The merged profile file to write.")
+    Path out;
+
+    @Override
+    public Integer call() {
+      java.util.List<io.dynamollm.protocol.profile.ProfileMerge.Named> named = new java.util.ArrayList<>();
+      for (String f : files) {
+        named.add(new io.dynamollm.protocol.profile.ProfileMerge.Named(f, ProfileOption.resolve(f).document()));
+      }
+      ProfileDocument doc = io.dynamollm.protocol.profile.ProfileMerge.merge(named);
+      new TableProfile(doc); // refuses what would not load
+      write(out, ProfileJson.write(doc), "profile");
+      var w = spec.commandLine().getOut();
+      w.printf("merged profile written to %s: %s on %s%n", out, doc.model(), doc.hardware());
+      for (var s : doc.tensorParallel()) {
+        w.printf("  TP%d: %s%n", s.tp(), s.measuredBy().map(b -> "measured: " + b).orElse("from " + files.get(0)));
       }
       w.flush();
       return 0;

@@ -61,18 +61,37 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
   private final List<SimulatedGpuDevice> gpus;
   private final ServerBinding binding;
   private final AtomicLong ids = new AtomicLong();
-  private final AtomicLong promptTokens = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
   private final int maxContext;
+  private final Profile profile;
+  private final TensorParallelism tp;
+  private final List<Integer> gpuLabels;
   private final Tokenizer tokenizer = Tokenizer.bundled("cl100k_base");
   private final Materializer materializer;
 
   /**
-   * Starts serving on {@code port} (0: a free one); the engine loads for {@code startupMs} of model time first.
+   * Starts serving on {@code port} (0: a free one); the engine loads for {@code startupMs} of model time first. Its
+   * simulated GPUs are numbered 0 to TP - 1 in {@code /metrics}.
    */
   public EngineSimServer(Profile profile, TensorParallelism tp, String interfaceName, int port, double speedup,
       double startupMs, int maxContext) throws Exception {
+    this(profile, tp, interfaceName, port, speedup, startupMs, maxContext, List.of());
+  }
+
+  /**
+   * As above, its simulated GPUs numbered {@code gpuLabels} in {@code /metrics} (the indices the engine was given,
+   * {@code --gpus}); empty: 0 to TP - 1.
+   */
+  public EngineSimServer(Profile profile, TensorParallelism tp, String interfaceName, int port, double speedup,
+      double startupMs, int maxContext, List<Integer> gpuLabels) throws Exception {
+    if (!gpuLabels.isEmpty() && gpuLabels.size() != tp.degree()) {
+      throw new IllegalArgumentException(tp + " needs " + tp.degree() + " GPU indices, got " + gpuLabels);
+    }
     this.maxContext = maxContext;
+    this.profile = profile;
+    this.tp = tp;
+    this.gpuLabels = gpuLabels.isEmpty()
+        ? java.util.stream.IntStream.range(0, tp.degree()).boxed().toList() : List.copyOf(gpuLabels);
     ModelClock clock = new ModelClock(speedup);
     this.gpus = SimulatedGpuDevice.host("engine-sim-" + port, tp.degree(), profile, clock::nanoTime);
     this.engine = new SimulatedEngine(profile, tp, gpus, () -> gpus.get(0).appliedClockMhz(), clock, startupMs);
@@ -130,7 +149,6 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
     }
     int cap = r.maxTokens().orElse(maxContext - tokens);
     long id = ids.incrementAndGet();
-    promptTokens.addAndGet(tokens);
     var request = new Engine.EngineRequest(id, tokens, cap, Optional.of(r.call(id)));
     var answer = OpenAiWire.Answer.of(id, endpoint.equals(Engine.OpenAiCall.CHAT), r.model());
     if (r.stream()) {
@@ -193,17 +211,46 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
     return new ApiError(400, message, "invalid_request_error", param, null);
   }
 
-  /** Prometheus text with vLLM's metric names (and the simulated GPUs' power). */
+  /** Tokens in one KV-cache block (vLLM's default block_size). */
+  static final int KV_BLOCK_TOKENS = 16;
+
+  /**
+   * Prometheus text with vLLM's metric names (its cache configuration as {@code vllm:cache_config_info}), and the
+   * simulated GPUs as NVIDIA's DCGM exporter shows real ones: power (W), the energy counter (mJ, engine time) and the
+   * SM clock (MHz), one series per GPU labelled {@code gpu} and {@code UUID}.
+   */
   String metrics() {
     Engine.EngineLoad l = engine.load();
-    double watts = gpus.stream().mapToDouble(g -> g.powerUsageMw() / 1000.0).sum();
-    return "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running " + l.running() + "\n"
-        + "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting " + l.waiting() + "\n"
-        + "# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total " + l.generatedTokens() + "\n"
-        + "# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total " + promptTokens.get() + "\n"
-        + "# TYPE vllm:request_success_total counter\nvllm:request_success_total " + l.completed() + "\n"
-        + "# TYPE dynamollm:gpu_power_watts gauge\ndynamollm:gpu_power_watts " + String.format(Locale.ROOT, "%.1f", watts)
-        + "\n";
+    StringBuilder out = new StringBuilder(1024);
+    out.append("# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running ").append(l.running()).append('\n')
+        .append("# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting ").append(l.waiting()).append('\n')
+        .append("# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total ")
+        .append(l.generatedTokens()).append('\n')
+        .append("# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total ").append(engine.prefilledTokens())
+        .append('\n')
+        .append("# TYPE vllm:request_success_total counter\nvllm:request_success_total ").append(l.completed())
+        .append('\n')
+        .append("# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size=\"").append(KV_BLOCK_TOKENS)
+        .append("\",num_gpu_blocks=\"").append(profile.kvCacheTokens(tp) / KV_BLOCK_TOKENS).append("\"} 1\n");
+    double watts = 0;
+    StringBuilder power = new StringBuilder("# TYPE DCGM_FI_DEV_POWER_USAGE gauge\n");
+    StringBuilder energy = new StringBuilder("# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n");
+    StringBuilder clock = new StringBuilder("# TYPE DCGM_FI_DEV_SM_CLOCK gauge\n");
+    for (int i = 0; i < gpus.size(); i++) {
+      SimulatedGpuDevice g = gpus.get(i);
+      String labels = "{gpu=\"" + gpuLabels.get(i) + "\",UUID=\"" + g.uuid() + "\"}";
+      double w = g.powerUsageMw() / 1000.0;
+      watts += w;
+      power.append("DCGM_FI_DEV_POWER_USAGE").append(labels).append(' ')
+          .append(String.format(Locale.ROOT, "%.3f", w)).append('\n');
+      energy.append("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION").append(labels).append(' ').append(g.totalEnergyMj())
+          .append('\n');
+      clock.append("DCGM_FI_DEV_SM_CLOCK").append(labels).append(' ').append(g.smClockMhz()).append('\n');
+    }
+    out.append(power).append(energy).append(clock)
+        .append("# TYPE dynamollm:gpu_power_watts gauge\ndynamollm:gpu_power_watts ")
+        .append(String.format(Locale.ROOT, "%.1f", watts)).append('\n');
+    return out.toString();
   }
 
   private Route error(ApiError e) {

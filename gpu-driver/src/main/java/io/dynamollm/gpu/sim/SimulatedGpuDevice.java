@@ -199,6 +199,9 @@ public final class SimulatedGpuDevice implements GpuDevice {
 
   @Override
   public synchronized int smClockMhz() {
+    if (activity instanceof GpuActivity.Prefill p) {
+      return profile.prefillHeldClockMhz(p.tp(), p.tokens(), appliedClockMhz()); // held down by power, as measured
+    }
     return activity instanceof GpuActivity.Idle && lockedMaxMhz < 0 ? H100_LOWEST_MHZ : appliedClockMhz();
   }
 

@@ -91,6 +91,7 @@ public final class SimulatedEngine implements Engine {
   private final CompletableFuture<Void> drained = new CompletableFuture<>();
   private State state = State.NEW;
   private long generatedTokens;
+  private long prefilledTokens;
   private long completed;
   private double busyUntilMs = -1;
 
@@ -191,6 +192,13 @@ public final class SimulatedEngine implements Engine {
   public EngineLoad load() {
     synchronized (lock) {
       return new EngineLoad(model.runningCount(), model.waitingCount(), generatedTokens, completed);
+    }
+  }
+
+  /** Prompt tokens prefilled since the engine started (vLLM's {@code vllm:prompt_tokens_total} counts them so). */
+  public long prefilledTokens() {
+    synchronized (lock) {
+      return prefilledTokens;
     }
   }
 
@@ -344,6 +352,7 @@ public final class SimulatedEngine implements Engine {
             }
           }
           generatedTokens += p.batch().size();
+          prefilledTokens += prompts;
           done = model.endPrefill(end);
         } else {
           ContinuousBatching.Decode<Pending> d = (ContinuousBatching.Decode<Pending>) it;

@@ -126,6 +126,11 @@ public final class MemoizedProfile implements Profile {
   }
 
   @Override
+  public int prefillHeldClockMhz(TensorParallelism tp, int tokens, int clockMhz) {
+    return delegate.prefillHeldClockMhz(tp, tokens, clockMhz);
+  }
+
+  @Override
   public double decodePowerW(TensorParallelism tp, double batch, int clockMhz) {
     return delegate.decodePowerW(tp, batch, clockMhz);
   }

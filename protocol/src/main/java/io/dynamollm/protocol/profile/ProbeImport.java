@@ -104,9 +104,18 @@ public final class ProbeImport {
     provenance.put("all_reduce", "from the base profile (" + base.hardware() + "): " + base.provenance().get("all_reduce"));
     provenance.put("frequency_model", "from the base profile (" + base.hardware() + "): "
         + base.provenance().get("frequency_model"));
-    ProfileDocument draft = new ProfileDocument(base.model(), o.hardware(), base.architecture(), base.clocks(), idle,
+    return assemble(base, o.hardware(), idle, series, provenance);
+  }
+
+  /**
+   * The base profile with {@code series}, {@code idle} power and {@code provenance} in place of its own. Where no
+   * degree measured the context's effect, the frequency model's KV-read bandwidth stands in; it becomes the mean of
+   * the bandwidths fitted where one did (rounded to 1 GB/s).
+   */
+  static ProfileDocument assemble(ProfileDocument base, String hardware, double idle, List<TpSeries> series,
+      Map<String, String> provenance) {
+    ProfileDocument draft = new ProfileDocument(base.model(), hardware, base.architecture(), base.clocks(), idle,
         base.loadingPowerW(), series, base.frequencyModel(), base.requestShapes(), provenance);
-    // Where nothing measured the context's effect, the bandwidth fitted where it was stands in.
     TableProfile fitted = new TableProfile(draft);
     double mean = series.stream().filter(s -> !s.decodeContext().isEmpty())
         .mapToDouble(s -> fitted.kvReadBytesPerS(TensorParallelism.of(s.tp()))).average()

@@ -49,6 +49,15 @@ public interface Profile {
   /** Power of each GPU of the instance during a prefill of {@code tokens} tokens. */
   double prefillPowerW(TensorParallelism tp, int tokens, int clockMhz);
 
+  /**
+   * The SM clock the GPUs hold during a prefill of {@code tokens} tokens when asked to run at {@code clockMhz}: long
+   * prompts draw enough power that the firmware holds the clock below the one asked for (what NVML and DCGM report
+   * then). The clock asked for where the profile does not say.
+   */
+  default int prefillHeldClockMhz(TensorParallelism tp, int tokens, int clockMhz) {
+    return clockMhz;
+  }
+
   /** Power of each GPU of the instance during a decode iteration of {@code batch} sequences. */
   double decodePowerW(TensorParallelism tp, double batch, int clockMhz);
 

@@ -87,6 +87,9 @@ public record ProfileDocument(
    *     model stands in)
    * @param prefill prefill time, power and the clock the GPU held, by prompt length
    * @param allReduce all-reduce time by message size
+   * @param measuredBy how and where {@code profile build} measured this degree's decode, context and prefill series
+   *     against a live engine; empty where the file-wide {@link ProfileDocument#provenance} says where they come from
+   *     ({@code profile merge} takes each degree from the file that measured it)
    */
   public record TpSeries(
       int tp,
@@ -96,9 +99,24 @@ public record ProfileDocument(
       Decode decode,
       List<ContextPoint> decodeContext,
       Prefill prefill,
-      AllReduce allReduce) {
+      AllReduce allReduce,
+      java.util.Optional<String> measuredBy) {
     public TpSeries {
       decodeContext = List.copyOf(decodeContext);
+      java.util.Objects.requireNonNull(measuredBy, "measuredBy");
+    }
+
+    /** A degree whose source the file-wide provenance gives. */
+    public TpSeries(int tp, int maxBatch, long kvCacheTokens, int maxContextTokens, Decode decode,
+        List<ContextPoint> decodeContext, Prefill prefill, AllReduce allReduce) {
+      this(tp, maxBatch, kvCacheTokens, maxContextTokens, decode, decodeContext, prefill, allReduce,
+          java.util.Optional.empty());
+    }
+
+    /** The same series, saying how they were measured. */
+    public TpSeries measured(String by) {
+      return new TpSeries(tp, maxBatch, kvCacheTokens, maxContextTokens, decode, decodeContext, prefill, allReduce,
+          java.util.Optional.of(by));
     }
   }
 

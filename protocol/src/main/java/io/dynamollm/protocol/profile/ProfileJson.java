@@ -114,6 +114,7 @@ public final class ProfileJson {
       ObjectNode ar = t.putObject("all_reduce");
       numbers(ar.putArray("log2_bytes"), s.allReduce().log2Bytes());
       numbers(ar.putArray("ms"), s.allReduce().ms());
+      s.measuredBy().ifPresent(by -> t.put("measured_by", by));
     }
     ObjectNode f = root.putObject("frequency_model");
     FrequencyModel fm = d.frequencyModel();
@@ -259,7 +260,7 @@ public final class ProfileJson {
 
   private static TpSeries tpSeries(Field t, int minMhz, int maxMhz) {
     t.only("tp", "max_batch", "kv_cache_tokens", "max_context_tokens", "decode", "decode_context", "prefill",
-        "all_reduce");
+        "all_reduce", "measured_by");
     int tp = t.get("tp").integer(1, 64);
     if (Integer.bitCount(tp) != 1) {
       throw t.get("tp").error("a tensor-parallel degree is a power of two, got " + tp);
@@ -304,7 +305,15 @@ public final class ProfileJson {
     a.only("log2_bytes", "ms");
     double[] sizes = a.get("log2_bytes").increasing(2, 0, 64);
     AllReduce allReduce = new AllReduce(sizes, a.get("ms").positives(sizes.length, "all_reduce.log2_bytes"));
-    return new TpSeries(tp, maxBatch, kv, maxContext, decode, points, prefill, allReduce);
+    java.util.Optional<String> measuredBy = java.util.Optional.empty();
+    if (t.node().has("measured_by")) {
+      String by = t.get("measured_by").text();
+      if (by.isBlank()) {
+        throw t.get("measured_by").error("say how and where the series were measured, or leave the field out");
+      }
+      measuredBy = java.util.Optional.of(by);
+    }
+    return new TpSeries(tp, maxBatch, kv, maxContext, decode, points, prefill, allReduce, measuredBy);
   }
 
   /** A node of the document and its path, for messages that name the field. */

@@ -177,6 +177,21 @@ public final class TableProfile implements Profile {
     return scalePower(s.prefillW().at(tokens), prefillShare(s, tp, tokens), s.prefillMhz().at(tokens), clockMhz);
   }
 
+  /** The measured held clock where it is below the one asked for (prefill.sm_mhz, interpolated by prompt length). */
+  @Override
+  public int prefillHeldClockMhz(TensorParallelism tp, int tokens, int clockMhz) {
+    Series s = prefillSeries(tp, tokens, clockMhz);
+    return (int) Math.min(clockMhz, Math.round(s.prefillMhz().at(tokens)));
+  }
+
+  /**
+   * Time of the all-reduces of one iteration over {@code tokens} tokens on {@code tp} (the part of an instance's
+   * iteration that is not its shard's; {@code profile build} takes it off what it measures).
+   */
+  public double allReduceMs(TensorParallelism tp, int tokens) {
+    return allReduceMs(series(tp), tokens);
+  }
+
   /** The series of {@code tp}, once the prompt length and the clock are known to be within the profile. */
   private Series prefillSeries(TensorParallelism tp, int tokens, int clockMhz) {
     Series s = series(tp);
