@@ -162,8 +162,9 @@ final class ProfileBuildCommand implements Callable<Integer> {
         err.flush();
       });
     } catch (IOException e) {
-      throw new DynamoLlmCli.UserError("profile build stopped: " + e.getMessage() + "\nthe journal " + journalFile
-          + " keeps the points measured so far: run the same command with --resume");
+      throw new DynamoLlmCli.UserError("profile build stopped: " + e.getMessage() + (java.nio.file.Files.exists(journalFile)
+          ? "\nthe journal " + journalFile + " keeps the points measured so far: run the same command with --resume"
+          : ""));
     } finally {
       finished.set(true);
       try {

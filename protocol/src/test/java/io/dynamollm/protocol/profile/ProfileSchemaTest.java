@@ -30,6 +30,13 @@ class ProfileSchemaTest {
   }
 
   @Test
+  void aBuiltProfileIsValidUnderTheSchema() throws Exception {
+    ProfileDocument built = ProfileBuild.apply(Profiles.h200().document(), "tp8.csv",
+        ProfileBuildTest.measured(8, false), new ProfileBuild.Options("", "a test run"));
+    assertThat(schema().validate(JSON.readTree(ProfileJson.write(built)))).isEmpty();
+  }
+
+  @Test
   void theSchemaRefusesWhatTheReaderRefuses() throws Exception {
     Schema schema = schema();
     ObjectNode missing = bundled();
