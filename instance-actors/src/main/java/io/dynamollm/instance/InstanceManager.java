@@ -437,6 +437,7 @@ public final class InstanceManager {
         return Behaviors.same();
       }
       double now = clock.nowMs();
+      observeEngine(now);
       List<Engine.Queued> waiting = engine.waiting();
       if (waiting.isEmpty()) {
         return Behaviors.same();
@@ -532,6 +533,32 @@ public final class InstanceManager {
       }
     }
 
+    /** The engine's counters and the GPUs' power, for the online refinement of the profile ({@link InstanceStep}). */
+    private void observeEngine(double now) {
+      if (!engine.liveLoad()) {
+        return;
+      }
+      Engine.EngineLoad load = engine.load();
+      double watts = 0;
+      for (GpuDevice g : gpus) {
+        try {
+          watts += g.powerUsageMw() / 1000.0;
+        } catch (GpuException e) {
+          return; // no reading, no observation
+        }
+      }
+      step.observedEngine(new io.dynamollm.decision.instance.ProfileRefinement.Snapshot(now, load.running(),
+          load.waiting(), load.generatedTokens(), load.completed(), step.clockMhz(),
+          gpus.isEmpty() ? 0 : watts / gpus.size())).ifPresent(f -> {
+            ctx.getLog().info("instance {}: profile corrected: {}", id, f);
+            if (decisionsTo != null) {
+              decisionsTo.tell(new DecisionNote(Decision.INSTANCE, id, "profile corrected: " + f,
+                  "observed over predicted decode step and power while the engine only decoded", 0)
+                  .at(System.currentTimeMillis(), (long) now));
+            }
+          });
+    }
+
     private void report() {
       if (start == null) {
         return;
@@ -560,7 +587,8 @@ public final class InstanceManager {
       telemetryTo.tell(new InstanceTelemetry(id, start.pool(), (long) now, state, load.waiting(), load.running(),
           tokensPerS, step == null ? 0 : step.ttftP99Ms(now), step == null ? 0 : step.tbtP99Ms(now), powerW, energyJ,
           step == null ? 0 : step.clockMhz(), gpus.stream().map(GpuDevice::uuid).toList(),
-          new InstanceTelemetry.Ladder(l.reordered(), l.maxClockRaises(), l.rerouted(), l.rejected())));
+          new InstanceTelemetry.Ladder(l.reordered(), l.maxClockRaises(), l.rerouted(), l.rejected()),
+          step == null ? List.of() : step.profileFactors()));
     }
 
     private static Throwable root(Throwable t) {

@@ -20,6 +20,8 @@ import java.util.Objects;
  * @param clockMhz the graphics clock applied to its GPUs
  * @param gpus UUIDs of the GPUs the instance holds (empty before it has them)
  * @param ladder how often each rung of the emergency ladder was taken since the instance started
+ * @param profileFactors what the instance learned of its engine against the profile: observed over predicted decode
+ *     step time and GPU power, per (TP, clock) it ran at (empty until it has observed enough)
  */
 public record InstanceTelemetry(
     String instanceId,
@@ -35,8 +37,25 @@ public record InstanceTelemetry(
     double energyJ,
     int clockMhz,
     List<String> gpus,
-    Ladder ladder)
+    Ladder ladder,
+    List<ProfileFactor> profileFactors)
     implements CborSerializable {
+
+  /**
+   * Observed over predicted, at one (TP, clock): the decode step's time and the GPUs' power while decoding.
+   *
+   * @param samples how many observations the factors stand on
+   */
+  public record ProfileFactor(int tp, int clockMhz, double decodeTime, double power, long samples)
+      implements CborSerializable {}
+
+  /** Without profile factors. */
+  public InstanceTelemetry(String instanceId, String pool, long atMillis, InstanceState state, int queued, int running,
+      double tokensPerSecond, double ttftP99Ms, double tbtP99Ms, double powerW, double energyJ, int clockMhz,
+      List<String> gpus, Ladder ladder) {
+    this(instanceId, pool, atMillis, state, queued, running, tokensPerSecond, ttftP99Ms, tbtP99Ms, powerW, energyJ,
+        clockMhz, gpus, ladder, List.of());
+  }
 
   /**
    * The emergency ladder's rungs taken: waiting queues reordered by deadline, raises to the maximum clock, requests
@@ -52,11 +71,12 @@ public record InstanceTelemetry(
     Objects.requireNonNull(state, "state");
     gpus = gpus == null ? List.of() : List.copyOf(gpus);
     ladder = ladder == null ? Ladder.NONE : ladder;
+    profileFactors = profileFactors == null ? List.of() : List.copyOf(profileFactors);
   }
 
   /** The same telemetry in another state. */
   public InstanceTelemetry withState(InstanceState s) {
     return new InstanceTelemetry(instanceId, pool, atMillis, s, queued, running, tokensPerSecond, ttftP99Ms, tbtP99Ms,
-        powerW, energyJ, clockMhz, gpus, ladder);
+        powerW, energyJ, clockMhz, gpus, ladder, profileFactors);
   }
 }

@@ -2,12 +2,15 @@ package io.dynamollm.decision.instance;
 
 import io.dynamollm.decision.engine.ContinuousBatching;
 import io.dynamollm.protocol.FrequencyBounds;
+import io.dynamollm.protocol.InstanceTelemetry;
 import io.dynamollm.protocol.MixSpec;
 import io.dynamollm.protocol.RequestType;
 import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Mix;
+import io.dynamollm.protocol.profile.CorrectedProfile;
 import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.ProfileFactors;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -104,8 +107,11 @@ public final class InstanceStep {
   /** Below this smoothed arrival rate (one request in about 17 minutes) an instance counts as idle. */
   static final double IDLE_RPS = 1e-3;
 
-  private final Profile profile;
-  private final FrequencyGovernor governor;
+  /** The profile as given; {@link #profile} is it as this instance's engine showed it to be. */
+  private final Profile baseProfile;
+  private Profile profile;
+  private FrequencyGovernor governor;
+  private final ProfileRefinement refinement;
   private final Instance instance;
   private final EmergencyLadder ladder = new EmergencyLadder();
   private final long epochMs;
@@ -136,8 +142,10 @@ public final class InstanceStep {
    */
   public InstanceStep(Profile profile, FrequencyGovernor governor, Instance instance, FrequencyBounds bounds,
       MixSpec mix, long epochMs, long poolSilenceMs, double nowMs) {
-    this.profile = Objects.requireNonNull(profile, "profile");
+    this.baseProfile = Objects.requireNonNull(profile, "profile");
+    this.profile = profile;
     this.governor = Objects.requireNonNull(governor, "governor");
+    this.refinement = new ProfileRefinement(instance.tp(), ProfileRefinement.Settings.DEFAULT);
     this.instance = Objects.requireNonNull(instance, "instance");
     if (epochMs <= 0 || poolSilenceMs <= 0) {
       throw new IllegalArgumentException("epoch and pool silence must be positive, got " + epochMs + " and "
@@ -149,6 +157,26 @@ public final class InstanceStep {
     clockMhz = guard.max(instance.supportedClocksMhz());
     lastChangeMs = nowMs;
     state = FrequencyGovernor.State.initial(clockMhz);
+  }
+
+  /**
+   * A snapshot of the engine's counters (every ladder interval): intervals of pure decoding refine the profile
+   * ({@link ProfileRefinement}); when the factors moved, the governor decides on the corrected profile from now on.
+   *
+   * @return the new factors when they moved
+   */
+  public Optional<ProfileFactors> observedEngine(ProfileRefinement.Snapshot snapshot) {
+    if (!refinement.observe(snapshot, baseProfile, mix.aggregate().meanDecodeContext())) {
+      return Optional.empty();
+    }
+    profile = CorrectedProfile.of(baseProfile, refinement.factors());
+    governor = new FrequencyGovernor(profile, governor.settings());
+    return Optional.of(refinement.factors());
+  }
+
+  /** What the engine showed of the profile so far, per (TP, clock), for the pool (telemetry). */
+  public List<InstanceTelemetry.ProfileFactor> profileFactors() {
+    return refinement.telemetry();
   }
 
   /** The clock applied now. */

@@ -152,8 +152,10 @@ public final class PoolPlanner {
       double remainingEpochSeconds,
       boolean useWholeBudget,
       Map<TensorParallelism, Integer> warmSpares,
-      double powerCapW) {
+      double powerCapW,
+      io.dynamollm.protocol.profile.ProfileFactors profileFactors) {
     public Request {
+      Objects.requireNonNull(profileFactors, "profileFactors");
       Objects.requireNonNull(pool, "pool");
       Objects.requireNonNull(mix, "mix");
       Objects.requireNonNull(bounds, "bounds");
@@ -170,6 +172,14 @@ public final class PoolPlanner {
       }
     }
 
+    /** With the profile as it is (no factors observed on the pool's engines). */
+    public Request(String pool, Mix mix, double loadRps, int gpuBudget, FrequencyBounds bounds,
+        List<TensorParallelism> allowedTps, Optional<PoolPlan> current, double remainingEpochSeconds,
+        boolean useWholeBudget, Map<TensorParallelism, Integer> warmSpares, double powerCapW) {
+      this(pool, mix, loadRps, gpuBudget, bounds, allowedTps, current, remainingEpochSeconds, useWholeBudget,
+          warmSpares, powerCapW, io.dynamollm.protocol.profile.ProfileFactors.NONE);
+    }
+
     /** Without a power cap. */
     public Request(String pool, Mix mix, double loadRps, int gpuBudget, FrequencyBounds bounds,
         List<TensorParallelism> allowedTps, Optional<PoolPlan> current, double remainingEpochSeconds,
@@ -181,7 +191,7 @@ public final class PoolPlanner {
     /** The same question for another load, from no current plan (the capped search compares loads, not changes). */
     Request fresh(double load) {
       return new Request(pool, mix, load, gpuBudget, bounds, allowedTps, Optional.empty(), remainingEpochSeconds,
-          useWholeBudget, warmSpares, 0);
+          useWholeBudget, warmSpares, 0, profileFactors);
     }
 
     /** A pool without warm spares. */
@@ -234,6 +244,17 @@ public final class PoolPlanner {
     return settings;
   }
 
+  /** The same planner on another profile (a corrected one). */
+  public PoolPlanner withProfile(Profile other) {
+    return new PoolPlanner(other, settings, transitions);
+  }
+
+  private static Request withoutFactors(Request r) {
+    return new Request(r.pool(), r.mix(), r.loadRps(), r.gpuBudget(), r.bounds(), r.allowedTps(), r.current(),
+        r.remainingEpochSeconds(), r.useWholeBudget(), r.warmSpares(), r.powerCapW(),
+        io.dynamollm.protocol.profile.ProfileFactors.NONE);
+  }
+
   public Transitions transitions() {
     return transitions;
   }
@@ -242,6 +263,11 @@ public final class PoolPlanner {
   private static final int CAP_SEARCH_STEPS = 7;
 
   public Result plan(Request req) {
+    if (!req.profileFactors().isEmpty()) {
+      // the pool's engines showed the profile wrong: plan on the profile as they ran it
+      return withProfile(io.dynamollm.protocol.profile.CorrectedProfile.of(profile, req.profileFactors()))
+          .plan(withoutFactors(req));
+    }
     Result r = uncapped(req);
     if (req.powerCapW() <= 0 || r.plan().predictedPowerW() <= req.powerCapW() + 1e-6) {
       return r;

@@ -129,6 +129,8 @@ public final class PoolStep {
   private Set<String> listedHosts = Set.of();
   private final Set<String> withdrawnHosts = new HashSet<>();
   private CapacityCorrection correction = CapacityCorrection.NONE;
+  /** The profile factors the plans use (updated at a pool epoch when they moved). */
+  private io.dynamollm.protocol.profile.ProfileFactors plannedFactors = io.dynamollm.protocol.profile.ProfileFactors.NONE;
   private long epochCompleted;
   private long epochMissed;
   private long windowCompleted;
@@ -304,7 +306,29 @@ public final class PoolStep {
     epochCompleted = 0;
     epochMissed = 0;
     epochPeakRps = 0;
+    io.dynamollm.protocol.profile.ProfileFactors factors = profileFactors();
+    if (factors.differsFrom(plannedFactors, io.dynamollm.decision.instance.ProfileRefinement.Settings.DEFAULT
+        .changeTolerance())) {
+      notes.add(note("profile correction " + plannedFactors + " -> " + factors, "observed over predicted decode step"
+          + " and power on the pool's engines; the plan uses the corrected profile", 0));
+      plannedFactors = factors;
+    }
     return effects(replanRequest(), notes);
+  }
+
+  /**
+   * What the pool's engines showed of the profile: per (TP, clock), the sample-weighted mean of its instances'
+   * factors ({@link io.dynamollm.decision.instance.ProfileRefinement}), each on enough observations.
+   */
+  public io.dynamollm.protocol.profile.ProfileFactors profileFactors() {
+    List<List<InstanceTelemetry.ProfileFactor>> all = new ArrayList<>();
+    members.values().forEach(m -> {
+      if (m.last != null) {
+        all.add(m.last.profileFactors());
+      }
+    });
+    return io.dynamollm.protocol.profile.ProfileFactors.merge(all,
+        io.dynamollm.decision.instance.ProfileRefinement.Settings.DEFAULT.minSamples());
   }
 
   /** The planner's answer to the last request; empty when it failed ({@code error} says why). */
@@ -516,7 +540,7 @@ public final class PoolStep {
     return Optional.of(new PoolPlanner.Request(pool, m, mix == null ? 0 : correction.apply(load),
         budget.gpus(), budget.frequencyBounds(), tps.isEmpty() ? TensorParallelism.PAPER_DEGREES : tps,
         plan.groups().isEmpty() ? Optional.empty() : Optional.of(plan), settings.poolEpochMs() / 1000.0, false,
-        warmSpares(), budget.powerCapW()));
+        warmSpares(), budget.powerCapW(), plannedFactors));
   }
 
   /** The warm spares by TP (the planner counts them as instances that serve without a start-up). */

@@ -63,6 +63,15 @@ public interface Engine extends AutoCloseable {
   /** What the engine is doing now. */
   EngineLoad load();
 
+  /**
+   * Whether {@link #load} is read at the moment it is asked (the simulated engine), rather than polled now and then (a
+   * server process's metrics): the online refinement of the profile times intervals between its readings, so only
+   * such an engine refines it.
+   */
+  default boolean liveLoad() {
+    return false;
+  }
+
   /** Whether the engine answers and serves. */
   boolean healthy();
 
