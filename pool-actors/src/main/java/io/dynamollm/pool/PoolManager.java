@@ -79,7 +79,8 @@ public final class PoolManager {
   /** What the pool looks like (for {@code GET /api/v1/pools}). */
   public record PoolView(String pool, List<RequestType> types, int budgetGpus, String plan,
       List<InstanceView> instances, double capacityCorrection, double plannedLoadRps, double capacityRps,
-      double budgetLoadRps, double powerCapW, int clockCeilingMhz) implements CborSerializable {}
+      double budgetLoadRps, double powerCapW, int clockCeilingMhz,
+      List<InstanceTelemetry.ProfileFactor> profileFactors) implements CborSerializable {}
 
   /** One instance as the pool manager last heard of it. */
   public record InstanceView(String id, int tp, List<String> gpus, int freqMhz, InstanceState state, int queued,
@@ -379,7 +380,8 @@ public final class PoolManager {
       g.replyTo().tell(new PoolView(pool, b.map(x -> x.types().stream().sorted().toList()).orElse(List.of()),
           b.map(PoolBudget::gpus).orElse(0), step.plan().describe(), views, step.correction().factor(),
           step.plan().plannedLoadRps(), step.plan().capacityRps(), b.map(PoolBudget::loadRps).orElse(0.0),
-          b.map(PoolBudget::powerCapW).orElse(0.0), b.map(x -> x.frequencyBounds().maxMhz()).orElse(0)));
+          b.map(PoolBudget::powerCapW).orElse(0.0), b.map(x -> x.frequencyBounds().maxMhz()).orElse(0),
+          step.profileFactors().list()));
       return Behaviors.same();
     }
 

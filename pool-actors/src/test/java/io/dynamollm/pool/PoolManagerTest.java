@@ -64,9 +64,14 @@ class PoolManagerTest {
 
   /** Places every instance on the one host, spawning its manager here. */
   private ActorRef<PoolManager.Place> placement() {
+    return placement(P);
+  }
+
+  /** The same, its engines running {@code engineProfile} (the planners and governors still plan on {@code P}). */
+  private ActorRef<PoolManager.Place> placement(Profile engineProfile) {
     return KIT.spawn(Behaviors.receive(PoolManager.Place.class).onMessage(PoolManager.Place.class, p -> {
       String id = "h~" + p.pool() + "-" + seq.incrementAndGet();
-      InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
+      InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(engineProfile, tp, devices,
           () -> ((SimulatedGpuDevice) devices.get(0).underlying()).appliedClockMhz(), clock, 10_000);
       spawned.put(id, KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, INSTANCE)));
       p.replyTo().tell(new PoolManager.Placement(Optional.of(id), "on h"));
@@ -185,5 +190,49 @@ class PoolManagerTest {
     pm.tell(new PoolManager.GetView(view.getRef()));
     assertThat(view.receiveMessage().capacityCorrection()).isEqualTo(1.5);
     pm.tell(new PoolManager.Assign(budget("LS", 0, 0)));
+  }
+
+  @Test
+  void anEngineSlowerThanItsProfileIsSeenAndThePoolReplansOnWhatItShowed() {
+    // every engine's decode step is 15 % slower than the profile the pool and its instances plan on
+    Profile slower = io.dynamollm.protocol.profile.CorrectedProfile.of(P,
+        io.dynamollm.protocol.profile.ProfileFactors.uniform(P, 1.15, 1.0));
+    var pm = poolManager("ML", placement(slower), (id, cmd) -> spawned.get(id).tell(cmd));
+    pm.tell(new PoolManager.Assign(budget("ML", 8, 2.0)));
+    PoolRoutes r = routes.fishForMessage(Duration.ofSeconds(15), x -> x.pool().equals("ML") && !x.ready().isEmpty()
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    var instance = spawned.get(r.ready().get(0).instanceId());
+    // waves of the pool's own requests (ML's mean lengths): between prefills the batch only decodes
+    TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
+    var shape = P.shape(RequestType.ML);
+    long id = 0;
+    for (int wave = 0; wave < 40; wave++) {
+      for (int k = 0; k < 8; k++) {
+        instance.tell(new InstanceManager.Submit(new io.dynamollm.instance.engine.Engine.EngineRequest(++id,
+            shape.meanInputTokens(), shape.meanOutputTokens()), RequestType.ML, P.defaultSlos(5).of(RequestType.ML),
+            served.getRef()));
+      }
+      for (int k = 0; k < 8; k++) {
+        served.receiveMessage(Duration.ofSeconds(10)); // served, or rejected by the ladder past its TTFT deadline
+      }
+    }
+    // the instance decides on the corrected profile at once; the next pool epoch plans on what the engines showed
+    List<Decision> seen = new java.util.ArrayList<>();
+    decisions.fishForMessage(Duration.ofSeconds(20), x -> {
+      if (x.action().startsWith("profile correct")) {
+        seen.add(x);
+      }
+      return seen.stream().anyMatch(y -> y.action().startsWith("profile correction"))
+          && seen.stream().anyMatch(y -> y.action().startsWith("profile corrected"))
+          ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore();
+    });
+    Decision d = seen.stream().filter(y -> y.action().startsWith("profile correction")).findFirst().orElseThrow();
+    assertThat(d.action()).startsWith("profile correction none -> TP");
+    TestProbe<PoolManager.PoolView> view = KIT.createTestProbe();
+    pm.tell(new PoolManager.GetView(view.getRef()));
+    PoolManager.PoolView v = view.receiveMessage();
+    assertThat(v.profileFactors()).isNotEmpty();
+    assertThat(v.profileFactors()).allSatisfy(f -> assertThat(f.decodeTime()).isBetween(1.10, 1.20));
+    pm.tell(new PoolManager.Assign(budget("ML", 0, 0)));
   }
 }

@@ -136,6 +136,17 @@ public final class LiveViews implements LiveView {
     p.put("instances", inst);
     p.put("attainment", Math.round(st.attainment(v.types()) * 10000) / 10000.0);
     p.put("capacity_correction", Math.round(v.capacityCorrection() * 1000) / 1000.0);
+    List<Map<String, Object>> factors = new ArrayList<>();
+    for (var f : v.profileFactors()) {
+      Map<String, Object> o = new LinkedHashMap<>();
+      o.put("tp", f.tp());
+      o.put("clock_mhz", f.clockMhz());
+      o.put("decode_time", Math.round(f.decodeTime() * 1000) / 1000.0);
+      o.put("power", Math.round(f.power() * 1000) / 1000.0);
+      o.put("samples", f.samples());
+      factors.add(o);
+    }
+    p.put("profile_factors", factors);
     p.put("planned_load_rps", Math.round(v.plannedLoadRps() * 1000) / 1000.0);
     p.put("capacity_rps", Math.round(v.capacityRps() * 1000) / 1000.0);
     p.put("observed_load_rps", Math.round(st.loadRps(v) * 1000) / 1000.0);
