@@ -535,10 +535,13 @@ public final class InstanceManager {
 
     /** The engine's counters and the GPUs' power, for the online refinement of the profile ({@link InstanceStep}). */
     private void observeEngine(double now) {
-      if (!engine.liveLoad()) {
+      double ageMs = engine.loadAgeMs();
+      if (Double.isNaN(ageMs)) {
         return;
       }
       Engine.EngineLoad load = engine.load();
+      // the moment the counters were read: a server process's are polled, so the intervals between polls are timed
+      double readAt = now - ageMs * clock.speedup();
       double watts = 0;
       for (GpuDevice g : gpus) {
         try {
@@ -547,7 +550,7 @@ public final class InstanceManager {
           return; // no reading, no observation
         }
       }
-      step.observedEngine(new io.dynamollm.decision.instance.ProfileRefinement.Snapshot(now, load.running(),
+      step.observedEngine(new io.dynamollm.decision.instance.ProfileRefinement.Snapshot(readAt, load.running(),
           load.waiting(), load.generatedTokens(), load.completed(), step.clockMhz(),
           gpus.isEmpty() ? 0 : watts / gpus.size())).ifPresent(f -> {
             ctx.getLog().info("instance {}: profile corrected: {}", id, f);

@@ -52,6 +52,8 @@ class EngineSimProcessTest {
         Thread.sleep(100);
       }
       assertThat(engine.load().completed()).isEqualTo(20); // read from the process's /metrics
+      // polled every 500 ms: the online refinement times intervals between polls by this
+      assertThat(engine.loadAgeMs()).isBetween(0.0, 2_000.0);
       engine.drain().toCompletableFuture().get(10, TimeUnit.SECONDS);
     } finally {
       engine.close();

@@ -64,12 +64,12 @@ public interface Engine extends AutoCloseable {
   EngineLoad load();
 
   /**
-   * Whether {@link #load} is read at the moment it is asked (the simulated engine), rather than polled now and then (a
-   * server process's metrics): the online refinement of the profile times intervals between its readings, so only
-   * such an engine refines it.
+   * Wall-clock milliseconds since what {@link #load} says was read from the engine: 0 for the simulated engine (read
+   * when asked), the time since the last poll of a server process's metrics; NaN before the first. The online
+   * refinement of the profile times the intervals between readings by it.
    */
-  default boolean liveLoad() {
-    return false;
+  default double loadAgeMs() {
+    return 0;
   }
 
   /** Whether the engine answers and serves. */

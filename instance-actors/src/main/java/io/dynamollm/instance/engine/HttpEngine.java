@@ -76,6 +76,8 @@ public final class HttpEngine implements Engine {
     return t;
   });
   private final AtomicReference<EngineLoad> load = new AtomicReference<>(new EngineLoad(0, 0, 0, 0));
+  /** When {@link #load} was last read from the server ({@link System#nanoTime}); -1: never. */
+  private volatile long polledAtNanos = -1;
   private final AtomicInteger inFlight = new AtomicInteger();
   private final CompletableFuture<Void> started = new CompletableFuture<>();
   private final CompletableFuture<Void> drained = new CompletableFuture<>();
@@ -179,6 +181,7 @@ public final class HttpEngine implements Engine {
     healthy = r.map(x -> x.statusCode() == 200).orElse(false) && process.isAlive();
     r.filter(x -> x.statusCode() == 200).ifPresent(x -> {
       load.set(parseMetrics(x.body()));
+      polledAtNanos = System.nanoTime();
       apportion(serverTokens(x.body()));
     });
   }
@@ -504,6 +507,12 @@ public final class HttpEngine implements Engine {
       drained.complete(null);
     }
     return drained;
+  }
+
+  @Override
+  public double loadAgeMs() {
+    long at = polledAtNanos;
+    return at < 0 ? Double.NaN : (System.nanoTime() - at) / 1e6;
   }
 
   @Override

@@ -203,11 +203,6 @@ public final class SimulatedEngine implements Engine {
   }
 
   @Override
-  public boolean liveLoad() {
-    return true;
-  }
-
-  @Override
   public boolean healthy() {
     synchronized (lock) {
       return state == State.SERVING || state == State.DRAINING;
