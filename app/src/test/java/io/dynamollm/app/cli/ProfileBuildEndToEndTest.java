@@ -106,9 +106,19 @@ class ProfileBuildEndToEndTest {
       ProfileTable want = ProfileTable.build(truth, slos, level, loads);
       ProfileTable got = ProfileTable.build(built, slos, level, loads);
       for (RequestType type : RequestType.values()) {
-        assertThat(got.of(type).optimum().map(ProfileBuildEndToEndTest::config))
-            .as("%s at %s load", type, level)
-            .isEqualTo(want.of(type).optimum().map(ProfileBuildEndToEndTest::config));
+        var wanted = want.of(type).optimum();
+        var chosen = got.of(type).optimum();
+        assertThat(chosen.isPresent()).as("%s at %s load", type, level).isEqualTo(wanted.isPresent());
+        if (wanted.isEmpty() || config(chosen.get()).equals(config(wanted.get()))) {
+          continue;
+        }
+        // a different pick only where two configurations are within measurement noise of each other: on the
+        // generating profile it must be feasible and within 2 % of the optimum's energy
+        ConfigEstimate onTruth = want.of(type).configs().stream()
+            .filter(c -> config(c).equals(config(chosen.get()))).findFirst().orElseThrow();
+        assertThat(onTruth.feasible()).as("%s at %s load: %s", type, level, config(chosen.get())).isTrue();
+        assertThat(onTruth.energyWh()).as("%s at %s load: %s instead of %s", type, level, config(chosen.get()),
+            config(wanted.get())).isLessThanOrEqualTo(wanted.get().energyWh() * 1.02);
       }
     }
   }
