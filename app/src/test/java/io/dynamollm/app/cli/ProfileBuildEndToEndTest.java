@@ -6,6 +6,7 @@ import io.dynamollm.control.config.ConfigFiles;
 import io.dynamollm.control.config.SloSettings;
 import io.dynamollm.control.engine.EngineSimServer;
 import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
 import io.dynamollm.protocol.SloTable;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.ConfigEstimate;
@@ -17,10 +18,13 @@ import io.dynamollm.protocol.profile.TableProfile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
@@ -30,11 +34,14 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code profile build} end to end: engine-sim runs the bundled H100 profile on simulated GPUs (read through its
  * DCGM-style metrics), the profiler measures it over HTTP, one run per degree, on top of the H200 profile as its base,
  * and {@code profile merge} joins the runs. The built profile must reproduce the generating one within 10 % at every
- * point it measured, and give every request type the same optimum (TP, clock) at every load level.
+ * point it measured, and give every request type the optimum (TP, clock) the generating profile gives it at every
+ * load level, with the SLOs scaled by no more than the largest latency error measured.
  */
 class ProfileBuildEndToEndTest {
   /** Engine time runs this many times faster than the wall clock (the profiler is told so). */
   private static final double SPEEDUP = 1;
+  /** Steps of the SLO band either side of the SLOs themselves. */
+  private static final int BAND_STEPS = 10;
 
   @TempDir Path dir;
 
@@ -68,6 +75,7 @@ class ProfileBuildEndToEndTest {
 
     int max = truth.maxClockMhz();
     List<String> misses = new ArrayList<>();
+    double[] worst = {0}; // the largest latency error measured
     for (String f : files) {
       Path journal = Path.of(f + ".measurements.csv");
       for (Measurements.Row row : Measurements.read(journal.toString(), Files.readString(journal))) {
@@ -76,8 +84,8 @@ class ProfileBuildEndToEndTest {
           case DECODE, DECODE_CONTEXT -> {
             double b = row.batch();
             double ctx = row.tokens();
-            check(misses, report, tp + " decode ms b" + (int) b + " ctx" + (int) ctx,
-                built.decodeStepMs(tp, b, ctx, max), truth.decodeStepMs(tp, b, ctx, max));
+            latency(worst, check(misses, report, tp + " decode ms b" + (int) b + " ctx" + (int) ctx,
+                built.decodeStepMs(tp, b, ctx, max), truth.decodeStepMs(tp, b, ctx, max)));
             if (row.kind() == Measurements.Kind.DECODE) {
               check(misses, report, tp + " decode W b" + (int) b, built.decodePowerW(tp, b, max),
                   truth.decodePowerW(tp, b, max));
@@ -86,7 +94,8 @@ class ProfileBuildEndToEndTest {
           case FIRST_TOKEN -> {
             int p = (int) row.tokens();
             if (p > 1) {
-              check(misses, report, tp + " prefill ms " + p, built.prefillMs(tp, p, max), truth.prefillMs(tp, p, max));
+              latency(worst, check(misses, report, tp + " prefill ms " + p, built.prefillMs(tp, p, max),
+                  truth.prefillMs(tp, p, max)));
               check(misses, report, tp + " prefill W " + p, built.prefillPowerW(tp, p, max),
                   truth.prefillPowerW(tp, p, max));
             }
@@ -105,29 +114,41 @@ class ProfileBuildEndToEndTest {
       Map<RequestType, Double> loads = ProfileTable.loads(truth, slos, level);
       ProfileTable want = ProfileTable.build(truth, slos, level, loads);
       ProfileTable got = ProfileTable.build(built, slos, level, loads);
+      // a point measured e off moves configurations at the edge of an SLO in or out: the built pick must be the
+      // generator's optimum with every SLO scaled by some factor within 1 +- e (e = the largest error measured)
+      List<ProfileTable> band = new ArrayList<>();
+      for (int step = -BAND_STEPS; step <= BAND_STEPS; step++) {
+        double scale = 1 + worst[0] * step / BAND_STEPS;
+        EnumMap<RequestType, Slo> scaled = new EnumMap<>(RequestType.class);
+        slos.slos().forEach((t, slo) -> scaled.put(t, new Slo(slo.ttftP99Ms() * scale, slo.tbtP99Ms() * scale)));
+        band.add(ProfileTable.build(truth, new SloTable(scaled), level, loads));
+      }
       for (RequestType type : RequestType.values()) {
-        var wanted = want.of(type).optimum();
-        var chosen = got.of(type).optimum();
-        assertThat(chosen.isPresent()).as("%s at %s load", type, level).isEqualTo(wanted.isPresent());
-        if (wanted.isEmpty() || config(chosen.get()).equals(config(wanted.get()))) {
-          continue;
+        String chosen = got.of(type).optimum().map(ProfileBuildEndToEndTest::config).orElse("none");
+        Set<String> accepted = new TreeSet<>();
+        band.forEach(t -> accepted.add(t.of(type).optimum().map(ProfileBuildEndToEndTest::config).orElse("none")));
+        report.append(String.format(Locale.ROOT, "%s at %s load: built %s, generator %s (SLOs within %.1f %%: %s)%n",
+            type, level, chosen, want.of(type).optimum().map(ProfileBuildEndToEndTest::config).orElse("none"),
+            100 * worst[0], accepted));
+        if (!accepted.contains(chosen)) {
+          misses.add(type + " at " + level + " load: built " + chosen + ", generator " + accepted);
         }
-        // a different pick only where two configurations are within measurement noise of each other: on the
-        // generating profile it must be feasible and within 2 % of the optimum's energy
-        ConfigEstimate onTruth = want.of(type).configs().stream()
-            .filter(c -> config(c).equals(config(chosen.get()))).findFirst().orElseThrow();
-        assertThat(onTruth.feasible()).as("%s at %s load: %s", type, level, config(chosen.get())).isTrue();
-        assertThat(onTruth.energyWh()).as("%s at %s load: %s instead of %s", type, level, config(chosen.get()),
-            config(wanted.get())).isLessThanOrEqualTo(wanted.get().energyWh() * 1.02);
       }
     }
+    Files.writeString(Path.of("target", "profile-build-e2e.txt"), report.toString());
+    assertThat(misses).as("optima off (all in target/profile-build-e2e.txt)").isEmpty();
   }
 
   private static String config(ConfigEstimate c) {
     return c.tp() + "@" + c.clockMhz();
   }
 
-  private static void check(List<String> misses, StringBuilder report, String what, double got, double want) {
+  private static void latency(double[] worst, double error) {
+    worst[0] = Math.max(worst[0], Math.abs(error));
+  }
+
+  /** Reports one point, a miss where it is more than 10 % off; answers its relative error. */
+  private static double check(List<String> misses, StringBuilder report, String what, double got, double want) {
     double error = got / want - 1;
     String line = String.format(Locale.ROOT, "%-28s built %10.3f  generator %10.3f  %+6.1f %%", what, got, want,
         100 * error);
@@ -135,5 +156,6 @@ class ProfileBuildEndToEndTest {
     if (Math.abs(error) > 0.10) {
       misses.add(line);
     }
+    return error;
   }
 }
