@@ -2,6 +2,7 @@ package io.dynamollm.instance;
 
 import io.dynamollm.decision.DecisionNote;
 import io.dynamollm.decision.instance.InstanceStep;
+import io.dynamollm.decision.instance.ProfileRefinement;
 import io.dynamollm.gpu.GpuDevice;
 import io.dynamollm.gpu.GpuException;
 import io.dynamollm.instance.engine.Engine;
@@ -253,6 +254,7 @@ public final class InstanceManager {
     private String lastDecision = "not started";
     /** Requests in the engine: id → the SLO they were routed with (the ladder's deadlines). */
     private final Map<Long, Slo> inFlight = new HashMap<>();
+    private final ProfileRefinement.AlonePrefill alone = new ProfileRefinement.AlonePrefill();
     private long lastEnergyMj = -1;
     private double lastEnergyAtMs;
     private double energyJ;
@@ -382,6 +384,7 @@ public final class InstanceManager {
         return Behaviors.same();
       }
       step.arrived(s.type());
+      alone.submitted(s.request().id(), inFlight.isEmpty(), clock.nowMs(), step.clockMhz());
       inFlight.put(s.request().id(), s.slo());
       var streamed = new java.util.concurrent.atomic.AtomicInteger();
       Engine.TokenSink sink = s.streamTo().<Engine.TokenSink>map(to -> (index, text) -> {
@@ -396,8 +399,15 @@ public final class InstanceManager {
     private Behavior<Command> onFinished(Finished f) {
       long rid = f.submit().request().id();
       inFlight.remove(rid);
-      if (f.completion() != null) {
-        step.completed(clock.nowMs(), f.completion().ttftMs(), f.completion().tbtMs(), f.submit().slo());
+      Engine.Completion c = f.completion();
+      int aloneAtMhz = c == null ? alone.finished(rid, 0, 0, 0) : alone.finished(rid, c.ttftMs(), c.tbtMs(),
+          c.outputTokens());
+      if (c != null) {
+        step.completed(clock.nowMs(), c.ttftMs(), c.tbtMs(), f.submit().slo());
+        if (aloneAtMhz > 0) {
+          step.observedPrefill(f.submit().request().promptTokens(), f.completion().ttftMs(), aloneAtMhz)
+              .ifPresent(factors -> corrected(factors, clock.nowMs()));
+        }
         f.submit().replyTo().tell(new Served(rid, Optional.of(f.completion()), Optional.empty(), false));
         return Behaviors.same();
       }
@@ -550,16 +560,19 @@ public final class InstanceManager {
           return; // no reading, no observation
         }
       }
-      step.observedEngine(new io.dynamollm.decision.instance.ProfileRefinement.Snapshot(readAt, load.running(),
+      step.observedEngine(new ProfileRefinement.Snapshot(readAt, load.running(),
           load.waiting(), load.generatedTokens(), load.completed(), step.clockMhz(),
-          gpus.isEmpty() ? 0 : watts / gpus.size())).ifPresent(f -> {
-            ctx.getLog().info("instance {}: profile corrected: {}", id, f);
-            if (decisionsTo != null) {
-              decisionsTo.tell(new DecisionNote(Decision.INSTANCE, id, "profile corrected: " + f,
-                  "observed over predicted decode step and power while the engine only decoded", 0)
-                  .at(System.currentTimeMillis(), (long) now));
-            }
-          });
+          gpus.isEmpty() ? 0 : watts / gpus.size())).ifPresent(f -> corrected(f, now));
+    }
+
+    /** Says that the governor decides on a corrected profile from now on. */
+    private void corrected(io.dynamollm.protocol.profile.ProfileFactors factors, double now) {
+      ctx.getLog().info("instance {}: profile corrected: {}", id, factors);
+      if (decisionsTo != null) {
+        decisionsTo.tell(new DecisionNote(Decision.INSTANCE, id, "profile corrected: " + factors,
+            "observed over predicted: decode steps and power while the engine only decoded, prefills it ran alone",
+            0).at(System.currentTimeMillis(), (long) now));
+      }
     }
 
     private void report() {

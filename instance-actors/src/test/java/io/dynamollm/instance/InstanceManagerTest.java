@@ -19,6 +19,8 @@ import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profiles;
 import io.dynamollm.protocol.profile.MemoizedProfile;
 import io.dynamollm.protocol.profile.Profile;
+import io.dynamollm.protocol.profile.CorrectedProfile;
+import io.dynamollm.protocol.profile.ProfileFactors;
 import java.time.Duration;
 import java.util.List;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -55,11 +57,16 @@ class InstanceManagerTest {
   }
 
   private ActorRef<InstanceManager.Command> instance(String id) {
-    InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(P, tp, devices,
+    return instance(id, P, FrequencyBounds.H100_DEFAULT);
+  }
+
+  /** An instance planning on {@code P} within {@code bounds} whose engine runs {@code engineProfile}. */
+  private ActorRef<InstanceManager.Command> instance(String id, Profile engineProfile, FrequencyBounds bounds) {
+    InstanceManager.EngineFactory engines = (tp, devices) -> new SimulatedEngine(engineProfile, tp, devices,
         () -> ((SimulatedGpuDevice) devices.get(0).underlying()).appliedClockMhz(), clock, 10_000);
     var ref = KIT.spawn(InstanceManager.create(id, agent, engines, STEPS, clock, SETTINGS));
-    ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, FrequencyBounds.H100_DEFAULT,
-        MS, telemetry.getRef(), decisions.getRef()));
+    ref.tell(new InstanceManager.Start("MS", RequestType.MS, TensorParallelism.TP4, bounds, MS, telemetry.getRef(),
+        decisions.getRef()));
     return ref;
   }
 
@@ -224,6 +231,48 @@ class InstanceManagerTest {
     assertThat(refused).isEqualTo(1);
     TestProbe<Object> watch = KIT.createTestProbe();
     watch.expectTerminated(i, Duration.ofSeconds(5));
+  }
+
+  @Test
+  void anEngineWhosePrefillsAreSlowerThanItsProfileIsSeenFromPromptsItRanAlone() {
+    // the engine's prefills take 25 % longer than the profile the instance plans on; its decode steps are as profiled
+    Profile slower = CorrectedProfile.of(P, ProfileFactors.uniform(P, 1.0, 1.0, 1.25));
+    var i = instance("i-prefill", slower, new FrequencyBounds(1605, 1605)); // one clock: all samples at it
+    awaitState(InstanceState.READY);
+    TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
+    long id = 0;
+    for (int k = 0; k < 40; k++) {
+      // one at a time: each prompt's prefill runs alone
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 2048, 8), RequestType.MS, MS_SLO,
+          served.getRef()));
+      assertThat(served.receiveMessage(Duration.ofSeconds(10)).completion()).isPresent();
+    }
+    for (int k = 0; k < 40; k++) {
+      // eight at once: only the first of each wave could run alone, and the next came before its first token
+      for (int w = 0; w < 8; w++) {
+        i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 2048, 8), RequestType.MS, MS_SLO,
+            served.getRef()));
+      }
+      for (int w = 0; w < 8; w++) {
+        served.receiveMessage(Duration.ofSeconds(10));
+      }
+    }
+    InstanceTelemetry t = telemetry.fishForMessage(Duration.ofSeconds(10), x -> x.profileFactors().stream()
+        .anyMatch(f -> f.prefillSamples() > 0)
+        ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+        : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
+    var seen = t.profileFactors().stream().filter(f -> f.prefillSamples() > 0).toList();
+    assertThat(seen).allSatisfy(f -> {
+      assertThat(f.clockMhz()).isEqualTo(1605);
+      assertThat(f.prefillTime()).isBetween(1.20, 1.30);
+    });
+    // 40 prefills ran alone; the waves' batched prompts (up to eight times as long) did not count
+    assertThat(seen.stream().mapToLong(f -> f.prefillSamples()).sum()).isBetween(20L, 41L);
+    var note = decisions.fishForMessage(Duration.ofSeconds(5), d -> d.action().startsWith("profile corrected")
+        ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+        : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
+    assertThat(note.action()).contains("prefill x1.2");
+    i.tell(new InstanceManager.Stop("test"));
   }
 
   @Test

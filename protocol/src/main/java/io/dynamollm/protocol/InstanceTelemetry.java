@@ -42,12 +42,20 @@ public record InstanceTelemetry(
     implements CborSerializable {
 
   /**
-   * Observed over predicted, at one (TP, clock): the decode step's time and the GPUs' power while decoding.
+   * Observed over predicted, at one (TP, clock): the decode step's time and the GPUs' power while decoding, and the
+   * prefill's time (a prompt's time to first token on an engine that held nothing else).
    *
-   * @param samples how many observations the factors stand on
+   * @param samples how many decode intervals {@code decodeTime} and {@code power} stand on (0: not observed, both 1)
+   * @param prefillSamples how many prefills {@code prefillTime} stands on (0: not observed, 1)
    */
-  public record ProfileFactor(int tp, int clockMhz, double decodeTime, double power, long samples)
-      implements CborSerializable {}
+  public record ProfileFactor(int tp, int clockMhz, double decodeTime, double power, long samples, double prefillTime,
+      long prefillSamples) implements CborSerializable {
+
+    /** Decode only: the prefill not observed. */
+    public ProfileFactor(int tp, int clockMhz, double decodeTime, double power, long samples) {
+      this(tp, clockMhz, decodeTime, power, samples, 1, 0);
+    }
+  }
 
   /** Without profile factors. */
   public InstanceTelemetry(String instanceId, String pool, long atMillis, InstanceState state, int queued, int running,

@@ -144,6 +144,8 @@ public final class LiveViews implements LiveView {
       o.put("decode_time", Math.round(f.decodeTime() * 1000) / 1000.0);
       o.put("power", Math.round(f.power() * 1000) / 1000.0);
       o.put("samples", f.samples());
+      o.put("prefill_time", Math.round(f.prefillTime() * 1000) / 1000.0);
+      o.put("prefill_samples", f.prefillSamples());
       factors.add(o);
     }
     p.put("profile_factors", factors);

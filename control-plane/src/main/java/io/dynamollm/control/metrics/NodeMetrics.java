@@ -191,13 +191,22 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
     GaugeWithCallback.builder().name("dynamollm_pool_profile_decode_time_factor")
         .help("Observed over profiled decode-step time on the pool's engines, per TP and clock (1: the profile holds)")
         .labelNames("pool", "tp", "clock_mhz")
-        .callback(cb -> pools().forEach(p -> p.profileFactors().forEach(f -> cb.call(f.decodeTime(), p.pool(),
-            String.valueOf(f.tp()), String.valueOf(f.clockMhz()))))).register(registry);
+        .callback(cb -> pools().forEach(p -> p.profileFactors().stream().filter(f -> f.samples() > 0)
+            .forEach(f -> cb.call(f.decodeTime(), p.pool(), String.valueOf(f.tp()), String.valueOf(f.clockMhz())))))
+        .register(registry);
     GaugeWithCallback.builder().name("dynamollm_pool_profile_power_factor")
         .help("Observed over profiled GPU power while decoding on the pool's engines, per TP and clock")
         .labelNames("pool", "tp", "clock_mhz")
-        .callback(cb -> pools().forEach(p -> p.profileFactors().forEach(f -> cb.call(f.power(), p.pool(),
-            String.valueOf(f.tp()), String.valueOf(f.clockMhz()))))).register(registry);
+        .callback(cb -> pools().forEach(p -> p.profileFactors().stream().filter(f -> f.samples() > 0)
+            .forEach(f -> cb.call(f.power(), p.pool(), String.valueOf(f.tp()), String.valueOf(f.clockMhz())))))
+        .register(registry);
+    GaugeWithCallback.builder().name("dynamollm_pool_profile_prefill_time_factor")
+        .help("Observed over profiled prefill time (prompts an engine ran alone) on the pool's engines, per TP and"
+            + " clock")
+        .labelNames("pool", "tp", "clock_mhz")
+        .callback(cb -> pools().forEach(p -> p.profileFactors().stream().filter(f -> f.prefillSamples() > 0)
+            .forEach(f -> cb.call(f.prefillTime(), p.pool(), String.valueOf(f.tp()), String.valueOf(f.clockMhz())))))
+        .register(registry);
     GaugeWithCallback.builder().name("dynamollm_pool_power_cap_watts")
         .help("The pool's share of the watt budget where the budget caps it, W (0: not capped)").labelNames("pool")
         .callback(cb -> pools().forEach(p -> cb.call(p.powerCapW(), p.pool()))).register(registry);

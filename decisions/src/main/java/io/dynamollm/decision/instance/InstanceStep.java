@@ -166,7 +166,22 @@ public final class InstanceStep {
    * @return the new factors when they moved
    */
   public Optional<ProfileFactors> observedEngine(ProfileRefinement.Snapshot snapshot) {
-    if (!refinement.observe(snapshot, baseProfile, mix.aggregate().meanDecodeContext())) {
+    return corrected(refinement.observe(snapshot, baseProfile, mix.aggregate().meanDecodeContext()));
+  }
+
+  /**
+   * A prompt submitted while the engine held nothing else, at {@code clockMhz}, had its first token {@code ttftMs}
+   * (engine time) after: it refines the profile's prefill ({@link ProfileRefinement#observePrefill}).
+   *
+   * @return the new factors when they moved
+   */
+  public Optional<ProfileFactors> observedPrefill(int promptTokens, double ttftMs, int clockMhz) {
+    return corrected(refinement.observePrefill(promptTokens, ttftMs, clockMhz, baseProfile));
+  }
+
+  /** Where the factors moved, the governor decides on the corrected profile from now on. */
+  private Optional<ProfileFactors> corrected(boolean moved) {
+    if (!moved) {
       return Optional.empty();
     }
     profile = CorrectedProfile.of(baseProfile, refinement.factors());

@@ -14,9 +14,11 @@ import java.util.TreeMap;
  * snapshots of the engine's counters, the intervals in which it only decoded — the same sequences running at both
  * ends, none finished, none waiting, the same clock — give the decode step's time ({@code running} tokens per step)
  * and the GPUs' power, to compare with what the profile says at that (TP, clock, batch) and the pool's mean decode
- * context. Per (TP, clock) it keeps decayed sums of the observed and the predicted time and energy; the factor is
- * their ratio (a ratio of sums, not a mean of ratios: an interval of few steps is not biased towards long ones),
- * bounded to [1 / {@code maxFactor}, {@code maxFactor}] and used once it stands on {@code minSamples} intervals.
+ * context; prompts submitted while the engine held nothing else give the prefill's time (their time to first
+ * token) against the profile's at that (TP, clock, prompt). Per (TP, clock) it keeps decayed sums of the observed
+ * and the predicted decode time, energy and prefill time; each factor is their ratio (a ratio of sums, not a mean
+ * of ratios: an interval of few steps is not biased towards long ones), bounded to [1 / {@code maxFactor},
+ * {@code maxFactor}] and used once it stands on {@code minSamples} intervals (prefills).
  * Pure; the instance manager feeds it, the {@link InstanceStep} plans on the corrected profile.
  */
 public final class ProfileRefinement {
@@ -27,15 +29,18 @@ public final class ProfileRefinement {
    * @param minSamples intervals a (TP, clock) needs before its factor counts
    * @param minSteps decode steps an interval must hold to count
    * @param changeTolerance a factor that moved by more than this (relative) rebuilds the corrected profile
+   * @param minPrefillMs prefills the profile puts shorter than this do not count (their time to first token says
+   *     more of the engine's and the network's overheads than of the prefill)
    */
-  public record Settings(double decay, double maxFactor, long minSamples, int minSteps, double changeTolerance) {
-    public static final Settings DEFAULT = new Settings(0.98, 1.5, 20, 2, 0.02);
+  public record Settings(double decay, double maxFactor, long minSamples, int minSteps, double changeTolerance,
+      double minPrefillMs) {
+    public static final Settings DEFAULT = new Settings(0.98, 1.5, 20, 2, 0.02, 30);
 
     public Settings {
       if (!(decay > 0 && decay <= 1) || !(maxFactor > 1) || minSamples < 1 || minSteps < 1
-          || !(changeTolerance >= 0)) {
+          || !(changeTolerance >= 0) || !(minPrefillMs >= 0)) {
         throw new IllegalArgumentException("need 0 < decay <= 1, max-factor > 1, min-samples >= 1, min-steps >= 1,"
-            + " change-tolerance >= 0");
+            + " change-tolerance >= 0, min-prefill-ms >= 0");
       }
     }
   }
@@ -54,12 +59,55 @@ public final class ProfileRefinement {
   public record Snapshot(double nowMs, int running, int waiting, long generated, long completed, int clockMhz,
       double powerPerGpuW) {}
 
+  /**
+   * Which of an instance's requests had their prefill to themselves: one submitted while the engine held nothing
+   * else, when the next request came only after its first token (an engine batches prompts that arrive together).
+   * Its time to first token is then its prefill's time. One at a time; not thread-safe (the instance's actor).
+   */
+  public static final class AlonePrefill {
+    private long id = -1;
+    private double submittedMs;
+    private int clockMhz;
+    private double followedMs = Double.POSITIVE_INFINITY;
+
+    /** A request was submitted at {@code nowMs}; {@code engineEmpty}: the engine held no other. */
+    public void submitted(long requestId, boolean engineEmpty, double nowMs, int clockMhz) {
+      if (engineEmpty) {
+        id = requestId;
+        submittedMs = nowMs;
+        this.clockMhz = clockMhz;
+        followedMs = Double.POSITIVE_INFINITY;
+      } else if (id >= 0 && followedMs == Double.POSITIVE_INFINITY) {
+        followedMs = nowMs;
+      }
+    }
+
+    /**
+     * A request finished (with its engine's time to first token, mean time between tokens and output tokens; zeros
+     * when it failed).
+     *
+     * @return the clock its prefill ran alone at, or 0 when it did not run alone or its first token was not timed (a
+     *     server that answered without streaming gives only its total, as TTFT with TBT 0)
+     */
+    public int finished(long requestId, double ttftMs, double tbtMs, int outputTokens) {
+      if (requestId != id) {
+        return 0;
+      }
+      id = -1;
+      boolean timed = ttftMs > 0 && (tbtMs > 0 || outputTokens == 1);
+      return timed && submittedMs + ttftMs <= followedMs ? clockMhz : 0;
+    }
+  }
+
   private static final class Sums {
     double observedMs;
     double predictedMs;
     double observedJ;
     double predictedJ;
     double samples;
+    double observedPrefillMs;
+    double predictedPrefillMs;
+    double prefillSamples;
   }
 
   private final Settings settings;
@@ -115,6 +163,40 @@ public final class ProfileRefinement {
       sums.predictedJ = sums.predictedJ * d + predictedW * dt;
     }
     sums.samples = sums.samples * d + 1;
+    return taken();
+  }
+
+  /**
+   * Takes one prefill: a prompt of {@code promptTokens} submitted to the engine while it held nothing else, at
+   * {@code clockMhz}, whose first token came {@code ttftMs} after (the engine's own time to first token, its wait
+   * for the instance not included).
+   *
+   * @param profile the profile as it stands, uncorrected
+   * @return true when the factors moved enough that the corrected profile should be rebuilt
+   */
+  public boolean observePrefill(int promptTokens, double ttftMs, int clockMhz, Profile profile) {
+    if (promptTokens < 1 || !(ttftMs > 0) || Double.isInfinite(ttftMs)) {
+      return false;
+    }
+    double predicted;
+    try {
+      predicted = profile.prefillMs(tp, promptTokens, clockMhz);
+    } catch (RuntimeException outsideTheProfile) {
+      return false;
+    }
+    if (!(predicted >= settings.minPrefillMs())) {
+      return false;
+    }
+    Sums sums = byClock.computeIfAbsent(clockMhz, k -> new Sums());
+    double d = settings.decay();
+    sums.observedPrefillMs = sums.observedPrefillMs * d + ttftMs;
+    sums.predictedPrefillMs = sums.predictedPrefillMs * d + predicted;
+    sums.prefillSamples = sums.prefillSamples * d + 1;
+    return taken();
+  }
+
+  /** Takes the factors as the sums stand where they moved by more than the tolerance; answers whether they did. */
+  private boolean taken() {
     ProfileFactors next = current();
     boolean moved = next.differsFrom(factors, settings.changeTolerance());
     if (moved) {
@@ -137,10 +219,14 @@ public final class ProfileRefinement {
     List<ProfileFactor> out = new ArrayList<>();
     double max = settings.maxFactor();
     byClock.forEach((mhz, s) -> {
-      if (s.predictedMs > 0) {
-        double time = clamp(s.observedMs / s.predictedMs, max);
+      boolean decoded = s.predictedMs > 0;
+      boolean prefilled = s.predictedPrefillMs > 0;
+      if (decoded || prefilled) {
+        double time = decoded ? clamp(s.observedMs / s.predictedMs, max) : 1;
         double power = s.predictedJ > 0 ? clamp(s.observedJ / s.predictedJ, max) : 1;
-        out.add(new ProfileFactor(tp.degree(), mhz, time, power, Math.round(s.samples)));
+        double prefill = prefilled ? clamp(s.observedPrefillMs / s.predictedPrefillMs, max) : 1;
+        out.add(new ProfileFactor(tp.degree(), mhz, time, power, Math.round(s.samples), prefill,
+            Math.round(s.prefillSamples)));
       }
     });
     return ProfileFactors.of(out, settings.minSamples());

@@ -7,11 +7,10 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * A profile as a running engine showed it to be: the decode step's time and the GPUs' power multiplied by what was
- * observed against the profile at each (TP, clock) ({@link ProfileFactors}); every load-level answer (latency,
- * capacity, energy) follows from the corrected iterations by the same load model. Prefill times stay the profile's
- * (not observed). The SLOs a profile proposes by default ({@link #aloneLatency}) stay the profile's: a slower engine
- * does not loosen them.
+ * A profile as a running engine showed it to be: the decode step's time, the prefill's time and the GPUs' power
+ * multiplied by what was observed against the profile at each (TP, clock) ({@link ProfileFactors}); every load-level
+ * answer (latency, capacity, energy) follows from the corrected iterations by the same load model. The SLOs a
+ * profile proposes by default ({@link #aloneLatency}) stay the profile's: a slower engine does not loosen them.
  */
 public final class CorrectedProfile implements Profile {
   private final Profile base;
@@ -53,7 +52,7 @@ public final class CorrectedProfile implements Profile {
 
   @Override
   public double prefillMs(TensorParallelism tp, int tokens, int clockMhz) {
-    return base.prefillMs(tp, tokens, clockMhz);
+    return base.prefillMs(tp, tokens, clockMhz) * factors.prefillTime(tp, clockMhz);
   }
 
   @Override

@@ -8,11 +8,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.ToDoubleFunction;
+import java.util.function.ToLongFunction;
 
 /**
- * How a running engine compares with its profile, per (TP, clock): observed over predicted decode-step time and GPU
- * power ({@link ProfileFactor}). Where a (TP, clock) has not been observed enough, the degree's other clocks stand in
- * (the sample-weighted mean of their factors); where the degree has not been observed at all, 1. Immutable.
+ * How a running engine compares with its profile, per (TP, clock): observed over predicted decode-step time, GPU
+ * power and prefill time ({@link ProfileFactor}). Where a (TP, clock) has not been observed enough, the degree's other
+ * clocks stand in (the sample-weighted mean of their factors); where the degree has not been observed at all, 1.
+ * Immutable.
  *
  * @param byKey the factors by (TP, clock), each on at least {@code minSamples} observations
  */
@@ -31,39 +34,58 @@ public record ProfileFactors(Map<Key, ProfileFactor> byKey) {
     byKey = Map.copyOf(byKey);
   }
 
-  /** The factors in {@code factors} that stand on at least {@code minSamples} observations. */
+  /**
+   * The factors in {@code factors} that stand on at least {@code minSamples} observations: a decode or a prefill
+   * factor on fewer is taken as not observed (1, 0 samples); a (TP, clock) with neither is left out.
+   */
   public static ProfileFactors of(Collection<ProfileFactor> factors, long minSamples) {
     Map<Key, ProfileFactor> out = new TreeMap<>();
     for (ProfileFactor f : factors) {
-      if (f.samples() >= minSamples) {
-        out.put(new Key(f.tp(), f.clockMhz()), f);
+      boolean decode = f.samples() >= minSamples && f.samples() > 0;
+      boolean prefill = f.prefillSamples() >= minSamples && f.prefillSamples() > 0;
+      if (decode || prefill) {
+        out.put(new Key(f.tp(), f.clockMhz()), new ProfileFactor(f.tp(), f.clockMhz(), decode ? f.decodeTime() : 1,
+            decode ? f.power() : 1, decode ? f.samples() : 0, prefill ? f.prefillTime() : 1,
+            prefill ? f.prefillSamples() : 0));
       }
     }
     return new ProfileFactors(out);
   }
 
-  /** Several instances' factors as one: per (TP, clock), the sample-weighted mean. */
+  /** Several instances' factors as one: per (TP, clock), each factor's sample-weighted mean. */
   public static ProfileFactors merge(Collection<List<ProfileFactor>> perInstance, long minSamples) {
     Map<Key, double[]> sums = new TreeMap<>();
     for (List<ProfileFactor> list : perInstance) {
       for (ProfileFactor f : list) {
-        double[] s = sums.computeIfAbsent(new Key(f.tp(), f.clockMhz()), k -> new double[3]);
+        double[] s = sums.computeIfAbsent(new Key(f.tp(), f.clockMhz()), k -> new double[5]);
         s[0] += f.decodeTime() * f.samples();
         s[1] += f.power() * f.samples();
         s[2] += f.samples();
+        s[3] += f.prefillTime() * f.prefillSamples();
+        s[4] += f.prefillSamples();
       }
     }
     List<ProfileFactor> out = new ArrayList<>();
-    sums.forEach((k, s) -> out.add(new ProfileFactor(k.tp(), k.clockMhz(), s[0] / s[2], s[1] / s[2], (long) s[2])));
+    sums.forEach((k, s) -> out.add(new ProfileFactor(k.tp(), k.clockMhz(), ratio(s[0], s[2]), ratio(s[1], s[2]),
+        (long) s[2], ratio(s[3], s[4]), (long) s[4])));
     return of(out, minSamples);
+  }
+
+  private static double ratio(double weighted, double samples) {
+    return samples > 0 ? weighted / samples : 1;
   }
 
   /** The same factors at every (TP, clock level) of {@code profile}: an engine uniformly slower or faster. */
   public static ProfileFactors uniform(Profile profile, double decodeTime, double power) {
+    return uniform(profile, decodeTime, power, 1);
+  }
+
+  /** As {@link #uniform(Profile, double, double)}, its prefills {@code prefillTime} times the profile's too. */
+  public static ProfileFactors uniform(Profile profile, double decodeTime, double power, double prefillTime) {
     List<ProfileFactor> out = new ArrayList<>();
     for (TensorParallelism tp : profile.tensorParallelisms()) {
       for (int mhz : profile.clockLevelsMhz()) {
-        out.add(new ProfileFactor(tp.degree(), mhz, decodeTime, power, 1));
+        out.add(new ProfileFactor(tp.degree(), mhz, decodeTime, power, 1, prefillTime, 1));
       }
     }
     return of(out, 1);
@@ -75,25 +97,31 @@ public record ProfileFactors(Map<Key, ProfileFactor> byKey) {
 
   /** The decode-step time factor at (tp, clock). */
   public double decodeTime(TensorParallelism tp, int clockMhz) {
-    return lookup(tp, clockMhz, true);
+    return lookup(tp, clockMhz, ProfileFactor::decodeTime, ProfileFactor::samples);
   }
 
   /** The GPU power factor at (tp, clock). */
   public double power(TensorParallelism tp, int clockMhz) {
-    return lookup(tp, clockMhz, false);
+    return lookup(tp, clockMhz, ProfileFactor::power, ProfileFactor::samples);
   }
 
-  private double lookup(TensorParallelism tp, int clockMhz, boolean time) {
+  /** The prefill time factor at (tp, clock). */
+  public double prefillTime(TensorParallelism tp, int clockMhz) {
+    return lookup(tp, clockMhz, ProfileFactor::prefillTime, ProfileFactor::prefillSamples);
+  }
+
+  private double lookup(TensorParallelism tp, int clockMhz, ToDoubleFunction<ProfileFactor> factor,
+      ToLongFunction<ProfileFactor> samples) {
     ProfileFactor exact = byKey.get(new Key(tp.degree(), clockMhz));
-    if (exact != null) {
-      return time ? exact.decodeTime() : exact.power();
+    if (exact != null && samples.applyAsLong(exact) > 0) {
+      return factor.applyAsDouble(exact);
     }
     double sum = 0;
     double n = 0;
     for (ProfileFactor f : byKey.values()) {
       if (f.tp() == tp.degree()) {
-        sum += (time ? f.decodeTime() : f.power()) * f.samples();
-        n += f.samples();
+        sum += factor.applyAsDouble(f) * samples.applyAsLong(f);
+        n += samples.applyAsLong(f);
       }
     }
     return n == 0 ? 1 : sum / n;
@@ -106,7 +134,8 @@ public record ProfileFactors(Map<Key, ProfileFactor> byKey) {
     for (Key k : keys) {
       TensorParallelism tp = TensorParallelism.of(k.tp());
       if (Math.abs(decodeTime(tp, k.clockMhz()) / other.decodeTime(tp, k.clockMhz()) - 1) > tolerance
-          || Math.abs(power(tp, k.clockMhz()) / other.power(tp, k.clockMhz()) - 1) > tolerance) {
+          || Math.abs(power(tp, k.clockMhz()) / other.power(tp, k.clockMhz()) - 1) > tolerance
+          || Math.abs(prefillTime(tp, k.clockMhz()) / other.prefillTime(tp, k.clockMhz()) - 1) > tolerance) {
         return true;
       }
     }
@@ -124,8 +153,16 @@ public record ProfileFactors(Map<Key, ProfileFactor> byKey) {
       return "none";
     }
     List<String> parts = new ArrayList<>();
-    byKey.values().forEach(f -> parts.add(String.format(Locale.ROOT, "TP%d@%d: time x%.3f, power x%.3f (%d)", f.tp(),
-        f.clockMhz(), f.decodeTime(), f.power(), f.samples())));
+    for (ProfileFactor f : byKey.values()) {
+      List<String> seen = new ArrayList<>();
+      if (f.samples() > 0) {
+        seen.add(String.format(Locale.ROOT, "time x%.3f, power x%.3f (%d)", f.decodeTime(), f.power(), f.samples()));
+      }
+      if (f.prefillSamples() > 0) {
+        seen.add(String.format(Locale.ROOT, "prefill x%.3f (%d)", f.prefillTime(), f.prefillSamples()));
+      }
+      parts.add("TP" + f.tp() + "@" + f.clockMhz() + ": " + String.join(", ", seen));
+    }
     return String.join("; ", parts);
   }
 }
