@@ -4,6 +4,7 @@ import io.dynamollm.control.profiler.EngineProfiler;
 import io.dynamollm.control.profiler.ProfileRun;
 import io.dynamollm.protocol.TensorParallelism;
 import io.dynamollm.protocol.profile.Profiles;
+import io.dynamollm.protocol.profile.ProfileBuild;
 import io.dynamollm.protocol.profile.ProfileDocument;
 import io.dynamollm.protocol.profile.ProfileJson;
 import io.dynamollm.protocol.profile.TableProfile;
@@ -34,7 +35,10 @@ import picocli.CommandLine.Option;
           + " and energy come from NVML, or from a DCGM exporter's (or engine-sim's) metrics. What a client cannot"
           + " measure (all-reduce, the frequency model, request lengths) comes from --base.",
       "The GPUs are only read: their clocks stay as the host runs them and the file says the frequency axis is"
-          + " modeled. Run once per degree on an otherwise idle engine, then 'profile merge' the files.",
+          + " modeled -- unless --sweep-clocks is given, on a host whose operator allows locking its GPUs' clocks"
+          + " (never a shared or borrowed machine): then a few points are measured again at each clock and the"
+          + " frequency model is fitted to them. Run once per degree on an otherwise idle engine (sweep in one of"
+          + " the runs), then 'profile merge' the files.",
       "Each finished point goes to the journal (--journal) at once: an interrupted run keeps them, and --resume"
           + " goes on from there."
     })
@@ -107,6 +111,17 @@ final class ProfileBuildCommand implements Callable<Integer> {
           + " engine (default ${DEFAULT-VALUE}).")
   double timeScale;
 
+  @Option(names = "--sweep-clocks", paramLabel = "LIST", split = ",",
+      description = "Lock the engine's GPUs at each of these SM clocks (MHz, below the maximum) for a few decode"
+          + " batches and prompts, and fit the frequency model to them; the GPUs get their own clocks back after,"
+          + " also when interrupted. Only where the host's operator allows it: never on shared or borrowed machines.")
+  List<Integer> sweepClocks;
+
+  @Option(names = "--clock-control", paramLabel = "nvml|engine", defaultValue = "nvml",
+      description = "How --sweep-clocks locks the clocks: nvml (this host's driver; root or the administrator's"
+          + " permission) or engine (engine-sim's simulated GPUs) (default ${DEFAULT-VALUE}).")
+  String clockControl;
+
   @Option(names = "--kv-cache-tokens", paramLabel = "N",
       description = "The engine's KV-cache capacity, where its metrics lack vllm:cache_config_info.")
   Long kvCacheTokens;
@@ -133,12 +148,25 @@ final class ProfileBuildCommand implements Callable<Integer> {
       plan = new EngineProfiler.Plan(degree, batches != null ? batches : like.batches(), like.contextTokens(),
           contexts != null ? contexts : like.contexts(), like.contextBatch(), prompts != null ? prompts : like.prompts(),
           repeats, decodeSteps, timeScale, like.kvCacheTokens());
+      if (sweepClocks != null) {
+        plan = plan.sweeping(sweepClocks.stream().sorted().distinct().toList());
+      }
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
+    ProfileRun.ClockControl control = switch (clockControl) {
+      case "nvml" -> new ProfileRun.ClockControl.Nvml(Optional.ofNullable(nvmlLibrary));
+      case "engine" -> new ProfileRun.ClockControl.EngineSim();
+      default -> throw new CommandLine.ParameterException(spec.commandLine(), "--clock-control must be nvml or engine,"
+          + " got '" + clockControl + "'");
+    };
+    if (sweepClocks == null && spec.commandLine().getParseResult().hasMatchedOption("--clock-control")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--clock-control is for --sweep-clocks, which is"
+          + " not given");
+    }
     Path journalFile = journal != null ? journal : Path.of(out + ".measurements.csv");
     ProfileRun.Settings settings = new ProfileRun.Settings(uri, Optional.ofNullable(model), gpus, power, journalFile,
-        resume, hardware);
+        resume, hardware, control);
     PrintWriter err = spec.commandLine().getErr();
     PrintWriter w = spec.commandLine().getOut();
     AtomicInteger done = new AtomicInteger();
@@ -187,7 +215,9 @@ final class ProfileBuildCommand implements Callable<Integer> {
         s.decode().ms()[0], s.maxBatch(), s.decode().ms()[s.decode().ms().length - 1],
         (long) s.decode().contextTokens(), (long) s.prefill().tokens()[s.prefill().tokens().length - 1],
         s.prefill().ms()[s.prefill().ms().length - 1], doc.idlePowerW(), s.kvCacheTokens());
-    w.println("  the frequency axis is modeled (clocks not swept); merge one file per degree with 'profile merge'");
+    w.println(ProfileBuild.swept(doc) ? "  frequency model " + doc.provenance().get("frequency_model")
+        : "  the frequency axis is modeled (clocks not swept)");
+    w.println("  merge one file per degree with 'profile merge'");
     w.flush();
     return 0;
   }

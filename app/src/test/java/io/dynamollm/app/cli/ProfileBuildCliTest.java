@@ -40,6 +40,15 @@ class ProfileBuildCliTest {
     assertThat(batches.err()).contains("decode batches must start at 1");
     CliTest.Result merge = CliTest.run("profile", "merge", "--out", "m.json", "one.json");
     assertThat(merge.code()).isEqualTo(2);
+    CliTest.Result control = build("--engine", "http://127.0.0.1:1", "--clock-control", "engine");
+    assertThat(control.code()).isEqualTo(2);
+    assertThat(control.err()).contains("--clock-control is for --sweep-clocks, which is not given").contains("Usage:");
+    CliTest.Result how = build("--engine", "http://127.0.0.1:1", "--sweep-clocks", "1200", "--clock-control", "gpu");
+    assertThat(how.code()).isEqualTo(2);
+    assertThat(how.err()).contains("--clock-control must be nvml or engine, got 'gpu'");
+    CliTest.Result zero = build("--engine", "http://127.0.0.1:1", "--sweep-clocks", "0,1200");
+    assertThat(zero.code()).isEqualTo(2);
+    assertThat(zero.err()).contains("the clocks to sweep must be positive and ascending");
   }
 
   @Test
@@ -53,6 +62,11 @@ class ProfileBuildCliTest {
     CliTest.Result down = build("--engine", engine);
     assertThat(down.code()).isEqualTo(1);
     assertThat(down.err()).contains("does not answer GET /metrics").doesNotContain("journal")
+        .doesNotContain("Exception");
+
+    CliTest.Result above = build("--engine", engine, "--sweep-clocks", "1200,2100", "--clock-control", "engine");
+    assertThat(above.code()).isEqualTo(1);
+    assertThat(above.err()).contains("--sweep-clocks: 2100 MHz is outside the base profile's 800–1980 MHz")
         .doesNotContain("Exception");
 
     Files.writeString(dir.resolve("p.json.measurements.csv"), "kind,tp,batch,tokens,ms,power_w,sm_mhz,samples\n");

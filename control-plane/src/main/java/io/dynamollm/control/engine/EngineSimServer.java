@@ -49,7 +49,8 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * counted with the bundled tokenizer, or as token ids; the answer is {@link io.dynamollm.instance.engine.SyntheticText}'s,
  * up to {@code max_tokens}, exactly that many with vLLM's {@code ignore_eos}; {@code stream: true} as server-sent
  * events at the engine's pace, a client that goes away cancelling its request), {@code GET /health} (200 once serving,
- * 503 while loading), {@code GET /metrics} (Prometheus text with vLLM's names). A whole completion carries an extra
+ * 503 while loading), {@code GET /metrics} (Prometheus text with vLLM's names), and {@code /dynamollm/gpu-clocks}
+ * (its simulated GPUs' locked clock: what NVML is to a real host, for {@code profile build --sweep-clocks}). A whole completion carries an extra
  * {@code "dynamollm"} object with its TTFT and TBT in the engine's time, which a client cannot measure without
  * streaming.
  */
@@ -122,6 +123,13 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
             : HttpResponse.create().withStatus(503).withEntity("loading")))),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withStatus(200)
             .withEntity(ContentTypes.TEXT_PLAIN_UTF8, metrics())))),
+        path(PathMatchers.segment("dynamollm").slash("gpu-clocks"), () -> concat(
+            put(() -> entity(Unmarshaller.entityToString(), this::lockClocks)),
+            delete(() -> {
+              gpus.forEach(SimulatedGpuDevice::resetLockedGpuClocks);
+              return clocks();
+            }),
+            get(this::clocks))),
         pathPrefix("v1", () -> concat(
             path("completions", () -> post(() ->
                 entity(Unmarshaller.entityToString(), b -> completion(Engine.OpenAiCall.COMPLETIONS, b)))),
@@ -205,6 +213,43 @@ public final class EngineSimServer extends AllDirectives implements AutoCloseabl
         });
     return complete(HttpResponse.create().withStatus(200)
         .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), q.second())));
+  }
+
+  /**
+   * {@code PUT /dynamollm/gpu-clocks {"locked_mhz": N}}: locks the simulated GPUs' SM clock, as NVML's locked clocks
+   * do a real GPU's (what {@code profile build --sweep-clocks --clock-control engine} drives); {@code DELETE} gives
+   * them their own clocks back.
+   */
+  private Route lockClocks(String body) {
+    int mhz;
+    try {
+      com.fasterxml.jackson.databind.JsonNode n = JSON.readTree(body);
+      com.fasterxml.jackson.databind.JsonNode v = n == null ? null : n.get("locked_mhz");
+      if (v == null || !v.canConvertToInt() || !v.isIntegralNumber()) {
+        return error(new ApiError(422, "expected {\"locked_mhz\": a whole number of MHz}", "invalid_request_error",
+            "locked_mhz", null));
+      }
+      mhz = v.intValue();
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      return error(new ApiError(400, "not valid JSON: " + e.getOriginalMessage(), "invalid_request_error", null,
+          null));
+    }
+    List<Integer> clocks = gpus.get(0).supportedGraphicsClocksMhz();
+    int lowest = clocks.get(clocks.size() - 1);
+    int highest = clocks.get(0);
+    if (mhz < lowest || mhz > highest) {
+      return error(new ApiError(422, "locked_mhz must be within the GPUs' " + lowest + "–" + highest + " MHz, got "
+          + mhz, "invalid_request_error", "locked_mhz", null));
+    }
+    gpus.forEach(g -> g.setLockedGpuClocks(mhz, mhz));
+    return clocks();
+  }
+
+  private Route clocks() {
+    ObjectNode o = JSON.createObjectNode();
+    gpus.get(0).lockedRangeMhz().ifPresentOrElse(r -> o.put("locked_mhz", r[1]), () -> o.putNull("locked_mhz"));
+    o.put("sm_mhz", gpus.get(0).smClockMhz());
+    return complete(HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_JSON, o.toString()));
   }
 
   private static ApiError badPrompt(String message, String param) {

@@ -25,8 +25,10 @@ import java.util.concurrent.TimeUnit;
  * Measures one engine (one tensor-parallel degree on its GPUs) through its OpenAI API and its GPUs, point by point:
  * the idle GPUs, the KV-cache capacity, the decode step by batch at one context and at others, the time to first
  * token by prompt length. Each finished point is appended to a journal ({@link Measurements}) at once, so an
- * interrupted run keeps what it measured and a resumed one skips it. Only reads the GPUs: the clock stays what the
- * host runs at, and the profile says the frequency axis is modeled.
+ * interrupted run keeps what it measured and a resumed one skips it. Only reads the GPUs — the clock stays what the
+ * host runs at, and the profile says the frequency axis is modeled — unless the plan sweeps clocks: then, after the
+ * series at the GPUs' own clocks, a few decode batches and prompts are measured again with the GPUs locked at each
+ * clock of the sweep ({@link ClockLock}), and the profile's frequency model is fitted to them.
  *
  * <p>docs/profile.md, "Building a profile from a live engine", says how each point is measured and turned into a
  * profile ({@link io.dynamollm.protocol.profile.ProfileBuild}).
@@ -47,14 +49,21 @@ public final class EngineProfiler {
    * @param timeScale how many times faster than real time the engine runs (engine-sim's --speedup; 1 for a real
    *     engine): measured times are multiplied by it
    * @param kvCacheTokens the engine's KV-cache capacity when its metrics do not say it
+   * @param sweepMhz clocks to lock the GPUs at for the frequency axis, ascending (empty: the clocks are not touched)
    */
   public record Plan(TensorParallelism tp, List<Integer> batches, int contextTokens, List<Integer> contexts,
       int contextBatch, List<Integer> prompts, int repeats, int decodeSteps, double timeScale,
-      OptionalLong kvCacheTokens) {
+      OptionalLong kvCacheTokens, List<Integer> sweepMhz) {
     public Plan {
       batches = List.copyOf(batches);
       contexts = List.copyOf(contexts);
       prompts = List.copyOf(prompts);
+      sweepMhz = List.copyOf(sweepMhz);
+      for (int i = 0; i < sweepMhz.size(); i++) {
+        if (sweepMhz.get(i) <= 0 || i > 0 && sweepMhz.get(i) <= sweepMhz.get(i - 1)) {
+          throw new IllegalArgumentException("the clocks to sweep must be positive and ascending, got " + sweepMhz);
+        }
+      }
       if (batches.size() < 2 || batches.get(0) != 1) {
         throw new IllegalArgumentException("decode batches must start at 1 and have at least two, got " + batches);
       }
@@ -77,6 +86,20 @@ public final class EngineProfiler {
       if (!(timeScale >= 1 && timeScale <= 1000)) {
         throw new IllegalArgumentException("the time scale must be 1-1000, got " + timeScale);
       }
+    }
+
+    /** A plan that does not touch the clocks. */
+    public Plan(TensorParallelism tp, List<Integer> batches, int contextTokens, List<Integer> contexts,
+        int contextBatch, List<Integer> prompts, int repeats, int decodeSteps, double timeScale,
+        OptionalLong kvCacheTokens) {
+      this(tp, batches, contextTokens, contexts, contextBatch, prompts, repeats, decodeSteps, timeScale, kvCacheTokens,
+          List.of());
+    }
+
+    /** The same, sweeping {@code clocksMhz}. */
+    public Plan sweeping(List<Integer> clocksMhz) {
+      return new Plan(tp, batches, contextTokens, contexts, contextBatch, prompts, repeats, decodeSteps, timeScale,
+          kvCacheTokens, clocksMhz);
     }
 
     /**
@@ -111,8 +134,21 @@ public final class EngineProfiler {
     void at(int done, int total, String what, double leftS);
   }
 
-  /** A point of the sweep, with the time it is expected to take (seconds of wall time). */
-  private record Point(Kind kind, int batch, int tokens, double expectS, String what) {}
+  /**
+   * A point of the sweep, with the time it is expected to take (seconds of wall time) and the clock the GPUs are
+   * locked at for it (0: their own).
+   */
+  private record Point(Kind kind, int batch, int tokens, double expectS, String what, int lockedMhz) {
+    Point(Kind kind, int batch, int tokens, double expectS, String what) {
+      this(kind, batch, tokens, expectS, what, 0);
+    }
+
+    /** The same point with the GPUs locked at {@code mhz}: it takes up to {@code maxMhz / mhz} as long. */
+    Point at(int mhz, int maxMhz) {
+      return new Point(kind, batch, tokens, expectS * Math.max(1, (double) maxMhz / mhz),
+          what + " at " + mhz + " MHz", mhz);
+    }
+  }
 
   private static final int IDLE_MS = 1500;
   /** How often the engine's counters and the GPUs are read while a batch decodes, ms. */
@@ -128,15 +164,22 @@ public final class EngineProfiler {
   private final Plan plan;
   private final Path journal;
   private final Progress progress;
+  private final Optional<ClockLock> clocks;
   private final List<Row> rows = new ArrayList<>();
+  /** The clock the GPUs are locked at now (0: their own). */
+  private int lockedMhz;
 
   /**
    * @param base the base profile: the expected time of each point (for the estimate of the time left) and the
    *     context a batch whose KV cache cannot hold the plan's is measured at
    * @param journal the measurements so far (rows already there are not measured again); created when absent
    */
-  EngineProfiler(EngineClient engine, GpuMeter meter, TableProfile base, Plan plan, Path journal, Progress progress)
-      throws IOException {
+  EngineProfiler(EngineClient engine, GpuMeter meter, TableProfile base, Plan plan, Path journal, Progress progress,
+      Optional<ClockLock> clocks) throws IOException {
+    if (!plan.sweepMhz().isEmpty() && clocks.isEmpty()) {
+      throw new IllegalArgumentException("sweeping clocks needs a way to lock them");
+    }
+    this.clocks = clocks;
     this.engine = engine;
     this.meter = meter;
     this.base = base;
@@ -175,20 +218,36 @@ public final class EngineProfiler {
       progress.at(done, points.size(), p.what(), left);
       Row already = find(p);
       if (already == null) {
-        Row r = measure(p, kv);
+        lock(p.lockedMhz());
+        Row r = measure(p, kv).lockedAt(p.lockedMhz());
         rows.add(r);
         Files.writeString(journal, r.csv() + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
       }
       done++;
       left -= p.expectS();
     }
+    lock(0);
     progress.at(done, points.size(), "done", 0);
     return rows();
   }
 
+  /** Locks the GPUs at {@code mhz} (0: gives them their own clocks back) where they are not already. */
+  private void lock(int mhz) throws IOException {
+    if (mhz == lockedMhz) {
+      return;
+    }
+    if (mhz == 0) {
+      clocks.orElseThrow().reset();
+    } else {
+      clocks.orElseThrow().lock(mhz);
+    }
+    lockedMhz = mhz;
+  }
+
   private Row find(Point p) {
     boolean decode = p.kind() == Kind.DECODE || p.kind() == Kind.DECODE_CONTEXT;
-    Row probe = new Row(p.kind(), plan.tp().degree(), decode ? p.batch() : Double.NaN, p.tokens(), 0, 0, 0, 0);
+    Row probe = new Row(p.kind(), plan.tp().degree(), decode ? p.batch() : Double.NaN, p.tokens(), 0, 0, 0, 0,
+        p.lockedMhz());
     return rows.stream().filter(r -> r.samePoint(probe)).findFirst().orElse(null);
   }
 
@@ -246,13 +305,36 @@ public final class EngineProfiler {
     List<Integer> prompts = new ArrayList<>();
     prompts.add(1);
     prompts.addAll(plan.prompts());
+    List<Point> firstTokens = new ArrayList<>();
     for (int p : prompts) {
       int reps = p == 1 ? 2 * plan.repeats() : plan.repeats();
       double each = base.prefillMs(tp, Math.min(p, maxPrompt()), maxMhz()) / 1000 / plan.timeScale() + 0.01;
-      out.add(new Point(Kind.FIRST_TOKEN, 0, p, reps * each + 0.1,
+      firstTokens.add(new Point(Kind.FIRST_TOKEN, 0, p, reps * each + 0.1,
           String.format(Locale.ROOT, "first token of %,d-token prompts", p)));
     }
+    out.addAll(firstTokens);
+    // the frequency axis: at each clock swept, the smallest, a middle and the largest decode batch, and the one-token,
+    // a middle and the longest prompt (enough to fit the model's constants; docs/profile.md 5c)
+    List<Point> decodes = out.stream().filter(p -> p.kind() == Kind.DECODE).toList();
+    List<Point> sweep = new ArrayList<>();
+    if (!decodes.isEmpty()) {
+      sweep.addAll(ends(decodes));
+    }
+    sweep.add(firstTokens.get(0));
+    sweep.addAll(ends(firstTokens.subList(1, firstTokens.size())));
+    for (int mhz : plan.sweepMhz()) {
+      sweep.forEach(p -> out.add(p.at(mhz, maxMhz())));
+    }
     return out;
+  }
+
+  /** The first, the middle and the last of {@code points} (fewer where there are fewer). */
+  private static List<Point> ends(List<Point> points) {
+    java.util.LinkedHashSet<Point> picked = new java.util.LinkedHashSet<>();
+    picked.add(points.get(0));
+    picked.add(points.get(points.size() / 2));
+    picked.add(points.get(points.size() - 1));
+    return List.copyOf(picked);
   }
 
   /** The longest prompt the base profile knows (longer ones are estimated at it). */

@@ -42,9 +42,25 @@ public final class ProfileRun {
    * @param model the model name to send; empty: the engine's first of /v1/models, else the base profile's
    * @param gpus the engine's GPUs (indices)
    * @param journal the measurement journal; an existing one is resumed when {@code resume}, refused otherwise
+   * @param clockControl how the GPUs' clocks are locked where the plan sweeps them
    */
   public record Settings(URI engine, Optional<String> model, List<Integer> gpus, PowerSource power, Path journal,
-      boolean resume, String hardware) {}
+      boolean resume, String hardware, ClockControl clockControl) {
+    /** Settings of a run that does not sweep clocks. */
+    public Settings(URI engine, Optional<String> model, List<Integer> gpus, PowerSource power, Path journal,
+        boolean resume, String hardware) {
+      this(engine, model, gpus, power, journal, resume, hardware, new ClockControl.Nvml(Optional.empty()));
+    }
+  }
+
+  /** How the GPUs' clocks are locked for a sweep. */
+  public sealed interface ClockControl {
+    /** NVML's locked clocks on this host (root, or the administrator's permission). */
+    record Nvml(Optional<String> nvmlLibrary) implements ClockControl {}
+
+    /** engine-sim's simulated GPUs, through its own endpoint. */
+    record EngineSim() implements ClockControl {}
+  }
 
   /**
    * What a run gives.
@@ -69,6 +85,13 @@ public final class ProfileRun {
       throw new IllegalArgumentException(plan.tp() + " runs on " + plan.tp().degree() + " GPUs; --gpus names "
           + s.gpus().size() + ": " + s.gpus());
     }
+    for (int mhz : plan.sweepMhz()) {
+      if (mhz < base.document().clocks().minMhz() || mhz >= base.maxClockMhz()) {
+        throw new IllegalArgumentException("--sweep-clocks: " + mhz + " MHz is outside the base profile's "
+            + base.document().clocks().minMhz() + "–" + base.maxClockMhz() + " MHz below its maximum (the series"
+            + " are measured at the GPUs' own clock, the maximum)");
+      }
+    }
     if (Files.exists(s.journal()) && !s.resume()) {
       throw new IllegalArgumentException("the journal " + s.journal() + " exists: --resume goes on from the points"
           + " it holds; remove it to measure afresh");
@@ -83,19 +106,52 @@ public final class ProfileRun {
       throw new IOException("the engine at " + s.engine() + " does not answer GET /metrics (" + e.getMessage()
           + "); is it an OpenAI-compatible server such as vLLM or engine-sim, and up?", e);
     }
+    Optional<ClockLock> lock = plan.sweepMhz().isEmpty() ? Optional.empty() : Optional.of(clockLock(s, http));
+    // an interrupted sweep gives the GPUs their own clocks back too
+    Thread restore = new Thread(() -> lock.ifPresent(ClockLock::close), "profile-build-restore-clocks");
+    if (lock.isPresent()) {
+      Runtime.getRuntime().addShutdownHook(restore);
+    }
     try (GpuMeter meter = meter(s, http)) {
-      EngineProfiler profiler = new EngineProfiler(client, meter, base, plan, s.journal(), progress);
+      EngineProfiler profiler = new EngineProfiler(client, meter, base, plan, s.journal(), progress, lock);
       int resumed = profiler.resumed();
       List<Row> rows = profiler.run();
       String gpus = s.gpus().stream().map(String::valueOf).collect(Collectors.joining(","));
+      String clocks = lock.map(l -> "the series at the GPUs' own clocks, the frequency axis with them locked at "
+          + plan.sweepMhz() + " MHz through " + l.describe()).orElse("clocks as the host runs them (not swept)");
       String by = String.format(java.util.Locale.ROOT, "dynamollm profile build on %s: %s %s (model %s) on GPUs %s,"
-          + " GPUs read through %s, clocks as the host runs them (not swept)%s",
-          Instant.now().truncatedTo(ChronoUnit.SECONDS), plan.tp(), s.engine(), model, gpus, meter.describe(),
+          + " GPUs read through %s, %s%s",
+          Instant.now().truncatedTo(ChronoUnit.SECONDS), plan.tp(), s.engine(), model, gpus, meter.describe(), clocks,
           plan.timeScale() == 1 ? "" : ", engine time " + plan.timeScale() + "x real time");
       ProfileDocument doc = ProfileBuild.apply(base.document(), s.journal().toString(), rows,
           new ProfileBuild.Options(s.hardware(), by));
       return new Result(rows, resumed, doc, meter.describe());
+    } finally {
+      if (lock.isPresent()) {
+        lock.get().close();
+        try {
+          Runtime.getRuntime().removeShutdownHook(restore);
+        } catch (IllegalStateException shuttingDown) {
+          // the hook runs anyway
+        }
+      }
     }
+  }
+
+  private static ClockLock clockLock(Settings s, HttpClient http) throws IOException {
+    if (s.clockControl() instanceof ClockControl.EngineSim) {
+      return new ClockLock.EngineSim(http, s.engine());
+    }
+    String gpus = s.gpus().stream().map(String::valueOf).collect(Collectors.joining(","));
+    NvmlGpuDevices nvml = NvmlGpuDevices.open(((ClockControl.Nvml) s.clockControl()).nvmlLibrary(),
+        Optional.of(gpus));
+    if (nvml.inventory() instanceof GpuInventory.Available a && a.devices().size() == s.gpus().size()) {
+      return new ClockLock.Devices(a.devices(), "NVML " + a.driverVersion() + " (GPUs " + gpus + ")", nvml);
+    }
+    String problem = nvml.inventory() instanceof GpuInventory.Unavailable u ? u.reason()
+        : "NVML shows not all of GPUs " + gpus;
+    nvml.close();
+    throw new IOException("cannot lock the GPUs' clocks for --sweep-clocks: " + problem);
   }
 
   private static GpuMeter meter(Settings s, HttpClient http) throws IOException {

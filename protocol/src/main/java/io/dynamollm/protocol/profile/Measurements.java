@@ -22,11 +22,15 @@ import java.util.Objects;
  *   <li>{@code first_token}: the median time to first token {@code ms} of a lone prompt of {@code tokens} tokens, with
  *       the per-GPU power and the median SM clock while it was prefilled.
  * </ul>
- * {@code samples} counts what each row summarises (steps, prompts, meter readings).
+ * {@code samples} counts what each row summarises (steps, prompts, meter readings); {@code locked_mhz} is the SM clock
+ * the GPUs were locked at for the row ({@code profile build --sweep-clocks}), 0 or empty where the GPUs ran at the
+ * clocks they choose themselves. A journal of the 8 columns before {@code locked_mhz} still reads (all 0).
  */
 public final class Measurements {
   /** The journal's header line. */
-  public static final String HEADER = "kind,tp,batch,tokens,ms,power_w,sm_mhz,samples";
+  public static final String HEADER = "kind,tp,batch,tokens,ms,power_w,sm_mhz,samples,locked_mhz";
+  /** The header of journals written before clock sweeps. */
+  static final String HEADER_UNLOCKED = "kind,tp,batch,tokens,ms,power_w,sm_mhz,samples";
 
   private Measurements() {}
 
@@ -59,22 +63,37 @@ public final class Measurements {
    * @param powerW per-GPU power over the measurement
    * @param smMhz median SM clock over the measurement
    * @param samples what the row summarises
+   * @param lockedMhz the clock the GPUs were locked at; 0: the GPUs' own
    */
   public record Row(Kind kind, int tp, double batch, double tokens, double ms, double powerW, double smMhz,
-      int samples) {
+      int samples, int lockedMhz) {
     public Row {
       Objects.requireNonNull(kind, "kind");
+      if (lockedMhz < 0) {
+        throw new IllegalArgumentException("locked clock must be 0 (none) or a clock, got " + lockedMhz);
+      }
+    }
+
+    /** A row at the GPUs' own clocks. */
+    public Row(Kind kind, int tp, double batch, double tokens, double ms, double powerW, double smMhz, int samples) {
+      this(kind, tp, batch, tokens, ms, powerW, smMhz, samples, 0);
+    }
+
+    /** The same, measured with the GPUs locked at {@code mhz} (0: their own clocks). */
+    public Row lockedAt(int mhz) {
+      return new Row(kind, tp, batch, tokens, ms, powerW, smMhz, samples, mhz);
     }
 
     /** The row as a journal line. */
     public String csv() {
       return String.join(",", kind.label(), Integer.toString(tp), num(batch), num(tokens), num(ms), num(powerW),
-          num(smMhz), Integer.toString(samples));
+          num(smMhz), Integer.toString(samples), Integer.toString(lockedMhz));
     }
 
     /** Whether {@code other} measured the same point (so a resumed run skips it). */
     public boolean samePoint(Row other) {
-      return kind == other.kind && tp == other.tp && Double.compare(batch, other.batch) == 0
+      return kind == other.kind && tp == other.tp && lockedMhz == other.lockedMhz
+          && Double.compare(batch, other.batch) == 0
           && (kind == Kind.DECODE || kind == Kind.DECODE_CONTEXT || kind == Kind.FIRST_TOKEN
               ? Math.abs(tokens - other.tokens) <= Math.max(64, 0.1 * tokens) : true);
     }
@@ -95,12 +114,13 @@ public final class Measurements {
    */
   public static List<Row> read(String source, String text) {
     String[] lines = text.split("\\R");
-    if (lines.length == 0 || !lines[0].trim().equals(HEADER)) {
+    String header = lines.length == 0 ? "" : lines[0].trim();
+    if (!header.equals(HEADER) && !header.equals(HEADER_UNLOCKED)) {
       throw new ProfileFormatException(source + " line 1: expected the header " + HEADER + ", got "
-          + (lines.length == 0 ? "nothing" : "'" + lines[0].trim() + "'"));
+          + (lines.length == 0 ? "nothing" : "'" + header + "'"));
     }
     List<Row> rows = new ArrayList<>();
-    String[] columns = HEADER.split(",");
+    String[] columns = header.split(",");
     for (int i = 1; i < lines.length; i++) {
       String line = lines[i].trim();
       if (line.isEmpty() || line.startsWith("#")) {
@@ -109,7 +129,7 @@ public final class Measurements {
       String where = source + " line " + (i + 1);
       String[] f = line.split(",", -1);
       if (f.length != columns.length) {
-        throw new ProfileFormatException(where + ": expected " + columns.length + " columns (" + HEADER + "), got "
+        throw new ProfileFormatException(where + ": expected " + columns.length + " columns (" + header + "), got "
             + f.length);
       }
       double[] v = new double[columns.length];
@@ -130,8 +150,12 @@ public final class Measurements {
       if (v[1] != Math.rint(v[1]) || Integer.bitCount((int) v[1]) != 1) {
         throw new ProfileFormatException(where + ": tp must be a power of two, got " + f[1]);
       }
+      int locked = columns.length > 8 && !Double.isNaN(v[8]) ? (int) v[8] : 0;
+      if (columns.length > 8 && !Double.isNaN(v[8]) && v[8] != Math.rint(v[8])) {
+        throw new ProfileFormatException(where + ": locked_mhz must be a whole number of MHz, got " + f[8]);
+      }
       rows.add(new Row(Kind.parse(f[0], where), (int) v[1], v[2], v[3], v[4], v[5], v[6],
-          Double.isNaN(v[7]) ? 0 : (int) v[7]));
+          Double.isNaN(v[7]) ? 0 : (int) v[7], locked));
     }
     return rows;
   }

@@ -59,8 +59,16 @@ public final class ProfileBuild {
     TableProfile baseProfile = new TableProfile(base);
     Map<Integer, List<Row>> byTp = new TreeMap<>();
     List<Row> idle = new ArrayList<>();
+    List<Row> swept = new ArrayList<>();
+    int maxMhz = base.clocks().maxMhz();
     for (Row r : rows) {
-      if (r.kind() == Kind.IDLE) {
+      if (r.lockedMhz() > maxMhz) {
+        throw new ProfileFormatException(source + ": a row locked at " + r.lockedMhz() + " MHz, above the base"
+            + " profile's maximum clock (" + maxMhz + " MHz)");
+      }
+      if (r.lockedMhz() > 0 && r.lockedMhz() < maxMhz) {
+        swept.add(r); // the frequency axis, fitted below
+      } else if (r.kind() == Kind.IDLE) {
         idle.add(r);
       } else {
         byTp.computeIfAbsent(r.tp(), k -> new ArrayList<>()).add(r);
@@ -102,8 +110,22 @@ public final class ProfileBuild {
     provenance.put("frequency_model", "from the base profile (" + base.hardware() + "); the clock was not swept: "
         + base.provenance().get("frequency_model"));
     double idleW = idle.stream().mapToDouble(Row::powerW).average().orElseThrow();
-    return ProbeImport.assemble(base, o.hardware().isBlank() ? base.hardware() : o.hardware(), round(idleW, 1), series,
-        provenance);
+    ProfileDocument built = ProbeImport.assemble(base, o.hardware().isBlank() ? base.hardware() : o.hardware(),
+        round(idleW, 1), series, provenance);
+    return FrequencyFit.fit(built, swept, source).map(fit -> withFrequencyModel(built, fit)).orElse(built);
+  }
+
+  /** {@code d} with the fitted frequency model in place of its own, and its provenance saying so. */
+  static ProfileDocument withFrequencyModel(ProfileDocument d, FrequencyFit.Result fit) {
+    Map<String, String> provenance = new LinkedHashMap<>(d.provenance());
+    provenance.put("frequency_model", fit.provenance());
+    return new ProfileDocument(d.model(), d.hardware(), d.architecture(), d.clocks(), d.idlePowerW(),
+        d.loadingPowerW(), d.tensorParallel(), fit.model(), d.requestShapes(), provenance);
+  }
+
+  /** Whether {@code d}'s frequency model was fitted to a clock sweep (its provenance says so). */
+  public static boolean swept(ProfileDocument d) {
+    return String.valueOf(d.provenance().get("frequency_model")).startsWith("fitted by dynamollm profile build");
   }
 
   private static TpSeries measuredSeries(ProfileDocument base, TableProfile baseProfile, TpSeries b, String where,

@@ -10,8 +10,9 @@ import java.util.TreeMap;
 
 /**
  * One profile from several {@code profile build} runs, one per tensor-parallel degree: each degree comes from the file
- * that measured it ({@link TpSeries#measuredBy}), the rest (degrees nobody measured, architecture, all-reduce,
- * frequency model, request lengths) from the first file. Files of different models or architectures, or two files
+ * that measured it ({@link TpSeries#measuredBy}), the frequency model from the file that fitted it to a clock sweep
+ * (there may be one), the rest (degrees nobody measured, architecture, all-reduce, frequency model where none was
+ * swept, request lengths) from the first file. Files of different models or architectures, or two files
  * that measured the same degree, are refused.
  */
 public final class ProfileMerge {
@@ -32,6 +33,7 @@ public final class ProfileMerge {
     base.tensorParallel().forEach(s -> series.put(s.tp(), s));
     List<Double> idle = new ArrayList<>();
     ProfileDocument measuredFirst = null;
+    Named sweptIn = null;
     for (int i = 0; i < files.size(); i++) {
       Named f = files.get(i);
       ProfileDocument d = f.document();
@@ -55,6 +57,13 @@ public final class ProfileMerge {
         series.put(s.tp(), s);
         measured = true;
       }
+      if (ProfileBuild.swept(d)) {
+        if (sweptIn != null) {
+          throw new ProfileFormatException("the frequency model is fitted to a clock sweep in both " + sweptIn.name()
+              + " and " + f.name() + "; a profile has one frequency model: sweep the clocks in one run");
+        }
+        sweptIn = f;
+      }
       if (measured) {
         idle.add(d.idlePowerW());
         if (measuredFirst == null) {
@@ -67,6 +76,12 @@ public final class ProfileMerge {
     }
     double idleW = Math.round(idle.stream().mapToDouble(Double::doubleValue).average().orElseThrow() * 10) / 10.0;
     Map<String, String> provenance = new LinkedHashMap<>(measuredFirst.provenance());
+    if (sweptIn != null) {
+      ProfileDocument s = sweptIn.document();
+      provenance.put("frequency_model", s.provenance().get("frequency_model"));
+      base = new ProfileDocument(base.model(), base.hardware(), base.architecture(), base.clocks(), base.idlePowerW(),
+          base.loadingPowerW(), base.tensorParallel(), s.frequencyModel(), base.requestShapes(), base.provenance());
+    }
     return ProbeImport.assemble(base, measuredFirst.hardware(), idleW, List.copyOf(series.values()), provenance);
   }
 }

@@ -146,11 +146,25 @@ class ProfileBuildTest {
     assertThat(again.get(1).samePoint(rows.get(1))).isTrue(); // the KV-cache row (no batch)
     assertThatThrownBy(() -> Measurements.read("j.csv", "kind,tp\n"))
         .hasMessageContaining("j.csv line 1: expected the header " + Measurements.HEADER);
-    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,8,1,1024,x,1,1,1\n"))
+    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,8,1,1024,x,1,1,1,0\n"))
         .hasMessage("j.csv line 2: ms is not a number: 'x'");
-    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\nprefill,8,1,1024,1,1,1,1\n"))
+    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\nprefill,8,1,1024,1,1,1,1,0\n"))
         .hasMessageContaining("j.csv line 2: kind must be idle, kv_cache, decode, decode_context or first_token");
-    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,3,1,1024,1,1,1,1\n"))
+    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,3,1,1024,1,1,1,1,0\n"))
         .hasMessage("j.csv line 2: tp must be a power of two, got 3");
+    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,8,1,1024,1,1,1,1\n"))
+        .hasMessage("j.csv line 2: expected 9 columns (" + Measurements.HEADER + "), got 8");
+    assertThatThrownBy(() -> Measurements.read("j.csv", Measurements.HEADER + "\ndecode,8,1,1024,1,1,1,1,1200.5\n"))
+        .hasMessage("j.csv line 2: locked_mhz must be a whole number of MHz, got 1200.5");
+    // a journal written before clock sweeps: 8 columns, every row at the GPUs' own clocks
+    List<Row> old = Measurements.read("old.csv", Measurements.HEADER_UNLOCKED + "\ndecode,8,1,1024,9.5,300,1980,40\n");
+    assertThat(old.get(0).lockedMhz()).isZero();
+    assertThat(old.get(0).ms()).isEqualTo(9.5);
+    // the same point at another locked clock is another point
+    Row at1200 = rows.get(2).lockedAt(1200);
+    Row back = Measurements.read("j.csv", Measurements.write(List.of(at1200))).get(0);
+    assertThat(back.lockedMhz()).isEqualTo(1200);
+    assertThat(back.samePoint(at1200)).isTrue();
+    assertThat(at1200.samePoint(rows.get(2))).isFalse();
   }
 }
