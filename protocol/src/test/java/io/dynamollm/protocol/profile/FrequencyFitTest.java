@@ -41,10 +41,7 @@ class FrequencyFitTest {
     Random random = new Random(seed);
     TensorParallelism tp = TensorParallelism.of(degree);
     int max = TRUTH.maxClockMhz();
-    List<Row> rows = new ArrayList<>();
-    rows.add(new Row(Kind.IDLE, degree, Double.NaN, Double.NaN, Double.NaN, TRUTH.idlePowerW(), 345, 2));
-    rows.add(new Row(Kind.KV_CACHE, degree, Double.NaN, TRUTH.kvCacheTokens(tp), Double.NaN, Double.NaN, Double.NaN,
-        1));
+    List<Row> rows = ProfileBuildTest.idleAndKvCache(TRUTH, degree);
     for (int clock : concat(0, clocks)) {
       int at = clock == 0 ? max : clock;
       int[] batches = clock == 0 ? new int[] {1, 8, 32, 64, 128, 256} : new int[] {1, 32, 256};

@@ -27,10 +27,7 @@ class ProfileBuildTest {
   static List<Row> measured(int degree, boolean withShortBigBatch) {
     TensorParallelism tp = TensorParallelism.of(degree);
     int max = TRUTH.maxClockMhz();
-    List<Row> rows = new ArrayList<>();
-    rows.add(new Row(Kind.IDLE, degree, Double.NaN, Double.NaN, Double.NaN, TRUTH.idlePowerW(), 345, 2));
-    rows.add(new Row(Kind.KV_CACHE, degree, Double.NaN, TRUTH.kvCacheTokens(tp), Double.NaN, Double.NaN, Double.NaN,
-        1));
+    List<Row> rows = idleAndKvCache(TRUTH, degree);
     for (int b : new int[] {1, 8, 32, 64, 128, 256}) {
       double ctx = withShortBigBatch && b == 256 ? 100 : 1020 + b % 7; // a few tokens off 1,024, as measured
       rows.add(new Row(Kind.DECODE, degree, b, ctx, TRUTH.decodeStepMs(tp, b, ctx, max), TRUTH.decodePowerW(tp, b, max),
@@ -46,6 +43,15 @@ class ProfileBuildTest {
       rows.add(new Row(Kind.FIRST_TOKEN, degree, Double.NaN, p, OVERHEAD_MS + TRUTH.prefillMs(tp, p, max),
           TRUTH.prefillPowerW(tp, p, max), TRUTH.prefillHeldClockMhz(tp, p, max), 5));
     }
+    return rows;
+  }
+
+  /** The idle and KV-cache rows of an engine running {@code truth} on {@code degree} (a list to add to). */
+  static List<Row> idleAndKvCache(TableProfile truth, int degree) {
+    List<Row> rows = new ArrayList<>();
+    rows.add(new Row(Kind.IDLE, degree, Double.NaN, Double.NaN, Double.NaN, truth.idlePowerW(), 345, 2));
+    rows.add(new Row(Kind.KV_CACHE, degree, Double.NaN, truth.kvCacheTokens(TensorParallelism.of(degree)), Double.NaN,
+        Double.NaN, Double.NaN, 1));
     return rows;
   }
 
