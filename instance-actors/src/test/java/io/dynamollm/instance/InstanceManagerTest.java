@@ -242,36 +242,38 @@ class InstanceManagerTest {
     TestProbe<InstanceManager.Served> served = KIT.createTestProbe();
     long id = 0;
     for (int k = 0; k < 40; k++) {
-      // one at a time: each prompt's prefill runs alone
-      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 2048, 8), RequestType.MS, MS_SLO,
+      // one at a time: each prompt's prefill runs alone (long prompts: at 50 times real time the wall clock's
+      // jitter of a millisecond is 50 ms of model time)
+      i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 8000, 8), RequestType.MS, MS_SLO,
           served.getRef()));
       assertThat(served.receiveMessage(Duration.ofSeconds(10)).completion()).isPresent();
     }
     for (int k = 0; k < 40; k++) {
       // eight at once: only the first of each wave could run alone, and the next came before its first token
       for (int w = 0; w < 8; w++) {
-        i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 2048, 8), RequestType.MS, MS_SLO,
+        i.tell(new InstanceManager.Submit(new Engine.EngineRequest(++id, 8000, 8), RequestType.MS, MS_SLO,
             served.getRef()));
       }
       for (int w = 0; w < 8; w++) {
         served.receiveMessage(Duration.ofSeconds(10));
       }
     }
+    // the telemetry after all 40 (decayed sums: 0.98 per prefill, about 28), not one sent while they ran
     InstanceTelemetry t = telemetry.fishForMessage(Duration.ofSeconds(10), x -> x.profileFactors().stream()
-        .anyMatch(f -> f.prefillSamples() > 0)
+        .mapToLong(f -> f.prefillSamples()).sum() >= 25
         ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
         : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
     var seen = t.profileFactors().stream().filter(f -> f.prefillSamples() > 0).toList();
     assertThat(seen).allSatisfy(f -> {
       assertThat(f.clockMhz()).isEqualTo(1605);
-      assertThat(f.prefillTime()).isBetween(1.20, 1.30);
+      assertThat(f.prefillTime()).isBetween(1.18, 1.32);
     });
     // 40 prefills ran alone; the waves' batched prompts (up to eight times as long) did not count
-    assertThat(seen.stream().mapToLong(f -> f.prefillSamples()).sum()).isBetween(20L, 41L);
+    assertThat(seen.stream().mapToLong(f -> f.prefillSamples()).sum()).isBetween(25L, 30L);
     var note = decisions.fishForMessage(Duration.ofSeconds(5), d -> d.action().startsWith("profile corrected")
         ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
         : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore()).get(0);
-    assertThat(note.action()).contains("prefill x1.2");
+    assertThat(note.action()).containsPattern("prefill x1\\.[1-3]");
     i.tell(new InstanceManager.Stop("test"));
   }
 
