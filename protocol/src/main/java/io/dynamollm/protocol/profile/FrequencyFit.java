@@ -32,6 +32,11 @@ public final class FrequencyFit {
   /** Starting voltage floors across the clock range (and the base's own constants). */
   private static final int STARTS = 5;
   private static final int MAX_PASSES = 60;
+  /** The voltage floor's place in {@link #params}. */
+  private static final int FLOOR = 2;
+
+  /** How the provenance of a fitted frequency model begins. */
+  static final String FITTED = "fitted by dynamollm profile build --sweep-clocks";
 
   private FrequencyFit() {}
 
@@ -48,7 +53,7 @@ public final class FrequencyFit {
     /** One sentence for the profile's provenance. */
     public String provenance() {
       FrequencyModel m = model;
-      return String.format(Locale.ROOT, "fitted by dynamollm profile build --sweep-clocks to %d time and power points"
+      return String.format(Locale.ROOT, FITTED + " to %d time and power points"
           + " measured with the GPUs locked at %s MHz (RMS error %.1f %% with the base profile's constants, %.1f %%"
           + " fitted): min/max compute share %.3f/%.3f, voltage floor %.0f MHz, HBM share %.3f, busy baseline %.0f W;"
           + " sustained FLOP/s and KV-read bandwidth from the maximum-clock series", points, clocksMhz,
@@ -57,8 +62,8 @@ public final class FrequencyFit {
     }
   }
 
-  /** One constant: its name for messages, its range, how to read and replace it. */
-  private record Param(String name, double lo, double hi, ToDoubleFunction<FrequencyModel> get,
+  /** One constant: its range, how to read and replace it. */
+  private record Param(double lo, double hi, ToDoubleFunction<FrequencyModel> get,
       java.util.function.BiFunction<FrequencyModel, Double, FrequencyModel> with) {}
 
   /**
@@ -85,7 +90,7 @@ public final class FrequencyFit {
     FrequencyModel best = start;
     double bestError = before;
     // the voltage floor and the power shares trade off against each other: search from several floors
-    Param floor = params.get(2);
+    Param floor = params.get(FLOOR);
     for (int k = 0; k <= STARTS; k++) {
       FrequencyModel from = k == STARTS ? start
           : floor.with().apply(start, floor.lo() + (floor.hi() - floor.lo()) * k / (STARTS - 1));
@@ -99,8 +104,9 @@ public final class FrequencyFit {
     TreeSet<Integer> clocks = new TreeSet<>();
     swept.forEach(r -> clocks.add(r.lockedMhz()));
     int n = points.stream().mapToInt(pt -> Double.isNaN(pt.watts) ? 1 : 2).sum();
-    return Optional.of(new Result(rounded(best), n, List.copyOf(clocks), Math.sqrt(before / n),
-        Math.sqrt(error(d, rounded(best), points) / n)));
+    FrequencyModel fitted = rounded(best);
+    return Optional.of(new Result(fitted, n, List.copyOf(clocks), Math.sqrt(before / n),
+        Math.sqrt(error(d, fitted, points) / n)));
   }
 
   /**
@@ -177,8 +183,7 @@ public final class FrequencyFit {
   }
 
   private static double error(ProfileDocument d, FrequencyModel m, List<Point> points) {
-    TableProfile p = new TableProfile(new ProfileDocument(d.model(), d.hardware(), d.architecture(), d.clocks(),
-        d.idlePowerW(), d.loadingPowerW(), d.tensorParallel(), m, d.requestShapes(), d.provenance()));
+    TableProfile p = new TableProfile(d.withFrequencyModel(m, Optional.empty()));
     double sum = 0;
     for (Point pt : points) {
       double ms;
@@ -206,19 +211,19 @@ public final class FrequencyFit {
     double peak = d.tensorParallel().stream().mapToDouble(s -> s.decode().powerW()[s.decode().powerW().length - 1])
         .max().orElse(700);
     return List.of(
-        new Param("min_compute_share", 0, 0.95, FrequencyModel::minComputeShare, (m, v) -> new FrequencyModel(
+        new Param(0, 0.95, FrequencyModel::minComputeShare, (m, v) -> new FrequencyModel(
             m.sustainedFlopsAtMax(), v, m.maxComputeShare(), m.voltageFloorMhz(), m.hbmShareOfMemoryBoundPower(),
             m.busyBaselineW(), m.kvReadBytesPerS())),
-        new Param("max_compute_share", 0.3, 1, FrequencyModel::maxComputeShare, (m, v) -> new FrequencyModel(
+        new Param(0.3, 1, FrequencyModel::maxComputeShare, (m, v) -> new FrequencyModel(
             m.sustainedFlopsAtMax(), m.minComputeShare(), v, m.voltageFloorMhz(), m.hbmShareOfMemoryBoundPower(),
             m.busyBaselineW(), m.kvReadBytesPerS())),
-        new Param("voltage_floor_mhz", d.clocks().minMhz(), d.clocks().maxMhz(), FrequencyModel::voltageFloorMhz,
+        new Param(d.clocks().minMhz(), d.clocks().maxMhz(), FrequencyModel::voltageFloorMhz,
             (m, v) -> new FrequencyModel(m.sustainedFlopsAtMax(), m.minComputeShare(), m.maxComputeShare(), v,
                 m.hbmShareOfMemoryBoundPower(), m.busyBaselineW(), m.kvReadBytesPerS())),
-        new Param("hbm_share_of_memory_bound_power", 0, 1, FrequencyModel::hbmShareOfMemoryBoundPower,
+        new Param(0, 1, FrequencyModel::hbmShareOfMemoryBoundPower,
             (m, v) -> new FrequencyModel(m.sustainedFlopsAtMax(), m.minComputeShare(), m.maxComputeShare(),
                 m.voltageFloorMhz(), v, m.busyBaselineW(), m.kvReadBytesPerS())),
-        new Param("busy_baseline_w", 0, Math.max(1, peak - d.idlePowerW()), FrequencyModel::busyBaselineW,
+        new Param(0, Math.max(1, peak - d.idlePowerW()), FrequencyModel::busyBaselineW,
             (m, v) -> new FrequencyModel(m.sustainedFlopsAtMax(), m.minComputeShare(), m.maxComputeShare(),
                 m.voltageFloorMhz(), m.hbmShareOfMemoryBoundPower(), v, m.kvReadBytesPerS())));
   }

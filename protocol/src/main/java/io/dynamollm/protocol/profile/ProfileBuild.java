@@ -112,20 +112,13 @@ public final class ProfileBuild {
     double idleW = idle.stream().mapToDouble(Row::powerW).average().orElseThrow();
     ProfileDocument built = ProbeImport.assemble(base, o.hardware().isBlank() ? base.hardware() : o.hardware(),
         round(idleW, 1), series, provenance);
-    return FrequencyFit.fit(built, swept, source).map(fit -> withFrequencyModel(built, fit)).orElse(built);
-  }
-
-  /** {@code d} with the fitted frequency model in place of its own, and its provenance saying so. */
-  static ProfileDocument withFrequencyModel(ProfileDocument d, FrequencyFit.Result fit) {
-    Map<String, String> provenance = new LinkedHashMap<>(d.provenance());
-    provenance.put("frequency_model", fit.provenance());
-    return new ProfileDocument(d.model(), d.hardware(), d.architecture(), d.clocks(), d.idlePowerW(),
-        d.loadingPowerW(), d.tensorParallel(), fit.model(), d.requestShapes(), provenance);
+    return FrequencyFit.fit(built, swept, source)
+        .map(fit -> built.withFrequencyModel(fit.model(), java.util.Optional.of(fit.provenance()))).orElse(built);
   }
 
   /** Whether {@code d}'s frequency model was fitted to a clock sweep (its provenance says so). */
   public static boolean swept(ProfileDocument d) {
-    return String.valueOf(d.provenance().get("frequency_model")).startsWith("fitted by dynamollm profile build");
+    return String.valueOf(d.provenance().get("frequency_model")).startsWith(FrequencyFit.FITTED);
   }
 
   private static TpSeries measuredSeries(ProfileDocument base, TableProfile baseProfile, TpSeries b, String where,

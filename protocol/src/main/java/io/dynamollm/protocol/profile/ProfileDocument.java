@@ -48,6 +48,17 @@ public record ProfileDocument(
   }
 
   /** The series of tensor-parallel degree {@code degree}, if the file has it. */
+  /**
+   * The same profile with {@code frequency} as its frequency model and, where {@code why} is given, that sentence as
+   * the frequency model's provenance.
+   */
+  public ProfileDocument withFrequencyModel(FrequencyModel frequency, java.util.Optional<String> why) {
+    Map<String, String> p = new java.util.LinkedHashMap<>(provenance);
+    why.ifPresent(text -> p.put("frequency_model", text));
+    return new ProfileDocument(model, hardware, architecture, clocks, idlePowerW, loadingPowerW, tensorParallel,
+        frequency, requestShapes, p);
+  }
+
   public java.util.Optional<TpSeries> series(int degree) {
     return tensorParallel.stream().filter(s -> s.tp() == degree).findFirst();
   }

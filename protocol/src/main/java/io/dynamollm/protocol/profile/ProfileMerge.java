@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 
 /**
@@ -79,8 +80,7 @@ public final class ProfileMerge {
     if (sweptIn != null) {
       ProfileDocument s = sweptIn.document();
       provenance.put("frequency_model", s.provenance().get("frequency_model"));
-      base = new ProfileDocument(base.model(), base.hardware(), base.architecture(), base.clocks(), base.idlePowerW(),
-          base.loadingPowerW(), base.tensorParallel(), s.frequencyModel(), base.requestShapes(), base.provenance());
+      base = base.withFrequencyModel(s.frequencyModel(), Optional.empty());
     }
     return ProbeImport.assemble(base, measuredFirst.hardware(), idleW, List.copyOf(series.values()), provenance);
   }
