@@ -165,8 +165,7 @@ public final class Simulation {
       features = RequestFeatures.simulated(t.id(), t.promptTokens(), t.outputTokens());
       predicted = settings.predictor().predict(features);
     }
-    if ((long) t.promptTokens() + t.outputTokens() > settings.thresholds().maxContextTokens()
-        || classifier.classify(t.promptTokens(), 0, predicted) instanceof RequestClassifier.Rejected) {
+    if (classifier.refusal(t.promptTokens(), t.outputTokens()).isPresent()) { // as the live replay: LoadGenerator
       metrics.rejected++;
       return;
     }

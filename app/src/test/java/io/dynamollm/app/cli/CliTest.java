@@ -90,6 +90,25 @@ class CliTest {
   }
 
   @Test
+  void aNodeOnAPortInUseSaysWhichPortAndFlagInOneLine(@TempDir Path dir) throws Exception {
+    // a second node started on the first one's ports: the mistake is named before anything starts
+    try (var taken = new java.net.ServerSocket()) {
+      taken.bind(new java.net.InetSocketAddress("127.0.0.1", 0));
+      int port = taken.getLocalPort();
+      for (String flag : List.of("--port", "--http-port", "--ops-port", "--front-door-port")) {
+        List<String> args = new ArrayList<>(List.of("node", "--data-dir", dir.resolve(flag).toString(), "--port", "0",
+            "--http-port", "0", "--ops-port", "0", "--front-door-port", "0"));
+        args.set(args.indexOf(flag) + 1, Integer.toString(port));
+        Result r = run(args.toArray(String[]::new));
+        assertThat(r.code()).as(flag).isEqualTo(1);
+        assertThat(r.err().lines().count()).as(r.err()).isEqualTo(1);
+        assertThat(r.err()).startsWith("error: 127.0.0.1:" + port + " (").contains(flag)
+            .contains("is another node running with the same ports?").doesNotContain("Exception");
+      }
+    }
+  }
+
+  @Test
   void aWrongFlagGivesOneLineAndTheUsageWithExitCode2() {
     Result r = run("profile", "show", "--bogus");
     assertThat(r.code()).isEqualTo(2);

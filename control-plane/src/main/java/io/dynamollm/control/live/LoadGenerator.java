@@ -1,5 +1,7 @@
 package io.dynamollm.control.live;
 
+import io.dynamollm.decision.routing.RequestClassifier;
+import io.dynamollm.protocol.ClassThresholds;
 import io.dynamollm.sim.TraceRequest;
 import io.dynamollm.sim.Workload;
 import io.dynamollm.instance.engine.ModelClock;
@@ -16,9 +18,13 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 /**
  * Replays a workload (built-in or a trace) through a router in model time: each request is sent when the model clock
  * reaches its arrival. Runs on its own daemon thread; counts what was sent, served, within SLO and failed, and says
- * so every {@code progressEvery} requests.
+ * so every {@code progressEvery} requests. A request the model cannot serve at all (its prompt and output do not fit
+ * the maximum context: {@link RequestClassifier#refusal}) is not sent but counted apart, as the simulator leaves it
+ * out of its metrics; a client would not send it either.
  */
 public final class LoadGenerator {
+  private final RequestClassifier classifier;
+  private final AtomicLong unservable = new AtomicLong();
   private final AtomicLong sent = new AtomicLong();
   private final AtomicLong served = new AtomicLong();
   private final AtomicLong met = new AtomicLong();
@@ -30,6 +36,16 @@ public final class LoadGenerator {
   private volatile boolean stopped;
   private volatile double startedAtMs = Double.NaN;
   private Thread thread;
+
+  /** A replay for a cluster whose routers classify by {@link ClassThresholds#DEFAULT}, as the live ones do. */
+  public LoadGenerator() {
+    this(ClassThresholds.DEFAULT);
+  }
+
+  /** A replay that leaves out what a router classifying by {@code thresholds} would refuse. */
+  public LoadGenerator(ClassThresholds thresholds) {
+    this.classifier = new RequestClassifier(thresholds);
+  }
 
   public long sent() {
     return sent.get();
@@ -50,6 +66,11 @@ public final class LoadGenerator {
 
   public long failed() {
     return failed.get();
+  }
+
+  /** Requests of the workload not sent because they do not fit the model's context. */
+  public long unservable() {
+    return unservable.get();
   }
 
   /** Starts replaying {@code workload} through {@code router}; {@code progress} hears a line now and then. */
@@ -109,6 +130,10 @@ public final class LoadGenerator {
         while ((wait = clock.wallMsUntil(due)) > 0 && !stopped) {
           LockSupport.parkNanos((long) Math.min(wait * 1e6, 100e6));
         }
+        if (classifier.refusal(r.promptTokens(), r.outputTokens()).isPresent()) {
+          unservable.incrementAndGet();
+          continue;
+        }
         if (frontDoor.isPresent()) {
           frontDoor.get().send(r, (status, met) -> {
             if (status == 200) {
@@ -127,12 +152,14 @@ public final class LoadGenerator {
         long n = sent.incrementAndGet();
         if (n % progressEvery == 0) {
           progress.accept(String.format(java.util.Locale.ROOT,
-              "workload: %d requests sent (model time %.1f min), %d served, %.2f %% within SLO, %d failed%s", n,
+              "workload: %d requests sent (model time %.1f min), %d served, %.2f %% within SLO, %d failed%s%s", n,
               r.arrivalMs() / 60_000, served.get(), served.get() == 0 ? 100.0 : 100.0 * met.get() / served.get(),
-              failed.get(), failedByStatus.isEmpty() ? "" : " (HTTP status: count " + failedByStatus + ")"));
+              failed.get(), failedByStatus.isEmpty() ? "" : " (HTTP status: count " + failedByStatus + ")",
+              unservable.get() == 0 ? "" : "; " + unservable.get() + " not sent (longer than the model's context)"));
         }
       }
-      progress.accept("workload: all " + sent.get() + " requests sent");
+      progress.accept("workload: all " + sent.get() + " requests sent" + (unservable.get() == 0 ? ""
+          : " (" + unservable.get() + " left out: longer than the model's context)"));
     }, "load-generator");
     thread.setDaemon(true);
     thread.start();

@@ -227,14 +227,14 @@ public final class Router {
   public interface Outcomes {
     Outcomes NONE = new Outcomes() {
       @Override
-      public void served(String pool, RequestType type, Engine.Completion c, boolean sloMet) {}
+      public void served(String pool, RequestType type, Engine.Completion c, Slo judged) {}
 
       @Override
       public void notServed(Optional<String> pool, RequestType type, Outcome outcome) {}
     };
 
-    /** Served by {@code pool}: its TTFT counted from arrival, TBT, energy, and the SLO verdict. */
-    void served(String pool, RequestType type, Engine.Completion c, boolean sloMet);
+    /** Served by {@code pool}: its TTFT counted from arrival, TBT, energy, and the SLO it was judged by. */
+    void served(String pool, RequestType type, Engine.Completion c, Slo judged);
 
     /** Not served ({@code outcome}: why), by {@code pool} when one had taken it. */
     void notServed(Optional<String> pool, RequestType type, Outcome outcome);
@@ -522,7 +522,7 @@ public final class Router {
       if (ok) {
         met.merge(truth, 1L, Long::sum);
       }
-      w.outcomes().served(d.pool(), truth, c, ok);
+      w.outcomes().served(d.pool(), truth, c, judged);
       // the pool's own outcome (its capacity correction) is how its instance served, not how long the router held
       long[] o = poolOutcomes.computeIfAbsent(d.pool(), k -> new long[2]);
       o[0]++;

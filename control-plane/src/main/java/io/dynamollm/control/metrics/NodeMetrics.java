@@ -6,6 +6,7 @@ import io.dynamollm.instance.engine.Engine;
 import io.dynamollm.pool.PoolManager;
 import io.dynamollm.protocol.Decision;
 import io.dynamollm.protocol.RequestType;
+import io.dynamollm.protocol.Slo;
 import io.prometheus.metrics.config.EscapingScheme;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
@@ -65,8 +66,9 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
             + " overloaded, rejected, failed, cancelled)")
         .labelNames("pool", "type", "outcome").register(registry);
     sloMisses = Counter.builder().name("dynamollm_slo_misses_total")
-        .help("Served requests over their TTFT or TBT SLO (TTFT counted from arrival at the router)")
-        .labelNames("pool", "type").register(registry);
+        .help("Served requests over their TTFT or TBT SLO (TTFT counted from arrival at the router), by which of the"
+            + " two they missed (slo: ttft, tbt or both)")
+        .labelNames("pool", "type", "slo").register(registry);
     ttft = Histogram.builder().name("dynamollm_request_ttft_seconds").unit(Unit.SECONDS)
         .help("Time to first token of served requests, from arrival at the router (model time)")
         .classicUpperBounds(LATENCY_BOUNDS).classicOnly().labelNames("pool", "type").register(registry);
@@ -103,11 +105,13 @@ public final class NodeMetrics implements Router.Outcomes, PoolManager.PlannerTi
   // ------------------------------------------------------------------------------------------------ events
 
   @Override
-  public void served(String pool, RequestType type, Engine.Completion c, boolean sloMet) {
+  public void served(String pool, RequestType type, Engine.Completion c, Slo judged) {
     String t = type.name();
     requests.labelValues(pool, t, "served").inc();
-    if (!sloMet) {
-      sloMisses.labelValues(pool, t).inc();
+    if (!judged.isMetBy(c.ttftMs(), c.tbtMs())) {
+      boolean ttftMissed = c.ttftMs() > judged.ttftP99Ms();
+      boolean tbtMissed = c.tbtMs() > judged.tbtP99Ms();
+      sloMisses.labelValues(pool, t, ttftMissed && tbtMissed ? "both" : ttftMissed ? "ttft" : "tbt").inc();
     }
     ttft.labelValues(pool, t).observe(c.ttftMs() / 1000);
     if (c.outputTokens() > 1) {

@@ -108,6 +108,18 @@ public final class Node implements AutoCloseable {
         + ".timeout", com.typesafe.config.ConfigValueFactory.fromAnyRef(drainFor.plusSeconds(5).toMillis() + "ms"));
     EngineConfig engines = EngineConfig.fromConfig(root);
     FrontDoorSettings doorSettings = FrontDoorSettings.fromConfig(root, System.getenv());
+    // the ports first: a second node on the same ports is told which, before anything is opened
+    FreePorts.require(settings.host(), settings.port(), "the cluster port: --port, dynamollm.node.port");
+    FreePorts.require(settings.opsInterface(), settings.opsPort(),
+        "the ops endpoint: --ops-port, dynamollm.node.ops.port");
+    if (settings.isControl()) {
+      FreePorts.require(settings.adminInterface(), settings.adminPort(),
+          "the admin API: --http-port, dynamollm.node.admin.port");
+    }
+    if (settings.isControl() && doorSettings.enabled()) {
+      FreePorts.require(doorSettings.interfaceName(), doorSettings.port(),
+          "the front door: --front-door-port, dynamollm.front-door.port");
+    }
     // read the tokenizer before anything starts: a tokenizer file that cannot be read fails the start, naming it
     Optional<Tokenizer> tokenizer = settings.isControl() && doorSettings.enabled()
         ? Optional.of(Tokenizer.of(doorSettings)) : Optional.empty();
@@ -152,7 +164,13 @@ public final class Node implements AutoCloseable {
       }
       return Behaviors.empty();
     });
-    ActorSystem<Void> system = ActorSystem.create(guardian, settings.clusterName(), config);
+    ActorSystem<Void> system;
+    try {
+      system = ActorSystem.create(guardian, settings.clusterName(), config);
+    } catch (RuntimeException e) { // e.g. the cluster port taken since FreePorts looked
+      host.ifPresent(Node::closeQuietly);
+      throw new IllegalArgumentException("cannot start the node: " + e.getMessage(), e);
+    }
     // NVML is released after the actors (the host agent resets clocks when it stops)
     system.getWhenTerminated().thenRun(() -> host.ifPresent(Node::closeQuietly));
     try {
