@@ -17,7 +17,9 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * instance here starts a replacement on another host ({@code PoolStep.hostsListed}) and drains this one once that
  * serves; the node leaves when it holds no GPU any more, or after {@code timeout}. Nothing is waited for when this is
  * the cluster's only GPU host (there is nowhere to move) or when the cluster stopped the node (downed: the others
- * have replaced it already).
+ * have replaced it already), and the wait ends as soon as no other GPU host is listed any more: when the whole
+ * cluster stops at once every host withdraws, none could take another's instances, and each would otherwise wait
+ * out its {@code timeout}.
  */
 final class HostDrain {
   private HostDrain() {}
@@ -29,11 +31,8 @@ final class HostDrain {
         || reason.get().equals(CoordinatedShutdown.clusterJoinUnsuccessfulReason()))) {
       return CompletableFuture.completedFuture(Done.getInstance());
     }
-    Duration ask = Duration.ofSeconds(3);
-    CompletionStage<Receptionist.Listing> listing = AskPattern.ask(system.receptionist(),
-        (ActorRef<Receptionist.Listing> reply) -> Receptionist.find(HostAgent.KEY, reply), ask, system.scheduler());
-    return listing.thenCompose(l -> {
-      if (l.getServiceInstances(HostAgent.KEY).stream().noneMatch(a -> !a.equals(agent))) {
+    return others(system, agent, Duration.ofSeconds(3)).thenCompose(listed -> {
+      if (!listed) {
         return CompletableFuture.completedFuture(Done.getInstance());
       }
       system.receptionist().tell(Receptionist.deregister(HostAgent.KEY, agent));
@@ -47,11 +46,23 @@ final class HostDrain {
 
   private static void poll(ActorSystem<?> system, ActorRef<HostAgent.Command> agent, long deadline,
       CompletableFuture<Done> drained) {
-    AskPattern.ask(agent, HostAgent.GetInventory::new, Duration.ofSeconds(3), system.scheduler())
-        .whenComplete((inv, err) -> {
-          boolean empty = inv != null && inv.holders().isEmpty();
-          if (empty || System.nanoTime() > deadline) {
-            if (!empty) {
+    Duration ask = Duration.ofSeconds(3);
+    AskPattern.ask(agent, HostAgent.GetInventory::new, ask, system.scheduler())
+        .thenCombine(others(system, agent, ask), (inv, listed) -> {
+          if (inv.holders().isEmpty()) {
+            return true;
+          }
+          if (!listed) {
+            system.log().info("every other GPU host is leaving too (none is listed): there is nowhere to move this"
+                + " host's instances, leaving now");
+            return true;
+          }
+          return false;
+        })
+        .whenComplete((leave, err) -> {
+          boolean late = System.nanoTime() > deadline;
+          if (Boolean.TRUE.equals(leave) || late) {
+            if (!Boolean.TRUE.equals(leave)) {
               system.log().warn("leaving with instances still on this host: they did not drain in time");
             }
             drained.complete(Done.getInstance());
@@ -60,5 +71,13 @@ final class HostDrain {
           system.scheduler().scheduleOnce(Duration.ofMillis(500), () -> poll(system, agent, deadline, drained),
               system.executionContext());
         });
+  }
+
+  /** Whether the receptionist lists a GPU host other than this one: one that could take this host's instances. */
+  private static CompletionStage<Boolean> others(ActorSystem<?> system, ActorRef<HostAgent.Command> agent,
+      Duration ask) {
+    return AskPattern.ask(system.receptionist(),
+            (ActorRef<Receptionist.Listing> reply) -> Receptionist.find(HostAgent.KEY, reply), ask, system.scheduler())
+        .thenApply(l -> l.getServiceInstances(HostAgent.KEY).stream().anyMatch(a -> !a.equals(agent)));
   }
 }

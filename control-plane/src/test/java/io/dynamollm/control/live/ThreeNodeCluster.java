@@ -27,18 +27,18 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * A real 3-node cluster in one JVM for the live tests: one control node and two simulated 8-GPU hosts, every interval
+ * A real 3-node cluster in one JVM for the live (and node) tests: one control node and two simulated 8-GPU hosts, every interval
  * and engine {@code speedup} times faster than real time, each node with its own data folder under {@code dir}.
  */
-final class ThreeNodeCluster implements AutoCloseable {
+public final class ThreeNodeCluster implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
   private final HttpClient http = HttpClient.newHttpClient();
-  final List<Node> nodes = new ArrayList<>();
+  public final List<Node> nodes = new ArrayList<>();
   final Node control;
   final ModelClock clock;
   final LiveSettings live;
 
-  ThreeNodeCluster(Path dir, Profile profile, double speedup) {
+  public ThreeNodeCluster(Path dir, Profile profile, double speedup) {
     this(dir, profile, speedup, "");
   }
 
@@ -73,7 +73,7 @@ final class ThreeNodeCluster implements AutoCloseable {
   }
 
   /** Waits up to 30 s for both GPU hosts to be listed; asserts they are. */
-  void awaitHosts() throws Exception {
+  public void awaitHosts() throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (get("/api/v1/cluster").get("hosts").size() < 2 && System.nanoTime() < deadline) {
       Thread.sleep(100);
@@ -82,7 +82,7 @@ final class ThreeNodeCluster implements AutoCloseable {
   }
 
   /** Every host's GPUs together: their energy counters (mJ) and the GPUs held. */
-  long[] hostTotals() throws Exception {
+  public long[] hostTotals() throws Exception {
     long energy = 0;
     long held = 0;
     for (Node n : nodes) {
